@@ -1,0 +1,475 @@
+//! InvokeModel with the Anthropic Messages body (`anthropic_version: bedrock-2023-05-31`).
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::catalog::ResolvedModel;
+use crate::converse::{StreamShape, json_chars, json_fragments, json_into, millis};
+use crate::error::ApiError;
+use crate::eventstream::{write_event, write_exception};
+use crate::reply::{Content, GenRequest, Reply, ToolChoice, ToolDef, split_chunks};
+use crate::stream::Segments;
+
+pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AnthropicRequest {
+    anthropic_version: Option<String>,
+    max_tokens: Option<i64>,
+    messages: Option<Vec<Message>>,
+    system: Option<TextOrBlocks>,
+    stop_sequences: Option<Vec<String>>,
+    tools: Option<Vec<Tool>>,
+    tool_choice: Option<ToolChoiceJson>,
+    // Accepted and ignored: sampling and the like.
+    #[allow(dead_code)]
+    temperature: Option<Value>,
+    #[allow(dead_code)]
+    top_p: Option<Value>,
+    #[allow(dead_code)]
+    top_k: Option<Value>,
+    #[allow(dead_code)]
+    metadata: Option<Value>,
+    #[allow(dead_code)]
+    anthropic_beta: Option<Value>,
+    #[allow(dead_code)]
+    thinking: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    role: String,
+    content: TextOrBlocks,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum TextOrBlocks {
+    Text(String),
+    Blocks(Vec<Block>),
+}
+
+#[derive(Deserialize)]
+struct Block {
+    #[serde(rename = "type")]
+    kind: String,
+    text: Option<String>,
+    /// `tool_result` content: a string or text blocks.
+    content: Option<TextOrBlocks>,
+    /// `tool_use` input.
+    input: Option<Value>,
+}
+
+#[derive(Deserialize)]
+struct Tool {
+    name: String,
+    #[serde(default)]
+    input_schema: Value,
+}
+
+#[derive(Deserialize)]
+struct ToolChoiceJson {
+    #[serde(rename = "type")]
+    kind: String,
+    name: Option<String>,
+}
+
+fn malformed(detail: impl std::fmt::Display) -> ApiError {
+    ApiError::validation(format!(
+        "Malformed input request: {detail}, please reformat your input and try again."
+    ))
+}
+
+fn text_of(content: &TextOrBlocks, out: &mut String, chars: &mut usize, tool_result: &mut bool) {
+    match content {
+        TextOrBlocks::Text(text) => {
+            *chars += text.chars().count();
+            push_line(out, text);
+        }
+        TextOrBlocks::Blocks(blocks) => {
+            for block in blocks {
+                if let Some(text) = &block.text {
+                    *chars += text.chars().count();
+                    push_line(out, text);
+                }
+                if let Some(input) = &block.input {
+                    *chars += json_chars(input);
+                }
+                if block.kind == "tool_result" {
+                    *tool_result = true;
+                    if let Some(inner) = &block.content {
+                        text_of(inner, out, chars, &mut false);
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn push_line(out: &mut String, text: &str) {
+    if !out.is_empty() {
+        out.push('\n');
+    }
+    out.push_str(text);
+}
+
+/// Parses and validates an Anthropic Messages body.
+pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let req: AnthropicRequest = serde_path_to_error::deserialize(&mut de).map_err(|err| {
+        let inner = err.inner().to_string();
+        let path = err.path().to_string();
+        if inner.starts_with("unknown field") {
+            let key = inner.split('`').nth(1).unwrap_or("?");
+            malformed(format!("#: extraneous key [{key}] is not permitted"))
+        } else {
+            malformed(format!("#/{}: {inner}", path.replace('.', "/")))
+        }
+    })?;
+
+    let version = req
+        .anthropic_version
+        .ok_or_else(|| malformed("#: required key [anthropic_version] not found"))?;
+    if version != ANTHROPIC_VERSION {
+        return Err(malformed(format!(
+            "#/anthropic_version: {version} is not a valid enum value"
+        )));
+    }
+    let max_tokens = req
+        .max_tokens
+        .ok_or_else(|| malformed("#: required key [max_tokens] not found"))?;
+    if max_tokens < 1 {
+        return Err(malformed(format!(
+            "#/max_tokens: {max_tokens} is not greater or equal to 1"
+        )));
+    }
+    let messages = req
+        .messages
+        .ok_or_else(|| malformed("#: required key [messages] not found"))?;
+    if messages.is_empty() {
+        return Err(malformed(
+            "#/messages: expected minimum item count: 1, found: 0",
+        ));
+    }
+    if let Some((i, m)) = messages
+        .iter()
+        .enumerate()
+        .find(|(_, m)| m.role != "user" && m.role != "assistant")
+    {
+        return Err(malformed(format!(
+            "#/messages/{i}/role: {} is not a valid enum value",
+            m.role
+        )));
+    }
+    if messages.first().is_some_and(|m| m.role != "user") {
+        return Err(ApiError::validation(
+            "messages: first message must use the \"user\" role",
+        ));
+    }
+
+    let mut gen_req = GenRequest {
+        max_tokens: Some(u32::try_from(max_tokens).unwrap_or(u32::MAX)),
+        stop_sequences: req.stop_sequences.unwrap_or_default(),
+        ..GenRequest::default()
+    };
+    let mut chars = 0;
+    let mut ignored = String::new();
+    if let Some(system) = &req.system {
+        text_of(system, &mut ignored, &mut chars, &mut false);
+    }
+    let last_user = messages.iter().rposition(|m| m.role == "user");
+    for (i, message) in messages.iter().enumerate() {
+        if Some(i) == last_user {
+            let mut prompt = String::new();
+            text_of(
+                &message.content,
+                &mut prompt,
+                &mut chars,
+                &mut gen_req.has_tool_result,
+            );
+            gen_req.prompt = prompt;
+        } else {
+            ignored.clear();
+            text_of(&message.content, &mut ignored, &mut chars, &mut false);
+        }
+    }
+    gen_req.input_chars = chars;
+
+    gen_req.tools = req
+        .tools
+        .unwrap_or_default()
+        .into_iter()
+        .map(|t| ToolDef {
+            name: t.name,
+            schema: t.input_schema,
+        })
+        .collect();
+    gen_req.tool_choice = match req.tool_choice {
+        None => ToolChoice::Auto,
+        Some(choice) => match (choice.kind.as_str(), choice.name) {
+            ("auto", _) => ToolChoice::Auto,
+            ("any", _) => ToolChoice::Any,
+            ("none", _) => ToolChoice::None,
+            ("tool", Some(name)) => ToolChoice::Tool(name),
+            ("tool", None) => {
+                return Err(malformed("#/tool_choice: required key [name] not found"));
+            }
+            (other, _) => {
+                return Err(malformed(format!(
+                    "#/tool_choice/type: {other} is not a valid enum value"
+                )));
+            }
+        },
+    };
+    Ok(gen_req)
+}
+
+#[derive(Serialize)]
+struct MessageResponse<'a> {
+    id: String,
+    #[serde(rename = "type")]
+    kind: &'static str,
+    role: &'static str,
+    model: &'a str,
+    content: Vec<Value>,
+    stop_reason: Option<&'static str>,
+    stop_sequence: Option<&'a str>,
+    usage: Usage,
+}
+
+#[derive(Serialize)]
+struct Usage {
+    input_tokens: u32,
+    output_tokens: u32,
+}
+
+fn content_blocks(reply: &Reply) -> Vec<Value> {
+    match &reply.content {
+        Content::Text { text, .. } => vec![json!({"type": "text", "text": text})],
+        Content::ToolUse {
+            id, name, input, ..
+        } => vec![json!({"type": "tool_use", "id": format!("toolu_bdrk_{id}"), "name": name, "input": input})],
+    }
+}
+
+fn message_id(reply: &Reply) -> String {
+    let seed = match &reply.content {
+        Content::Text { text, .. } => text.as_str(),
+        Content::ToolUse { input_json, .. } => input_json.as_str(),
+    };
+    format!("msg_bdrk_{}", crate::reply::id_suffix(seed))
+}
+
+fn stop_sequence(reply: &Reply) -> Option<&str> {
+    match &reply.content {
+        Content::Text { stop_sequence, .. } => stop_sequence.as_deref(),
+        Content::ToolUse { .. } => None,
+    }
+}
+
+/// The Anthropic Messages response body.
+pub fn response_body(model: &ResolvedModel, reply: &Reply) -> Vec<u8> {
+    let response = MessageResponse {
+        id: message_id(reply),
+        kind: "message",
+        role: "assistant",
+        model: model.anthropic_model_name(),
+        content: content_blocks(reply),
+        stop_reason: Some(reply.stop_reason.as_str()),
+        stop_sequence: stop_sequence(reply),
+        usage: Usage {
+            input_tokens: reply.input_tokens,
+            output_tokens: reply.output_tokens,
+        },
+    };
+    serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec())
+}
+
+/// Appends one `chunk` event carrying `event` (base64 of its JSON) to `seg`.
+pub(crate) fn write_chunk(seg: &mut Segments, scratch: &mut Vec<u8>, event: &Value) {
+    json_into(scratch, event);
+    let encoded = base64::engine::general_purpose::STANDARD.encode(&scratch[..]);
+    json_into(scratch, &json!({ "bytes": encoded }));
+    write_event(seg.buf(), "chunk", scratch);
+}
+
+/// The InvokeModelWithResponseStream events for an Anthropic reply.
+pub fn stream_segments(
+    model: &ResolvedModel,
+    reply: &Reply,
+    shape: StreamShape,
+    first_byte: Duration,
+) -> Segments {
+    let mut seg = Segments::new();
+    let mut scratch = Vec::with_capacity(256);
+    write_chunk(
+        &mut seg,
+        &mut scratch,
+        &json!({
+            "type": "message_start",
+            "message": {
+                "id": message_id(reply),
+                "type": "message",
+                "role": "assistant",
+                "model": model.anthropic_model_name(),
+                "content": [],
+                "stop_reason": null,
+                "stop_sequence": null,
+                "usage": {"input_tokens": reply.input_tokens, "output_tokens": 1},
+            }
+        }),
+    );
+    let (start_block, deltas, is_tool) = match &reply.content {
+        Content::Text { text, .. } => (
+            json!({"type": "text", "text": ""}),
+            split_chunks(text, shape.words_per_chunk),
+            false,
+        ),
+        Content::ToolUse {
+            id,
+            name,
+            input_json,
+            ..
+        } => (
+            json!({"type": "tool_use", "id": format!("toolu_bdrk_{id}"), "name": name, "input": {}}),
+            json_fragments(input_json),
+            true,
+        ),
+    };
+    write_chunk(
+        &mut seg,
+        &mut scratch,
+        &json!({"type": "content_block_start", "index": 0, "content_block": start_block}),
+    );
+    for (i, delta) in deltas.iter().enumerate() {
+        if let Some((kind, after)) = shape.failure {
+            if i as u64 >= u64::from(after) {
+                write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+                return seg;
+            }
+        }
+        if i > 0 {
+            seg.pause(shape.chunk_delay);
+        }
+        let delta = if is_tool {
+            json!({"type": "input_json_delta", "partial_json": delta})
+        } else {
+            json!({"type": "text_delta", "text": delta})
+        };
+        write_chunk(
+            &mut seg,
+            &mut scratch,
+            &json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+        );
+    }
+    if let Some((kind, _)) = shape.failure {
+        write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+        return seg;
+    }
+    write_chunk(
+        &mut seg,
+        &mut scratch,
+        &json!({"type": "content_block_stop", "index": 0}),
+    );
+    write_chunk(
+        &mut seg,
+        &mut scratch,
+        &json!({
+            "type": "message_delta",
+            "delta": {"stop_reason": reply.stop_reason.as_str(), "stop_sequence": stop_sequence(reply)},
+            "usage": {"output_tokens": reply.output_tokens},
+        }),
+    );
+    write_chunk(
+        &mut seg,
+        &mut scratch,
+        &json!({
+            "type": "message_stop",
+            "amazon-bedrock-invocationMetrics": {
+                "inputTokenCount": reply.input_tokens,
+                "outputTokenCount": reply.output_tokens,
+                "invocationLatency": millis(shape.latency),
+                "firstByteLatency": millis(first_byte),
+            }
+        }),
+    );
+    seg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reply::{StopReason, expected_reply, generate};
+
+    fn body(v: Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn parses_string_and_block_content() {
+        let req = parse(&body(json!({
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 50,
+            "system": "sys",
+            "messages": [
+                {"role": "user", "content": "first"},
+                {"role": "assistant", "content": [{"type": "text", "text": "ok"}]},
+                {"role": "user", "content": [{"type": "text", "text": "second"}]}
+            ],
+            "stop_sequences": ["END"],
+            "temperature": 0.2
+        })))
+        .unwrap();
+        assert_eq!(req.prompt, "second");
+        assert_eq!(req.input_chars, 3 + 5 + 2 + 6);
+        assert_eq!(req.max_tokens, Some(50));
+        assert_eq!(req.stop_sequences, vec!["END"]);
+    }
+
+    #[test]
+    fn errors_read_like_the_service() {
+        let err = parse(&body(json!({"max_tokens": 5, "messages": []}))).unwrap_err();
+        assert!(err.message.contains("required key [anthropic_version]"), "{err}");
+        let err = parse(&body(json!({"anthropic_version": "bedrock-2023-05-31", "messages": []})))
+            .unwrap_err();
+        assert!(err.message.contains("required key [max_tokens]"), "{err}");
+        let err = parse(&body(json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}], "stream": true})))
+        .unwrap_err();
+        assert!(err.message.contains("extraneous key [stream]"), "{err}");
+        let err = parse(b"[").unwrap_err();
+        assert!(err.message.starts_with("Malformed input request"), "{err}");
+    }
+
+    #[test]
+    fn tool_result_turns_into_text() {
+        let req = parse(&body(json!({
+            "anthropic_version": "bedrock-2023-05-31",
+            "max_tokens": 500,
+            "tools": [{"name": "calc", "input_schema": {"type": "object", "required": ["x"],
+                       "properties": {"x": {"type": "number"}}}}],
+            "tool_choice": {"type": "any"},
+            "messages": [
+                {"role": "user", "content": "use calc"},
+                {"role": "assistant", "content": [{"type": "tool_use", "id": "t", "name": "calc", "input": {"x": 1}}]},
+                {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "t", "content": "2"}]}
+            ]
+        })))
+        .unwrap();
+        assert!(req.has_tool_result);
+        assert_eq!(req.prompt, "2");
+        let reply = generate(&req);
+        assert_eq!(reply.stop_reason, StopReason::EndTurn);
+        assert_eq!(
+            reply.content,
+            Content::Text {
+                text: expected_reply("2"),
+                stop_sequence: None
+            }
+        );
+    }
+}

@@ -1,0 +1,40 @@
+//! A Bedrock Runtime simulator speaking the real wire protocol (restJson1 + AWS event streams),
+//! so the unmodified `aws-sdk-bedrockruntime` client (or boto3) works against it with only an
+//! endpoint override.
+//!
+//! Routes: `POST /model/{modelId}/converse`, `/converse-stream`, `/invoke`,
+//! `/invoke-with-response-stream`; admin under `/_sim/` (see [`admin`](crate::admin) docs).
+//! Replies are deterministic: see [`expected_reply`] and the [`reply`] module.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), bedrock_sim::SimError> {
+//! use bedrock_sim::{Behavior, ErrorKind, Outcome, SimConfig, Simulator};
+//! let sim = Simulator::start(SimConfig::default()).await?;
+//! sim.set_behavior(
+//!     "anthropic.claude-3-5-haiku-20241022-v1:0",
+//!     Behavior::script([Outcome::Error(ErrorKind::ThrottlingException), Outcome::Ok]),
+//! );
+//! let endpoint = sim.endpoint_url(); // give to the SDK's `endpoint_url`
+//! # let _ = endpoint; Ok(()) }
+//! ```
+
+pub mod admin;
+mod anthropic;
+pub mod behavior;
+pub mod catalog;
+mod control;
+mod converse;
+pub mod error;
+pub mod eventstream;
+pub mod reply;
+mod request_id;
+mod server;
+mod stream;
+mod titan;
+
+pub use behavior::{Behavior, CONFIG_ENV, Outcome, SimConfig};
+pub use catalog::{BUILTIN_MODELS, PROFILE_PREFIXES};
+pub use control::CallCounts;
+pub use error::{ApiError, ErrorKind, SimError, StreamErrorKind};
+pub use reply::{count_input_tokens, count_output_tokens, expected_reply};
+pub use server::{SimHandle, SimState, Simulator, router};

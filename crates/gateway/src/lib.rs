@@ -1,0 +1,10 @@
+//! The gateway's rules. This crate knows no AWS SDK type: adapters in `gateway-aws`
+//! implement its traits, and the Lambda functions wire the two together.
+
+pub mod api;
+pub mod error;
+pub mod ports;
+pub mod resilience;
+pub mod webhook;
+
+pub use error::{GatewayError, UpstreamKind};

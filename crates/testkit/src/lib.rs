@@ -1,0 +1,37 @@
+//! Test infrastructure shared by every test binary: the local AWS emulator (the moto server, over
+//! its real wire protocols) and SDK clients configured for it.
+//!
+//! One moto server per test binary, started on first use on a free port. Tests run in parallel in
+//! that binary, so each test makes its own uniquely named tables, queues and topics.
+//! If the emulator is missing, tests fail loudly with the command that installs it: never skip.
+
+// Test infrastructure: failing fast with a clear message is the point.
+#![allow(clippy::expect_used, clippy::panic)]
+
+mod moto;
+pub mod resources;
+
+pub use moto::{Moto, moto};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::Credentials;
+
+/// A name no other test in this run uses: `<prefix>-<8 hex>`.
+pub fn unique_name(prefix: &str) -> String {
+    let id = uuid::Uuid::new_v4().simple().to_string();
+    format!("{prefix}-{}", &id[..8])
+}
+
+/// SDK configuration for a local endpoint: dummy credentials, us-east-1, no retries (tests assert
+/// exact call counts and must see the first failure).
+pub fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
+    SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .endpoint_url(endpoint_url)
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            Credentials::new("test", "test", None, None, "testkit"),
+        ))
+        .retry_config(aws_config::retry::RetryConfig::disabled())
+        .build()
+}

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs what the tests and the offline run need, into the project's own .venv.
+# Idempotent: a second run with nothing to do takes well under a second.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+req="$root/scripts/requirements.txt"
+stamp="$venv/.requirements.sha256"
+
+want="$(sha256sum "$req" | cut -d' ' -f1)"
+if [ -x "$venv/bin/moto_server" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+
+python="${PYTHON:-python3}"
+command -v "$python" >/dev/null || { echo "setup: python3 is required (apt-get install python3 python3-venv)" >&2; exit 1; }
+echo "setup: creating $venv with $(basename "$req")" >&2
+[ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2
+echo "$want" > "$stamp"
+echo "setup: ready" >&2
