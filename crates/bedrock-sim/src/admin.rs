@@ -30,7 +30,10 @@ use crate::server::{SimState, decode_segment, unknown_operation};
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new()
-        .route("/_sim/health", get(|| async { axum::Json(json!({"status": "ok"})) }))
+        .route(
+            "/_sim/health",
+            get(|| async { axum::Json(json!({"status": "ok"})) }),
+        )
         .route("/_sim/calls", get(calls))
         .route("/_sim/reset", post(reset))
         .route(

@@ -252,7 +252,9 @@ fn content_blocks(reply: &Reply) -> Vec<Value> {
         Content::Text { text, .. } => vec![json!({"type": "text", "text": text})],
         Content::ToolUse {
             id, name, input, ..
-        } => vec![json!({"type": "tool_use", "id": format!("toolu_bdrk_{id}"), "name": name, "input": input})],
+        } => vec![
+            json!({"type": "tool_use", "id": format!("toolu_bdrk_{id}"), "name": name, "input": input}),
+        ],
     }
 }
 
@@ -346,11 +348,11 @@ pub fn stream_segments(
         &json!({"type": "content_block_start", "index": 0, "content_block": start_block}),
     );
     for (i, delta) in deltas.iter().enumerate() {
-        if let Some((kind, after)) = shape.failure {
-            if i as u64 >= u64::from(after) {
-                write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
-                return seg;
-            }
+        if let Some((kind, after)) = shape.failure
+            && i as u64 >= u64::from(after)
+        {
+            write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+            return seg;
         }
         if i > 0 {
             seg.pause(shape.chunk_delay);
@@ -433,12 +435,19 @@ mod tests {
     #[test]
     fn errors_read_like_the_service() {
         let err = parse(&body(json!({"max_tokens": 5, "messages": []}))).unwrap_err();
-        assert!(err.message.contains("required key [anthropic_version]"), "{err}");
-        let err = parse(&body(json!({"anthropic_version": "bedrock-2023-05-31", "messages": []})))
-            .unwrap_err();
+        assert!(
+            err.message.contains("required key [anthropic_version]"),
+            "{err}"
+        );
+        let err = parse(&body(
+            json!({"anthropic_version": "bedrock-2023-05-31", "messages": []}),
+        ))
+        .unwrap_err();
         assert!(err.message.contains("required key [max_tokens]"), "{err}");
-        let err = parse(&body(json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
-            "messages": [{"role": "user", "content": "x"}], "stream": true})))
+        let err = parse(&body(
+            json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 5,
+            "messages": [{"role": "user", "content": "x"}], "stream": true}),
+        ))
         .unwrap_err();
         assert!(err.message.contains("extraneous key [stream]"), "{err}");
         let err = parse(b"[").unwrap_err();

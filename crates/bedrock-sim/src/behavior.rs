@@ -96,10 +96,12 @@ impl Behavior {
     /// Parses a behaviour from JSON, naming the offending key on error.
     pub fn from_json(json: &[u8]) -> Result<Behavior, SimError> {
         let behavior: Behavior = parse_json(json)?;
-        behavior.validate().map_err(|message| SimError::ConfigInvalid {
-            path: ".".to_string(),
-            message,
-        })?;
+        behavior
+            .validate()
+            .map_err(|message| SimError::ConfigInvalid {
+                path: ".".to_string(),
+                message,
+            })?;
         Ok(behavior)
     }
 }
@@ -293,7 +295,10 @@ mod tests {
                 }
             ]
         );
-        assert_eq!(config.models["m2"].error_type, ErrorKind::ModelNotReadyException);
+        assert_eq!(
+            config.models["m2"].error_type,
+            ErrorKind::ModelNotReadyException
+        );
         assert_eq!(
             config.models["m2"].stream_error,
             StreamErrorKind::ThrottlingException

@@ -52,7 +52,9 @@ pub const BUILTIN_MODELS: &[&str] = &[
 ];
 
 /// Prefixes of cross-region inference profile ids.
-pub const PROFILE_PREFIXES: &[&str] = &["us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca."];
+pub const PROFILE_PREFIXES: &[&str] = &[
+    "us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.",
+];
 
 /// Where a request's model identifier led.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -191,14 +193,20 @@ mod tests {
         assert_eq!(arn.provider(), "amazon");
 
         let profile_arn = catalog
-            .resolve("arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.amazon.nova-pro-v1:0")
+            .resolve(
+                "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.amazon.nova-pro-v1:0",
+            )
             .unwrap();
         assert_eq!(profile_arn.id, "eu.amazon.nova-pro-v1:0");
 
         assert!(catalog.resolve("global.acme.custom-v1:0").is_some());
         assert!(catalog.resolve("anthropic.claude-9").is_none());
         assert!(catalog.resolve("xx.amazon.nova-lite-v1:0").is_none());
-        assert!(catalog.resolve("arn:aws:s3:::bucket/amazon.nova-lite-v1:0").is_none());
+        assert!(
+            catalog
+                .resolve("arn:aws:s3:::bucket/amazon.nova-lite-v1:0")
+                .is_none()
+        );
         assert!(catalog.resolve("arn:aws:bedrock").is_none());
         assert!(catalog.resolve("").is_none());
     }

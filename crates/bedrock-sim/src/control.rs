@@ -166,10 +166,10 @@ impl Control {
         if let Some(slot) = inner.models.get_mut(&model.id) {
             return slot.plan();
         }
-        if model.base != model.id {
-            if let Some(slot) = inner.models.get_mut(&model.base) {
-                return slot.plan();
-            }
+        if model.base != model.id
+            && let Some(slot) = inner.models.get_mut(&model.base)
+        {
+            return slot.plan();
         }
         inner.default.plan()
     }
@@ -221,11 +221,7 @@ impl Control {
         let inner = self.lock();
         CallCounts {
             total: inner.total,
-            models: inner
-                .calls
-                .iter()
-                .map(|(k, v)| (k.clone(), *v))
-                .collect(),
+            models: inner.calls.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         }
     }
 }
@@ -300,8 +296,7 @@ mod tests {
             ..Behavior::default()
         };
         let run = || {
-            let control =
-                Control::new(SimConfig::default().with_model("a.m", behavior.clone()));
+            let control = Control::new(SimConfig::default().with_model("a.m", behavior.clone()));
             (0..1000)
                 .map(|_| control.begin_call(&model("a.m", "a.m")).outcome != PlannedOutcome::Ok)
                 .collect::<Vec<_>>()

@@ -207,12 +207,12 @@ pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
             Some(ToolChoiceJson { any: Some(_), .. }) => ToolChoice::Any,
             _ => ToolChoice::Auto,
         };
-        if let ToolChoice::Tool(name) = &gen_req.tool_choice {
-            if !gen_req.tools.iter().any(|t| &t.name == name) {
-                return Err(ApiError::validation(format!(
-                    "The tool choice names the tool `{name}`, which is not in toolConfig.tools."
-                )));
-            }
+        if let ToolChoice::Tool(name) = &gen_req.tool_choice
+            && !gen_req.tools.iter().any(|t| &t.name == name)
+        {
+            return Err(ApiError::validation(format!(
+                "The tool choice names the tool `{name}`, which is not in toolConfig.tools."
+            )));
         }
     }
     Ok(gen_req)
@@ -383,7 +383,10 @@ pub fn stream_segments(reply: &Reply, shape: StreamShape) -> Segments {
     let deltas: Vec<&str> = match &reply.content {
         Content::Text { text, .. } => split_chunks(text, shape.words_per_chunk),
         Content::ToolUse {
-            id, name, input_json, ..
+            id,
+            name,
+            input_json,
+            ..
         } => {
             json_into(
                 &mut scratch,
@@ -398,11 +401,11 @@ pub fn stream_segments(reply: &Reply, shape: StreamShape) -> Segments {
     };
     let is_tool = matches!(reply.content, Content::ToolUse { .. });
     for (i, delta) in deltas.iter().enumerate() {
-        if let Some((kind, after)) = shape.failure {
-            if i as u64 >= u64::from(after) {
-                write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
-                return seg;
-            }
+        if let Some((kind, after)) = shape.failure
+            && i as u64 >= u64::from(after)
+        {
+            write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+            return seg;
         }
         if i > 0 {
             seg.pause(shape.chunk_delay);
@@ -488,19 +491,21 @@ mod tests {
         assert!(err.message.contains("messages[0].content"), "{err}");
         let err = parse(br#"{"messages":[]}"#).unwrap_err();
         assert!(err.message.contains("start with a user message"), "{err}");
-        let err = parse(br#"{"messages":[{"role":"user","content":[]},{"role":"user","content":[]}]}"#)
-            .unwrap_err();
-        assert!(err.message.contains("alternate"), "{err}");
         let err =
-            parse(br#"{"messages":[{"role":"user","content":[]}],"inferenceConfig":{"maxTokens":0}}"#)
+            parse(br#"{"messages":[{"role":"user","content":[]},{"role":"user","content":[]}]}"#)
                 .unwrap_err();
+        assert!(err.message.contains("alternate"), "{err}");
+        let err = parse(
+            br#"{"messages":[{"role":"user","content":[]}],"inferenceConfig":{"maxTokens":0}}"#,
+        )
+        .unwrap_err();
         assert!(err.message.contains("inferenceConfig.maxTokens"), "{err}");
     }
 
     #[test]
     fn stream_deltas_concatenate_to_the_reply() {
-        let req = parse(br#"{"messages":[{"role":"user","content":[{"text":"stream me"}]}]}"#)
-            .unwrap();
+        let req =
+            parse(br#"{"messages":[{"role":"user","content":[{"text":"stream me"}]}]}"#).unwrap();
         let reply = generate(&req);
         let shape = StreamShape {
             words_per_chunk: 2,
@@ -516,7 +521,10 @@ mod tests {
             .map(|(h, _)| header(h, ":event-type"))
             .collect();
         assert_eq!(types.first(), Some(&"messageStart"));
-        assert_eq!(&types[types.len() - 3..], ["contentBlockStop", "messageStop", "metadata"]);
+        assert_eq!(
+            &types[types.len() - 3..],
+            ["contentBlockStop", "messageStop", "metadata"]
+        );
         let mut text = String::new();
         for (h, payload) in &events {
             if header(h, ":event-type") == "contentBlockDelta" {
@@ -536,8 +544,8 @@ mod tests {
 
     #[test]
     fn failure_after_n_chunks() {
-        let req = parse(br#"{"messages":[{"role":"user","content":[{"text":"fail me"}]}]}"#)
-            .unwrap();
+        let req =
+            parse(br#"{"messages":[{"role":"user","content":[{"text":"fail me"}]}]}"#).unwrap();
         let reply = generate(&req);
         let shape = StreamShape {
             words_per_chunk: 1,

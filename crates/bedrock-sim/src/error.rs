@@ -127,9 +127,7 @@ impl ErrorKind {
             ErrorKind::InternalServerException => {
                 "The system encountered an unexpected error during processing. Try your request again."
             }
-            ErrorKind::ServiceUnavailableException => {
-                "Bedrock is unable to process your request."
-            }
+            ErrorKind::ServiceUnavailableException => "Bedrock is unable to process your request.",
         }
     }
 }
@@ -218,7 +216,8 @@ impl StreamErrorKind {
             StreamErrorKind::ValidationException,
             StreamErrorKind::ModelTimeoutException,
         ];
-        all.into_iter().find(|k| k.name().eq_ignore_ascii_case(name))
+        all.into_iter()
+            .find(|k| k.name().eq_ignore_ascii_case(name))
     }
 }
 
@@ -288,10 +287,7 @@ impl IntoResponse for ApiError {
             "x-amzn-errortype",
             HeaderValue::from_static(self.kind.error_type_header()),
         );
-        headers.insert(
-            "x-amzn-requestid",
-            crate::request_id::next_header_value(),
-        );
+        headers.insert("x-amzn-requestid", crate::request_id::next_header_value());
         response
     }
 }

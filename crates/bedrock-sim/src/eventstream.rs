@@ -76,8 +76,11 @@ pub(crate) mod tests {
     use aws_smithy_eventstream::frame::{DecodedFrame, MessageFrameDecoder};
     use aws_smithy_types::event_stream::{HeaderValue, Message};
 
-    /// A hand decoder, independent of the SDK: checks both CRCs and returns (headers, payload).
-    pub(crate) fn decode_all(mut buf: &[u8]) -> Vec<(Vec<(String, String)>, Vec<u8>)> {
+    /// (headers, payload) of one decoded message.
+    pub(crate) type Decoded = (Vec<(String, String)>, Vec<u8>);
+
+    /// A hand decoder, independent of the SDK: checks both CRCs and every length.
+    pub(crate) fn decode_all(mut buf: &[u8]) -> Vec<Decoded> {
         let mut messages = Vec::new();
         while !buf.is_empty() {
             let total = u32::from_be_bytes(buf[0..4].try_into().unwrap()) as usize;
@@ -93,8 +96,7 @@ pub(crate) mod tests {
                 let nlen = h[0] as usize;
                 let name = String::from_utf8(h[1..1 + nlen].to_vec()).unwrap();
                 assert_eq!(h[1 + nlen], 7, "string header type");
-                let vlen =
-                    u16::from_be_bytes(h[2 + nlen..4 + nlen].try_into().unwrap()) as usize;
+                let vlen = u16::from_be_bytes(h[2 + nlen..4 + nlen].try_into().unwrap()) as usize;
                 let value = String::from_utf8(h[4 + nlen..4 + nlen + vlen].to_vec()).unwrap();
                 headers.push((name, value));
                 h = &h[4 + nlen + vlen..];
@@ -121,7 +123,11 @@ pub(crate) mod tests {
     fn sdk_decoder_accepts_our_frames() {
         let mut out = BytesMut::new();
         write_event(&mut out, "messageStart", br#"{"role":"assistant"}"#);
-        write_exception(&mut out, "throttlingException", br#"{"message":"slow down"}"#);
+        write_exception(
+            &mut out,
+            "throttlingException",
+            br#"{"message":"slow down"}"#,
+        );
         let mut decoder = MessageFrameDecoder::new();
         let mut buf = out.freeze();
         let first = match decoder.decode_frame(&mut buf).unwrap() {

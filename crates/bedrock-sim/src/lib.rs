@@ -37,4 +37,4 @@ pub use catalog::{BUILTIN_MODELS, PROFILE_PREFIXES};
 pub use control::CallCounts;
 pub use error::{ApiError, ErrorKind, SimError, StreamErrorKind};
 pub use reply::{count_input_tokens, count_output_tokens, expected_reply};
-pub use server::{SimHandle, SimState, Simulator, router};
+pub use server::{SimHandle, Simulator};

@@ -99,13 +99,70 @@ impl Reply {
 const DIRECTIVE: &str = "reply with:";
 
 const VOCABULARY: [&str; 64] = [
-    "the", "gateway", "model", "answer", "quickly", "routes", "every", "request", "through",
-    "bedrock", "with", "care", "and", "returns", "a", "simulated", "reply", "that", "tests",
-    "can", "predict", "exactly", "because", "it", "depends", "only", "on", "prompt", "text",
-    "tokens", "stream", "in", "small", "chunks", "while", "latency", "stays", "low", "for",
-    "each", "call", "region", "profile", "cache", "budget", "limit", "retry", "fallback",
-    "circuit", "breaker", "opens", "after", "errors", "recovers", "later", "cost", "per",
-    "thousand", "is", "measured", "logged", "safely", "without", "secrets",
+    "the",
+    "gateway",
+    "model",
+    "answer",
+    "quickly",
+    "routes",
+    "every",
+    "request",
+    "through",
+    "bedrock",
+    "with",
+    "care",
+    "and",
+    "returns",
+    "a",
+    "simulated",
+    "reply",
+    "that",
+    "tests",
+    "can",
+    "predict",
+    "exactly",
+    "because",
+    "it",
+    "depends",
+    "only",
+    "on",
+    "prompt",
+    "text",
+    "tokens",
+    "stream",
+    "in",
+    "small",
+    "chunks",
+    "while",
+    "latency",
+    "stays",
+    "low",
+    "for",
+    "each",
+    "call",
+    "region",
+    "profile",
+    "cache",
+    "budget",
+    "limit",
+    "retry",
+    "fallback",
+    "circuit",
+    "breaker",
+    "opens",
+    "after",
+    "errors",
+    "recovers",
+    "later",
+    "cost",
+    "per",
+    "thousand",
+    "is",
+    "measured",
+    "logged",
+    "safely",
+    "without",
+    "secrets",
 ];
 
 /// The full (untruncated) reply text for a last user message `prompt`.
@@ -183,13 +240,13 @@ pub fn generate(req: &GenRequest) -> Reply {
         stop_reason = StopReason::StopSequence;
         stop_sequence = Some(seq.clone());
     }
-    if let Some(max) = req.max_tokens {
-        if count_output_tokens(&text) > max {
-            let keep = prefix_words(&text, max as usize).len();
-            text.truncate(keep);
-            stop_reason = StopReason::MaxTokens;
-            stop_sequence = None;
-        }
+    if let Some(max) = req.max_tokens
+        && count_output_tokens(&text) > max
+    {
+        let keep = prefix_words(&text, max as usize).len();
+        text.truncate(keep);
+        stop_reason = StopReason::MaxTokens;
+        stop_sequence = None;
     }
     let output_tokens = count_output_tokens(&text);
     Reply {
@@ -290,14 +347,22 @@ pub fn example_value(schema: &Value, depth: usize) -> Value {
     if let Some(v) = obj.get("const") {
         return v.clone();
     }
-    if let Some(first) = obj.get("enum").and_then(Value::as_array).and_then(|a| a.first()) {
+    if let Some(first) = obj
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
         return first.clone();
     }
     if let Some(v) = obj.get("default") {
         return v.clone();
     }
     for key in ["anyOf", "oneOf", "allOf"] {
-        if let Some(first) = obj.get(key).and_then(Value::as_array).and_then(|a| a.first()) {
+        if let Some(first) = obj
+            .get(key)
+            .and_then(Value::as_array)
+            .and_then(|a| a.first())
+        {
             return example_value(first, depth + 1);
         }
     }
@@ -529,9 +594,13 @@ mod tests {
         r2.tools = r.tools.clone();
         assert_eq!(generate(&r2).stop_reason, StopReason::EndTurn);
         r2.tool_choice = ToolChoice::Any;
-        assert!(matches!(generate(&r2).content, Content::ToolUse { ref name, .. } if name == "other"));
+        assert!(
+            matches!(generate(&r2).content, Content::ToolUse { ref name, .. } if name == "other")
+        );
         r2.tool_choice = ToolChoice::Tool("get_weather".into());
-        assert!(matches!(generate(&r2).content, Content::ToolUse { ref name, .. } if name == "get_weather"));
+        assert!(
+            matches!(generate(&r2).content, Content::ToolUse { ref name, .. } if name == "get_weather")
+        );
         r2.has_tool_result = true;
         assert_eq!(generate(&r2).stop_reason, StopReason::EndTurn);
     }

@@ -174,7 +174,7 @@ impl Drop for SimHandle {
 }
 
 /// The simulator's router (Bedrock Runtime routes + `/_sim/` admin routes).
-pub fn router(state: Arc<SimState>) -> Router {
+pub(crate) fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/model/{*rest}", post(model_route))
         .merge(admin::routes())
@@ -238,8 +238,10 @@ async fn model_route(State(state): State<Arc<SimState>>, uri: Uri, body: Bytes) 
         return unknown_operation(uri).await;
     };
     let Some(model_id) = decode_segment(raw_id) else {
-        return ApiError::validation("The model identifier is not valid UTF-8 once percent-decoded.")
-            .into_response();
+        return ApiError::validation(
+            "The model identifier is not valid UTF-8 once percent-decoded.",
+        )
+        .into_response();
     };
     let Some(model) = state.catalog.resolve(&model_id) else {
         state.control.count_rejected(&model_id);
@@ -299,7 +301,7 @@ async fn serve_call(
     }
     let first_byte = started.elapsed();
     let latency = if op.is_streaming() {
-        first_byte + streaming_time
+        first_byte.saturating_add(streaming_time)
     } else {
         first_byte
     };

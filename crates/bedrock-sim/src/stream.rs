@@ -39,7 +39,7 @@ impl Segments {
             self.parts.push((self.pending_delay, bytes));
             self.pending_delay = Duration::ZERO;
         }
-        self.pending_delay += delay;
+        self.pending_delay = self.pending_delay.saturating_add(delay);
     }
 
     /// A body: one buffer when nothing waits, else a stream that sleeps between segments and

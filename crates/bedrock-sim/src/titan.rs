@@ -122,15 +122,11 @@ pub fn stream_segments(
         return seg;
     }
     for (i, chunk) in chunks.iter().enumerate() {
-        if let Some((kind, after)) = shape.failure {
-            if i as u64 >= u64::from(after) {
-                crate::eventstream::write_exception(
-                    seg.buf(),
-                    kind.name(),
-                    kind.payload().as_bytes(),
-                );
-                return seg;
-            }
+        if let Some((kind, after)) = shape.failure
+            && i as u64 >= u64::from(after)
+        {
+            crate::eventstream::write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+            return seg;
         }
         if i > 0 {
             seg.pause(shape.chunk_delay);

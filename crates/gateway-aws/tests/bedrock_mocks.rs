@@ -719,6 +719,27 @@ async fn an_unknown_error_code_falls_back_to_the_http_status() {
     );
 }
 
+#[tokio::test]
+async fn a_garbled_success_body_is_an_upstream_server_error() {
+    let rule = mock!(Client::converse)
+        .then_http_response(|| HttpResponse::new(200.try_into().unwrap(), SdkBody::from("<html>")));
+    let gateway = mocked(&[&rule]);
+    let err = gateway
+        .converse(&Target::new(MODEL), &rich_request())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GatewayError::Upstream {
+                kind: UpstreamKind::InternalServer,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}
+
 /// A client built the production way (`from_sdk_config`) pointed at a loopback endpoint.
 fn production_client(endpoint: &str) -> BedrockModelClient {
     let config = aws_config::SdkConfig::builder()

@@ -193,7 +193,11 @@ impl GatewayError {
     }
 
     /// The HTTP status Bedrock itself uses with `bedrock_error_type`.
+    /// A too-large body keeps its 413: the SDKs map by the error-type header, not the status.
     pub fn bedrock_status(&self) -> u16 {
+        if let Self::PayloadTooLarge { .. } = self {
+            return 413;
+        }
         match self.bedrock_error_type() {
             "ValidationException" => 400,
             "AccessDeniedException" => 403,

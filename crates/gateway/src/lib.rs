@@ -2,9 +2,11 @@
 //! implement its traits, and the Lambda functions wire the two together.
 
 pub mod api;
+pub mod config;
 pub mod error;
 pub mod ports;
 pub mod resilience;
+pub mod service;
 pub mod webhook;
 
 pub use error::{GatewayError, UpstreamKind};

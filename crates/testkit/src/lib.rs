@@ -35,3 +35,15 @@ pub fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
         .retry_config(aws_config::retry::RetryConfig::disabled())
         .build()
 }
+
+/// A Bedrock simulator on a free port of this test's runtime; dropped with the test.
+pub async fn bedrock_sim() -> bedrock_sim::SimHandle {
+    bedrock_sim::Simulator::start(bedrock_sim::SimConfig::default())
+        .await
+        .expect("testkit: the Bedrock simulator failed to start")
+}
+
+/// A bedrock-runtime SDK client for a simulator (or the gateway), no SDK retries.
+pub fn bedrock_client(endpoint_url: &str) -> aws_sdk_bedrockruntime::Client {
+    aws_sdk_bedrockruntime::Client::new(&local_sdk_config(endpoint_url))
+}

@@ -2,4 +2,7 @@
 
 pub mod converse;
 pub mod invoke;
+pub mod openai;
+pub mod openai_stream;
 pub mod stream;
+pub mod tasks;

@@ -48,16 +48,31 @@ impl Default for BreakerConfig {
 impl BreakerConfig {
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         let rate = self.failure_rate_threshold;
-        ensure(rate > 0.0 && rate <= 1.0, "failure_rate_threshold", "must be in (0, 1]")?;
+        ensure(
+            rate > 0.0 && rate <= 1.0,
+            "failure_rate_threshold",
+            "must be in (0, 1]",
+        )?;
         ensure(self.min_requests >= 1, "min_requests", "must be at least 1")?;
         ensure(self.bucket_ms >= 1, "bucket_ms", "must be positive")?;
         ensure(self.bucket_count >= 1, "bucket_count", "must be at least 1")?;
-        ensure(self.half_open_max_probes >= 1, "half_open_max_probes", "must be at least 1")?;
-        ensure(self.probe_timeout_ms >= 1, "probe_timeout_ms", "must be positive")
+        ensure(
+            self.half_open_max_probes >= 1,
+            "half_open_max_probes",
+            "must be at least 1",
+        )?;
+        ensure(
+            self.probe_timeout_ms >= 1,
+            "probe_timeout_ms",
+            "must be positive",
+        )
     }
 
     pub fn span(&self) -> WindowSpan {
-        WindowSpan { bucket_ms: self.bucket_ms, bucket_count: self.bucket_count }
+        WindowSpan {
+            bucket_ms: self.bucket_ms,
+            bucket_count: self.bucket_count,
+        }
     }
 }
 
@@ -90,7 +105,9 @@ pub enum Admission {
     Allowed,
     /// Allowed as a half-open probe: its result decides whether the breaker closes.
     Probe,
-    Rejected { retry_in: Duration },
+    Rejected {
+        retry_in: Duration,
+    },
 }
 
 impl Admission {
@@ -130,14 +147,19 @@ impl BreakerRecord {
             BreakerState::Open => {
                 let reopen_at = self.opened_at_ms.unwrap_or(0).saturating_add(cfg.open_ms);
                 if now_ms < reopen_at {
-                    return Admission::Rejected { retry_in: Duration::from_millis(reopen_at - now_ms) };
+                    return Admission::Rejected {
+                        retry_in: Duration::from_millis(reopen_at - now_ms),
+                    };
                 }
                 self.state = BreakerState::HalfOpen;
                 self.half_open_in_flight = 0;
                 self.take_probe(now_ms)
             }
             BreakerState::HalfOpen => {
-                let lost_at = self.last_probe_at_ms.unwrap_or(0).saturating_add(cfg.probe_timeout_ms);
+                let lost_at = self
+                    .last_probe_at_ms
+                    .unwrap_or(0)
+                    .saturating_add(cfg.probe_timeout_ms);
                 if now_ms >= lost_at {
                     // Every probe in flight is presumed lost; start counting afresh.
                     self.half_open_in_flight = 0;
@@ -145,20 +167,25 @@ impl BreakerRecord {
                 if self.half_open_in_flight < cfg.half_open_max_probes {
                     self.take_probe(now_ms)
                 } else {
-                    Admission::Rejected { retry_in: Duration::from_millis(lost_at.saturating_sub(now_ms)) }
+                    Admission::Rejected {
+                        retry_in: Duration::from_millis(lost_at.saturating_sub(now_ms)),
+                    }
                 }
             }
         }
     }
 
-    /// Records a call's result and moves the state machine: the spec'd single entry point.
+    /// Records a call's result and moves the state machine: the single entry point for a
+    /// record used on its own. Only a closed breaker counts results; an open or half-open one
+    /// decides on the result alone.
     pub fn on_result(&mut self, cfg: &BreakerConfig, now_ms: u64, success: bool) -> Transition {
-        self.record(cfg, now_ms, success);
+        if self.state == BreakerState::Closed {
+            self.record(cfg, now_ms, success);
+        }
         self.settle(cfg, now_ms, success)
     }
 
-    /// Counts a result in the window only. Counts outside the closed state are harmless: the
-    /// window is cleared when the breaker closes again.
+    /// Counts a result in the window only (see [`settle`](Self::settle)).
     pub fn record(&mut self, cfg: &BreakerConfig, now_ms: u64, success: bool) {
         self.window.record(cfg.span(), now_ms, success);
     }
@@ -191,7 +218,9 @@ impl BreakerRecord {
         }
         let counts = self.counts(cfg, now_ms);
         let tripped = counts.total() >= cfg.min_requests
-            && counts.failure_rate().is_some_and(|rate| rate >= cfg.failure_rate_threshold);
+            && counts
+                .failure_rate()
+                .is_some_and(|rate| rate >= cfg.failure_rate_threshold);
         if tripped {
             self.open(now_ms);
             Transition::Opened
@@ -237,7 +266,10 @@ mod tests {
     use super::*;
 
     fn cfg() -> BreakerConfig {
-        BreakerConfig { min_requests: 10, ..BreakerConfig::default() }
+        BreakerConfig {
+            min_requests: 10,
+            ..BreakerConfig::default()
+        }
     }
 
     fn tripped(cfg: &BreakerConfig, now_ms: u64) -> BreakerRecord {
@@ -288,10 +320,18 @@ mod tests {
     fn rejects_while_open_then_lets_one_probe_after_cool_down() {
         let cfg = cfg();
         let mut record = tripped(&cfg, 1_000);
-        assert_eq!(record.admit(&cfg, 11_000), Admission::Rejected { retry_in: Duration::from_secs(20) });
+        assert_eq!(
+            record.admit(&cfg, 11_000),
+            Admission::Rejected {
+                retry_in: Duration::from_secs(20)
+            }
+        );
         assert_eq!(record.admit(&cfg, 31_000), Admission::Probe);
         assert_eq!(record.state, BreakerState::HalfOpen);
-        assert!(!record.admit(&cfg, 31_001).is_allowed(), "only one probe at a time");
+        assert!(
+            !record.admit(&cfg, 31_001).is_allowed(),
+            "only one probe at a time"
+        );
     }
 
     #[test]
@@ -315,7 +355,12 @@ mod tests {
         let cfg = cfg();
         let mut record = tripped(&cfg, 1_000);
         assert_eq!(record.admit(&cfg, 31_000), Admission::Probe);
-        assert_eq!(record.admit(&cfg, 40_000), Admission::Rejected { retry_in: Duration::from_secs(21) });
+        assert_eq!(
+            record.admit(&cfg, 40_000),
+            Admission::Rejected {
+                retry_in: Duration::from_secs(21)
+            }
+        );
         assert_eq!(record.admit(&cfg, 61_000), Admission::Probe);
         assert_eq!(record.half_open_in_flight, 1);
     }
@@ -336,13 +381,22 @@ mod tests {
         record.admit(&cfg, 31_000);
         let json = serde_json::to_value(&record).unwrap();
         assert_eq!(json["state"], "half_open");
-        assert_eq!(serde_json::from_value::<BreakerRecord>(json).unwrap(), record);
+        assert_eq!(
+            serde_json::from_value::<BreakerRecord>(json).unwrap(),
+            record
+        );
     }
 
     #[test]
     fn config_validation_names_the_key() {
-        let bad = BreakerConfig { failure_rate_threshold: 1.5, ..BreakerConfig::default() };
-        assert_eq!(bad.validate().map_err(|e| e.key), Err("failure_rate_threshold"));
+        let bad = BreakerConfig {
+            failure_rate_threshold: 1.5,
+            ..BreakerConfig::default()
+        };
+        assert_eq!(
+            bad.validate().map_err(|e| e.key),
+            Err("failure_rate_threshold")
+        );
         assert!(BreakerConfig::default().validate().is_ok());
     }
 }

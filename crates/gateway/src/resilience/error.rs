@@ -17,6 +17,14 @@ impl InvalidConfig {
 }
 
 /// Returns `Err` naming `key` unless `ok`.
-pub(crate) fn ensure(ok: bool, key: &'static str, reason: &'static str) -> Result<(), InvalidConfig> {
-    if ok { Ok(()) } else { Err(InvalidConfig::new(key, reason)) }
+pub(crate) fn ensure(
+    ok: bool,
+    key: &'static str,
+    reason: &'static str,
+) -> Result<(), InvalidConfig> {
+    if ok {
+        Ok(())
+    } else {
+        Err(InvalidConfig::new(key, reason))
+    }
 }

@@ -88,13 +88,17 @@ impl ErrorClass {
     }
 }
 
-impl From<&GatewayError> for ErrorClass {
-    /// The classification of the gateway's own error type, so `ModelClient` results can be
-    /// fed to the retry loop with `classify = ErrorClass::from`.
-    fn from(error: &GatewayError) -> Self {
+impl ErrorClass {
+    /// The class of the gateway's own error type. A plain fn (not only `From`) so it can be
+    /// passed straight to the retry loop: `policy.run(ctx, attempt, ErrorClass::of)`.
+    pub fn of(error: &GatewayError) -> Self {
         match error {
-            GatewayError::Upstream { kind, retry_after, .. } => match kind {
-                UpstreamKind::Throttled => Self::Throttled { retry_after: *retry_after },
+            GatewayError::Upstream {
+                kind, retry_after, ..
+            } => match kind {
+                UpstreamKind::Throttled => Self::Throttled {
+                    retry_after: *retry_after,
+                },
                 UpstreamKind::ModelNotReady => Self::ModelNotReady,
                 UpstreamKind::ModelTimeout => Self::ModelTimeout,
                 UpstreamKind::ModelError
@@ -112,6 +116,12 @@ impl From<&GatewayError> for ErrorClass {
             // The gateway's own limits, auth and bugs are not the model's fault: never retried.
             _ => Self::Other,
         }
+    }
+}
+
+impl From<&GatewayError> for ErrorClass {
+    fn from(error: &GatewayError) -> Self {
+        Self::of(error)
     }
 }
 
@@ -163,9 +173,17 @@ mod tests {
         };
         assert_eq!(
             ErrorClass::from(&throttled),
-            ErrorClass::Throttled { retry_after: Some(Duration::from_secs(2)) }
+            ErrorClass::Throttled {
+                retry_after: Some(Duration::from_secs(2))
+            }
         );
-        assert_eq!(ErrorClass::from(&GatewayError::invalid("x", "bad")), ErrorClass::Validation);
-        assert_eq!(ErrorClass::from(&GatewayError::Internal("bug".into())), ErrorClass::Other);
+        assert_eq!(
+            ErrorClass::from(&GatewayError::invalid("x", "bad")),
+            ErrorClass::Validation
+        );
+        assert_eq!(
+            ErrorClass::from(&GatewayError::Internal("bug".into())),
+            ErrorClass::Other
+        );
     }
 }

@@ -101,7 +101,11 @@ pub enum RetryError<E> {
     /// Not even one attempt fits before the deadline; nothing was called.
     NoTimeForAttempt,
     /// The last attempt failed with `error` and the loop stopped for `reason`.
-    Failed { error: E, class: ErrorClass, reason: StopReason },
+    Failed {
+        error: E,
+        class: ErrorClass,
+        reason: StopReason,
+    },
 }
 
 impl<E> RetryError<E> {
@@ -130,19 +134,33 @@ impl<E> RetryError<E> {
 impl RetryPolicy {
     pub fn validate(&self) -> Result<(), InvalidConfig> {
         ensure(self.max_attempts >= 1, "max_attempts", "must be at least 1")?;
-        ensure(!self.base_delay.is_zero(), "base_delay_ms", "must be positive")?;
-        ensure(self.base_delay <= self.max_delay, "max_delay_ms", "must not be below base_delay_ms")
+        ensure(
+            !self.base_delay.is_zero(),
+            "base_delay_ms",
+            "must be positive",
+        )?;
+        ensure(
+            self.base_delay <= self.max_delay,
+            "max_delay_ms",
+            "must not be below base_delay_ms",
+        )
     }
 
     /// Full-jitter exponential backoff before retry `retry_index` (0 for the first retry):
     /// uniform in `[0, min(max_delay, base_delay * 2^retry_index)]`. A server hint raises the
     /// delay to at least the hint, still capped by `max_delay`.
-    pub fn backoff(&self, retry_index: u32, hint: Option<Duration>, rng: &mut fastrand::Rng) -> Duration {
+    pub fn backoff(
+        &self,
+        retry_index: u32,
+        hint: Option<Duration>,
+        rng: &mut fastrand::Rng,
+    ) -> Duration {
         let factor = 1u32.checked_shl(retry_index).unwrap_or(u32::MAX);
         let ceiling = self.base_delay.saturating_mul(factor).min(self.max_delay);
         let ceiling_nanos = u64::try_from(ceiling.as_nanos()).unwrap_or(u64::MAX);
         let jitter = Duration::from_nanos(rng.u64(0..=ceiling_nanos));
-        hint.map_or(jitter, |hint| hint.max(jitter)).min(self.max_delay)
+        hint.map_or(jitter, |hint| hint.max(jitter))
+            .min(self.max_delay)
     }
 
     /// The pure decision after a failed attempt. Checks are ordered so that the budget is only
@@ -161,7 +179,11 @@ impl RetryPolicy {
         if failed.number >= self.max_attempts {
             return RetryDecision::Stop(StopReason::AttemptsExhausted);
         }
-        let delay = self.backoff(failed.number.saturating_sub(1), failed.class.retry_after(), rng);
+        let delay = self.backoff(
+            failed.number.saturating_sub(1),
+            failed.class.retry_after(),
+            rng,
+        );
         let next_attempt = match failed.class {
             ErrorClass::ModelTimeout => self.min_attempt.max(failed.took),
             _ => self.min_attempt,
@@ -192,9 +214,17 @@ impl RetryPolicy {
         K: Fn(&E) -> ErrorClass,
         C: Clock,
     {
-        let RetryContext { deadline, budget, clock, rng } = ctx;
+        let RetryContext {
+            deadline,
+            budget,
+            clock,
+            rng,
+        } = ctx;
         if !fits(clock.now(), self.min_attempt, deadline) {
-            return Outcome { attempts: 0, result: Err(RetryError::NoTimeForAttempt) };
+            return Outcome {
+                attempts: 0,
+                result: Err(RetryError::NoTimeForAttempt),
+            };
         }
         let mut number = 0;
         loop {
@@ -204,7 +234,10 @@ impl RetryPolicy {
             let error = match attempt(AttemptInfo { number, remaining }).await {
                 Ok(value) => {
                     budget.deposit();
-                    return Outcome { attempts: number, result: Ok(value) };
+                    return Outcome {
+                        attempts: number,
+                        result: Ok(value),
+                    };
                 }
                 Err(error) => error,
             };
@@ -216,12 +249,24 @@ impl RetryPolicy {
             };
             match self.decide(&failed, now, deadline, budget, rng) {
                 RetryDecision::RetryAfter(delay) => {
-                    tracing::debug!(attempt = number, class = failed.class.as_str(), ?delay, "retrying model call");
+                    tracing::debug!(
+                        attempt = number,
+                        class = failed.class.as_str(),
+                        ?delay,
+                        "retrying model call"
+                    );
                     clock.sleep(delay).await;
                 }
                 RetryDecision::Stop(reason) => {
-                    let result = Err(RetryError::Failed { error, class: failed.class, reason });
-                    return Outcome { attempts: number, result };
+                    let result = Err(RetryError::Failed {
+                        error,
+                        class: failed.class,
+                        reason,
+                    });
+                    return Outcome {
+                        attempts: number,
+                        result,
+                    };
                 }
             }
         }
@@ -250,7 +295,11 @@ mod tests {
     }
 
     fn generous_budget() -> RetryBudget {
-        RetryBudget::new(RetryBudgetConfig { retry_ratio: 0.1, min_retries_per_sec: 100.0, max_balance: 100.0 })
+        RetryBudget::new(RetryBudgetConfig {
+            retry_ratio: 0.1,
+            min_retries_per_sec: 100.0,
+            max_balance: 100.0,
+        })
     }
 
     fn throttled() -> ErrorClass {
@@ -288,9 +337,19 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(1);
         let now = Instant::now();
         let deadline = now + Duration::from_secs(30);
-        let failed = |number, class| FailedAttempt { number, class, took: Duration::from_millis(50) };
+        let failed = |number, class| FailedAttempt {
+            number,
+            class,
+            took: Duration::from_millis(50),
+        };
         assert_eq!(
-            policy.decide(&failed(1, ErrorClass::Validation), now, deadline, &budget, &mut rng),
+            policy.decide(
+                &failed(1, ErrorClass::Validation),
+                now,
+                deadline,
+                &budget,
+                &mut rng
+            ),
             RetryDecision::Stop(StopReason::NotRetryable)
         );
         assert_eq!(
@@ -310,10 +369,22 @@ mod tests {
         let mut rng = fastrand::Rng::with_seed(1);
         let now = Instant::now();
         // The hint alone (1 s) plus the minimal attempt (200 ms) overshoots a 1.1 s deadline.
-        let class = ErrorClass::Throttled { retry_after: Some(Duration::from_secs(1)) };
-        let failed = FailedAttempt { number: 1, class, took: Duration::ZERO };
+        let class = ErrorClass::Throttled {
+            retry_after: Some(Duration::from_secs(1)),
+        };
+        let failed = FailedAttempt {
+            number: 1,
+            class,
+            took: Duration::ZERO,
+        };
         assert_eq!(
-            policy.decide(&failed, now, now + Duration::from_millis(1100), &budget, &mut rng),
+            policy.decide(
+                &failed,
+                now,
+                now + Duration::from_millis(1100),
+                &budget,
+                &mut rng
+            ),
             RetryDecision::Stop(StopReason::DeadlineTooClose)
         );
         // The budget was not charged for the retry that did not happen.
@@ -326,13 +397,29 @@ mod tests {
         let budget = generous_budget();
         let mut rng = fastrand::Rng::with_seed(1);
         let now = Instant::now();
-        let failed = FailedAttempt { number: 1, class: ErrorClass::ModelTimeout, took: Duration::from_secs(5) };
+        let failed = FailedAttempt {
+            number: 1,
+            class: ErrorClass::ModelTimeout,
+            took: Duration::from_secs(5),
+        };
         assert_eq!(
-            policy.decide(&failed, now, now + Duration::from_secs(4), &budget, &mut rng),
+            policy.decide(
+                &failed,
+                now,
+                now + Duration::from_secs(4),
+                &budget,
+                &mut rng
+            ),
             RetryDecision::Stop(StopReason::DeadlineTooClose)
         );
         assert!(matches!(
-            policy.decide(&failed, now, now + Duration::from_secs(10), &budget, &mut rng),
+            policy.decide(
+                &failed,
+                now,
+                now + Duration::from_secs(10),
+                &budget,
+                &mut rng
+            ),
             RetryDecision::RetryAfter(_)
         ));
     }
@@ -340,12 +427,26 @@ mod tests {
     #[test]
     fn decide_stops_when_the_budget_is_spent() {
         let policy = policy();
-        let budget = RetryBudget::new(RetryBudgetConfig { retry_ratio: 0.1, min_retries_per_sec: 0.0, max_balance: 10.0 });
+        let budget = RetryBudget::new(RetryBudgetConfig {
+            retry_ratio: 0.1,
+            min_retries_per_sec: 0.0,
+            max_balance: 10.0,
+        });
         let mut rng = fastrand::Rng::with_seed(1);
         let now = Instant::now();
-        let failed = FailedAttempt { number: 1, class: ErrorClass::ServerError, took: Duration::ZERO };
+        let failed = FailedAttempt {
+            number: 1,
+            class: ErrorClass::ServerError,
+            took: Duration::ZERO,
+        };
         assert_eq!(
-            policy.decide(&failed, now, now + Duration::from_secs(30), &budget, &mut rng),
+            policy.decide(
+                &failed,
+                now,
+                now + Duration::from_secs(30),
+                &budget,
+                &mut rng
+            ),
             RetryDecision::Stop(StopReason::BudgetExhausted)
         );
     }
@@ -356,14 +457,25 @@ mod tests {
         let budget = generous_budget();
         let mut rng = fastrand::Rng::with_seed(3);
         let calls = Cell::new(0);
-        let ctx = RetryContext { deadline: clock.now() + Duration::from_secs(30), budget: &budget, clock: &clock, rng: &mut rng };
+        let ctx = RetryContext {
+            deadline: clock.now() + Duration::from_secs(30),
+            budget: &budget,
+            clock: &clock,
+            rng: &mut rng,
+        };
         let outcome = policy()
             .run(
                 ctx,
                 |info| {
                     calls.set(calls.get() + 1);
                     assert_eq!(info.number, calls.get());
-                    async move { if info.number < 3 { Err("503") } else { Ok("done") } }
+                    async move {
+                        if info.number < 3 {
+                            Err("503")
+                        } else {
+                            Ok("done")
+                        }
+                    }
                 },
                 |_: &&str| ErrorClass::Unavailable,
             )
@@ -378,14 +490,27 @@ mod tests {
         let clock = FakeClock::new();
         let budget = generous_budget();
         let mut rng = fastrand::Rng::with_seed(3);
-        let ctx = RetryContext { deadline: clock.now() + Duration::from_secs(30), budget: &budget, clock: &clock, rng: &mut rng };
+        let ctx = RetryContext {
+            deadline: clock.now() + Duration::from_secs(30),
+            budget: &budget,
+            clock: &clock,
+            rng: &mut rng,
+        };
         let outcome = policy()
-            .run(ctx, |info| async move { Err::<(), _>(info.number) }, |_: &u32| throttled())
+            .run(
+                ctx,
+                |info| async move { Err::<(), _>(info.number) },
+                |_: &u32| throttled(),
+            )
             .await;
         assert_eq!(outcome.attempts, 3);
         assert_eq!(
             outcome.result,
-            Err(RetryError::Failed { error: 3, class: throttled(), reason: StopReason::AttemptsExhausted })
+            Err(RetryError::Failed {
+                error: 3,
+                class: throttled(),
+                reason: StopReason::AttemptsExhausted
+            })
         );
     }
 
@@ -394,9 +519,18 @@ mod tests {
         let clock = FakeClock::new();
         let budget = generous_budget();
         let mut rng = fastrand::Rng::with_seed(3);
-        let ctx = RetryContext { deadline: clock.now() + Duration::from_millis(50), budget: &budget, clock: &clock, rng: &mut rng };
+        let ctx = RetryContext {
+            deadline: clock.now() + Duration::from_millis(50),
+            budget: &budget,
+            clock: &clock,
+            rng: &mut rng,
+        };
         let outcome = policy()
-            .run(ctx, |_| async { Ok::<_, ()>(()) }, |_: &()| ErrorClass::Other)
+            .run(
+                ctx,
+                |_| async { Ok::<_, ()>(()) },
+                |_: &()| ErrorClass::Other,
+            )
             .await;
         assert_eq!(outcome.attempts, 0);
         assert_eq!(outcome.result, Err(RetryError::NoTimeForAttempt));
@@ -408,9 +542,14 @@ mod tests {
         let clock = FakeClock::new();
         let budget = generous_budget();
         let mut rng = fastrand::Rng::with_seed(3);
-        let deadline = clock.now() + Duration::from_millis(1500);
-        let ctx = RetryContext { deadline, budget: &budget, clock: &clock, rng: &mut rng };
-        // Each attempt takes a full second of fake time, so a second one cannot fit.
+        let deadline = clock.now() + Duration::from_millis(1150);
+        let ctx = RetryContext {
+            deadline,
+            budget: &budget,
+            clock: &clock,
+            rng: &mut rng,
+        };
+        // The attempt takes a full second of fake time; 150 ms are left, less than a minimal attempt.
         let outcome = policy()
             .run(
                 ctx,
@@ -422,8 +561,43 @@ mod tests {
             )
             .await;
         assert_eq!(outcome.attempts, 1);
-        assert!(matches!(outcome.result, Err(RetryError::Failed { reason: StopReason::DeadlineTooClose, .. })));
+        assert!(matches!(
+            outcome.result,
+            Err(RetryError::Failed {
+                reason: StopReason::DeadlineTooClose,
+                ..
+            })
+        ));
         assert!(clock.now() <= deadline);
+    }
+
+    #[tokio::test]
+    async fn run_classifies_gateway_errors_directly() {
+        use crate::error::{GatewayError, UpstreamKind};
+        let clock = FakeClock::new();
+        let budget = generous_budget();
+        let mut rng = fastrand::Rng::with_seed(3);
+        let ctx = RetryContext {
+            deadline: clock.now() + Duration::from_secs(30),
+            budget: &budget,
+            clock: &clock,
+            rng: &mut rng,
+        };
+        let outcome = policy()
+            .run(
+                ctx,
+                |_| async {
+                    Err::<(), _>(GatewayError::Upstream {
+                        kind: UpstreamKind::AccessDenied,
+                        message: String::new(),
+                        retry_after: None,
+                    })
+                },
+                ErrorClass::of,
+            )
+            .await;
+        assert_eq!(outcome.attempts, 1, "access denied is not retried");
+        assert!(outcome.result.is_err_and(|e| e.falls_over()));
     }
 
     #[test]
@@ -432,16 +606,26 @@ mod tests {
         let clock = FakeClock::new();
         let budget = RetryBudget::default();
         let mut rng = fastrand::Rng::with_seed(1);
-        let ctx = RetryContext { deadline: clock.now(), budget: &budget, clock: &clock, rng: &mut rng };
+        let ctx = RetryContext {
+            deadline: clock.now(),
+            budget: &budget,
+            clock: &clock,
+            rng: &mut rng,
+        };
         let policy = policy();
-        let future = policy.run(ctx, |_| async { Ok::<u8, String>(1) }, |_: &String| ErrorClass::Other);
+        let future = policy.run(
+            ctx,
+            |_| async { Ok::<u8, String>(1) },
+            |_: &String| ErrorClass::Other,
+        );
         assert_send(&future);
     }
 
     #[test]
     fn policy_config_reads_milliseconds_and_validates() {
         let policy: RetryPolicy =
-            serde_json::from_str(r#"{"max_attempts":2,"base_delay_ms":100,"max_delay_ms":50}"#).unwrap();
+            serde_json::from_str(r#"{"max_attempts":2,"base_delay_ms":100,"max_delay_ms":50}"#)
+                .unwrap();
         assert_eq!(policy.base_delay, Duration::from_millis(100));
         assert_eq!(policy.min_attempt, RetryPolicy::default().min_attempt);
         assert_eq!(policy.validate().map_err(|e| e.key), Err("max_delay_ms"));

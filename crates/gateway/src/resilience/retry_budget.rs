@@ -21,15 +21,31 @@ pub struct RetryBudgetConfig {
 
 impl Default for RetryBudgetConfig {
     fn default() -> Self {
-        Self { retry_ratio: 0.1, min_retries_per_sec: 1.0, max_balance: 10.0 }
+        Self {
+            retry_ratio: 0.1,
+            min_retries_per_sec: 1.0,
+            max_balance: 10.0,
+        }
     }
 }
 
 impl RetryBudgetConfig {
     pub fn validate(&self) -> Result<(), InvalidConfig> {
-        ensure(self.retry_ratio >= 0.0, "retry_ratio", "must not be negative")?;
-        ensure(self.min_retries_per_sec >= 0.0, "min_retries_per_sec", "must not be negative")?;
-        ensure(self.max_balance >= 1.0, "max_balance", "must allow at least one retry")
+        ensure(
+            self.retry_ratio >= 0.0,
+            "retry_ratio",
+            "must not be negative",
+        )?;
+        ensure(
+            self.min_retries_per_sec >= 0.0,
+            "min_retries_per_sec",
+            "must not be negative",
+        )?;
+        ensure(
+            self.max_balance >= 1.0,
+            "max_balance",
+            "must allow at least one retry",
+        )
     }
 }
 
@@ -51,7 +67,13 @@ impl RetryBudget {
     /// Starts with one second's worth of the floor.
     pub fn new(config: RetryBudgetConfig) -> Self {
         let balance = config.min_retries_per_sec.min(config.max_balance);
-        Self { config, state: Mutex::new(BudgetState { balance, refilled_at: None }) }
+        Self {
+            config,
+            state: Mutex::new(BudgetState {
+                balance,
+                refilled_at: None,
+            }),
+        }
     }
 
     /// Called on every successful attempt.
@@ -83,7 +105,8 @@ impl RetryBudget {
     fn refill(&self, state: &mut BudgetState, now: Instant) {
         let floor = self.config.min_retries_per_sec.min(self.config.max_balance);
         if let Some(at) = state.refilled_at {
-            let earned = now.saturating_duration_since(at).as_secs_f64() * self.config.min_retries_per_sec;
+            let earned =
+                now.saturating_duration_since(at).as_secs_f64() * self.config.min_retries_per_sec;
             if state.balance < floor {
                 state.balance = (state.balance + earned).min(floor);
             }
@@ -109,14 +132,20 @@ mod tests {
     use std::time::Duration;
 
     fn budget(ratio: f64, floor: f64) -> RetryBudget {
-        RetryBudget::new(RetryBudgetConfig { retry_ratio: ratio, min_retries_per_sec: floor, max_balance: 10.0 })
+        RetryBudget::new(RetryBudgetConfig {
+            retry_ratio: ratio,
+            min_retries_per_sec: floor,
+            max_balance: 10.0,
+        })
     }
 
     #[test]
     fn a_storm_is_capped_by_the_floor() {
         let budget = budget(0.1, 1.0);
         let t0 = Instant::now();
-        let allowed = (0..100).filter(|i| budget.try_withdraw(t0 + Duration::from_millis(i * 10))).count();
+        let allowed = (0..100)
+            .filter(|i| budget.try_withdraw(t0 + Duration::from_millis(i * 10)))
+            .count();
         // One second of storm: the starting token plus ~one refilled token.
         assert!(allowed <= 2, "allowed {allowed}");
     }
@@ -145,7 +174,10 @@ mod tests {
 
     #[test]
     fn config_rejects_a_budget_that_never_allows_a_retry() {
-        let config = RetryBudgetConfig { max_balance: 0.5, ..RetryBudgetConfig::default() };
+        let config = RetryBudgetConfig {
+            max_balance: 0.5,
+            ..RetryBudgetConfig::default()
+        };
         assert_eq!(config.validate().map_err(|e| e.key), Err("max_balance"));
     }
 }

@@ -25,7 +25,8 @@ impl WindowSpan {
 
     /// The oldest epoch still inside the window at `now_ms`.
     fn oldest(self, now_ms: u64) -> u64 {
-        self.epoch(now_ms).saturating_sub(u64::from(self.bucket_count.max(1)) - 1)
+        self.epoch(now_ms)
+            .saturating_sub(u64::from(self.bucket_count.max(1)) - 1)
     }
 }
 
@@ -68,7 +69,11 @@ impl Window {
 
     pub fn record(&mut self, span: WindowSpan, now_ms: u64, success: bool) {
         let (successes, failures) = if success { (1, 0) } else { (0, 1) };
-        self.add(WindowBucket { epoch: span.epoch(now_ms), successes, failures });
+        self.add(WindowBucket {
+            epoch: span.epoch(now_ms),
+            successes,
+            failures,
+        });
         self.prune(span, now_ms);
     }
 
@@ -84,10 +89,13 @@ impl Window {
     /// ahead) still count.
     pub fn counts(&self, span: WindowSpan, now_ms: u64) -> Counts {
         let oldest = span.oldest(now_ms);
-        self.buckets.iter().filter(|b| b.epoch >= oldest).fold(Counts::default(), |acc, b| Counts {
-            successes: acc.successes.saturating_add(b.successes),
-            failures: acc.failures.saturating_add(b.failures),
-        })
+        self.buckets
+            .iter()
+            .filter(|b| b.epoch >= oldest)
+            .fold(Counts::default(), |acc, b| Counts {
+                successes: acc.successes.saturating_add(b.successes),
+                failures: acc.failures.saturating_add(b.failures),
+            })
     }
 
     pub fn prune(&mut self, span: WindowSpan, now_ms: u64) {
@@ -96,7 +104,10 @@ impl Window {
     }
 
     fn add(&mut self, bucket: WindowBucket) {
-        match self.buckets.binary_search_by_key(&bucket.epoch, |b| b.epoch) {
+        match self
+            .buckets
+            .binary_search_by_key(&bucket.epoch, |b| b.epoch)
+        {
             Ok(i) => {
                 let slot = &mut self.buckets[i];
                 slot.successes = slot.successes.saturating_add(bucket.successes);
@@ -111,7 +122,10 @@ impl Window {
 mod tests {
     use super::*;
 
-    const SPAN: WindowSpan = WindowSpan { bucket_ms: 1000, bucket_count: 10 };
+    const SPAN: WindowSpan = WindowSpan {
+        bucket_ms: 1000,
+        bucket_count: 10,
+    };
 
     #[test]
     fn counts_only_what_is_inside_the_window() {
@@ -119,9 +133,21 @@ mod tests {
         window.record(SPAN, 1_000, false);
         window.record(SPAN, 5_500, true);
         window.record(SPAN, 5_900, false);
-        assert_eq!(window.counts(SPAN, 6_000), Counts { successes: 1, failures: 2 });
+        assert_eq!(
+            window.counts(SPAN, 6_000),
+            Counts {
+                successes: 1,
+                failures: 2
+            }
+        );
         // At 11 s the bucket of second 1 has slid out.
-        assert_eq!(window.counts(SPAN, 11_000), Counts { successes: 1, failures: 1 });
+        assert_eq!(
+            window.counts(SPAN, 11_000),
+            Counts {
+                successes: 1,
+                failures: 1
+            }
+        );
         window.prune(SPAN, 20_000);
         assert!(window.is_empty());
     }
@@ -135,7 +161,13 @@ mod tests {
         b.record(SPAN, 4_000, true);
         a.merge(&b, SPAN, 4_000);
         assert_eq!(a.buckets().len(), 2);
-        assert_eq!(a.counts(SPAN, 4_000), Counts { successes: 1, failures: 2 });
+        assert_eq!(
+            a.counts(SPAN, 4_000),
+            Counts {
+                successes: 1,
+                failures: 2
+            }
+        );
         assert_eq!(a.counts(SPAN, 4_000).failure_rate(), Some(2.0 / 3.0));
         assert_eq!(Counts::default().failure_rate(), None);
     }

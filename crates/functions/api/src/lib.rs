@@ -1,0 +1,13 @@
+//! The API function: one axum router, hosted by `lambda_http` in Lambda and by a plain TCP
+//! listener locally and in tests. Where a request goes: `app.rs` lists every route.
+
+pub mod app;
+mod body;
+mod context;
+mod error_response;
+mod headers;
+mod routes;
+mod sse;
+mod wire;
+
+pub use app::{AppState, router};

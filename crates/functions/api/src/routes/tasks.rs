@@ -1,0 +1,44 @@
+//! `POST /api/classify|generate|analyze`: small bodies, statically routed to the task's model.
+
+use crate::app::SharedState;
+use crate::body::read_json;
+use crate::context::RequestContext;
+use crate::error_response::{ApiError, Dialect};
+use crate::headers::served_headers;
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gateway::GatewayError;
+use gateway::api::tasks::{AnalyzeRequest, ClassifyRequest, GenerateRequest, Task, TaskResponse};
+
+pub async fn run_task(
+    State(state): State<SharedState>,
+    Path(task): Path<String>,
+    ctx: RequestContext,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let limit = state.body_limit();
+        let (task, request, classify) = match task.as_str() {
+            "classify" => {
+                let classify: ClassifyRequest = read_json(body, limit)?;
+                (Task::Classify, classify.to_converse()?, Some(classify))
+            }
+            "generate" => (Task::Generate, read_json::<GenerateRequest>(body, limit)?.to_converse()?, None),
+            "analyze" => (Task::Analyze, read_json::<AnalyzeRequest>(body, limit)?.to_converse()?, None),
+            other => return Err(GatewayError::NotFound(format!("no task route '{other}'; use classify, generate or analyze"))),
+        };
+        let model = state.gateway.config().route_model(task)?.clone();
+        let served = state.gateway.converse(&model, &request).await?;
+        let label = classify.and_then(|c| c.pick_label(&served.value.text()));
+        let response = TaskResponse::new(task, served.target.model_id.clone(), &served.value, label);
+        Ok((served_headers(&ctx.request_id, &served), Json(response)))
+    }
+    .await;
+    match result {
+        Ok(ok) => ok.into_response(),
+        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
+    }
+}

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# The one test command: installs what the tests need (idempotent), then runs every test.
+# Tests start their own emulator (moto) and Bedrock simulator; nothing needs to be running.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+
+bash scripts/setup.sh
+
+# One build of the whole workspace, then one test run over it.
+cargo test --workspace --no-run --quiet
+mkdir -p target
+set +e
+cargo test --workspace 2>&1 | tee target/test-output.txt
+status=${PIPESTATUS[0]}
+set -e
+passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+echo "cargo test: $passed passed, $failed failed"
+exit "$status"
