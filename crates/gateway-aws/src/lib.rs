@@ -7,5 +7,7 @@ pub mod telemetry;
 /// The SDK configuration from the environment, loaded once at cold start. Reads only
 /// environment and files; credentials are fetched lazily on the first call, not here.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest()).load().await
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .load()
+        .await
 }

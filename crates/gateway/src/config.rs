@@ -42,7 +42,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_body_bytes: 1024 * 1024, request_timeout_ms: 60_000 }
+        Self {
+            max_body_bytes: 1024 * 1024,
+            request_timeout_ms: 60_000,
+        }
     }
 }
 
@@ -80,15 +83,25 @@ impl Default for GatewayConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{var}: {path}: {message}")]
-    Invalid { var: &'static str, path: String, message: String },
+    Invalid {
+        var: &'static str,
+        path: String,
+        message: String,
+    },
     #[error("{var}: cannot read {file}: {message}")]
-    Unreadable { var: &'static str, file: String, message: String },
+    Unreadable {
+        var: &'static str,
+        file: String,
+        message: String,
+    },
 }
 
 impl GatewayConfig {
     /// Reads the configuration from the environment (through `lookup`, so tests need no globals).
     pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let (var, json) = if let Some(json) = lookup("GATEWAY_CONFIG").filter(|s| !s.trim().is_empty()) {
+        let (var, json) = if let Some(json) =
+            lookup("GATEWAY_CONFIG").filter(|s| !s.trim().is_empty())
+        {
             ("GATEWAY_CONFIG", json)
         } else if let Some(file) = lookup("GATEWAY_CONFIG_FILE").filter(|s| !s.trim().is_empty()) {
             let json = std::fs::read_to_string(&file).map_err(|e| ConfigError::Unreadable {
@@ -105,11 +118,12 @@ impl GatewayConfig {
 
     pub fn parse(var: &'static str, json: &str) -> Result<Self, ConfigError> {
         let deserializer = &mut serde_json::Deserializer::from_str(json);
-        let config: Self = serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError::Invalid {
-            var,
-            path: e.path().to_string(),
-            message: e.inner().to_string(),
-        })?;
+        let config: Self =
+            serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError::Invalid {
+                var,
+                path: e.path().to_string(),
+                message: e.inner().to_string(),
+            })?;
         config.validate(var)?;
         Ok(config)
     }
@@ -117,16 +131,25 @@ impl GatewayConfig {
     fn validate(&self, var: &'static str) -> Result<(), ConfigError> {
         let invalid = |path: String, message: String| ConfigError::Invalid { var, path, message };
         if self.models.is_empty() {
-            return Err(invalid("models".into(), "at least one model is required".into()));
+            return Err(invalid(
+                "models".into(),
+                "at least one model is required".into(),
+            ));
         }
         let mut names = HashSet::new();
         for (i, model) in self.models.iter().enumerate() {
             if model.id.trim().is_empty() {
-                return Err(invalid(format!("models[{i}].id"), "must not be empty".into()));
+                return Err(invalid(
+                    format!("models[{i}].id"),
+                    "must not be empty".into(),
+                ));
             }
             for name in std::iter::once(&model.id).chain(&model.aliases) {
                 if !names.insert(name.as_str()) {
-                    return Err(invalid(format!("models[{i}]"), format!("name '{name}' is used twice")));
+                    return Err(invalid(
+                        format!("models[{i}]"),
+                        format!("name '{name}' is used twice"),
+                    ));
                 }
             }
         }
@@ -139,31 +162,41 @@ impl GatewayConfig {
             }
         }
         if self.limits.max_body_bytes == 0 {
-            return Err(invalid("limits.max_body_bytes".into(), "must be positive".into()));
+            return Err(invalid(
+                "limits.max_body_bytes".into(),
+                "must be positive".into(),
+            ));
         }
         Ok(())
     }
 
     /// The model a caller's name (id or alias) refers to.
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
-        self.models.iter().find(|m| m.id == name || m.aliases.iter().any(|a| a == name))
+        self.models
+            .iter()
+            .find(|m| m.id == name || m.aliases.iter().any(|a| a == name))
     }
 
     /// Like [`Self::model`], with the error a caller sees for an unknown name.
     pub fn resolve_model(&self, name: &str) -> Result<&ModelConfig, GatewayError> {
-        self.model(name).ok_or_else(|| GatewayError::UnknownModel { model: name.to_owned(), allowed: self.allowed_names() })
+        self.model(name).ok_or_else(|| GatewayError::UnknownModel {
+            model: name.to_owned(),
+            allowed: self.allowed_names(),
+        })
     }
 
     pub fn allowed_names(&self) -> Vec<String> {
-        self.models.iter().flat_map(|m| std::iter::once(m.id.clone()).chain(m.aliases.iter().cloned())).collect()
+        self.models
+            .iter()
+            .flat_map(|m| std::iter::once(m.id.clone()).chain(m.aliases.iter().cloned()))
+            .collect()
     }
 
     /// The model a task route is mapped to.
     pub fn route_model(&self, task: Task) -> Result<&ModelConfig, GatewayError> {
-        let name = self
-            .routes
-            .get(&task)
-            .ok_or_else(|| GatewayError::NotFound(format!("route '{}' is not configured", task.name())))?;
+        let name = self.routes.get(&task).ok_or_else(|| {
+            GatewayError::NotFound(format!("route '{}' is not configured", task.name()))
+        })?;
         self.resolve_model(name)
     }
 }
@@ -173,7 +206,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: BTreeMap<String, String> = pairs.iter().map(|(k, v)| ((*k).into(), (*v).into())).collect();
+        let map: BTreeMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
         move |k| map.get(k).cloned()
     }
 
@@ -187,18 +223,24 @@ mod tests {
 
     #[test]
     fn a_wrong_field_is_named_with_its_path() {
-        let err = GatewayConfig::from_env(env(&[("GATEWAY_CONFIG", r#"{"models":[{"id":"a","aliase":[]}]}"#)]))
-            .unwrap_err()
-            .to_string();
+        let err = GatewayConfig::from_env(env(&[(
+            "GATEWAY_CONFIG",
+            r#"{"models":[{"id":"a","aliase":[]}]}"#,
+        )]))
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("GATEWAY_CONFIG: models[0]"), "{err}");
         assert!(err.contains("aliase"), "{err}");
     }
 
     #[test]
     fn a_route_to_an_unknown_model_is_refused() {
-        let err = GatewayConfig::parse("GATEWAY_CONFIG", r#"{"models":[{"id":"a"}],"routes":{"classify":"b"}}"#)
-            .unwrap_err()
-            .to_string();
+        let err = GatewayConfig::parse(
+            "GATEWAY_CONFIG",
+            r#"{"models":[{"id":"a"}],"routes":{"classify":"b"}}"#,
+        )
+        .unwrap_err()
+        .to_string();
         assert!(err.contains("routes.classify"), "{err}");
     }
 
@@ -215,14 +257,19 @@ mod tests {
 
     #[test]
     fn an_unreadable_file_names_the_variable() {
-        let err = GatewayConfig::from_env(env(&[("GATEWAY_CONFIG_FILE", "/nonexistent/gw.json")])).unwrap_err();
-        assert!(err.to_string().starts_with("GATEWAY_CONFIG_FILE: cannot read /nonexistent/gw.json"));
+        let err = GatewayConfig::from_env(env(&[("GATEWAY_CONFIG_FILE", "/nonexistent/gw.json")]))
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("GATEWAY_CONFIG_FILE: cannot read /nonexistent/gw.json")
+        );
     }
 
     #[test]
     fn unknown_model_lists_allowed_names() {
         let config = GatewayConfig::default();
-        let GatewayError::UnknownModel { allowed, .. } = config.resolve_model("gpt-5").unwrap_err() else {
+        let GatewayError::UnknownModel { allowed, .. } = config.resolve_model("gpt-5").unwrap_err()
+        else {
             panic!("expected UnknownModel");
         };
         assert!(allowed.contains(&"haiku".to_owned()));

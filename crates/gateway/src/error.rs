@@ -26,7 +26,10 @@ pub enum UpstreamKind {
 pub enum GatewayError {
     /// The request body or a parameter is wrong. `field` is the JSON path of the offending field.
     #[error("{message}")]
-    InvalidRequest { field: Option<String>, message: String },
+    InvalidRequest {
+        field: Option<String>,
+        message: String,
+    },
 
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
@@ -47,7 +50,10 @@ pub enum GatewayError {
     Forbidden(String),
 
     #[error("{message}")]
-    RateLimited { message: String, retry_after: Duration },
+    RateLimited {
+        message: String,
+        retry_after: Duration,
+    },
 
     #[error("{0}")]
     BudgetExceeded(String),
@@ -55,7 +61,11 @@ pub enum GatewayError {
     /// Bedrock answered with an error (or could not be reached). `message` is safe to show:
     /// adapters put Bedrock's own message only where Bedrock addresses it to the caller.
     #[error("{message}")]
-    Upstream { kind: UpstreamKind, message: String, retry_after: Option<Duration> },
+    Upstream {
+        kind: UpstreamKind,
+        message: String,
+        retry_after: Option<Duration>,
+    },
 
     /// Every target of the route failed or was unavailable and nothing could be served from cache.
     #[error("no model could serve the request: {0}")]
@@ -68,7 +78,10 @@ pub enum GatewayError {
 
 impl GatewayError {
     pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::InvalidRequest { field: Some(field.into()), message: message.into() }
+        Self::InvalidRequest {
+            field: Some(field.into()),
+            message: message.into(),
+        }
     }
 
     pub fn status_code(&self) -> u16 {
@@ -132,9 +145,10 @@ impl GatewayError {
     pub fn public_message(&self) -> String {
         match self {
             Self::Internal(_) => "internal error".to_owned(),
-            Self::Upstream { kind: UpstreamKind::AccessDenied, .. } => {
-                "the gateway is not permitted to call this model".to_owned()
-            }
+            Self::Upstream {
+                kind: UpstreamKind::AccessDenied,
+                ..
+            } => "the gateway is not permitted to call this model".to_owned(),
             other => other.to_string(),
         }
     }
@@ -151,7 +165,9 @@ impl GatewayError {
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
             Self::RateLimited { retry_after, .. } => Some(*retry_after),
-            Self::Upstream { retry_after, kind, .. } => match kind {
+            Self::Upstream {
+                retry_after, kind, ..
+            } => match kind {
                 UpstreamKind::Throttled => Some(retry_after.unwrap_or(Duration::from_secs(1))),
                 _ => *retry_after,
             },
@@ -264,8 +280,12 @@ mod tests {
     #[test]
     fn upstream_kinds_map_to_the_documented_statuses() {
         let status = |kind| {
-            GatewayError::Upstream { kind, message: String::new(), retry_after: None }
-                .status_code()
+            GatewayError::Upstream {
+                kind,
+                message: String::new(),
+                retry_after: None,
+            }
+            .status_code()
         };
         assert_eq!(status(UpstreamKind::ModelTimeout), 504);
         assert_eq!(status(UpstreamKind::ModelError), 502);
@@ -286,7 +306,10 @@ mod tests {
 
     #[test]
     fn unknown_model_names_the_field_and_lists_allowed() {
-        let err = GatewayError::UnknownModel { model: "gpt-9".into(), allowed: vec!["a".into(), "b".into()] };
+        let err = GatewayError::UnknownModel {
+            model: "gpt-9".into(),
+            allowed: vec!["a".into(), "b".into()],
+        };
         assert_eq!(err.field(), Some("modelId"));
         assert!(err.public_message().contains("allowed: a, b"));
     }

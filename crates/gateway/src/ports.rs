@@ -10,7 +10,8 @@ use std::future::Future;
 use std::pin::Pin;
 
 /// Events of a ConverseStream call as they arrive. An `Err` item ends the stream.
-pub type ConverseEventStream = Pin<Box<dyn Stream<Item = Result<StreamEvent, GatewayError>> + Send>>;
+pub type ConverseEventStream =
+    Pin<Box<dyn Stream<Item = Result<StreamEvent, GatewayError>> + Send>>;
 
 /// Chunks of an InvokeModelWithResponseStream call as they arrive. An `Err` item ends the stream.
 pub type InvokeChunkStream = Pin<Box<dyn Stream<Item = Result<InvokeChunk, GatewayError>> + Send>>;
@@ -25,11 +26,17 @@ pub struct Target {
 
 impl Target {
     pub fn new(model_id: impl Into<String>) -> Self {
-        Self { model_id: model_id.into(), region: None }
+        Self {
+            model_id: model_id.into(),
+            region: None,
+        }
     }
 
     pub fn in_region(model_id: impl Into<String>, region: impl Into<String>) -> Self {
-        Self { model_id: model_id.into(), region: Some(region.into()) }
+        Self {
+            model_id: model_id.into(),
+            region: Some(region.into()),
+        }
     }
 }
 

@@ -40,7 +40,11 @@ impl<M: ModelClient> Gateway<M> {
     ) -> Result<Served<ConverseResponse>, GatewayError> {
         let target = Self::target(model);
         let value = self.models.converse(&target, request).await?;
-        Ok(Served { value, target, attempts: 1 })
+        Ok(Served {
+            value,
+            target,
+            attempts: 1,
+        })
     }
 
     pub async fn converse_stream(
@@ -50,7 +54,11 @@ impl<M: ModelClient> Gateway<M> {
     ) -> Result<Served<ConverseEventStream>, GatewayError> {
         let target = Self::target(model);
         let value = self.models.converse_stream(&target, request).await?;
-        Ok(Served { value, target, attempts: 1 })
+        Ok(Served {
+            value,
+            target,
+            attempts: 1,
+        })
     }
 
     pub async fn invoke(
@@ -60,7 +68,11 @@ impl<M: ModelClient> Gateway<M> {
     ) -> Result<Served<InvokeResponse>, GatewayError> {
         let target = Self::target(model);
         let value = self.models.invoke(&target, request).await?;
-        Ok(Served { value, target, attempts: 1 })
+        Ok(Served {
+            value,
+            target,
+            attempts: 1,
+        })
     }
 
     pub async fn invoke_stream(
@@ -70,6 +82,10 @@ impl<M: ModelClient> Gateway<M> {
     ) -> Result<Served<InvokeChunkStream>, GatewayError> {
         let target = Self::target(model);
         let value = self.models.invoke_stream(&target, request).await?;
-        Ok(Served { value, target, attempts: 1 })
+        Ok(Served {
+            value,
+            target,
+            attempts: 1,
+        })
     }
 }

@@ -24,7 +24,10 @@ static MOTO: OnceLock<Moto> = OnceLock::new();
 /// `MOTO_ENDPOINT` set: use that server (e.g. the offline stack's) instead of starting one.
 pub fn moto() -> &'static Moto {
     MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
-        Ok(url) if !url.is_empty() => Moto { endpoint_url: url, _watchdog: None },
+        Ok(url) if !url.is_empty() => Moto {
+            endpoint_url: url,
+            _watchdog: None,
+        },
         _ => Moto::start(),
     })
 }
@@ -50,7 +53,10 @@ impl Moto {
         }
         let endpoint_url = format!("http://127.0.0.1:{port}");
         wait_until_ready(port, &mut watchdog);
-        Moto { endpoint_url, _watchdog: Some(watchdog) }
+        Moto {
+            endpoint_url,
+            _watchdog: Some(watchdog),
+        }
     }
 
     pub fn endpoint_url(&self) -> &str {
@@ -97,7 +103,10 @@ fn moto_binary() -> PathBuf {
 
 fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("testkit: cannot bind a free port");
-    listener.local_addr().expect("testkit: no local address").port()
+    listener
+        .local_addr()
+        .expect("testkit: no local address")
+        .port()
 }
 
 /// Polls until moto answers HTTP, or fails with what went wrong.

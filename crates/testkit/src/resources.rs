@@ -18,7 +18,10 @@ pub async fn create_table(
     if with_sort_key {
         keys.push(("sk", KeyType::Range));
     }
-    let mut request = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
     for (attribute, key_type) in keys {
         request = request
             .attribute_definitions(
@@ -46,7 +49,10 @@ pub async fn create_table(
         );
     }
     let output = request.send().await.expect("testkit: create_table failed");
-    output.table_description().and_then(|t| t.latest_stream_arn()).map(str::to_owned)
+    output
+        .table_description()
+        .and_then(|t| t.latest_stream_arn())
+        .map(str::to_owned)
 }
 
 /// A queue and, when `max_receive_count` is set, its dead-letter queue with a redrive policy.
@@ -63,10 +69,10 @@ pub async fn create_queue(
     visibility_timeout_secs: u32,
 ) -> TestQueue {
     let mut dlq_url = None;
-    let mut request = client
-        .create_queue()
-        .queue_name(name)
-        .attributes(QueueAttributeName::VisibilityTimeout, visibility_timeout_secs.to_string());
+    let mut request = client.create_queue().queue_name(name).attributes(
+        QueueAttributeName::VisibilityTimeout,
+        visibility_timeout_secs.to_string(),
+    );
     if let Some(max) = max_receive_count {
         let dlq = client
             .create_queue()
@@ -115,8 +121,17 @@ pub async fn create_topic(client: &aws_sdk_sns::Client, name: &str) -> String {
 }
 
 /// Subscribes a queue to a topic; `raw` skips the SNS envelope.
-pub async fn subscribe_queue(client: &aws_sdk_sns::Client, topic_arn: &str, queue_arn: &str, raw: bool) {
-    let mut request = client.subscribe().topic_arn(topic_arn).protocol("sqs").endpoint(queue_arn);
+pub async fn subscribe_queue(
+    client: &aws_sdk_sns::Client,
+    topic_arn: &str,
+    queue_arn: &str,
+    raw: bool,
+) {
+    let mut request = client
+        .subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(queue_arn);
     if raw {
         request = request.attributes("RawMessageDelivery", "true");
     }

@@ -19,9 +19,13 @@ async fn dynamodb_conditional_write_and_read() {
             .send()
     };
     put("first").await.expect("first conditional put succeeds");
-    let second = put("second").await.expect_err("second conditional put must fail");
+    let second = put("second")
+        .await
+        .expect_err("second conditional put must fail");
     assert!(
-        second.into_service_error().is_conditional_check_failed_exception(),
+        second
+            .into_service_error()
+            .is_conditional_check_failed_exception(),
         "the condition is enforced"
     );
 
@@ -43,7 +47,9 @@ async fn dynamodb_stream_record_reads_back() {
     let ddb = moto().dynamodb();
     let streams = moto().dynamodb_streams();
     let table = unique_name("docs");
-    let stream_arn = resources::create_table(&ddb, &table, false, true).await.expect("stream ARN");
+    let stream_arn = resources::create_table(&ddb, &table, false, true)
+        .await
+        .expect("stream ARN");
 
     ddb.put_item()
         .table_name(&table)
@@ -53,8 +59,18 @@ async fn dynamodb_stream_record_reads_back() {
         .await
         .expect("put_item");
 
-    let stream = streams.describe_stream().stream_arn(&stream_arn).send().await.expect("describe_stream");
-    let shard_id = stream.stream_description().and_then(|d| d.shards().first()).and_then(|s| s.shard_id()).expect("a shard").to_owned();
+    let stream = streams
+        .describe_stream()
+        .stream_arn(&stream_arn)
+        .send()
+        .await
+        .expect("describe_stream");
+    let shard_id = stream
+        .stream_description()
+        .and_then(|d| d.shards().first())
+        .and_then(|s| s.shard_id())
+        .expect("a shard")
+        .to_owned();
     let iterator = streams
         .get_shard_iterator()
         .stream_arn(&stream_arn)
@@ -65,13 +81,23 @@ async fn dynamodb_stream_record_reads_back() {
         .expect("get_shard_iterator")
         .shard_iterator
         .expect("iterator");
-    let records = streams.get_records().shard_iterator(iterator).send().await.expect("get_records");
+    let records = streams
+        .get_records()
+        .shard_iterator(iterator)
+        .send()
+        .await
+        .expect("get_records");
     let record = records.records().first().expect("one record");
     assert_eq!(record.event_name().map(|n| n.as_str()), Some("INSERT"));
-    let new_image = record.dynamodb().and_then(|d| d.new_image()).expect("new image");
+    let new_image = record
+        .dynamodb()
+        .and_then(|d| d.new_image())
+        .expect("new image");
     assert_eq!(
         new_image.get("status"),
-        Some(&aws_sdk_dynamodbstreams::types::AttributeValue::S("PENDING".into()))
+        Some(&aws_sdk_dynamodbstreams::types::AttributeValue::S(
+            "PENDING".into()
+        ))
     );
 }
 
@@ -79,7 +105,12 @@ async fn dynamodb_stream_record_reads_back() {
 async fn sqs_send_receive_delete() {
     let sqs = moto().sqs();
     let queue = resources::create_queue(&sqs, &unique_name("jobs"), None, 30).await;
-    sqs.send_message().queue_url(&queue.url).message_body("hello").send().await.expect("send");
+    sqs.send_message()
+        .queue_url(&queue.url)
+        .message_body("hello")
+        .send()
+        .await
+        .expect("send");
 
     let received = sqs
         .receive_message()
@@ -99,7 +130,13 @@ async fn sqs_send_receive_delete() {
         .await
         .expect("delete");
 
-    let again = sqs.receive_message().queue_url(&queue.url).wait_time_seconds(0).send().await.expect("receive");
+    let again = sqs
+        .receive_message()
+        .queue_url(&queue.url)
+        .wait_time_seconds(0)
+        .send()
+        .await
+        .expect("receive");
     assert!(again.messages().is_empty(), "the deleted message is gone");
 }
 
@@ -133,8 +170,18 @@ async fn sns_publish_reaches_a_subscribed_queue_with_attributes() {
         .send()
         .await
         .expect("receive");
-    let body = received.messages().first().and_then(|m| m.body()).expect("delivered message");
+    let body = received
+        .messages()
+        .first()
+        .and_then(|m| m.body())
+        .expect("delivered message");
     let envelope: serde_json::Value = serde_json::from_str(body).expect("SNS envelope is JSON");
-    assert_eq!(envelope["Message"], r#"{"job_id":"j-1","status":"SUCCEEDED"}"#);
-    assert_eq!(envelope["MessageAttributes"]["status"]["Value"], "SUCCEEDED");
+    assert_eq!(
+        envelope["Message"],
+        r#"{"job_id":"j-1","status":"SUCCEEDED"}"#
+    );
+    assert_eq!(
+        envelope["MessageAttributes"]["status"]["Value"],
+        "SUCCEEDED"
+    );
 }

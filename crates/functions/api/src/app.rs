@@ -16,7 +16,9 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: GatewayConfig, models: BedrockModelClient) -> Arc<Self> {
-        Arc::new(Self { gateway: Gateway::new(config, models) })
+        Arc::new(Self {
+            gateway: Gateway::new(config, models),
+        })
     }
 
     pub fn body_limit(&self) -> usize {
@@ -40,9 +42,15 @@ pub fn router(state: SharedState) -> Router {
         .route("/api/{task}", post(tasks::run_task))
         // The bedrock-runtime wire API itself, for AWS SDKs whose endpoint is the gateway.
         .route("/model/{model_id}/converse", post(bedrock::converse))
-        .route("/model/{model_id}/converse-stream", post(bedrock::converse_stream))
+        .route(
+            "/model/{model_id}/converse-stream",
+            post(bedrock::converse_stream),
+        )
         .route("/model/{model_id}/invoke", post(bedrock::invoke))
-        .route("/model/{model_id}/invoke-with-response-stream", post(bedrock::invoke_stream))
+        .route(
+            "/model/{model_id}/invoke-with-response-stream",
+            post(bedrock::invoke_stream),
+        )
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

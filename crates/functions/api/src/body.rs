@@ -6,32 +6,50 @@ use gateway::GatewayError;
 use http::StatusCode;
 use serde::de::DeserializeOwned;
 
-pub fn bytes_or_error(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<Bytes, GatewayError> {
+pub fn bytes_or_error(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<Bytes, GatewayError> {
     match body {
         Ok(bytes) => Ok(bytes),
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             Err(GatewayError::PayloadTooLarge { limit })
         }
-        Err(rejection) => Err(GatewayError::InvalidRequest { field: None, message: rejection.body_text() }),
+        Err(rejection) => Err(GatewayError::InvalidRequest {
+            field: None,
+            message: rejection.body_text(),
+        }),
     }
 }
 
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(GatewayError::InvalidRequest { field: None, message: "request body must be a JSON object".into() });
+        return Err(GatewayError::InvalidRequest {
+            field: None,
+            message: "request body must be a JSON object".into(),
+        });
     }
     let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || inner.is_syntax() || inner.is_eof() {
-            GatewayError::InvalidRequest { field: None, message: format!("malformed JSON: {inner}") }
+            GatewayError::InvalidRequest {
+                field: None,
+                message: format!("malformed JSON: {inner}"),
+            }
         } else {
-            GatewayError::InvalidRequest { field: Some(path.clone()), message: format!("{path}: {inner}") }
+            GatewayError::InvalidRequest {
+                field: Some(path.clone()),
+                message: format!("{path}: {inner}"),
+            }
         }
     })
 }
 
-pub fn read_json<T: DeserializeOwned>(body: Result<Bytes, BytesRejection>, limit: usize) -> Result<T, GatewayError> {
+pub fn read_json<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    limit: usize,
+) -> Result<T, GatewayError> {
     parse_json(&bytes_or_error(body, limit)?)
 }

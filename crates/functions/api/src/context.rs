@@ -27,7 +27,10 @@ impl RequestContext {
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        Self { request_id, started: Instant::now() }
+        Self {
+            request_id,
+            started: Instant::now(),
+        }
     }
 }
 

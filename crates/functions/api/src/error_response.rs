@@ -24,7 +24,11 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(error: GatewayError, dialect: Dialect, request_id: &str) -> Self {
-        Self { error, dialect, request_id: request_id.to_owned() }
+        Self {
+            error,
+            dialect,
+            request_id: request_id.to_owned(),
+        }
     }
 
     /// The JSON body, also used as the final event of a stream that fails midway.
@@ -63,16 +67,21 @@ impl IntoResponse for ApiError {
             Dialect::Bedrock => self.error.bedrock_status(),
             _ => self.error.status_code(),
         };
-        let mut response =
-            (StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR), axum::Json(self.body()))
-                .into_response();
+        let mut response = (
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            axum::Json(self.body()),
+        )
+            .into_response();
         let headers = response.headers_mut();
         crate::headers::insert(headers, crate::headers::REQUEST_ID, &self.request_id);
         if let Some(after) = self.error.retry_after() {
             headers.insert("retry-after", HeaderValue::from(after.as_secs().max(1)));
         }
         if self.dialect == Dialect::Bedrock {
-            headers.insert("x-amzn-errortype", HeaderValue::from_static(self.error.bedrock_error_type()));
+            headers.insert(
+                "x-amzn-errortype",
+                HeaderValue::from_static(self.error.bedrock_error_type()),
+            );
         }
         response
     }

@@ -45,7 +45,10 @@ fn exception_frame(error: ApiError) -> Bytes {
     frame(
         [
             (":message-type", "exception".to_owned()),
-            (":exception-type", error.error.bedrock_stream_exception().to_owned()),
+            (
+                ":exception-type",
+                error.error.bedrock_stream_exception().to_owned(),
+            ),
             (":content-type", "application/json".to_owned()),
         ],
         payload,

@@ -4,20 +4,35 @@ mod common;
 
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
-use aws_sdk_bedrockruntime::types::{ContentBlock, ConversationRole, ConverseStreamOutput, Message, ResponseStream};
+use aws_sdk_bedrockruntime::types::{
+    ContentBlock, ConversationRole, ConverseStreamOutput, Message, ResponseStream,
+};
 use bedrock_sim::{Behavior, ErrorKind, Outcome, StreamErrorKind, expected_reply};
 use common::*;
 
 fn user(text: &str) -> Message {
-    Message::builder().role(ConversationRole::User).content(ContentBlock::Text(text.into())).build().unwrap()
+    Message::builder()
+        .role(ConversationRole::User)
+        .content(ContentBlock::Text(text.into()))
+        .build()
+        .unwrap()
 }
 
 #[tokio::test]
 async fn sdk_converse_through_the_gateway() {
     let api = start().await;
     let client = testkit::bedrock_client(&api.serve().await);
-    let output = client.converse().model_id(HAIKU).messages(user("ping")).send().await.unwrap();
-    let text = output.output().unwrap().as_message().unwrap().content()[0].as_text().unwrap().clone();
+    let output = client
+        .converse()
+        .model_id(HAIKU)
+        .messages(user("ping"))
+        .send()
+        .await
+        .unwrap();
+    let text = output.output().unwrap().as_message().unwrap().content()[0]
+        .as_text()
+        .unwrap()
+        .clone();
     assert_eq!(text, expected_reply("ping"));
     assert!(output.usage().unwrap().total_tokens() > 0);
     assert_eq!(api.sim.calls(HAIKU), 1);
@@ -27,7 +42,13 @@ async fn sdk_converse_through_the_gateway() {
 async fn sdk_converse_stream_through_the_gateway() {
     let api = start().await;
     let client = testkit::bedrock_client(&api.serve().await);
-    let mut output = client.converse_stream().model_id(HAIKU).messages(user("stream it")).send().await.unwrap();
+    let mut output = client
+        .converse_stream()
+        .model_id(HAIKU)
+        .messages(user("stream it"))
+        .send()
+        .await
+        .unwrap();
     let mut text = String::new();
     let mut saw_metadata = false;
     while let Some(event) = output.stream.recv().await.unwrap() {
@@ -37,7 +58,9 @@ async fn sdk_converse_stream_through_the_gateway() {
                     text.push_str(t);
                 }
             }
-            ConverseStreamOutput::Metadata(m) => saw_metadata = m.usage().is_some_and(|u| u.output_tokens() > 0),
+            ConverseStreamOutput::Metadata(m) => {
+                saw_metadata = m.usage().is_some_and(|u| u.output_tokens() > 0)
+            }
             _ => {}
         }
     }
@@ -74,7 +97,8 @@ async fn sdk_invoke_and_invoke_stream_through_the_gateway() {
     let mut kinds = Vec::new();
     while let Some(event) = stream.body.recv().await.unwrap() {
         if let ResponseStream::Chunk(chunk) = event {
-            let event: serde_json::Value = serde_json::from_slice(chunk.bytes().unwrap().as_ref()).unwrap();
+            let event: serde_json::Value =
+                serde_json::from_slice(chunk.bytes().unwrap().as_ref()).unwrap();
             kinds.push(event["type"].as_str().unwrap().to_owned());
             if let Some(t) = event["delta"]["text"].as_str() {
                 text.push_str(t);
@@ -90,11 +114,26 @@ async fn sdk_invoke_and_invoke_stream_through_the_gateway() {
 async fn sdk_sees_bedrocks_own_error_variants() {
     let api = start().await;
     let client = testkit::bedrock_client(&api.serve().await);
-    api.sim.set_behavior(HAIKU, Behavior::always(ErrorKind::ThrottlingException));
-    let err = client.converse().model_id(HAIKU).messages(user("x")).send().await.unwrap_err().into_service_error();
+    api.sim
+        .set_behavior(HAIKU, Behavior::always(ErrorKind::ThrottlingException));
+    let err = client
+        .converse()
+        .model_id(HAIKU)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
     assert!(err.is_throttling_exception(), "{err:?}");
 
-    let err = client.converse().model_id("not-a-model").messages(user("x")).send().await.unwrap_err().into_service_error();
+    let err = client
+        .converse()
+        .model_id("not-a-model")
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
     assert!(err.is_validation_exception(), "{err:?}");
     assert!(err.message().unwrap_or_default().contains("allowed"));
 }
@@ -105,9 +144,18 @@ async fn sdk_stream_sees_an_in_stream_exception() {
     let client = testkit::bedrock_client(&api.serve().await);
     api.sim.set_behavior(
         HAIKU,
-        Behavior::script([Outcome::StreamError { kind: StreamErrorKind::ThrottlingException, after_chunks: Some(1) }]),
+        Behavior::script([Outcome::StreamError {
+            kind: StreamErrorKind::ThrottlingException,
+            after_chunks: Some(1),
+        }]),
     );
-    let mut output = client.converse_stream().model_id(HAIKU).messages(user("x")).send().await.unwrap();
+    let mut output = client
+        .converse_stream()
+        .model_id(HAIKU)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap();
     let mut events = 0;
     let error = loop {
         match output.stream.recv().await {

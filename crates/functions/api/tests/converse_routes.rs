@@ -9,11 +9,19 @@ use serde_json::json;
 #[tokio::test]
 async fn converse_returns_bedrocks_body_and_says_who_served() {
     let api = start().await;
-    let reply = api.post_json("/v1/converse", &json!({"modelId": "haiku", "messages": [user_message("Hello there")]})).await;
+    let reply = api
+        .post_json(
+            "/v1/converse",
+            &json!({"modelId": "haiku", "messages": [user_message("Hello there")]}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     let body = reply.json();
     assert_eq!(body["output"]["message"]["role"], "assistant");
-    assert_eq!(body["output"]["message"]["content"][0]["text"], expected_reply("Hello there"));
+    assert_eq!(
+        body["output"]["message"]["content"][0]["text"],
+        expected_reply("Hello there")
+    );
     assert_eq!(body["stopReason"], "end_turn");
     let usage = &body["usage"];
     assert_eq!(
@@ -22,7 +30,11 @@ async fn converse_returns_bedrocks_body_and_says_who_served() {
     );
     assert_eq!(reply.header("x-gateway-model"), Some(HAIKU));
     assert_eq!(reply.header("x-gateway-attempts"), Some("1"));
-    assert!(reply.header("x-request-id").is_some_and(|id| !id.is_empty()));
+    assert!(
+        reply
+            .header("x-request-id")
+            .is_some_and(|id| !id.is_empty())
+    );
     assert_eq!(api.sim.calls(HAIKU), 1);
 }
 
@@ -80,7 +92,12 @@ async fn converse_tool_use_round_trip() {
 async fn converse_stream_sends_bedrock_events_as_sse() {
     let api = start().await;
     let prompt = "Stream me something";
-    let reply = api.post_json("/v1/converse-stream", &json!({"modelId": "haiku", "messages": [user_message(prompt)]})).await;
+    let reply = api
+        .post_json(
+            "/v1/converse-stream",
+            &json!({"modelId": "haiku", "messages": [user_message(prompt)]}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.header("content-type"), Some("text/event-stream"));
     let events = reply.sse();
@@ -88,11 +105,19 @@ async fn converse_stream_sends_bedrock_events_as_sse() {
     assert_eq!(names.first(), Some(&"messageStart"));
     assert_eq!(names.last(), Some(&"metadata"));
     assert!(names.contains(&"messageStop"));
-    let deltas: Vec<_> = events.iter().filter(|(e, _)| e == "contentBlockDelta").collect();
+    let deltas: Vec<_> = events
+        .iter()
+        .filter(|(e, _)| e == "contentBlockDelta")
+        .collect();
     assert!(deltas.len() > 1, "text arrives in several deltas");
     let text: String = deltas
         .iter()
-        .map(|(_, data)| serde_json::from_str::<serde_json::Value>(data).unwrap()["delta"]["text"].as_str().unwrap().to_owned())
+        .map(|(_, data)| {
+            serde_json::from_str::<serde_json::Value>(data).unwrap()["delta"]["text"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     assert_eq!(text, expected_reply(prompt));
     let metadata: serde_json::Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
@@ -104,16 +129,30 @@ async fn a_failure_mid_stream_ends_with_an_error_event() {
     let api = start().await;
     api.sim.set_behavior(
         HAIKU,
-        Behavior::script([Outcome::StreamError { kind: StreamErrorKind::ModelStreamErrorException, after_chunks: Some(2) }]),
+        Behavior::script([Outcome::StreamError {
+            kind: StreamErrorKind::ModelStreamErrorException,
+            after_chunks: Some(2),
+        }]),
     );
-    let reply = api.post_json("/v1/converse-stream", &json!({"modelId": "haiku", "messages": [user_message("hi")]})).await;
+    let reply = api
+        .post_json(
+            "/v1/converse-stream",
+            &json!({"modelId": "haiku", "messages": [user_message("hi")]}),
+        )
+        .await;
     assert_eq!(reply.status, 200, "headers went out before the failure");
     let events = reply.sse();
     let (last_name, last_data) = events.last().unwrap();
     assert_eq!(last_name, "error");
     let error: serde_json::Value = serde_json::from_str(last_data).unwrap();
     assert_eq!(error["error"]["code"], "stream_error");
-    assert!(events.iter().filter(|(e, _)| e == "contentBlockDelta").count() >= 1);
+    assert!(
+        events
+            .iter()
+            .filter(|(e, _)| e == "contentBlockDelta")
+            .count()
+            >= 1
+    );
     assert!(!events.iter().any(|(e, _)| e == "messageStop"));
 }
 
@@ -124,22 +163,45 @@ async fn each_bedrock_error_maps_to_one_status_and_code() {
         (ErrorKind::ModelNotReadyException, 503, "model_not_ready"),
         (ErrorKind::ModelTimeoutException, 504, "model_timeout"),
         (ErrorKind::ModelErrorException, 502, "model_error"),
-        (ErrorKind::ServiceUnavailableException, 503, "model_unavailable"),
+        (
+            ErrorKind::ServiceUnavailableException,
+            503,
+            "model_unavailable",
+        ),
         (ErrorKind::InternalServerException, 502, "upstream_error"),
-        (ErrorKind::AccessDeniedException, 502, "upstream_access_denied"),
-        (ErrorKind::ResourceNotFoundException, 502, "upstream_not_found"),
+        (
+            ErrorKind::AccessDeniedException,
+            502,
+            "upstream_access_denied",
+        ),
+        (
+            ErrorKind::ResourceNotFoundException,
+            502,
+            "upstream_not_found",
+        ),
         (ErrorKind::ValidationException, 400, "invalid_request"),
     ];
     let api = start().await;
     for (kind, status, code) in cases {
         api.sim.set_behavior(HAIKU, Behavior::always(kind));
-        let reply = api.post_json("/v1/converse", &json!({"modelId": "haiku", "messages": [user_message("hi")]})).await;
+        let reply = api
+            .post_json(
+                "/v1/converse",
+                &json!({"modelId": "haiku", "messages": [user_message("hi")]}),
+            )
+            .await;
         assert_eq!(reply.status, status, "{kind:?}: {}", reply.text());
         let body = reply.json();
         assert_eq!(body["error"]["code"], code, "{kind:?}");
-        assert_eq!(body["error"]["request_id"], reply.header("x-request-id").unwrap());
+        assert_eq!(
+            body["error"]["request_id"],
+            reply.header("x-request-id").unwrap()
+        );
         if kind == ErrorKind::ThrottlingException {
-            assert!(reply.header("retry-after").is_some(), "429 carries Retry-After");
+            assert!(
+                reply.header("retry-after").is_some(),
+                "429 carries Retry-After"
+            );
         }
         if kind == ErrorKind::AccessDeniedException {
             assert!(!reply.text().contains("arn:"), "no internal detail leaks");

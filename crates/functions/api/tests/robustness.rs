@@ -12,7 +12,12 @@ async fn malformed_json_is_a_400() {
     let reply = api.post("/v1/converse", "{\"modelId\": \"haiku\", ").await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json()["error"]["code"], "invalid_request");
-    assert!(reply.json()["error"]["message"].as_str().unwrap().contains("malformed JSON"));
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("malformed JSON")
+    );
 }
 
 #[tokio::test]
@@ -25,7 +30,12 @@ async fn a_wrong_field_is_named_by_its_path() {
     let error = &reply.json()["error"];
     assert_eq!(error["field"], "messages[0].content[0]", "{error}");
 
-    let reply = api.post_json("/v1/converse", &json!({"modelId": "haiku", "messages": [], "inferenceConfig": {"maxTokens": "ten"}})).await;
+    let reply = api
+        .post_json(
+            "/v1/converse",
+            &json!({"modelId": "haiku", "messages": [], "inferenceConfig": {"maxTokens": "ten"}}),
+        )
+        .await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json()["error"]["field"], "inferenceConfig.maxTokens");
 }
@@ -33,15 +43,25 @@ async fn a_wrong_field_is_named_by_its_path() {
 #[tokio::test]
 async fn missing_and_unknown_models_are_400s_listing_allowed_ones() {
     let api = start().await;
-    let reply = api.post_json("/v1/converse", &json!({"messages": [user_message("hi")]})).await;
+    let reply = api
+        .post_json("/v1/converse", &json!({"messages": [user_message("hi")]}))
+        .await;
     assert_eq!(reply.status, 400);
     assert_eq!(reply.json()["error"]["field"], "modelId");
 
-    let reply = api.post_json("/v1/converse", &json!({"modelId": "gpt-17", "messages": [user_message("hi")]})).await;
+    let reply = api
+        .post_json(
+            "/v1/converse",
+            &json!({"modelId": "gpt-17", "messages": [user_message("hi")]}),
+        )
+        .await;
     assert_eq!(reply.status, 400);
     let error = &reply.json()["error"];
     assert_eq!(error["code"], "unknown_model");
-    assert!(error["message"].as_str().unwrap().contains(HAIKU), "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains(HAIKU),
+        "{error}"
+    );
     assert_eq!(api.sim.call_counts().total, 0, "nothing reached the model");
 }
 
@@ -51,8 +71,18 @@ async fn an_oversize_body_is_a_413() {
     config.limits.max_body_bytes = 1024;
     let api = start_with(config).await;
     let big = "x".repeat(4096);
-    for path in ["/v1/converse", "/v1/chat/completions", "/api/generate", &format!("/model/{HAIKU}/invoke")] {
-        let reply = api.post_json(path, &json!({"modelId": "haiku", "messages": [user_message(&big)]})).await;
+    for path in [
+        "/v1/converse",
+        "/v1/chat/completions",
+        "/api/generate",
+        &format!("/model/{HAIKU}/invoke"),
+    ] {
+        let reply = api
+            .post_json(
+                path,
+                &json!({"modelId": "haiku", "messages": [user_message(&big)]}),
+            )
+            .await;
         assert_eq!(reply.status, 413, "{path}: {}", reply.text());
     }
 }

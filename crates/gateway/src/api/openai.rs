@@ -5,8 +5,9 @@
 
 use super::converse::{
     BytesSource, ContentBlock, ConverseRequest, ConverseResponse, EmptyObject, ImageBlock,
-    InferenceConfig, Message, Role, SpecificTool, SystemBlock, Tool, ToolChoice as BedrockToolChoice,
-    ToolConfig, ToolInputSchema, ToolResultBlock, ToolResultContent, ToolSpec, ToolUseBlock, Usage,
+    InferenceConfig, Message, Role, SpecificTool, SystemBlock, Tool,
+    ToolChoice as BedrockToolChoice, ToolConfig, ToolInputSchema, ToolResultBlock,
+    ToolResultContent, ToolSpec, ToolUseBlock, Usage,
 };
 use crate::error::GatewayError;
 use serde::{Deserialize, Serialize};
@@ -54,16 +55,25 @@ pub struct StreamOptions {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "role", rename_all = "lowercase")]
 pub enum ChatMessage {
-    System { content: ChatContent },
-    Developer { content: ChatContent },
-    User { content: ChatContent },
+    System {
+        content: ChatContent,
+    },
+    Developer {
+        content: ChatContent,
+    },
+    User {
+        content: ChatContent,
+    },
     Assistant {
         #[serde(default)]
         content: Option<ChatContent>,
         #[serde(default)]
         tool_calls: Vec<ToolCall>,
     },
-    Tool { content: ChatContent, tool_call_id: String },
+    Tool {
+        content: ChatContent,
+        tool_call_id: String,
+    },
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -136,7 +146,10 @@ impl ChatRequest {
     /// The Converse request that asks Bedrock the same question.
     pub fn to_converse(&self) -> Result<ConverseRequest, GatewayError> {
         if let Some(n) = self.n.filter(|n| *n != 1) {
-            return Err(GatewayError::invalid("n", format!("only n = 1 is supported, got {n}")));
+            return Err(GatewayError::invalid(
+                "n",
+                format!("only n = 1 is supported, got {n}"),
+            ));
         }
         let mut system = Vec::new();
         let mut messages: Vec<Message> = Vec::new();
@@ -147,7 +160,10 @@ impl ChatRequest {
                     continue;
                 }
                 ChatMessage::User { content } => (Role::User, content.to_blocks(i)?),
-                ChatMessage::Assistant { content, tool_calls } => {
+                ChatMessage::Assistant {
+                    content,
+                    tool_calls,
+                } => {
                     let mut blocks = match content {
                         Some(content) => content.to_blocks(i)?,
                         None => Vec::new(),
@@ -168,7 +184,10 @@ impl ChatRequest {
                     }
                     (Role::Assistant, blocks)
                 }
-                ChatMessage::Tool { content, tool_call_id } => {
+                ChatMessage::Tool {
+                    content,
+                    tool_call_id,
+                } => {
                     let result = ToolResultBlock {
                         tool_use_id: tool_call_id.clone(),
                         content: vec![ToolResultContent::Text(content.plain_text(i)?)],
@@ -180,11 +199,17 @@ impl ChatRequest {
             // Bedrock wants alternating roles; OpenAI allows runs (e.g. several tool results).
             match messages.last_mut() {
                 Some(last) if last.role == role => last.content.extend(blocks),
-                _ => messages.push(Message { role, content: blocks }),
+                _ => messages.push(Message {
+                    role,
+                    content: blocks,
+                }),
             }
         }
         if messages.is_empty() {
-            return Err(GatewayError::invalid("messages", "at least one user message is required"));
+            return Err(GatewayError::invalid(
+                "messages",
+                "at least one user message is required",
+            ));
         }
 
         let stop_sequences = match &self.stop {
@@ -215,7 +240,10 @@ impl ChatRequest {
         let mut tools = Vec::with_capacity(self.tools.len());
         for (i, tool) in self.tools.iter().enumerate() {
             if tool.kind != "function" {
-                return Err(GatewayError::invalid(format!("tools[{i}].type"), "only \"function\" tools are supported"));
+                return Err(GatewayError::invalid(
+                    format!("tools[{i}].type"),
+                    "only \"function\" tools are supported",
+                ));
             }
             let schema = tool
                 .function
@@ -240,12 +268,16 @@ impl ChatRequest {
                 other => {
                     return Err(GatewayError::invalid(
                         "tool_choice",
-                        format!("expected \"auto\", \"required\", \"none\" or a named function, got \"{other}\""),
+                        format!(
+                            "expected \"auto\", \"required\", \"none\" or a named function, got \"{other}\""
+                        ),
                     ));
                 }
             },
             Some(ChatToolChoice::Named { function }) => {
-                Some(BedrockToolChoice::Tool(SpecificTool { name: function.name.clone() }))
+                Some(BedrockToolChoice::Tool(SpecificTool {
+                    name: function.name.clone(),
+                }))
             }
         };
         Ok(Some(ToolConfig { tools, tool_choice }))
@@ -320,7 +352,9 @@ fn data_url_image(url: &str) -> Option<ContentBlock> {
     }
     Some(ContentBlock::Image(ImageBlock {
         format: format.to_owned(),
-        source: BytesSource { bytes: data.to_owned() },
+        source: BytesSource {
+            bytes: data.to_owned(),
+        },
     }))
 }
 
@@ -369,12 +403,21 @@ pub struct ChatUsage {
 
 impl From<Usage> for ChatUsage {
     fn from(u: Usage) -> Self {
-        Self { prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens, total_tokens: u.total_tokens }
+        Self {
+            prompt_tokens: u.input_tokens,
+            completion_tokens: u.output_tokens,
+            total_tokens: u.total_tokens,
+        }
     }
 }
 
 impl ChatCompletion {
-    pub fn from_converse(id: String, created: u64, model: String, response: &ConverseResponse) -> Self {
+    pub fn from_converse(
+        id: String,
+        created: u64,
+        model: String,
+        response: &ConverseResponse,
+    ) -> Self {
         let mut text = String::new();
         let mut tool_calls = Vec::new();
         for block in &response.message().content {
@@ -383,7 +426,10 @@ impl ChatCompletion {
                 ContentBlock::ToolUse(tool) => tool_calls.push(ToolCall {
                     id: tool.tool_use_id.clone(),
                     kind: function_type(),
-                    function: FunctionCall { name: tool.name.clone(), arguments: tool.input.to_string() },
+                    function: FunctionCall {
+                        name: tool.name.clone(),
+                        arguments: tool.input.to_string(),
+                    },
                 }),
                 _ => {}
             }

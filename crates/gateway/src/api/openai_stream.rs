@@ -62,7 +62,13 @@ pub struct ChatStreamMapper {
 
 impl ChatStreamMapper {
     pub fn new(id: String, created: u64, model: String, include_usage: bool) -> Self {
-        Self { id, created, model, include_usage, tool_index_by_block: HashMap::new() }
+        Self {
+            id,
+            created,
+            model,
+            include_usage,
+            tool_index_by_block: HashMap::new(),
+        }
     }
 
     fn chunk(&self, delta: ChunkDelta, finish_reason: Option<&'static str>) -> ChatChunk {
@@ -71,7 +77,11 @@ impl ChatStreamMapper {
             object: "chat.completion.chunk",
             created: self.created,
             model: self.model.clone(),
-            choices: vec![ChunkChoice { index: 0, delta, finish_reason }],
+            choices: vec![ChunkChoice {
+                index: 0,
+                delta,
+                finish_reason,
+            }],
             usage: None,
         }
     }
@@ -80,20 +90,28 @@ impl ChatStreamMapper {
     pub fn map(&mut self, event: &StreamEvent) -> Option<ChatChunk> {
         match event {
             StreamEvent::MessageStart(_) => Some(self.chunk(
-                ChunkDelta { role: Some("assistant"), content: Some(String::new()), ..Default::default() },
+                ChunkDelta {
+                    role: Some("assistant"),
+                    content: Some(String::new()),
+                    ..Default::default()
+                },
                 None,
             )),
             StreamEvent::ContentBlockStart(start) => {
                 let BlockStart::ToolUse(tool) = &start.start;
                 let index = self.tool_index_by_block.len() as u32;
-                self.tool_index_by_block.insert(start.content_block_index, index);
+                self.tool_index_by_block
+                    .insert(start.content_block_index, index);
                 Some(self.chunk(
                     ChunkDelta {
                         tool_calls: vec![ToolCallDelta {
                             index,
                             id: Some(tool.tool_use_id.clone()),
                             kind: Some("function"),
-                            function: FunctionDelta { name: Some(tool.name.clone()), arguments: Some(String::new()) },
+                            function: FunctionDelta {
+                                name: Some(tool.name.clone()),
+                                arguments: Some(String::new()),
+                            },
                         }],
                         ..Default::default()
                     },
@@ -101,9 +119,13 @@ impl ChatStreamMapper {
                 ))
             }
             StreamEvent::ContentBlockDelta(delta) => match &delta.delta {
-                BlockDelta::Text(text) => {
-                    Some(self.chunk(ChunkDelta { content: Some(text.clone()), ..Default::default() }, None))
-                }
+                BlockDelta::Text(text) => Some(self.chunk(
+                    ChunkDelta {
+                        content: Some(text.clone()),
+                        ..Default::default()
+                    },
+                    None,
+                )),
                 BlockDelta::ToolUse(input) => {
                     let index = *self.tool_index_by_block.get(&delta.content_block_index)?;
                     Some(self.chunk(
@@ -112,7 +134,10 @@ impl ChatStreamMapper {
                                 index,
                                 id: None,
                                 kind: None,
-                                function: FunctionDelta { name: None, arguments: Some(input.input.clone()) },
+                                function: FunctionDelta {
+                                    name: None,
+                                    arguments: Some(input.input.clone()),
+                                },
                             }],
                             ..Default::default()
                         },
@@ -122,9 +147,10 @@ impl ChatStreamMapper {
                 BlockDelta::ReasoningContent(_) => None,
             },
             StreamEvent::ContentBlockStop(_) => None,
-            StreamEvent::MessageStop(stop) => {
-                Some(self.chunk(ChunkDelta::default(), Some(finish_reason(&stop.stop_reason))))
-            }
+            StreamEvent::MessageStop(stop) => Some(self.chunk(
+                ChunkDelta::default(),
+                Some(finish_reason(&stop.stop_reason)),
+            )),
             StreamEvent::Metadata(metadata) if self.include_usage => Some(ChatChunk {
                 id: self.id.clone(),
                 object: "chat.completion.chunk",

@@ -1,7 +1,10 @@
 //! The simple task routes (`/api/classify`, `/api/generate`, `/api/analyze`): a small body a
 //! caller can write by hand, turned into a Converse request for the model the route is mapped to.
 
-use super::converse::{ContentBlock, ConverseRequest, ConverseResponse, InferenceConfig, Message, Role, SystemBlock, Usage};
+use super::converse::{
+    ContentBlock, ConverseRequest, ConverseResponse, InferenceConfig, Message, Role, SystemBlock,
+    Usage,
+};
 use crate::error::GatewayError;
 use serde::{Deserialize, Serialize};
 
@@ -63,11 +66,23 @@ pub struct TaskResponse {
     pub usage: Usage,
 }
 
-fn single_turn(system: String, user: String, max_tokens: Option<u32>, temperature: Option<f32>) -> ConverseRequest {
+fn single_turn(
+    system: String,
+    user: String,
+    max_tokens: Option<u32>,
+    temperature: Option<f32>,
+) -> ConverseRequest {
     ConverseRequest {
-        messages: vec![Message { role: Role::User, content: vec![ContentBlock::Text(user)] }],
+        messages: vec![Message {
+            role: Role::User,
+            content: vec![ContentBlock::Text(user)],
+        }],
         system: vec![SystemBlock::Text(system)],
-        inference_config: Some(InferenceConfig { max_tokens, temperature, ..InferenceConfig::default() }),
+        inference_config: Some(InferenceConfig {
+            max_tokens,
+            temperature,
+            ..InferenceConfig::default()
+        }),
         ..ConverseRequest::default()
     }
 }
@@ -83,10 +98,16 @@ impl ClassifyRequest {
     pub fn to_converse(&self) -> Result<ConverseRequest, GatewayError> {
         require_text("text", &self.text)?;
         if self.labels.len() < 2 {
-            return Err(GatewayError::invalid("labels", "at least two labels are required"));
+            return Err(GatewayError::invalid(
+                "labels",
+                "at least two labels are required",
+            ));
         }
         if let Some(i) = self.labels.iter().position(|l| l.trim().is_empty()) {
-            return Err(GatewayError::invalid(format!("labels[{i}]"), "must not be empty"));
+            return Err(GatewayError::invalid(
+                format!("labels[{i}]"),
+                "must not be empty",
+            ));
         }
         let system = format!(
             "Classify the user's text into exactly one of these labels: {}. Reply with the label only.",
@@ -98,16 +119,30 @@ impl ClassifyRequest {
 
     /// The offered label the reply names, if any (case and surrounding punctuation ignored).
     pub fn pick_label(&self, reply: &str) -> Option<String> {
-        let cleaned = reply.trim().trim_matches(|c: char| !c.is_alphanumeric()).to_lowercase();
-        self.labels.iter().find(|l| l.to_lowercase() == cleaned).cloned()
+        let cleaned = reply
+            .trim()
+            .trim_matches(|c: char| !c.is_alphanumeric())
+            .to_lowercase();
+        self.labels
+            .iter()
+            .find(|l| l.to_lowercase() == cleaned)
+            .cloned()
     }
 }
 
 impl GenerateRequest {
     pub fn to_converse(&self) -> Result<ConverseRequest, GatewayError> {
         require_text("prompt", &self.prompt)?;
-        let system = self.system.clone().unwrap_or_else(|| "You are a helpful assistant.".to_owned());
-        Ok(single_turn(system, self.prompt.clone(), self.max_tokens, self.temperature))
+        let system = self
+            .system
+            .clone()
+            .unwrap_or_else(|| "You are a helpful assistant.".to_owned());
+        Ok(single_turn(
+            system,
+            self.prompt.clone(),
+            self.max_tokens,
+            self.temperature,
+        ))
     }
 }
 
@@ -118,12 +153,22 @@ impl AnalyzeRequest {
             .instructions
             .clone()
             .unwrap_or_else(|| "Analyze the text: key points, sentiment and risks.".to_owned());
-        Ok(single_turn(format!("You are an analyst. {instructions}"), self.text.clone(), None, None))
+        Ok(single_turn(
+            format!("You are an analyst. {instructions}"),
+            self.text.clone(),
+            None,
+            None,
+        ))
     }
 }
 
 impl TaskResponse {
-    pub fn new(task: Task, model: String, response: &ConverseResponse, label: Option<String>) -> Self {
+    pub fn new(
+        task: Task,
+        model: String,
+        response: &ConverseResponse,
+        label: Option<String>,
+    ) -> Self {
         Self {
             task,
             model,

@@ -29,10 +29,16 @@ fn model(state: &SharedState, model_id: &str) -> Result<ModelConfig, GatewayErro
     Ok(state.gateway.config().resolve_model(model_id)?.clone())
 }
 
-fn converse_request(body: Result<Bytes, BytesRejection>, state: &SharedState) -> Result<ConverseRequest, GatewayError> {
+fn converse_request(
+    body: Result<Bytes, BytesRejection>,
+    state: &SharedState,
+) -> Result<ConverseRequest, GatewayError> {
     let request: ConverseRequest = parse_json(&bytes_or_error(body, state.body_limit())?)?;
     if request.model_id.is_some() {
-        return Err(GatewayError::invalid("modelId", "the model id belongs in the path on this route"));
+        return Err(GatewayError::invalid(
+            "modelId",
+            "the model id belongs in the path on this route",
+        ));
     }
     Ok(request)
 }
@@ -50,7 +56,11 @@ pub async fn converse(
     }
     .await;
     match result {
-        Ok(served) => (served_headers(&ctx.request_id, &served), Json(&served.value)).into_response(),
+        Ok(served) => (
+            served_headers(&ctx.request_id, &served),
+            Json(&served.value),
+        )
+            .into_response(),
         Err(error) => bedrock_error(error, &ctx),
     }
 }
@@ -70,7 +80,11 @@ pub async fn converse_stream(
     match result {
         Ok(served) => {
             let headers = served_headers(&ctx.request_id, &served);
-            streaming(headers, wire::CONTENT_TYPE, wire::converse_frames(served.value, ctx.request_id))
+            streaming(
+                headers,
+                wire::CONTENT_TYPE,
+                wire::converse_frames(served.value, ctx.request_id),
+            )
         }
         Err(error) => bedrock_error(error, &ctx),
     }
@@ -83,7 +97,12 @@ fn invoke_request(
     state: &SharedState,
 ) -> Result<InvokeRequest, GatewayError> {
     let body = bytes_or_error(body, state.body_limit())?;
-    let header = |name: header::HeaderName| headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let header = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
     Ok(InvokeRequest {
         model_id: model.id.clone(),
         body: body.to_vec(),
@@ -133,7 +152,11 @@ pub async fn invoke_stream(
     match result {
         Ok(served) => {
             let headers = served_headers(&ctx.request_id, &served);
-            streaming(headers, wire::CONTENT_TYPE, wire::invoke_frames(served.value, ctx.request_id))
+            streaming(
+                headers,
+                wire::CONTENT_TYPE,
+                wire::invoke_frames(served.value, ctx.request_id),
+            )
         }
         Err(error) => bedrock_error(error, &ctx),
     }

@@ -16,7 +16,10 @@ use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::config::ModelConfig;
 
-fn parse(state: &SharedState, body: Result<Bytes, BytesRejection>) -> Result<(ConverseRequest, ModelConfig), GatewayError> {
+fn parse(
+    state: &SharedState,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<(ConverseRequest, ModelConfig), GatewayError> {
     let mut request: ConverseRequest = read_json(body, state.body_limit())?;
     let name = request
         .model_id
@@ -37,7 +40,11 @@ pub async fn converse(
     }
     .await;
     match result {
-        Ok(served) => (served_headers(&ctx.request_id, &served), Json(&served.value)).into_response(),
+        Ok(served) => (
+            served_headers(&ctx.request_id, &served),
+            Json(&served.value),
+        )
+            .into_response(),
         Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
     }
 }
@@ -55,7 +62,11 @@ pub async fn converse_stream(
     match result {
         Ok(served) => {
             let headers = served_headers(&ctx.request_id, &served);
-            streaming(headers, "text/event-stream", sse::converse_events(served.value, ctx.request_id))
+            streaming(
+                headers,
+                "text/event-stream",
+                sse::converse_events(served.value, ctx.request_id),
+            )
         }
         Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
     }

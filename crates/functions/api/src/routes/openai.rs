@@ -17,7 +17,10 @@ use gateway::api::openai_stream::ChatStreamMapper;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn unix_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 pub async fn chat_completions(
@@ -44,16 +47,29 @@ pub async fn chat_completions(
         match state.gateway.converse_stream(&model, &request).await {
             Ok(served) => {
                 let headers = served_headers(&ctx.request_id, &served);
-                let mapper = ChatStreamMapper::new(id, unix_now(), served.target.model_id.clone(), chat.include_usage());
-                streaming(headers, "text/event-stream", sse::chat_chunks(served.value, mapper, ctx.request_id))
+                let mapper = ChatStreamMapper::new(
+                    id,
+                    unix_now(),
+                    served.target.model_id.clone(),
+                    chat.include_usage(),
+                );
+                streaming(
+                    headers,
+                    "text/event-stream",
+                    sse::chat_chunks(served.value, mapper, ctx.request_id),
+                )
             }
             Err(error) => fail(error),
         }
     } else {
         match state.gateway.converse(&model, &request).await {
             Ok(served) => {
-                let completion =
-                    ChatCompletion::from_converse(id, unix_now(), served.target.model_id.clone(), &served.value);
+                let completion = ChatCompletion::from_converse(
+                    id,
+                    unix_now(),
+                    served.target.model_id.clone(),
+                    &served.value,
+                );
                 (served_headers(&ctx.request_id, &served), Json(completion)).into_response()
             }
             Err(error) => fail(error),

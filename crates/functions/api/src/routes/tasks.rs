@@ -26,14 +26,27 @@ pub async fn run_task(
                 let classify: ClassifyRequest = read_json(body, limit)?;
                 (Task::Classify, classify.to_converse()?, Some(classify))
             }
-            "generate" => (Task::Generate, read_json::<GenerateRequest>(body, limit)?.to_converse()?, None),
-            "analyze" => (Task::Analyze, read_json::<AnalyzeRequest>(body, limit)?.to_converse()?, None),
-            other => return Err(GatewayError::NotFound(format!("no task route '{other}'; use classify, generate or analyze"))),
+            "generate" => (
+                Task::Generate,
+                read_json::<GenerateRequest>(body, limit)?.to_converse()?,
+                None,
+            ),
+            "analyze" => (
+                Task::Analyze,
+                read_json::<AnalyzeRequest>(body, limit)?.to_converse()?,
+                None,
+            ),
+            other => {
+                return Err(GatewayError::NotFound(format!(
+                    "no task route '{other}'; use classify, generate or analyze"
+                )));
+            }
         };
         let model = state.gateway.config().route_model(task)?.clone();
         let served = state.gateway.converse(&model, &request).await?;
         let label = classify.and_then(|c| c.pick_label(&served.value.text()));
-        let response = TaskResponse::new(task, served.target.model_id.clone(), &served.value, label);
+        let response =
+            TaskResponse::new(task, served.target.model_id.clone(), &served.value, label);
         Ok((served_headers(&ctx.request_id, &served), Json(response)))
     }
     .await;

@@ -41,8 +41,12 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -76,7 +80,13 @@ impl Reply {
 
 impl TestApi {
     pub async fn post(&self, path: &str, body: impl Into<Body>) -> Reply {
-        self.send(Request::post(path).header("content-type", "application/json").body(body.into()).unwrap()).await
+        self.send(
+            Request::post(path)
+                .header("content-type", "application/json")
+                .body(body.into())
+                .unwrap(),
+        )
+        .await
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> Reply {
@@ -84,7 +94,8 @@ impl TestApi {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(Request::get(path).body(Body::empty()).unwrap()).await
+        self.send(Request::get(path).body(Body::empty()).unwrap())
+            .await
     }
 
     pub async fn send(&self, request: Request<Body>) -> Reply {
@@ -92,7 +103,11 @@ impl TestApi {
         let status = response.status();
         let headers = response.headers().clone();
         let body = response.into_body().collect().await.unwrap().to_bytes();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Serves the router on a real TCP port (for SDK and Python clients); returns its base URL.
