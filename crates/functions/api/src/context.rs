@@ -3,12 +3,10 @@
 use axum::extract::FromRequestParts;
 use http::request::Parts;
 use std::convert::Infallible;
-use std::time::Instant;
 
 #[derive(Debug, Clone)]
 pub struct RequestContext {
     pub request_id: String,
-    pub started: Instant,
 }
 
 impl RequestContext {
@@ -27,10 +25,7 @@ impl RequestContext {
                     .map(str::to_owned)
             })
             .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-        Self {
-            request_id,
-            started: Instant::now(),
-        }
+        Self { request_id }
     }
 }
 

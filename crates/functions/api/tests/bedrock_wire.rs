@@ -1,4 +1,5 @@
 //! The unmodified AWS SDK (Rust) pointed at the gateway: Bedrock's own wire API through it.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! `/v1/converse` and `/v1/converse-stream` in process against the simulator.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
 mod common;
 

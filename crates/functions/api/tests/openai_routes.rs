@@ -1,4 +1,5 @@
 //! `/v1/chat/completions` and `/v1/models` in process against the simulator.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
 mod common;
 

@@ -1,5 +1,6 @@
 //! Independent clients against the locally served router: the official OpenAI Python SDK and
 //! boto3's bedrock-runtime client, from the project's venv (`scripts/setup.sh` installs them).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
 mod common;
 

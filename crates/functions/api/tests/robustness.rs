@@ -1,4 +1,5 @@
 //! Bad input gets a clear 4xx naming the field; nothing panics; oversize bodies get 413.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
 mod common;
 

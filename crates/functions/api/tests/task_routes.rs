@@ -1,4 +1,5 @@
 //! `/api/classify|generate|analyze`: static routing to the configured model class.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
 mod common;
 
