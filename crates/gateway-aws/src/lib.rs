@@ -2,6 +2,9 @@
 //! `AWS_ENDPOINT_URL*` variables, so no code here knows whether it talks to AWS or an emulator.
 
 pub mod bedrock;
+pub mod event_source;
+pub mod jobs;
+pub mod resilience_store;
 pub mod telemetry;
 
 /// The SDK configuration from the environment, loaded once at cold start. Reads only

@@ -4,6 +4,7 @@
 pub mod api;
 pub mod config;
 pub mod error;
+pub mod jobs;
 pub mod ports;
 pub mod resilience;
 pub mod service;

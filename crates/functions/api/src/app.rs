@@ -1,24 +1,70 @@
 //! The router: every route of the API function, in one place.
 
-use crate::routes::{bedrock, converse, meta, openai, tasks};
+use crate::routes::{bedrock, converse, jobs, meta, openai, tasks};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use gateway::config::GatewayConfig;
 use gateway::service::Gateway;
+use gateway::jobs::submit::JobSettings;
 use gateway_aws::bedrock::BedrockModelClient;
+use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use std::sync::Arc;
 
 /// Everything a request needs, built once at cold start and shared by all requests.
 pub struct AppState {
     pub gateway: Gateway<BedrockModelClient>,
+    /// The async jobs backends; `None` when this deployment has no jobs table/queue configured.
+    pub jobs: Option<JobsBackend>,
+}
+
+/// Where `POST /v1/jobs` writes and enqueues.
+pub struct JobsBackend {
+    pub store: DynamoJobStore,
+    pub queue: SqsJobQueue,
+    pub settings: JobSettings,
+}
+
+impl JobsBackend {
+    /// From `JOBS_TABLE` and `JOBS_QUEUE_URL` (and optional `JOB_TTL_DAYS`); `None` when either
+    /// is unset, which leaves the jobs routes answering that jobs are not enabled.
+    pub fn from_env(sdk: &aws_config::SdkConfig, lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let table = lookup("JOBS_TABLE").filter(|v| !v.is_empty())?;
+        let queue_url = lookup("JOBS_QUEUE_URL").filter(|v| !v.is_empty())?;
+        let ttl_days = lookup("JOB_TTL_DAYS").and_then(|d| d.parse::<u64>().ok()).unwrap_or(7);
+        Some(Self {
+            store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
+            queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url),
+            settings: JobSettings { ttl_secs: ttl_days * 24 * 3600 },
+        })
+    }
 }
 
 impl AppState {
     pub fn new(config: GatewayConfig, models: BedrockModelClient) -> Arc<Self> {
-        Arc::new(Self {
-            gateway: Gateway::new(config, models),
+        Arc::new(Self::build(config, models))
+    }
+
+    pub fn new_with_jobs(config: GatewayConfig, models: BedrockModelClient, jobs: JobsBackend) -> Arc<Self> {
+        Arc::new(Self { jobs: Some(jobs), ..Self::build(config, models) })
+    }
+
+    /// Everything from the environment, once at cold start: the gateway configuration, the
+    /// Bedrock clients and, when configured, the jobs backends. Makes no network call.
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Arc<Self>, gateway::config::ConfigError> {
+        let config = GatewayConfig::from_env(&lookup)?;
+        let models = BedrockModelClient::from_sdk_config(sdk, &[]);
+        Ok(match JobsBackend::from_env(sdk, &lookup) {
+            Some(jobs) => Self::new_with_jobs(config, models, jobs),
+            None => Self::new(config, models),
         })
+    }
+
+    fn build(config: GatewayConfig, models: BedrockModelClient) -> Self {
+        Self { gateway: Gateway::new(config, models), jobs: None }
     }
 
     pub fn body_limit(&self) -> usize {
@@ -40,6 +86,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/chat/completions", post(openai::chat_completions))
         // Task routes: statically routed to the model configured for the task.
         .route("/api/{task}", post(tasks::run_task))
+        // Async jobs: submit, then poll (or be notified / called back).
+        .route("/v1/jobs", post(jobs::submit))
+        .route("/v1/jobs/{job_id}", get(jobs::status))
         // The bedrock-runtime wire API itself, for AWS SDKs whose endpoint is the gateway.
         .route("/model/{model_id}/converse", post(bedrock::converse))
         .route(

@@ -6,8 +6,9 @@ mod body;
 mod context;
 mod error_response;
 mod headers;
+mod principal;
 mod routes;
 mod sse;
 mod wire;
 
-pub use app::{AppState, router};
+pub use app::{AppState, JobsBackend, router};

@@ -2,18 +2,12 @@
 //! benchmarks and manual testing. `API_LISTEN` (default 127.0.0.1:8080) says where.
 
 use api::{AppState, router};
-use gateway::config::GatewayConfig;
-use gateway_aws::bedrock::BedrockModelClient;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     gateway_aws::telemetry::init();
-    let config = GatewayConfig::from_env(|k| std::env::var(k).ok())?;
     let sdk = gateway_aws::sdk_config().await;
-    let app = router(AppState::new(
-        config,
-        BedrockModelClient::from_sdk_config(&sdk, &[]),
-    ));
+    let app = router(AppState::from_env(&sdk, |k| std::env::var(k).ok())?);
     let listen = std::env::var("API_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(address = %listener.local_addr()?, "api listening");

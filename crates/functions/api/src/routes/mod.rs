@@ -2,6 +2,7 @@
 
 pub mod bedrock;
 pub mod converse;
+pub mod jobs;
 pub mod meta;
 pub mod openai;
 pub mod tasks;

@@ -1,0 +1,112 @@
+//! `POST /v1/jobs` (validate, record `QUEUED` under a condition, enqueue, 202) and
+//! `GET /v1/jobs/{id}` (only for its owner).
+
+use crate::app::{JobsBackend, SharedState};
+use crate::body::read_json;
+use crate::context::RequestContext;
+use crate::error_response::{ApiError, Dialect};
+use crate::headers;
+use crate::principal::Principal;
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gateway::GatewayError;
+use gateway::jobs::submit::{job_id, prepare};
+use gateway::jobs::{Created, JobQueue, JobStatus, JobStore, SubmitJob};
+use http::{HeaderMap, StatusCode};
+use serde_json::json;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+fn backend(state: &SharedState) -> Result<&JobsBackend, GatewayError> {
+    state.jobs.as_ref().ok_or_else(|| {
+        GatewayError::NotFound("async jobs are not enabled in this deployment (JOBS_TABLE / JOBS_QUEUE_URL)".into())
+    })
+}
+
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
+    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let key = value
+        .to_str()
+        .ok()
+        .filter(|k| !k.is_empty() && k.len() <= 255)
+        .ok_or_else(|| GatewayError::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+    Ok(Some(key.to_owned()))
+}
+
+pub async fn submit(
+    State(state): State<SharedState>,
+    ctx: RequestContext,
+    principal: Principal,
+    request_headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let backend = backend(&state)?;
+        let submission: SubmitJob = read_json(body, state.body_limit())?;
+        let key = idempotency_key(&request_headers)?;
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        let id = job_id(&principal.tenant, key.as_deref(), &fresh);
+        let record = prepare(submission, state.gateway.config(), &principal.tenant, id, now_ms(), backend.settings)?;
+        let (record, replay) = match backend.store.create(&record).await? {
+            Created::New => (record, false),
+            Created::Existing(existing) if existing.request_hash == record.request_hash => (*existing, true),
+            Created::Existing(_) => {
+                return Err(GatewayError::Conflict(
+                    "this Idempotency-Key was already used with a different request".into(),
+                ));
+            }
+        };
+        // A replay re-sends the message while the job is still queued: if the first submit's
+        // enqueue failed, this is what gets the job going. The worker ignores duplicates.
+        if record.status == JobStatus::Queued {
+            backend.queue.enqueue(&record.message(), Duration::ZERO).await?;
+        }
+        Ok((record, replay))
+    }
+    .await;
+    match result {
+        Ok((record, replay)) => {
+            let mut response_headers = HeaderMap::new();
+            headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
+            let location = format!("/v1/jobs/{}", record.job_id);
+            headers::insert(&mut response_headers, "location", &location);
+            let status = if replay { StatusCode::OK } else { StatusCode::ACCEPTED };
+            let body = json!({"job_id": record.job_id, "status": record.status, "status_url": location});
+            (status, response_headers, Json(body)).into_response()
+        }
+        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
+    }
+}
+
+pub async fn status(
+    State(state): State<SharedState>,
+    Path(job_id): Path<String>,
+    ctx: RequestContext,
+    principal: Principal,
+) -> Response {
+    let result = async {
+        let backend = backend(&state)?;
+        let not_found = || GatewayError::NotFound(format!("no job {job_id}"));
+        let record = backend.store.get(&job_id).await?.ok_or_else(not_found)?;
+        // Another tenant's job answers exactly like a missing one: ids are not an oracle.
+        if record.tenant != principal.tenant || record.is_expired(now_ms()) {
+            return Err(not_found());
+        }
+        Ok(record.public_view())
+    }
+    .await;
+    match result {
+        Ok(view) => {
+            let mut response_headers = HeaderMap::new();
+            headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
+            (response_headers, Json(view)).into_response()
+        }
+        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
+    }
+}

@@ -1,0 +1,97 @@
+//! The jobs worker: an SQS batch handler. Records run concurrently (bounded); each one is
+//! claimed, run through the gateway's call path, stored and announced by the gateway's
+//! [`JobProcessor`]; only the records that must come back are reported as batch item failures.
+
+pub mod config;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use futures_util::{FutureExt, StreamExt};
+use gateway::GatewayError;
+use gateway::api::converse::{ConverseRequest, ConverseResponse};
+use gateway::jobs::processor::{Disposition, JobProcessor, JobRunner, ProcessorSettings, RecordFailure};
+use gateway::ports::ModelClient;
+use gateway::service::Gateway;
+use gateway_aws::event_source::sqs::batch_response;
+use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
+use std::panic::AssertUnwindSafe;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+pub use config::WorkerConfig;
+
+/// Runs a job's model call through the same [`Gateway`] the API uses.
+pub struct GatewayRunner<M>(pub Gateway<M>);
+
+impl<M: ModelClient> JobRunner for GatewayRunner<M> {
+    async fn run(&self, model: &str, request: &ConverseRequest) -> Result<(ConverseResponse, String), GatewayError> {
+        let model = self.0.config().resolve_model(model)?.clone();
+        let served = self.0.converse(&model, request).await?;
+        Ok((served.value, served.target.model_id))
+    }
+}
+
+pub struct Worker<M> {
+    pub store: DynamoJobStore,
+    pub notifier: SnsJobNotifier,
+    pub runner: GatewayRunner<M>,
+    pub settings: ProcessorSettings,
+    pub concurrency: usize,
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+impl<M: ModelClient> Worker<M> {
+    /// Handles a whole batch; never fails as a whole: each record that must come back is listed.
+    pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        let failed: Vec<String> = futures_util::stream::iter(event.records)
+            .map(|record| self.handle_record(record))
+            .buffer_unordered(self.concurrency.max(1))
+            .filter_map(|failed| async move { failed })
+            .collect()
+            .await;
+        batch_response(failed)
+    }
+
+    /// `Some(message id)` when the record must be retried.
+    async fn handle_record(&self, record: SqsMessage) -> Option<String> {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let receive_count = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(1);
+        let processor = JobProcessor {
+            store: &self.store,
+            notifier: &self.notifier,
+            runner: &self.runner,
+            settings: self.settings,
+            clock: now_ms,
+        };
+        let body = record.body.as_deref().unwrap_or_default();
+        // A panic in one record must not take the batch down (or be mistaken for success).
+        let outcome = AssertUnwindSafe(processor.process(body, receive_count)).catch_unwind().await;
+        match outcome {
+            Ok(Ok(disposition)) => {
+                let disposition = match disposition {
+                    Disposition::Completed(status) => status.as_str(),
+                    Disposition::AlreadyDone => "already_done",
+                    Disposition::Expired => "expired",
+                };
+                tracing::info!(message_id, disposition, "record done");
+                None
+            }
+            Ok(Err(failure)) => {
+                match &failure {
+                    RecordFailure::Poison(_) => tracing::error!(message_id, receive_count, %failure, "poison message"),
+                    _ => tracing::warn!(message_id, receive_count, %failure, "record will be retried"),
+                }
+                Some(message_id)
+            }
+            Err(_) => {
+                tracing::error!(message_id, "record handler panicked; reported as failed");
+                Some(message_id)
+            }
+        }
+    }
+}

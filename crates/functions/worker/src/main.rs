@@ -1,0 +1,29 @@
+//! Lambda entry point: config and clients once, then handle SQS batches.
+
+use gateway::config::GatewayConfig;
+use gateway::service::Gateway;
+use gateway_aws::bedrock::BedrockModelClient;
+use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
+use lambda_runtime::{Error, LambdaEvent, service_fn};
+use worker::{GatewayRunner, Worker, WorkerConfig};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    gateway_aws::telemetry::init();
+    let env = |k: &str| std::env::var(k).ok();
+    let config = WorkerConfig::from_env(env)?;
+    let gateway_config = GatewayConfig::from_env(env)?;
+    let sdk = gateway_aws::sdk_config().await;
+    let worker = Worker {
+        store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.jobs_table),
+        notifier: SnsJobNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn),
+        runner: GatewayRunner(Gateway::new(gateway_config, BedrockModelClient::from_sdk_config(&sdk, &[]))),
+        settings: config.settings,
+        concurrency: config.concurrency,
+    };
+    let worker = &worker;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
+        Ok::<_, Error>(worker.handle(event.payload).await)
+    }))
+    .await
+}

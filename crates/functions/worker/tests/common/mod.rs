@@ -1,0 +1,176 @@
+//! The async flow wired end to end on the emulator: API router (submit/poll) → SQS → worker →
+//! DynamoDB → SNS → a subscribed queue. Real SDK clients everywhere; Bedrock is the simulator.
+#![allow(dead_code)]
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use axum::body::Body;
+use bedrock_sim::SimHandle;
+use gateway::config::GatewayConfig;
+use gateway::jobs::processor::ProcessorSettings;
+use gateway::jobs::submit::JobSettings;
+use gateway::service::Gateway;
+use gateway_aws::bedrock::BedrockModelClient;
+use gateway_aws::event_source::sqs::SqsPoller;
+use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier, SqsJobQueue};
+use http::{Request, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::{Value, json};
+use std::time::Duration;
+use testkit::{moto, resources, unique_name};
+use tower::ServiceExt;
+use worker::{GatewayRunner, Worker};
+
+pub const HAIKU: &str = gateway::config::HAIKU;
+pub const MAX_RECEIVE_COUNT: u32 = 3;
+
+pub struct Flow {
+    pub sim: SimHandle,
+    pub router: axum::Router,
+    pub worker: Worker<BedrockModelClient>,
+    pub jobs_poller: SqsPoller,
+    pub dlq_url: String,
+    pub notifications_url: String,
+    pub jobs_table: String,
+    pub jobs_queue_url: String,
+}
+
+pub async fn flow() -> Flow {
+    flow_with(ProcessorSettings { max_receive_count: MAX_RECEIVE_COUNT, ..ProcessorSettings::default() }).await
+}
+
+pub async fn flow_with(settings: ProcessorSettings) -> Flow {
+    let sim = testkit::bedrock_sim().await;
+    let ddb = moto().dynamodb();
+    let sqs = moto().sqs();
+    let sns = moto().sns();
+    let jobs_table = unique_name("jobs");
+    resources::create_table(&ddb, &jobs_table, false, false).await;
+    // Visibility timeout 1 s so retried messages come back quickly in tests.
+    let queue = resources::create_queue(&sqs, &unique_name("jobs-q"), Some(MAX_RECEIVE_COUNT), 1).await;
+    let notifications = resources::create_queue(&sqs, &unique_name("notes"), None, 30).await;
+    let topic = resources::create_topic(&sns, &unique_name("jobs-topic")).await;
+    resources::subscribe_queue(&sns, &topic, &notifications.arn, false).await;
+
+    let bedrock = testkit::local_sdk_config(&sim.endpoint_url());
+    let models = || BedrockModelClient::from_sdk_config(&bedrock, &[]);
+    let backend = api::JobsBackend {
+        store: DynamoJobStore::new(ddb.clone(), &jobs_table),
+        queue: SqsJobQueue::new(sqs.clone(), &queue.url),
+        settings: JobSettings::default(),
+    };
+    let router = api::router(api::AppState::new_with_jobs(GatewayConfig::default(), models(), backend));
+    let worker = Worker {
+        store: DynamoJobStore::new(ddb, &jobs_table),
+        notifier: SnsJobNotifier::new(sns, &topic),
+        runner: GatewayRunner(Gateway::new(GatewayConfig::default(), models())),
+        settings,
+        concurrency: 4,
+    };
+    let jobs_poller = SqsPoller::new(sqs, &queue.url, &queue.arn);
+    Flow {
+        sim,
+        router,
+        worker,
+        jobs_poller,
+        dlq_url: queue.dlq_url.expect("DLQ"),
+        notifications_url: notifications.url,
+        jobs_table,
+        jobs_queue_url: queue.url,
+    }
+}
+
+pub fn converse_job(prompt: &str) -> Value {
+    json!({"converse": {"modelId": "haiku", "messages": [{"role": "user", "content": [{"text": prompt}]}]},
+           "metadata": {"ticket": "T-1"}})
+}
+
+impl Flow {
+    pub async fn http(&self, request: Request<Body>) -> (StatusCode, Value) {
+        let response = self.router.clone().oneshot(request).await.expect("router");
+        let status = response.status();
+        let body = response.into_body().collect().await.expect("body").to_bytes();
+        (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    pub async fn submit(&self, body: &Value, idempotency_key: Option<&str>) -> (StatusCode, Value) {
+        let mut request = Request::post("/v1/jobs").header("content-type", "application/json");
+        if let Some(key) = idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        self.http(request.body(Body::from(body.to_string())).expect("request")).await
+    }
+
+    pub async fn job(&self, job_id: &str) -> Value {
+        let (status, body) = self.http(Request::get(format!("/v1/jobs/{job_id}")).body(Body::empty()).expect("request")).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// One poll of the jobs queue, as Lambda's event source mapping would: receive, invoke, settle.
+    pub async fn poll_once(&self) -> (SqsEvent, SqsBatchResponse) {
+        let event = self.jobs_poller.receive().await.expect("receive");
+        let response = self.worker.handle(event.clone()).await;
+        self.jobs_poller.settle(&event, &response).await.expect("settle");
+        (event, response)
+    }
+
+    /// Polls until the queue stays empty for one poll (bounded).
+    pub async fn drain(&self) {
+        for _ in 0..30 {
+            let (event, _) = self.poll_once().await;
+            if event.records.is_empty() {
+                return;
+            }
+        }
+        panic!("the jobs queue did not drain");
+    }
+
+    /// Everything that arrived on the notifications queue so far (SNS envelopes, parsed).
+    pub async fn notifications(&self) -> Vec<Value> {
+        let sqs = moto().sqs();
+        let mut all = Vec::new();
+        loop {
+            let output = sqs
+                .receive_message()
+                .queue_url(&self.notifications_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .expect("receive notifications");
+            if output.messages().is_empty() {
+                return all;
+            }
+            for message in output.messages() {
+                all.push(serde_json::from_str(message.body().unwrap_or("null")).expect("SNS envelope"));
+                sqs.delete_message()
+                    .queue_url(&self.notifications_url)
+                    .receipt_handle(message.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+
+    pub async fn dlq_bodies(&self) -> Vec<String> {
+        let output = moto()
+            .sqs()
+            .receive_message()
+            .queue_url(&self.dlq_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .expect("receive DLQ");
+        output.messages().iter().filter_map(|m| m.body().map(str::to_owned)).collect()
+    }
+
+    pub async fn send_raw(&self, body: &str) {
+        moto().sqs().send_message().queue_url(&self.jobs_queue_url).message_body(body).send().await.expect("send");
+    }
+}
+
+pub async fn sleep(ms: u64) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+}

@@ -1,0 +1,261 @@
+//! Job records in DynamoDB (table key `pk` = job id). Each state change is one conditional
+//! UpdateItem, so the table itself arbitrates between concurrent workers.
+
+use super::aws_error;
+use super::result_codec::{self, StoredResult};
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use gateway::GatewayError;
+use gateway::jobs::{Created, JobError, JobOutcome, JobRecord, JobStatus, JobStore, NotificationState};
+use std::collections::HashMap;
+
+type Item = HashMap<String, AttributeValue>;
+
+#[derive(Debug, Clone)]
+pub struct DynamoJobStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+}
+
+fn s(value: &str) -> AttributeValue {
+    AttributeValue::S(value.to_owned())
+}
+
+fn n(value: u64) -> AttributeValue {
+    AttributeValue::N(value.to_string())
+}
+
+fn status(value: JobStatus) -> AttributeValue {
+    s(value.as_str())
+}
+
+fn notification(value: NotificationState) -> AttributeValue {
+    s(match value {
+        NotificationState::Pending => "PENDING",
+        NotificationState::Sending => "SENDING",
+        NotificationState::Sent => "SENT",
+    })
+}
+
+fn to_item(record: &JobRecord) -> Result<Item, GatewayError> {
+    let mut item: Item =
+        serde_dynamo::to_item(record).map_err(|e| GatewayError::Internal(format!("job record to item: {e}")))?;
+    item.insert("pk".to_owned(), s(&record.job_id));
+    Ok(item)
+}
+
+fn from_item(mut item: Item) -> Result<JobRecord, GatewayError> {
+    item.remove("pk");
+    let compressed = match item.remove("result_gz") {
+        Some(AttributeValue::B(blob)) => Some(blob.into_inner()),
+        _ => None,
+    };
+    let mut record: JobRecord =
+        serde_dynamo::from_item(item).map_err(|e| GatewayError::Internal(format!("job item does not parse: {e}")))?;
+    if let Some(bytes) = compressed {
+        record.result =
+            Some(result_codec::decode(&bytes).map_err(|e| GatewayError::Internal(format!("job result: {e}")))?);
+    }
+    Ok(record)
+}
+
+fn value<T: serde::Serialize>(value: &T) -> Result<AttributeValue, GatewayError> {
+    serde_dynamo::to_attribute_value(value).map_err(|e| GatewayError::Internal(format!("attribute: {e}")))
+}
+
+/// `Ok(None)` when the condition failed: someone else changed the record first.
+async fn conditional(request: UpdateItemFluentBuilder, operation: &str) -> Result<Option<Item>, GatewayError> {
+    match request.return_values(ReturnValue::AllNew).send().await {
+        Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
+        Err(e) => Err(aws_error(operation, e)),
+    }
+}
+
+impl DynamoJobStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into() }
+    }
+
+    fn update(&self, job_id: &str) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).key("pk", s(job_id))
+    }
+}
+
+impl JobStore for DynamoJobStore {
+    #[tracing::instrument(skip_all, fields(job_id = %record.job_id))]
+    async fn create(&self, record: &JobRecord) -> Result<Created, GatewayError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(to_item(record)?))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Created::New),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                let existing = self
+                    .get(&record.job_id)
+                    .await?
+                    .ok_or_else(|| GatewayError::Internal("job exists but cannot be read".into()))?;
+                Ok(Created::Existing(Box::new(existing)))
+            }
+            Err(e) => Err(aws_error("dynamodb:PutItem", e)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id))]
+    async fn get(&self, job_id: &str) -> Result<Option<JobRecord>, GatewayError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", s(job_id))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| aws_error("dynamodb:GetItem", e))?;
+        output.item.map(from_item).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id))]
+    async fn claim(
+        &self,
+        job_id: &str,
+        token: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<Option<JobRecord>, GatewayError> {
+        let request = self
+            .update(job_id)
+            .update_expression(
+                "SET #status = :running, lease_token = :token, lease_until_ms = :until, \
+                 attempts = if_not_exists(attempts, :zero) + :one, updated_at_ms = :now",
+            )
+            .condition_expression(
+                "attribute_exists(pk) AND (#status = :queued OR (#status = :running AND lease_until_ms < :now))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", status(JobStatus::Running))
+            .expression_attribute_values(":queued", status(JobStatus::Queued))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1));
+        conditional(request, "dynamodb:UpdateItem(claim)").await?.map(from_item).transpose()
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id))]
+    async fn finish(&self, job_id: &str, token: &str, now_ms: u64, outcome: &JobOutcome) -> Result<bool, GatewayError> {
+        let mut request = self
+            .update(job_id)
+            .condition_expression("#status = :running AND lease_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", status(JobStatus::Running))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":pending", notification(NotificationState::Pending));
+        let set = match outcome {
+            JobOutcome::Succeeded { result, usage } => {
+                request = request.expression_attribute_values(":usage", value(usage)?);
+                match result_codec::encode(result).map_err(|e| GatewayError::Internal(format!("encoding result: {e}")))? {
+                    StoredResult::Plain(result) => {
+                        request = request
+                            .expression_attribute_names("#result", "result")
+                            .expression_attribute_values(":done", status(JobStatus::Succeeded))
+                            .expression_attribute_values(":result", value(&result)?);
+                        "#status = :done, #result = :result, #usage = :usage"
+                    }
+                    StoredResult::Compressed(bytes) => {
+                        request = request
+                            .expression_attribute_values(":done", status(JobStatus::Succeeded))
+                            .expression_attribute_values(":result", AttributeValue::B(Blob::new(bytes)));
+                        "#status = :done, result_gz = :result, #usage = :usage"
+                    }
+                    StoredResult::TooLarge(size) => {
+                        let error = JobError {
+                            code: "result_too_large".into(),
+                            message: format!("the model's answer ({size} bytes) exceeds what a job can store"),
+                        };
+                        request = request
+                            .expression_attribute_values(":done", status(JobStatus::Failed))
+                            .expression_attribute_values(":error", value(&error)?);
+                        "#status = :done, #error = :error, #usage = :usage"
+                    }
+                }
+            }
+            JobOutcome::Failed { error, usage } => {
+                request = request
+                    .expression_attribute_values(":done", status(JobStatus::Failed))
+                    .expression_attribute_values(":error", value(error)?);
+                if let Some(usage) = usage {
+                    request = request.expression_attribute_values(":usage", value(usage)?);
+                    "#status = :done, #error = :error, #usage = :usage"
+                } else {
+                    "#status = :done, #error = :error"
+                }
+            }
+        };
+        if set.contains("#error") {
+            request = request.expression_attribute_names("#error", "error");
+        }
+        if set.contains("#usage") {
+            request = request.expression_attribute_names("#usage", "usage");
+        }
+        let request = request.update_expression(format!(
+            "SET {set}, updated_at_ms = :now, notification = :pending REMOVE lease_token, lease_until_ms"
+        ));
+        Ok(conditional(request, "dynamodb:UpdateItem(finish)").await?.is_some())
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id))]
+    async fn release(&self, job_id: &str, token: &str, now_ms: u64) -> Result<bool, GatewayError> {
+        let request = self
+            .update(job_id)
+            .update_expression("SET #status = :queued, updated_at_ms = :now REMOVE lease_token, lease_until_ms")
+            .condition_expression("#status = :running AND lease_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", status(JobStatus::Running))
+            .expression_attribute_values(":queued", status(JobStatus::Queued))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":now", n(now_ms));
+        Ok(conditional(request, "dynamodb:UpdateItem(release)").await?.is_some())
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id))]
+    async fn claim_notification(&self, job_id: &str, now_ms: u64, lease_until_ms: u64) -> Result<bool, GatewayError> {
+        let request = self
+            .update(job_id)
+            .update_expression("SET notification = :sending, notify_lease_until_ms = :until")
+            .condition_expression(
+                "(#status = :succeeded OR #status = :failed) AND \
+                 (notification = :pending OR (notification = :sending AND notify_lease_until_ms < :now))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":succeeded", status(JobStatus::Succeeded))
+            .expression_attribute_values(":failed", status(JobStatus::Failed))
+            .expression_attribute_values(":pending", notification(NotificationState::Pending))
+            .expression_attribute_values(":sending", notification(NotificationState::Sending))
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":now", n(now_ms));
+        Ok(conditional(request, "dynamodb:UpdateItem(claim_notification)").await?.is_some())
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id))]
+    async fn mark_notified(&self, job_id: &str, now_ms: u64) -> Result<(), GatewayError> {
+        let request = self
+            .update(job_id)
+            .update_expression("SET notification = :sent, updated_at_ms = :now REMOVE notify_lease_until_ms")
+            .condition_expression("notification = :sending")
+            .expression_attribute_values(":sending", notification(NotificationState::Sending))
+            .expression_attribute_values(":sent", notification(NotificationState::Sent))
+            .expression_attribute_values(":now", n(now_ms));
+        conditional(request, "dynamodb:UpdateItem(mark_notified)").await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,46 @@
+//! Job notifications over SNS. job_id, status and tenant are message attributes, so
+//! subscribers can filter (e.g. only FAILED, or only their tenant).
+
+use super::aws_error;
+use aws_sdk_sns::types::MessageAttributeValue;
+use gateway::GatewayError;
+use gateway::jobs::{JobNotification, JobNotifier};
+
+#[derive(Debug, Clone)]
+pub struct SnsJobNotifier {
+    client: aws_sdk_sns::Client,
+    topic_arn: String,
+}
+
+impl SnsJobNotifier {
+    pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
+        Self { client, topic_arn: topic_arn.into() }
+    }
+}
+
+fn attribute(value: &str) -> Result<MessageAttributeValue, GatewayError> {
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .map_err(|e| GatewayError::Internal(format!("SNS attribute: {e}")))
+}
+
+impl JobNotifier for SnsJobNotifier {
+    #[tracing::instrument(skip_all, fields(job_id = %notification.job_id))]
+    async fn publish(&self, notification: &JobNotification) -> Result<(), GatewayError> {
+        let message = serde_json::to_string(notification).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .message(message)
+            .message_attributes("job_id", attribute(&notification.job_id)?)
+            .message_attributes("status", attribute(notification.status.as_str())?);
+        if !notification.tenant.is_empty() {
+            request = request.message_attributes("tenant", attribute(&notification.tenant)?);
+        }
+        request.send().await.map_err(|e| aws_error("sns:Publish", e))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,15 @@
+//! Asynchronous jobs: the record, its state machine, and the ports that store, queue and
+//! announce it. The worker's per-message logic lives in [`processor`]; adapters implement the ports.
+//!
+//! States: `QUEUED` → `RUNNING` (claimed with a lease) → `SUCCEEDED` | `FAILED`. A lease that
+//! expires (a worker crashed or timed out) makes the job claimable again, so a redelivered message
+//! finishes it. Terminal records are never rewritten, so a duplicate delivery cannot produce a
+//! second result; the notification has its own claim so it is published once per job.
+
+pub mod model;
+pub mod ports;
+pub mod processor;
+pub mod submit;
+
+pub use model::*;
+pub use ports::*;

@@ -1,0 +1,179 @@
+//! What the worker does with one queue message. Every step is a conditional write, so a
+//! message delivered twice, or redelivered after a worker died, still yields exactly one result
+//! and one notification.
+
+use super::model::{JobError, JobMessage, JobNotification, JobRecord, JobRequest, JobResult, JobStatus, NotificationState};
+use super::ports::{JobNotifier, JobOutcome, JobStore};
+use crate::GatewayError;
+use crate::api::converse::{ConverseRequest, ConverseResponse};
+use crate::resilience::ErrorClass;
+use std::future::Future;
+use std::time::Duration;
+
+/// Runs a job's model call through the gateway's call path (routing, retries, fallbacks).
+pub trait JobRunner: Send + Sync {
+    /// Returns the answer and the model that gave it.
+    fn run(
+        &self,
+        model: &str,
+        request: &ConverseRequest,
+    ) -> impl Future<Output = Result<(ConverseResponse, String), GatewayError>> + Send;
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct ProcessorSettings {
+    /// How long a claim holds; keep it above the function timeout so a live worker keeps its job.
+    pub lease: Duration,
+    /// The queue's maxReceiveCount: on the last delivery a retryable failure becomes final, so
+    /// the job ends `FAILED` instead of sitting `QUEUED` while its message goes to the DLQ.
+    pub max_receive_count: u32,
+    pub notify_lease: Duration,
+}
+
+impl Default for ProcessorSettings {
+    fn default() -> Self {
+        Self { lease: Duration::from_secs(180), max_receive_count: 5, notify_lease: Duration::from_secs(30) }
+    }
+}
+
+/// The message is done with: delete it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Disposition {
+    Completed(JobStatus),
+    /// The job was already terminal and announced (a duplicate delivery).
+    AlreadyDone,
+    /// The record outlived its TTL; nothing to do.
+    Expired,
+}
+
+/// The message must come back (a batch item failure). Poison messages end in the DLQ.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordFailure {
+    #[error("poison message: {0}")]
+    Poison(String),
+    #[error("job is held by another worker: {0}")]
+    Busy(String),
+    #[error("retryable failure: {0}")]
+    Retry(String),
+}
+
+pub struct JobProcessor<'a, S, N, R> {
+    pub store: &'a S,
+    pub notifier: &'a N,
+    pub runner: &'a R,
+    pub settings: ProcessorSettings,
+    pub clock: fn() -> u64,
+}
+
+fn store_failure(error: GatewayError) -> RecordFailure {
+    RecordFailure::Retry(format!("job store: {error}"))
+}
+
+impl<S: JobStore, N: JobNotifier, R: JobRunner> JobProcessor<'_, S, N, R> {
+    pub async fn process(&self, body: &str, receive_count: u32) -> Result<Disposition, RecordFailure> {
+        let message: JobMessage =
+            serde_json::from_str(body).map_err(|e| RecordFailure::Poison(format!("unparseable body: {e}")))?;
+        let now = (self.clock)();
+        let job = self
+            .store
+            .get(&message.job_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| RecordFailure::Poison(format!("unknown job {}", message.job_id)))?;
+        if job.is_expired(now) {
+            return Ok(Disposition::Expired);
+        }
+        if job.status.is_terminal() {
+            return self.announce(&job).await;
+        }
+        if job.status == JobStatus::Running && job.lease_until_ms.is_some_and(|until| until > now) {
+            return Err(RecordFailure::Busy(job.job_id));
+        }
+
+        let token = format!("{now:x}-{:016x}", fastrand::u64(..));
+        let lease_until = now + self.settings.lease.as_millis() as u64;
+        let Some(job) = self.store.claim(&job.job_id, &token, now, lease_until).await.map_err(store_failure)? else {
+            // Someone else claimed or finished it between our read and our write.
+            let current = self.store.get(&message.job_id).await.map_err(store_failure)?;
+            return match current {
+                Some(job) if job.status.is_terminal() => self.announce(&job).await,
+                _ => Err(RecordFailure::Busy(message.job_id)),
+            };
+        };
+
+        let outcome = match self.run(&job).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                let retryable = ErrorClass::of(&error).is_retryable();
+                if retryable && receive_count < self.settings.max_receive_count {
+                    tracing::warn!(job_id = %job.job_id, code = error.code(), receive_count, "job failed, will retry");
+                    self.store.release(&job.job_id, &token, (self.clock)()).await.map_err(store_failure)?;
+                    return Err(RecordFailure::Retry(error.code().to_owned()));
+                }
+                let message = if retryable {
+                    format!("gave up after {receive_count} deliveries: {}", error.public_message())
+                } else {
+                    error.public_message()
+                };
+                JobOutcome::Failed { error: JobError { code: error.code().to_owned(), message }, usage: None }
+            }
+        };
+        let finished = self.store.finish(&job.job_id, &token, (self.clock)(), &outcome).await.map_err(store_failure)?;
+        if !finished {
+            // Our lease ran out and another worker took the job over: its result stands.
+            return Err(RecordFailure::Busy(job.job_id));
+        }
+        let job = self
+            .store
+            .get(&job.job_id)
+            .await
+            .map_err(store_failure)?
+            .ok_or_else(|| RecordFailure::Retry(format!("job {} vanished after finishing", job.job_id)))?;
+        self.announce(&job).await
+    }
+
+    async fn run(&self, job: &JobRecord) -> Result<JobOutcome, GatewayError> {
+        let request: JobRequest = serde_json::from_value(job.request.clone())
+            .map_err(|e| GatewayError::Internal(format!("stored job request does not parse: {e}")))?;
+        let (model, converse) = request.to_converse()?;
+        let (response, served_by) = self.runner.run(&model, &converse).await?;
+        let usage = response.usage;
+        let result = JobResult {
+            model: served_by,
+            text: response.text(),
+            stop_reason: response.stop_reason.clone(),
+            response: serde_json::to_value(&response).map_err(|e| GatewayError::Internal(e.to_string()))?,
+        };
+        Ok(JobOutcome::Succeeded { result, usage })
+    }
+
+    /// Publishes the job's notification once: only the worker that wins the claim publishes.
+    async fn announce(&self, job: &JobRecord) -> Result<Disposition, RecordFailure> {
+        if job.notification == NotificationState::Sent {
+            return Ok(Disposition::AlreadyDone);
+        }
+        let now = (self.clock)();
+        let lease_until = now + self.settings.notify_lease.as_millis() as u64;
+        let won = self.store.claim_notification(&job.job_id, now, lease_until).await.map_err(store_failure)?;
+        if !won {
+            let current = self.store.get(&job.job_id).await.map_err(store_failure)?;
+            return match current {
+                Some(job) if job.notification == NotificationState::Sent => Ok(Disposition::AlreadyDone),
+                // Another worker is publishing; come back to confirm it did.
+                _ => Err(RecordFailure::Busy(job.job_id.clone())),
+            };
+        }
+        let notification = JobNotification {
+            job_id: job.job_id.clone(),
+            tenant: job.tenant.clone(),
+            status: job.status,
+            error: job.error.clone(),
+            usage: job.usage,
+            callback_url: job.callback_url.clone(),
+        };
+        // A failed publish leaves the claim to expire, and the message comes back to retry it.
+        self.notifier.publish(&notification).await.map_err(|e| RecordFailure::Retry(format!("notify: {e}")))?;
+        self.store.mark_notified(&job.job_id, (self.clock)()).await.map_err(store_failure)?;
+        Ok(Disposition::Completed(job.status))
+    }
+}

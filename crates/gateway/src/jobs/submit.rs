@@ -1,0 +1,139 @@
+//! Turning a `POST /v1/jobs` body into a job record: validated before anything is queued.
+
+use super::model::{JobMessage, JobRecord, JobRequest, JobStatus, NotificationState, SubmitJob};
+use crate::GatewayError;
+use crate::config::GatewayConfig;
+use sha2::{Digest, Sha256};
+
+/// Settings for new jobs.
+#[derive(Debug, Clone, Copy)]
+pub struct JobSettings {
+    /// How long a job record lives (DynamoDB TTL), in seconds.
+    pub ttl_secs: u64,
+}
+
+impl Default for JobSettings {
+    fn default() -> Self {
+        Self { ttl_secs: 7 * 24 * 3600 }
+    }
+}
+
+/// The id of a job: derived from the tenant and Idempotency-Key when there is one, so a retried
+/// submit finds the same record; else the caller's fresh random id.
+pub fn job_id(tenant: &str, idempotency_key: Option<&str>, fresh: &str) -> String {
+    match idempotency_key {
+        Some(key) => {
+            let digest = Sha256::new().chain_update(tenant).chain_update([0]).chain_update(key).finalize();
+            format!("job-{}", &hex::encode(digest)[..32])
+        }
+        None => format!("job-{fresh}"),
+    }
+}
+
+/// Validates the submission (including the model call it will make) and builds the record.
+pub fn prepare(
+    submit: SubmitJob,
+    config: &GatewayConfig,
+    tenant: &str,
+    job_id: String,
+    now_ms: u64,
+    settings: JobSettings,
+) -> Result<JobRecord, GatewayError> {
+    let request = match (submit.converse, submit.chat) {
+        (Some(converse), None) => JobRequest::Converse(converse),
+        (None, Some(chat)) => JobRequest::Chat(chat),
+        (Some(_), Some(_)) => return Err(GatewayError::invalid("chat", "give either converse or chat, not both")),
+        (None, None) => return Err(GatewayError::invalid("converse", "a converse or chat request is required")),
+    };
+    let (model, _) = request.to_converse()?;
+    config.resolve_model(&model)?;
+    if let Some(url) = &submit.callback_url {
+        let parsed = url::Url::parse(url).map_err(|e| GatewayError::invalid("callback_url", format!("not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "https" | "http") {
+            return Err(GatewayError::invalid("callback_url", "must be an https URL"));
+        }
+    }
+    if let Some(priority) = &submit.priority {
+        if !matches!(priority.as_str(), "high" | "normal") {
+            return Err(GatewayError::invalid("priority", "must be \"high\" or \"normal\""));
+        }
+    }
+    let request = serde_json::to_value(&request).map_err(|e| GatewayError::Internal(format!("job request: {e}")))?;
+    let canonical = serde_json::json!({
+        "request": request, "callback_url": submit.callback_url, "metadata": submit.metadata, "priority": submit.priority,
+    });
+    let request_hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+    Ok(JobRecord {
+        job_id,
+        tenant: tenant.to_owned(),
+        status: JobStatus::Queued,
+        request,
+        request_hash,
+        callback_url: submit.callback_url,
+        metadata: submit.metadata,
+        priority: submit.priority,
+        created_at_ms: now_ms,
+        updated_at_ms: now_ms,
+        attempts: 0,
+        lease_until_ms: None,
+        lease_token: None,
+        result: None,
+        error: None,
+        usage: None,
+        notification: NotificationState::Pending,
+        notify_lease_until_ms: None,
+        expires_at: now_ms / 1000 + settings.ttl_secs,
+    })
+}
+
+impl JobRecord {
+    pub fn message(&self) -> JobMessage {
+        JobMessage { job_id: self.job_id.clone(), tenant: self.tenant.clone(), priority: self.priority.clone() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn submit(body: serde_json::Value) -> SubmitJob {
+        serde_json::from_value(body).unwrap()
+    }
+
+    fn converse() -> serde_json::Value {
+        json!({"converse": {"modelId": "haiku", "messages": [{"role": "user", "content": [{"text": "hi"}]}]}})
+    }
+
+    #[test]
+    fn the_same_key_gives_the_same_id_per_tenant() {
+        assert_eq!(job_id("t1", Some("k"), "a"), job_id("t1", Some("k"), "b"));
+        assert_ne!(job_id("t1", Some("k"), "a"), job_id("t2", Some("k"), "a"));
+        assert_eq!(job_id("t1", None, "abc"), "job-abc");
+    }
+
+    #[test]
+    fn a_valid_submission_becomes_a_queued_record() {
+        let config = GatewayConfig::default();
+        let record = prepare(submit(converse()), &config, "t1", "job-1".into(), 1_000_000, JobSettings::default()).unwrap();
+        assert_eq!(record.status, JobStatus::Queued);
+        assert_eq!(record.expires_at, 1000 + 7 * 24 * 3600);
+        let again = prepare(submit(converse()), &config, "t1", "job-1".into(), 2_000_000, JobSettings::default()).unwrap();
+        assert_eq!(record.request_hash, again.request_hash, "the hash ignores time");
+    }
+
+    #[test]
+    fn bad_submissions_name_the_field() {
+        let config = GatewayConfig::default();
+        let field = |body| {
+            prepare(submit(body), &config, "t", "j".into(), 0, JobSettings::default()).unwrap_err().field().map(str::to_owned)
+        };
+        assert_eq!(field(json!({})), Some("converse".into()));
+        assert_eq!(field(json!({"converse": {"messages": []}})), Some("converse.modelId".into()));
+        assert_eq!(field(json!({"converse": {"modelId": "nope", "messages": []}})), Some("modelId".into()));
+        let mut with_callback = converse();
+        with_callback["callback_url"] = json!("ftp://x");
+        assert_eq!(field(with_callback), Some("callback_url".into()));
+        assert_eq!(field(json!({"chat": {"model": "haiku", "messages": [], "n": 3}})), Some("n".into()));
+    }
+}
