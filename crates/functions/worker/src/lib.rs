@@ -10,7 +10,7 @@ use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
 use gateway::jobs::processor::{Disposition, JobProcessor, JobRunner, ProcessorSettings, RecordFailure};
 use gateway::ports::ModelClient;
-use gateway::service::Gateway;
+use gateway::service::{Gateway, Route};
 use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
 use std::panic::AssertUnwindSafe;
@@ -23,8 +23,9 @@ pub struct GatewayRunner<M>(pub Gateway<M>);
 
 impl<M: ModelClient> JobRunner for GatewayRunner<M> {
     async fn run(&self, model: &str, request: &ConverseRequest) -> Result<(ConverseResponse, String), GatewayError> {
-        let model = self.0.config().resolve_model(model)?.clone();
-        let served = self.0.converse(&model, request).await?;
+        // The job's own deadline is the configured request timeout; the queue's visibility
+        // timeout is six times the function's, so a redelivery never races a live attempt.
+        let served = self.0.converse(Route::Model(model), request, None).await?;
         Ok((served.value, served.target.model_id))
     }
 }

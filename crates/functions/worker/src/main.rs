@@ -17,7 +17,11 @@ async fn main() -> Result<(), Error> {
     let worker = Worker {
         store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.jobs_table),
         notifier: SnsJobNotifier::new(aws_sdk_sns::Client::new(&sdk), config.topic_arn),
-        runner: GatewayRunner(Gateway::new(gateway_config, BedrockModelClient::from_sdk_config(&sdk, &[]))),
+        runner: GatewayRunner(Gateway::new(
+            gateway_config.clone(),
+            BedrockModelClient::from_sdk_config(&sdk, &gateway_config.regions()),
+            gateway_aws::resilience_store::gateway_parts(&sdk, &gateway_config, env),
+        )),
         settings: config.settings,
         concurrency: config.concurrency,
     };

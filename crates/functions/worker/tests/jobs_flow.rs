@@ -5,6 +5,7 @@ mod common;
 
 use bedrock_sim::{Behavior, ErrorKind, Outcome, expected_reply};
 use common::*;
+use testkit::moto;
 use gateway::jobs::JobStore;
 use serde_json::json;
 
@@ -79,7 +80,9 @@ async fn a_poison_message_fails_alone_and_ends_in_the_dlq() {
     }
     let mut dead = flow.dlq_bodies().await;
     dead.sort();
-    assert_eq!(dead, vec![r#"{"job_id": "job-does-not-exist"}"#.to_owned(), "this is not JSON".to_owned()]);
+    let mut expected = vec![r#"{"job_id": "job-does-not-exist"}"#.to_owned(), "this is not JSON".to_owned()];
+    expected.sort();
+    assert_eq!(dead, expected);
 }
 
 #[tokio::test]
@@ -189,6 +192,31 @@ async fn another_tenants_job_is_not_found() {
         .unwrap();
     let (status, _) = flow
         .http(http::Request::get(format!("/v1/jobs/{job_id}")).body(axum::body::Body::empty()).unwrap())
+        .await;
+    assert_eq!(status, 404);
+}
+
+/// The sample API Gateway event (JWT claims with tenant `acme`), as Lambda would hand it over.
+#[tokio::test]
+async fn the_sample_submit_event_runs_for_its_jwt_tenant() {
+    let flow = flow().await;
+    let event = include_str!("../../../../events/api/jobs-submit.json");
+    let (parts, body) = lambda_http::request::from_str(event).unwrap().into_parts();
+    let (status, submitted) =
+        flow.http(http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()))).await;
+    assert_eq!(status, 202, "{submitted}");
+    flow.drain().await;
+    let notes = flow.notifications().await;
+    assert_eq!(notes.len(), 1);
+    assert_eq!(notes[0]["MessageAttributes"]["tenant"]["Value"], "acme");
+    assert_eq!(notes[0]["MessageAttributes"]["status"]["Value"], "SUCCEEDED");
+    // The default tenant cannot read acme's job.
+    let (status, _) = flow
+        .http(
+            http::Request::get(submitted["status_url"].as_str().unwrap())
+                .body(axum::body::Body::empty())
+                .unwrap(),
+        )
         .await;
     assert_eq!(status, 404);
 }

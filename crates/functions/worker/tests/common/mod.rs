@@ -62,7 +62,11 @@ pub async fn flow_with(settings: ProcessorSettings) -> Flow {
     let worker = Worker {
         store: DynamoJobStore::new(ddb, &jobs_table),
         notifier: SnsJobNotifier::new(sns, &topic),
-        runner: GatewayRunner(Gateway::new(GatewayConfig::default(), models())),
+        runner: GatewayRunner(Gateway::new(
+            GatewayConfig::default(),
+            models(),
+            gateway_aws::resilience_store::local_parts(&GatewayConfig::default()),
+        )),
         settings,
         concurrency: 4,
     };
