@@ -6,8 +6,12 @@
 
 use crate::api::tasks::Task;
 use crate::error::GatewayError;
+use crate::resilience::{
+    BreakerConfig, ClassifierConfig, HealthConfig, InvalidConfig, RetryBudgetConfig, RetryPolicy,
+    Strategy, Tier,
+};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -19,9 +23,18 @@ pub struct GatewayConfig {
     pub routes: BTreeMap<Task, String>,
     #[serde(default)]
     pub limits: Limits,
+    /// Retry, circuit breaker, shared health and the cached-response tier.
+    #[serde(default)]
+    pub resilience: ResilienceConfig,
+    /// Content-based (`auto`) and metric-based (model groups) routing.
+    #[serde(default)]
+    pub routing: RoutingConfig,
+    /// Authentication, limits, budgets, prices, the response cache, audit and metrics.
+    #[serde(default)]
+    pub controls: crate::controls::ControlsConfig,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// A Bedrock model id, inference-profile id (`us.`, `eu.`, `apac.`, `global.`) or ARN.
@@ -29,6 +42,105 @@ pub struct ModelConfig {
     /// Friendly names callers may use instead (`haiku`, `small`, `gpt-4o-mini`, …).
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// Regions to call the model in, in order; when one's breaker is open the next is tried.
+    /// Empty: the home region only.
+    #[serde(default)]
+    pub regions: Vec<String>,
+    /// Models (ids or aliases) tried after this one fails over, in order, each in its own
+    /// regions: the fallback chain, e.g. sonnet → haiku.
+    #[serde(default)]
+    pub fallbacks: Vec<String>,
+    /// Whether the last good answer to an identical request may be served when every target
+    /// failed. Unset: `resilience.cache_tier.enabled`.
+    #[serde(default)]
+    pub cache_tier: Option<bool>,
+    /// USD per 1k tokens, for the `cost` strategy of model groups.
+    #[serde(default)]
+    pub price_per_1k_tokens: Option<f64>,
+}
+
+/// The resilience policies' settings; every section has working defaults.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResilienceConfig {
+    /// The one retry loop: attempts per target, backoff, the shortest worthwhile attempt.
+    pub retry: RetryPolicy,
+    /// Per-instance token bucket that caps retries during a storm.
+    pub retry_budget: RetryBudgetConfig,
+    /// Circuit breaker per (model, region), shared through the state table.
+    pub breaker: BreakerConfig,
+    /// Latency / error EWMAs per model, shared through the state table (metric routing).
+    pub health: HealthConfig,
+    pub cache_tier: CacheTierConfig,
+}
+
+/// The last chain link: the last good answer to an identical request.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheTierConfig {
+    /// Default for models that do not set `cache_tier`.
+    pub enabled: bool,
+    /// How old a remembered answer may be and still be served.
+    pub ttl_ms: u64,
+    /// Answers remembered per instance (the in-memory store); oldest are dropped first.
+    pub max_entries: usize,
+}
+
+impl Default for CacheTierConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            ttl_ms: 24 * 60 * 60 * 1000,
+            max_entries: 1_000,
+        }
+    }
+}
+
+/// Routing beyond the static name → model table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RoutingConfig {
+    /// The model name that asks for content-based routing.
+    pub auto_model: String,
+    /// Request features → tier, without a model call.
+    pub classifier: ClassifierConfig,
+    /// Tier → model or group name. Unset: `small` / `medium` / `large`, and `auto` is offered
+    /// only if those three names exist; set: every tier must name a model or group.
+    pub tiers: Option<BTreeMap<Tier, String>>,
+    /// Equivalent models a caller names as one; the member is chosen per request from shared
+    /// health (power of two choices) and the others are its fallbacks.
+    pub groups: Vec<ModelGroup>,
+}
+
+impl Default for RoutingConfig {
+    fn default() -> Self {
+        Self {
+            auto_model: "auto".to_owned(),
+            classifier: ClassifierConfig::default(),
+            tiers: None,
+            groups: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelGroup {
+    /// The name callers use, like a model alias.
+    pub name: String,
+    /// Model ids or aliases; at least one.
+    pub models: Vec<String>,
+    #[serde(default)]
+    pub strategy: Strategy,
+    /// Health older than this is unknown (and so optimistic: the model gets probed again).
+    #[serde(default = "default_stale_after_ms")]
+    pub stale_after_ms: u64,
+}
+
+const TIERS: [Tier; 3] = [Tier::Simple, Tier::Medium, Tier::Complex];
+
+fn default_stale_after_ms() -> u64 {
+    60_000
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -66,6 +178,7 @@ impl Default for GatewayConfig {
         let model = |id: &str, aliases: &[&str]| ModelConfig {
             id: id.to_owned(),
             aliases: aliases.iter().map(|a| (*a).to_owned()).collect(),
+            ..ModelConfig::default()
         };
         Self {
             models: vec![
@@ -75,6 +188,9 @@ impl Default for GatewayConfig {
             ],
             routes: default_routes(),
             limits: Limits::default(),
+            resilience: ResilienceConfig::default(),
+            routing: RoutingConfig::default(),
+            controls: crate::controls::ControlsConfig::default(),
         }
     }
 }
@@ -153,11 +269,13 @@ impl GatewayConfig {
                 }
             }
         }
-        for (task, model) in &self.routes {
-            if self.model(model).is_none() {
+        self.validate_models(&invalid)?;
+        self.validate_routing(&invalid, &mut names)?;
+        for (task, name) in &self.routes {
+            if !self.is_routable(name) {
                 return Err(invalid(
                     format!("routes.{}", task.name()),
-                    format!("'{model}' is not a configured model id or alias"),
+                    format!("'{name}' is not a configured model id, alias or group"),
                 ));
             }
         }
@@ -167,7 +285,220 @@ impl GatewayConfig {
                 "must be positive".into(),
             ));
         }
+        if self.limits.request_timeout_ms == 0 {
+            return Err(invalid(
+                "limits.request_timeout_ms".into(),
+                "must be positive".into(),
+            ));
+        }
+        self.validate_resilience(&invalid)?;
+        self.controls
+            .validate()
+            .map_err(|e| invalid(format!("controls.{}", e.key), e.reason))
+    }
+
+    fn validate_models(
+        &self,
+        invalid: &impl Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        for (i, model) in self.models.iter().enumerate() {
+            let mut seen = HashSet::new();
+            for (j, region) in model.regions.iter().enumerate() {
+                if region.is_empty() || !region.bytes().all(|b| b.is_ascii_graphic()) {
+                    return Err(invalid(
+                        format!("models[{i}].regions[{j}]"),
+                        format!("'{region}' is not a region name"),
+                    ));
+                }
+                if !seen.insert(region) {
+                    return Err(invalid(
+                        format!("models[{i}].regions[{j}]"),
+                        format!("region '{region}' is listed twice"),
+                    ));
+                }
+            }
+            for (j, name) in model.fallbacks.iter().enumerate() {
+                let path = format!("models[{i}].fallbacks[{j}]");
+                match self.model(name) {
+                    None => {
+                        return Err(invalid(
+                            path,
+                            format!("'{name}' is not a configured model id or alias"),
+                        ));
+                    }
+                    Some(fallback) if fallback.id == model.id => {
+                        return Err(invalid(path, "a model cannot fall back to itself".into()));
+                    }
+                    Some(_) => {}
+                }
+            }
+            if model
+                .price_per_1k_tokens
+                .is_some_and(|p| !p.is_finite() || p < 0.0)
+            {
+                return Err(invalid(
+                    format!("models[{i}].price_per_1k_tokens"),
+                    "must be a non-negative number".into(),
+                ));
+            }
+        }
         Ok(())
+    }
+
+    fn validate_routing<'a>(
+        &'a self,
+        invalid: &impl Fn(String, String) -> ConfigError,
+        names: &mut HashSet<&'a str>,
+    ) -> Result<(), ConfigError> {
+        let routing = &self.routing;
+        if routing.auto_model.trim().is_empty() {
+            return Err(invalid(
+                "routing.auto_model".into(),
+                "must not be empty".into(),
+            ));
+        }
+        routing
+            .classifier
+            .validate()
+            .map_err(|e| section_error(invalid, "routing.classifier", e))?;
+        for (i, group) in routing.groups.iter().enumerate() {
+            if group.name.trim().is_empty() {
+                return Err(invalid(
+                    format!("routing.groups[{i}].name"),
+                    "must not be empty".into(),
+                ));
+            }
+            if !names.insert(group.name.as_str()) {
+                return Err(invalid(
+                    format!("routing.groups[{i}].name"),
+                    format!("name '{}' is used twice", group.name),
+                ));
+            }
+            if group.models.is_empty() {
+                return Err(invalid(
+                    format!("routing.groups[{i}].models"),
+                    "a group needs at least one model".into(),
+                ));
+            }
+            let mut members = HashSet::new();
+            for (j, name) in group.models.iter().enumerate() {
+                let path = format!("routing.groups[{i}].models[{j}]");
+                let Some(model) = self.model(name) else {
+                    return Err(invalid(
+                        path,
+                        format!("'{name}' is not a configured model id or alias"),
+                    ));
+                };
+                if !members.insert(model.id.as_str()) {
+                    return Err(invalid(path, format!("'{name}' is in the group twice")));
+                }
+            }
+            if group.stale_after_ms == 0 {
+                return Err(invalid(
+                    format!("routing.groups[{i}].stale_after_ms"),
+                    "must be positive".into(),
+                ));
+            }
+        }
+        if let Some(tiers) = &routing.tiers {
+            for tier in TIERS {
+                let path = format!("routing.tiers.{}", tier.as_str());
+                let Some(name) = tiers.get(&tier) else {
+                    return Err(invalid(path, "every tier needs a model or group".into()));
+                };
+                if !self.is_routable(name) {
+                    return Err(invalid(
+                        path,
+                        format!("'{name}' is not a configured model id, alias or group"),
+                    ));
+                }
+            }
+        }
+        if self.auto_enabled() && !names.insert(routing.auto_model.as_str()) {
+            return Err(invalid(
+                "routing.auto_model".into(),
+                format!("'{}' is already a model or group name", routing.auto_model),
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_resilience(
+        &self,
+        invalid: &impl Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        let r = &self.resilience;
+        r.retry
+            .validate()
+            .map_err(|e| section_error(invalid, "resilience.retry", e))?;
+        r.retry_budget
+            .validate()
+            .map_err(|e| section_error(invalid, "resilience.retry_budget", e))?;
+        r.breaker
+            .validate()
+            .map_err(|e| section_error(invalid, "resilience.breaker", e))?;
+        r.health
+            .validate()
+            .map_err(|e| section_error(invalid, "resilience.health", e))?;
+        if r.cache_tier.ttl_ms == 0 {
+            return Err(invalid(
+                "resilience.cache_tier.ttl_ms".into(),
+                "must be positive".into(),
+            ));
+        }
+        if r.cache_tier.max_entries == 0 {
+            return Err(invalid(
+                "resilience.cache_tier.max_entries".into(),
+                "must be at least 1".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The model group a caller's name refers to.
+    pub fn group(&self, name: &str) -> Option<&ModelGroup> {
+        self.routing.groups.iter().find(|g| g.name == name)
+    }
+
+    /// Whether `name` asks for content-based routing.
+    pub fn is_auto(&self, name: &str) -> bool {
+        self.routing.auto_model == name && self.auto_enabled()
+    }
+
+    /// Whether content-based routing is offered: every tier names a model or group.
+    pub fn auto_enabled(&self) -> bool {
+        TIERS.iter().all(|t| self.tier_target(*t).is_some())
+    }
+
+    /// The model or group name a tier routes to.
+    pub fn tier_target(&self, tier: Tier) -> Option<&str> {
+        let name = match &self.routing.tiers {
+            Some(tiers) => tiers.get(&tier)?.as_str(),
+            None => match tier {
+                Tier::Simple => "small",
+                Tier::Medium => "medium",
+                Tier::Complex => "large",
+            },
+        };
+        self.is_routable(name).then_some(name)
+    }
+
+    /// A model id, alias or group name (what a route, tier or caller may name).
+    fn is_routable(&self, name: &str) -> bool {
+        self.model(name).is_some() || self.group(name).is_some()
+    }
+
+    /// Every region a model may be called in: the Bedrock clients to build at cold start.
+    pub fn regions(&self) -> Vec<String> {
+        let regions: BTreeSet<&String> = self.models.iter().flat_map(|m| &m.regions).collect();
+        regions.into_iter().cloned().collect()
+    }
+
+    /// Whether a model's chain ends with the cached-response tier.
+    pub fn cache_tier_for(&self, model: &ModelConfig) -> bool {
+        model
+            .cache_tier
+            .unwrap_or(self.resilience.cache_tier.enabled)
     }
 
     /// The model a caller's name (id or alias) refers to.
@@ -185,10 +516,13 @@ impl GatewayConfig {
         })
     }
 
+    /// Every name a caller may use: model ids, aliases, group names and the `auto` name.
     pub fn allowed_names(&self) -> Vec<String> {
         self.models
             .iter()
             .flat_map(|m| std::iter::once(m.id.clone()).chain(m.aliases.iter().cloned()))
+            .chain(self.routing.groups.iter().map(|g| g.name.clone()))
+            .chain(self.auto_enabled().then(|| self.routing.auto_model.clone()))
             .collect()
     }
 
@@ -199,6 +533,15 @@ impl GatewayConfig {
         })?;
         self.resolve_model(name)
     }
+}
+
+/// A policy section's own validation error, with the section's path in front of its key.
+fn section_error(
+    invalid: &impl Fn(String, String) -> ConfigError,
+    section: &str,
+    error: InvalidConfig,
+) -> ConfigError {
+    invalid(format!("{section}.{}", error.key), error.reason.to_owned())
 }
 
 #[cfg(test)]
@@ -273,5 +616,120 @@ mod tests {
             panic!("expected UnknownModel");
         };
         assert!(allowed.contains(&"haiku".to_owned()));
+    }
+
+    fn refusal(json: &str) -> String {
+        GatewayConfig::parse("GATEWAY_CONFIG", json)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn resilience_and_routing_sections_parse_with_defaults() {
+        let config = GatewayConfig::parse(
+            "GATEWAY_CONFIG",
+            r#"{
+                "models": [
+                    {"id": "us.big", "aliases": ["large"], "regions": ["us-east-1", "us-west-2"],
+                     "fallbacks": ["small"], "price_per_1k_tokens": 0.015},
+                    {"id": "mid", "aliases": ["medium"]},
+                    {"id": "tiny", "aliases": ["small"], "cache_tier": false}
+                ],
+                "routes": {"classify": "fast", "generate": "large", "analyze": "medium"},
+                "resilience": {
+                    "retry": {"max_attempts": 2, "base_delay_ms": 50},
+                    "breaker": {"open_ms": 300, "cache_ttl_ms": 50},
+                    "cache_tier": {"ttl_ms": 60000}
+                },
+                "routing": {
+                    "auto_model": "router",
+                    "classifier": {"complex_keywords": ["audit"]},
+                    "tiers": {"simple": "fast", "medium": "medium", "complex": "large"},
+                    "groups": [{"name": "fast", "models": ["tiny", "mid"], "strategy": "cost"}]
+                }
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(config.resilience.retry.max_attempts, 2);
+        assert_eq!(config.resilience.breaker.open_ms, 300);
+        assert_eq!(
+            config.resilience.breaker.min_requests, 20,
+            "defaults fill in"
+        );
+        assert!(config.is_auto("router") && !config.is_auto("auto"));
+        assert_eq!(config.tier_target(Tier::Simple), Some("fast"));
+        assert_eq!(config.group("fast").unwrap().strategy, Strategy::Cost);
+        assert_eq!(config.regions(), ["us-east-1", "us-west-2"]);
+        assert!(config.cache_tier_for(config.model("large").unwrap()));
+        assert!(!config.cache_tier_for(config.model("small").unwrap()));
+        assert!(config.allowed_names().contains(&"router".to_owned()));
+    }
+
+    #[test]
+    fn default_config_offers_auto_over_the_size_aliases() {
+        let config = GatewayConfig::default();
+        assert!(config.is_auto("auto"));
+        assert_eq!(config.tier_target(Tier::Complex), Some("large"));
+        // Without the size aliases and without tiers, `auto` is simply not offered.
+        let bare = GatewayConfig::parse("GATEWAY_CONFIG", r#"{"models":[{"id":"a"}],"routes":{}}"#)
+            .unwrap();
+        assert!(!bare.is_auto("auto"));
+    }
+
+    #[test]
+    fn policy_errors_name_their_path() {
+        let cases = [
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"resilience":{"breaker":{"failure_rate_threshold":2}}}"#,
+                "resilience.breaker.failure_rate_threshold",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"resilience":{"retry":{"max_attempts":0}}}"#,
+                "resilience.retry.max_attempts",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"resilience":{"retry":{"max_atempts":2}}}"#,
+                "resilience.retry",
+            ),
+            (
+                r#"{"models":[{"id":"a","fallbacks":["b"]}],"routes":{}}"#,
+                "models[0].fallbacks[0]",
+            ),
+            (
+                r#"{"models":[{"id":"a","fallbacks":["a"]}],"routes":{}}"#,
+                "models[0].fallbacks[0]",
+            ),
+            (
+                r#"{"models":[{"id":"a","regions":["us-east-1",""]}],"routes":{}}"#,
+                "models[0].regions[1]",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"routing":{"groups":[{"name":"g","models":["a","zz"]}]}}"#,
+                "routing.groups[0].models[1]",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"routing":{"groups":[{"name":"a","models":["a"]}]}}"#,
+                "routing.groups[0].name",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"routing":{"tiers":{"simple":"a","medium":"a"}}}"#,
+                "routing.tiers.complex",
+            ),
+            (
+                r#"{"models":[{"id":"auto"}],"routes":{},"routing":{"tiers":{"simple":"auto","medium":"auto","complex":"auto"}}}"#,
+                "routing.auto_model",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"limits":{"request_timeout_ms":0}}"#,
+                "limits.request_timeout_ms",
+            ),
+        ];
+        for (json, path) in cases {
+            let err = refusal(json);
+            assert!(
+                err.starts_with(&format!("GATEWAY_CONFIG: {path}")),
+                "{path}: {err}"
+            );
+        }
     }
 }

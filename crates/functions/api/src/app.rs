@@ -5,7 +5,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use gateway::config::GatewayConfig;
-use gateway::service::Gateway;
+use gateway::service::{Gateway, GatewayParts};
 use gateway::jobs::submit::JobSettings;
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
@@ -41,12 +41,20 @@ impl JobsBackend {
 }
 
 impl AppState {
+    /// Per-instance resilience state (breakers, health, last good answers in memory).
     pub fn new(config: GatewayConfig, models: BedrockModelClient) -> Arc<Self> {
-        Arc::new(Self::build(config, models))
+        let parts = gateway_aws::resilience_store::local_parts(&config);
+        Arc::new(Self::build(config, models, parts))
+    }
+
+    /// With the resilience state the caller chose (e.g. breakers shared through DynamoDB).
+    pub fn with_resilience(config: GatewayConfig, models: BedrockModelClient, parts: GatewayParts) -> Arc<Self> {
+        Arc::new(Self::build(config, models, parts))
     }
 
     pub fn new_with_jobs(config: GatewayConfig, models: BedrockModelClient, jobs: JobsBackend) -> Arc<Self> {
-        Arc::new(Self { jobs: Some(jobs), ..Self::build(config, models) })
+        let parts = gateway_aws::resilience_store::local_parts(&config);
+        Arc::new(Self { jobs: Some(jobs), ..Self::build(config, models, parts) })
     }
 
     /// Everything from the environment, once at cold start: the gateway configuration, the
@@ -56,15 +64,18 @@ impl AppState {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Arc<Self>, gateway::config::ConfigError> {
         let config = GatewayConfig::from_env(&lookup)?;
-        let models = BedrockModelClient::from_sdk_config(sdk, &[]);
-        Ok(match JobsBackend::from_env(sdk, &lookup) {
-            Some(jobs) => Self::new_with_jobs(config, models, jobs),
-            None => Self::new(config, models),
-        })
+        // One Bedrock client per region a model may fail over to; state shared via STATE_TABLE.
+        let models = BedrockModelClient::from_sdk_config(sdk, &config.regions());
+        let parts = gateway_aws::resilience_store::gateway_parts(sdk, &config, &lookup);
+        let state = Self::build(config, models, parts);
+        Ok(Arc::new(match JobsBackend::from_env(sdk, &lookup) {
+            Some(jobs) => Self { jobs: Some(jobs), ..state },
+            None => state,
+        }))
     }
 
-    fn build(config: GatewayConfig, models: BedrockModelClient) -> Self {
-        Self { gateway: Gateway::new(config, models), jobs: None }
+    fn build(config: GatewayConfig, models: BedrockModelClient, parts: GatewayParts) -> Self {
+        Self { gateway: Gateway::new(config, models, parts), jobs: None }
     }
 
     pub fn body_limit(&self) -> usize {

@@ -1,21 +1,36 @@
-//! Response headers that say who served a request.
+//! Response headers that say who served a request and how.
 
 use gateway::service::Served;
 use http::{HeaderMap, HeaderValue};
 
 pub const REQUEST_ID: &str = "x-request-id";
 pub const MODEL: &str = "x-gateway-model";
+/// The region that answered (the home region when the route named none).
 pub const REGION: &str = "x-gateway-region";
+/// Model calls made for the request, across retries and fallbacks.
 pub const ATTEMPTS: &str = "x-gateway-attempts";
+/// `true` when anything but the chain's first target answered.
+pub const FALLBACK: &str = "x-gateway-fallback";
+/// `fallback` when the answer is the cached-response tier's (every model failed).
+pub const CACHE: &str = "x-gateway-cache";
+/// How the model was chosen: `static`, `task:<name>`, `<tier>:<reason>`, `group:<name>:<strategy>`.
+pub const ROUTE: &str = "x-gateway-route";
 
 pub fn served_headers<T>(request_id: &str, served: &Served<T>) -> HeaderMap {
     let mut headers = HeaderMap::new();
     insert(&mut headers, REQUEST_ID, request_id);
     insert(&mut headers, MODEL, &served.target.model_id);
-    if let Some(region) = &served.target.region {
+    if let Some(region) = &served.region {
         insert(&mut headers, REGION, region);
     }
     headers.insert(ATTEMPTS, HeaderValue::from(served.attempts));
+    if served.fell_back {
+        headers.insert(FALLBACK, HeaderValue::from_static("true"));
+    }
+    if served.from_cache {
+        headers.insert(CACHE, HeaderValue::from_static("fallback"));
+    }
+    insert(&mut headers, ROUTE, &served.route);
     headers
 }
 

@@ -1,7 +1,7 @@
 //! The bedrock-runtime wire API: `/model/{modelId}/converse|converse-stream|invoke|invoke-with-response-stream`.
 //! Bodies, errors and stream framing are Bedrock's own, so an unmodified AWS SDK works.
 
-use super::streaming;
+use super::{CallDeadline, streaming};
 use crate::app::SharedState;
 use crate::body::{bytes_or_error, parse_json};
 use crate::context::RequestContext;
@@ -16,17 +16,13 @@ use bytes::Bytes;
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::api::invoke::InvokeRequest;
-use gateway::config::ModelConfig;
+use gateway::service::Route;
 use http::{HeaderMap, HeaderValue, header};
 
 fn bedrock_error(error: GatewayError, ctx: &RequestContext) -> Response {
     let mut response = ApiError::new(error, Dialect::Bedrock, &ctx.request_id).into_response();
     crate::headers::insert(response.headers_mut(), "x-amzn-requestid", &ctx.request_id);
     response
-}
-
-fn model(state: &SharedState, model_id: &str) -> Result<ModelConfig, GatewayError> {
-    Ok(state.gateway.config().resolve_model(model_id)?.clone())
 }
 
 fn converse_request(
@@ -47,12 +43,15 @@ pub async fn converse(
     State(state): State<SharedState>,
     Path(model_id): Path<String>,
     ctx: RequestContext,
+    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let model = model(&state, &model_id)?;
         let request = converse_request(body, &state)?;
-        state.gateway.converse(&model, &request).await
+        state
+            .gateway
+            .converse(Route::Model(&model_id), &request, deadline)
+            .await
     }
     .await;
     match result {
@@ -69,12 +68,15 @@ pub async fn converse_stream(
     State(state): State<SharedState>,
     Path(model_id): Path<String>,
     ctx: RequestContext,
+    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let model = model(&state, &model_id)?;
         let request = converse_request(body, &state)?;
-        state.gateway.converse_stream(&model, &request).await
+        state
+            .gateway
+            .converse_stream(Route::Model(&model_id), &request, deadline)
+            .await
     }
     .await;
     match result {
@@ -91,7 +93,7 @@ pub async fn converse_stream(
 }
 
 fn invoke_request(
-    model: &ModelConfig,
+    model_id: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     state: &SharedState,
@@ -104,7 +106,7 @@ fn invoke_request(
             .map(str::to_owned)
     };
     Ok(InvokeRequest {
-        model_id: model.id.clone(),
+        model_id: model_id.to_owned(),
         body: body.to_vec(),
         content_type: header(header::CONTENT_TYPE),
         accept: header(header::ACCEPT),
@@ -115,13 +117,13 @@ pub async fn invoke(
     State(state): State<SharedState>,
     Path(model_id): Path<String>,
     ctx: RequestContext,
+    CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let model = model(&state, &model_id)?;
-        let request = invoke_request(&model, &headers, body, &state)?;
-        state.gateway.invoke(&model, &request).await
+        let request = invoke_request(&model_id, &headers, body, &state)?;
+        state.gateway.invoke(&model_id, &request, deadline).await
     }
     .await;
     match result {
@@ -140,13 +142,16 @@ pub async fn invoke_stream(
     State(state): State<SharedState>,
     Path(model_id): Path<String>,
     ctx: RequestContext,
+    CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let model = model(&state, &model_id)?;
-        let request = invoke_request(&model, &headers, body, &state)?;
-        state.gateway.invoke_stream(&model, &request).await
+        let request = invoke_request(&model_id, &headers, body, &state)?;
+        state
+            .gateway
+            .invoke_stream(&model_id, &request, deadline)
+            .await
     }
     .await;
     match result {

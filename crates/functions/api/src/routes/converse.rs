@@ -1,6 +1,6 @@
 //! `POST /v1/converse` and `/v1/converse-stream`: Bedrock's Converse body with `modelId` in it.
 
-use super::streaming;
+use super::{CallDeadline, streaming};
 use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
@@ -14,29 +14,33 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
-use gateway::config::ModelConfig;
+use gateway::service::Route;
 
+/// The request without its model name, and the name (a model, alias, group or `auto`).
 fn parse(
     state: &SharedState,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(ConverseRequest, ModelConfig), GatewayError> {
+) -> Result<(ConverseRequest, String), GatewayError> {
     let mut request: ConverseRequest = read_json(body, state.body_limit())?;
     let name = request
         .model_id
         .take()
         .ok_or_else(|| GatewayError::invalid("modelId", "modelId is required"))?;
-    let model = state.gateway.config().resolve_model(&name)?.clone();
-    Ok((request, model))
+    Ok((request, name))
 }
 
 pub async fn converse(
     State(state): State<SharedState>,
     ctx: RequestContext,
+    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let (request, model) = parse(&state, body)?;
-        state.gateway.converse(&model, &request).await
+        let (request, name) = parse(&state, body)?;
+        state
+            .gateway
+            .converse(Route::Model(&name), &request, deadline)
+            .await
     }
     .await;
     match result {
@@ -52,11 +56,15 @@ pub async fn converse(
 pub async fn converse_stream(
     State(state): State<SharedState>,
     ctx: RequestContext,
+    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let (request, model) = parse(&state, body)?;
-        state.gateway.converse_stream(&model, &request).await
+        let (request, name) = parse(&state, body)?;
+        state
+            .gateway
+            .converse_stream(Route::Model(&name), &request, deadline)
+            .await
     }
     .await;
     match result {

@@ -2,10 +2,13 @@
 
 pub mod bedrock;
 pub mod converse;
+mod deadline;
 pub mod jobs;
 pub mod meta;
 pub mod openai;
 pub mod tasks;
+
+pub use deadline::CallDeadline;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;

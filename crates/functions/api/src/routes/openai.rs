@@ -1,6 +1,6 @@
 //! `POST /v1/chat/completions`: OpenAI's chat API, answered by Bedrock through Converse.
 
-use super::streaming;
+use super::{CallDeadline, streaming};
 use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::api::openai::{ChatCompletion, ChatRequest};
 use gateway::api::openai_stream::ChatStreamMapper;
+use gateway::service::Route;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 fn unix_now() -> u64 {
@@ -26,6 +27,7 @@ fn unix_now() -> u64 {
 pub async fn chat_completions(
     State(state): State<SharedState>,
     ctx: RequestContext,
+    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let fail = |error| ApiError::new(error, Dialect::OpenAi, &ctx.request_id).into_response();
@@ -33,18 +35,21 @@ pub async fn chat_completions(
         Ok(chat) => chat,
         Err(error) => return fail(error),
     };
-    let prepared = chat.to_converse().and_then(|mut request| {
-        request.model_id = None;
-        let model = state.gateway.config().resolve_model(&chat.model)?.clone();
-        Ok((request, model))
-    });
-    let (request, model) = match prepared {
-        Ok(prepared) => prepared,
+    let request = match chat.to_converse() {
+        Ok(mut request) => {
+            request.model_id = None;
+            request
+        }
         Err(error) => return fail(error),
     };
+    let route = Route::Model(&chat.model);
     let id = format!("chatcmpl-{}", ctx.request_id);
     if chat.stream {
-        match state.gateway.converse_stream(&model, &request).await {
+        match state
+            .gateway
+            .converse_stream(route, &request, deadline)
+            .await
+        {
             Ok(served) => {
                 let headers = served_headers(&ctx.request_id, &served);
                 let mapper = ChatStreamMapper::new(
@@ -62,7 +67,7 @@ pub async fn chat_completions(
             Err(error) => fail(error),
         }
     } else {
-        match state.gateway.converse(&model, &request).await {
+        match state.gateway.converse(route, &request, deadline).await {
             Ok(served) => {
                 let completion = ChatCompletion::from_converse(
                     id,

@@ -1,5 +1,6 @@
 //! `POST /api/classify|generate|analyze`: small bodies, statically routed to the task's model.
 
+use super::CallDeadline;
 use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
@@ -12,11 +13,13 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
 use gateway::api::tasks::{AnalyzeRequest, ClassifyRequest, GenerateRequest, Task, TaskResponse};
+use gateway::service::Route;
 
 pub async fn run_task(
     State(state): State<SharedState>,
     Path(task): Path<String>,
     ctx: RequestContext,
+    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
@@ -42,8 +45,10 @@ pub async fn run_task(
                 )));
             }
         };
-        let model = state.gateway.config().route_model(task)?.clone();
-        let served = state.gateway.converse(&model, &request).await?;
+        let served = state
+            .gateway
+            .converse(Route::Task(task), &request, deadline)
+            .await?;
         let label = classify.and_then(|c| c.pick_label(&served.value.text()));
         let response =
             TaskResponse::new(task, served.target.model_id.clone(), &served.value, label);

@@ -123,3 +123,82 @@ impl TestApi {
 pub fn user_message(text: &str) -> Value {
     serde_json::json!({"role": "user", "content": [{"text": text}]})
 }
+
+/// A state table of its own in the moto emulator (pk/sk, as the `state` table).
+pub async fn state_table() -> String {
+    let table = testkit::unique_name("state");
+    testkit::resources::create_table(&testkit::moto().dynamodb(), &table, true, false).await;
+    table
+}
+
+/// A router whose gateway keeps breakers and health in `state_table` (DynamoDB, shared by
+/// every router built on the same table) or, without one, per instance. Home region us-east-1.
+pub fn resilient_router(
+    models: BedrockModelClient,
+    config: GatewayConfig,
+    state_table: Option<&str>,
+) -> Router {
+    let mut parts = gateway_aws::resilience_store::local_parts(&config)
+        .with_home_region(Some("us-east-1".to_owned()));
+    if let Some(table) = state_table {
+        let store = gateway_aws::resilience_store::DynamoStateStore::from_sdk_config(
+            &testkit::moto().sdk_config(),
+            table,
+        );
+        parts = parts
+            .with_breaker_store(store.clone())
+            .with_health_store(store);
+    }
+    api::router(api::AppState::with_resilience(config, models, parts))
+}
+
+/// Bedrock clients for one simulator, with a client per region the config names.
+pub fn sim_models(sim: &SimHandle, config: &GatewayConfig) -> BedrockModelClient {
+    let sdk = testkit::local_sdk_config(&sim.endpoint_url());
+    BedrockModelClient::from_sdk_config(&sdk, &config.regions())
+}
+
+/// A router over a fresh simulator, with `resilient_router`'s state.
+pub async fn start_resilient(config: GatewayConfig, state_table: Option<&str>) -> TestApi {
+    let sim = testkit::bedrock_sim().await;
+    let router = resilient_router(sim_models(&sim, &config), config, state_table);
+    TestApi { sim, router }
+}
+
+/// Another router (another Lambda instance: its own caches) over the same simulator.
+pub fn another_instance(api: &TestApi, config: GatewayConfig, state_table: Option<&str>) -> Router {
+    resilient_router(sim_models(&api.sim, &config), config, state_table)
+}
+
+/// A gateway config from JSON with `{SONNET}`, `{HAIKU}`, `{NOVA_LITE}` placeholders.
+pub fn config(json: &str) -> GatewayConfig {
+    let json = json
+        .replace("{SONNET}", SONNET)
+        .replace("{HAIKU}", HAIKU)
+        .replace("{NOVA_LITE}", NOVA_LITE);
+    GatewayConfig::parse("test", &json).unwrap_or_else(|e| panic!("test config: {e}"))
+}
+
+/// A Converse body for `/v1/converse` and `/v1/converse-stream`.
+pub fn ask(model: &str, text: &str) -> Value {
+    serde_json::json!({"modelId": model, "messages": [user_message(text)]})
+}
+
+impl TestApi {
+    /// The same request through another router (instance).
+    pub async fn post_json_to(router: &Router, path: &str, body: &Value) -> Reply {
+        let request = Request::post(path)
+            .header("content-type", "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let response = router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+}

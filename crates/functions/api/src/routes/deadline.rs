@@ -1,0 +1,34 @@
+//! When the caller stops waiting: Lambda's invocation deadline, so retries and fallbacks never
+//! run past the function's timeout. Outside Lambda there is none (the configured request
+//! timeout still applies).
+
+use axum::extract::FromRequestParts;
+use http::request::Parts;
+use std::convert::Infallible;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Kept free before Lambda's deadline to write the response (or the error) and flush state.
+const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallDeadline(pub Option<Instant>);
+
+impl<S: Send + Sync> FromRequestParts<S> for CallDeadline {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let deadline = parts
+            .extensions
+            .get::<lambda_http::lambda_runtime::Context>()
+            .filter(|ctx| ctx.deadline > 0)
+            .map(|ctx| {
+                let left = ctx
+                    .deadline()
+                    .duration_since(SystemTime::now())
+                    .unwrap_or_default()
+                    .saturating_sub(RESPONSE_MARGIN);
+                Instant::now() + left
+            });
+        Ok(Self(deadline))
+    }
+}
