@@ -3,4 +3,5 @@
 //! function; then honour the function's batch response as Lambda would. Used by the offline run
 //! and by tests, so the handlers see the same events here as in AWS.
 
+pub mod dynamodb_stream;
 pub mod sqs;

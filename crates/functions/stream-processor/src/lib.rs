@@ -1,0 +1,229 @@
+//! The stream processor: a DynamoDB Streams batch handler over the documents table. Records run
+//! concurrently (bounded); each one goes through the gateway's [`EnrichmentProcessor`] (triage
+//! and loop guard → fresh read → model → validation → conditional write-back); the records
+//! that must come back are reported by sequence number in the `DynamoDbEventResponse`.
+//!
+//! Loops are prevented twice: the event source mapping's filter ([`FILTER_PATTERN`]) never
+//! invokes the function for the processor's `ENRICHED`/`FAILED` writes or for deletions, and
+//! the same rule — plus "a change confined to the processor's bookkeeping is not work" — is
+//! enforced again in code ([`gateway::enrichment::triage`]).
+
+pub mod config;
+
+use aws_lambda_events::event::dynamodb::{Event, EventRecord};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
+use futures_util::{FutureExt, StreamExt};
+use gateway::GatewayError;
+use gateway::api::converse::ConverseRequest;
+use gateway::enrichment::{
+    Disposition, DocumentStore, EnrichmentConfig, EnrichmentProcessor, EnrichmentSettings,
+    ModelAnswer, ModelRunner, RecordFailure, StreamChange,
+};
+use gateway::ports::ModelClient;
+use gateway::resilience::Clock;
+use gateway::service::{Gateway, GatewayParts, Route};
+use gateway_aws::bedrock::BedrockModelClient;
+use gateway_aws::documents::DynamoDocumentStore;
+use gateway_aws::event_source::dynamodb_stream::batch_response;
+use serde_json::{Map, Value};
+use std::panic::AssertUnwindSafe;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+pub use config::ProcessorConfig;
+
+/// The event source mapping's `FilterCriteria` pattern (template.yaml): only INSERT/MODIFY
+/// records whose new image is `PENDING` invoke the function.
+pub const FILTER_PATTERN: &str = r#"{"eventName": ["INSERT", "MODIFY"], "dynamodb": {"NewImage": {"status": {"S": ["PENDING"]}}}}"#;
+
+/// Time kept back from the invocation's deadline for the write-back after the model answers.
+pub const WRITE_BACK_RESERVE: Duration = Duration::from_secs(5);
+
+/// Runs the model call through the same [`Gateway`] the API uses.
+pub struct GatewayRunner<M>(pub Gateway<M>);
+
+impl<M: ModelClient> ModelRunner for GatewayRunner<M> {
+    async fn run(
+        &self,
+        model: &str,
+        request: &ConverseRequest,
+        deadline: Option<Instant>,
+    ) -> Result<ModelAnswer, GatewayError> {
+        let served = self
+            .0
+            .converse(Route::Model(model), request, deadline)
+            .await?;
+        Ok(ModelAnswer {
+            text: served.value.text(),
+            model: served.target.model_id,
+            usage: served.value.usage,
+        })
+    }
+}
+
+/// The gateway's clock over tokio.
+pub struct TokioClock;
+
+impl Clock for TokioClock {
+    fn now(&self) -> Instant {
+        tokio::time::Instant::now().into_std()
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
+        tokio::time::sleep(duration)
+    }
+}
+
+pub struct StreamProcessor<S, R> {
+    pub store: S,
+    pub runner: R,
+    pub enrichment: EnrichmentConfig,
+    pub settings: EnrichmentSettings,
+    /// Records of a batch in flight at once.
+    pub concurrency: usize,
+}
+
+/// The Lambda function as deployed: DynamoDB documents table, Bedrock through the gateway.
+pub type LambdaProcessor = StreamProcessor<DynamoDocumentStore, GatewayRunner<BedrockModelClient>>;
+
+impl LambdaProcessor {
+    /// Configuration from the environment (see [`config`]) and clients from `sdk`. Makes no
+    /// network call.
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, String> {
+        let config = ProcessorConfig::from_env(lookup)?;
+        let models = BedrockModelClient::from_sdk_config(sdk, &config.gateway.regions());
+        let parts = GatewayParts::local(&config.gateway, TokioClock)
+            .with_home_region(sdk.region().map(|r| r.as_ref().to_owned()));
+        Ok(Self {
+            store: DynamoDocumentStore::new(
+                aws_sdk_dynamodb::Client::new(sdk),
+                config.documents_table,
+            ),
+            runner: GatewayRunner(Gateway::new(config.gateway, models, parts)),
+            enrichment: config.enrichment,
+            settings: config.settings,
+            concurrency: config.concurrency,
+        })
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// When model calls must be done by, from the invocation's deadline (epoch milliseconds),
+/// keeping [`WRITE_BACK_RESERVE`] for the write-back. `None` when no deadline is known.
+pub fn deadline_from(deadline_epoch_ms: u64) -> Option<Instant> {
+    if deadline_epoch_ms == 0 {
+        return None;
+    }
+    let remaining = Duration::from_millis(deadline_epoch_ms.saturating_sub(now_ms()));
+    Some(Instant::now() + remaining.saturating_sub(WRITE_BACK_RESERVE))
+}
+
+/// A DynamoDB-JSON image of the event as a JSON object (empty when absent).
+fn image(item: &serde_dynamo::Item) -> Result<Map<String, Value>, String> {
+    match serde_json::to_value(item) {
+        Ok(Value::Object(map)) => Ok(map),
+        Ok(_) => Err("image is not a map".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
+    /// Handles a whole batch; never fails as a whole: each record that must come back is
+    /// listed by its sequence number.
+    pub async fn handle(&self, event: Event, deadline: Option<Instant>) -> DynamoDbEventResponse {
+        let failed: Vec<String> = futures_util::stream::iter(event.records)
+            .map(|record| self.handle_record(record, deadline))
+            .buffer_unordered(self.concurrency.max(1))
+            .filter_map(|failed| async move { failed })
+            .collect()
+            .await;
+        batch_response(failed)
+    }
+
+    /// `Some(sequence number)` when the record must be reported as failed.
+    async fn handle_record(
+        &self,
+        record: EventRecord,
+        deadline: Option<Instant>,
+    ) -> Option<String> {
+        let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
+        let (new_image, old_image) = match (
+            image(&record.change.new_image),
+            image(&record.change.old_image),
+        ) {
+            (Ok(new), Ok(old)) => (new, old),
+            (Err(e), _) | (_, Err(e)) => {
+                tracing::error!(sequence_number, error = %e, "record images do not convert; reported as failed");
+                return Some(sequence_number);
+            }
+        };
+        let change = StreamChange {
+            event_name: &record.event_name,
+            new_image: &new_image,
+            old_image: &old_image,
+        };
+        let processor = EnrichmentProcessor {
+            store: &self.store,
+            runner: &self.runner,
+            config: &self.enrichment,
+            settings: self.settings,
+            clock: now_ms,
+        };
+        // A panic in one record must not take the batch down (or be mistaken for success).
+        let outcome = AssertUnwindSafe(processor.process(change, deadline))
+            .catch_unwind()
+            .await;
+        match outcome {
+            Ok(Ok(disposition)) => {
+                match &disposition {
+                    Disposition::Enriched { model } => {
+                        tracing::info!(
+                            sequence_number,
+                            model,
+                            disposition = disposition.as_str(),
+                            "record done"
+                        )
+                    }
+                    Disposition::Skipped(_) => {
+                        tracing::debug!(
+                            sequence_number,
+                            disposition = disposition.as_str(),
+                            "record skipped"
+                        )
+                    }
+                }
+                None
+            }
+            Ok(Err(failure)) => {
+                match &failure {
+                    RecordFailure::Retry(reason) => {
+                        tracing::warn!(
+                            sequence_number,
+                            code = reason.code,
+                            "record will be retried"
+                        )
+                    }
+                    RecordFailure::Failed(reason) => {
+                        tracing::error!(sequence_number, code = reason.code, "document FAILED")
+                    }
+                }
+                Some(sequence_number)
+            }
+            Err(_) => {
+                tracing::error!(
+                    sequence_number,
+                    "record handler panicked; reported as failed"
+                );
+                Some(sequence_number)
+            }
+        }
+    }
+}
