@@ -4,6 +4,11 @@
 test:
 	bash scripts/test.sh
 
+# The whole suite offline on localhost (API :8080, webhooks :8081); Ctrl-C stops it.
+# Extra flags: make run ARGS='--api-port 9080'
+run:
+	bash scripts/run-local.sh $(ARGS)
+
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings

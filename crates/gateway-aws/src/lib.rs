@@ -2,6 +2,9 @@
 //! `AWS_ENDPOINT_URL*` variables, so no code here knows whether it talks to AWS or an emulator.
 
 pub mod bedrock;
+pub mod callback;
+pub mod controls;
+pub mod documents;
 pub mod event_source;
 pub mod jobs;
 pub mod resilience_store;

@@ -3,6 +3,8 @@
 
 pub mod api;
 pub mod config;
+pub mod controls;
+pub mod enrichment;
 pub mod error;
 pub mod jobs;
 pub mod ports;

@@ -1,12 +1,13 @@
 //! The router: every route of the API function, in one place.
 
-use crate::routes::{bedrock, converse, jobs, meta, openai, tasks};
+use crate::controls::{Controls, MetricsSink};
+use crate::routes::{bedrock, converse, jobs, meta, openai, tasks, usage};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use gateway::config::GatewayConfig;
-use gateway::service::{Gateway, GatewayParts};
 use gateway::jobs::submit::JobSettings;
+use gateway::service::{Gateway, GatewayParts};
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use std::sync::Arc;
@@ -16,6 +17,10 @@ pub struct AppState {
     pub gateway: Gateway<BedrockModelClient>,
     /// The async jobs backends; `None` when this deployment has no jobs table/queue configured.
     pub jobs: Option<JobsBackend>,
+    /// Keys, limits, budgets, usage and the response cache; `None` with `auth.mode: none`.
+    pub controls: Option<Controls>,
+    /// Where each request's EMF metric line goes.
+    pub metrics: MetricsSink,
 }
 
 /// Where `POST /v1/jobs` writes and enqueues.
@@ -28,14 +33,21 @@ pub struct JobsBackend {
 impl JobsBackend {
     /// From `JOBS_TABLE` and `JOBS_QUEUE_URL` (and optional `JOB_TTL_DAYS`); `None` when either
     /// is unset, which leaves the jobs routes answering that jobs are not enabled.
-    pub fn from_env(sdk: &aws_config::SdkConfig, lookup: impl Fn(&str) -> Option<String>) -> Option<Self> {
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Option<Self> {
         let table = lookup("JOBS_TABLE").filter(|v| !v.is_empty())?;
         let queue_url = lookup("JOBS_QUEUE_URL").filter(|v| !v.is_empty())?;
-        let ttl_days = lookup("JOB_TTL_DAYS").and_then(|d| d.parse::<u64>().ok()).unwrap_or(7);
+        let ttl_days = lookup("JOB_TTL_DAYS")
+            .and_then(|d| d.parse::<u64>().ok())
+            .unwrap_or(7);
         Some(Self {
             store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), table),
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url),
-            settings: JobSettings { ttl_secs: ttl_days * 24 * 3600 },
+            settings: JobSettings {
+                ttl_secs: ttl_days * 24 * 3600,
+            },
         })
     }
 }
@@ -48,13 +60,24 @@ impl AppState {
     }
 
     /// With the resilience state the caller chose (e.g. breakers shared through DynamoDB).
-    pub fn with_resilience(config: GatewayConfig, models: BedrockModelClient, parts: GatewayParts) -> Arc<Self> {
+    pub fn with_resilience(
+        config: GatewayConfig,
+        models: BedrockModelClient,
+        parts: GatewayParts,
+    ) -> Arc<Self> {
         Arc::new(Self::build(config, models, parts))
     }
 
-    pub fn new_with_jobs(config: GatewayConfig, models: BedrockModelClient, jobs: JobsBackend) -> Arc<Self> {
+    pub fn new_with_jobs(
+        config: GatewayConfig,
+        models: BedrockModelClient,
+        jobs: JobsBackend,
+    ) -> Arc<Self> {
         let parts = gateway_aws::resilience_store::local_parts(&config);
-        Arc::new(Self { jobs: Some(jobs), ..Self::build(config, models, parts) })
+        Arc::new(Self {
+            jobs: Some(jobs),
+            ..Self::build(config, models, parts)
+        })
     }
 
     /// Everything from the environment, once at cold start: the gateway configuration, the
@@ -63,19 +86,63 @@ impl AppState {
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Arc<Self>, gateway::config::ConfigError> {
-        let config = GatewayConfig::from_env(&lookup)?;
+        let mut config = GatewayConfig::from_env(&lookup)?;
+        crate::controls::apply_auth_mode(&mut config, &lookup)?;
         // One Bedrock client per region a model may fail over to; state shared via STATE_TABLE.
         let models = BedrockModelClient::from_sdk_config(sdk, &config.regions());
-        let parts = gateway_aws::resilience_store::gateway_parts(sdk, &config, &lookup);
-        let state = Self::build(config, models, parts);
+        let mut parts = gateway_aws::resilience_store::gateway_parts(sdk, &config, &lookup);
+        let controls = match crate::controls::from_env(sdk, &config, &lookup)? {
+            Some((controls, store)) => {
+                // The fallback tier finds the response cache's answers (same store and keys).
+                let max = config.resilience.cache_tier.max_entries;
+                parts = parts.with_last_good(Arc::new(gateway_aws::controls::TieredLastGood::new(
+                    max, store,
+                )));
+                Some(controls)
+            }
+            None => None,
+        };
+        let metrics = if config.controls.metrics.enabled {
+            MetricsSink::Stdout
+        } else {
+            MetricsSink::Off
+        };
+        let state = Self {
+            controls,
+            metrics,
+            ..Self::build(config, models, parts)
+        };
         Ok(Arc::new(match JobsBackend::from_env(sdk, &lookup) {
-            Some(jobs) => Self { jobs: Some(jobs), ..state },
+            Some(jobs) => Self {
+                jobs: Some(jobs),
+                ..state
+            },
             None => state,
         }))
     }
 
+    /// With controls (built by the caller, e.g. over a test's state table) and a metrics sink.
+    pub fn with_controls(
+        config: GatewayConfig,
+        models: BedrockModelClient,
+        parts: GatewayParts,
+        controls: Option<Controls>,
+        metrics: MetricsSink,
+    ) -> Arc<Self> {
+        Arc::new(Self {
+            controls,
+            metrics,
+            ..Self::build(config, models, parts)
+        })
+    }
+
     fn build(config: GatewayConfig, models: BedrockModelClient, parts: GatewayParts) -> Self {
-        Self { gateway: Gateway::new(config, models, parts), jobs: None }
+        Self {
+            gateway: Gateway::new(config, models, parts),
+            jobs: None,
+            controls: None,
+            metrics: MetricsSink::Off,
+        }
     }
 
     pub fn body_limit(&self) -> usize {
@@ -87,9 +154,9 @@ pub type SharedState = Arc<AppState>;
 
 pub fn router(state: SharedState) -> Router {
     let body_limit = state.body_limit();
-    Router::new()
-        .route("/health", get(meta::health))
-        .route("/v1/models", get(meta::models))
+    // Every route that calls a model, submits work or reports usage: behind the auth layer
+    // (authentication, allow-lists, the audit record).
+    let controlled = Router::new()
         // Bedrock's Converse shapes under the gateway's own paths (model in the body).
         .route("/v1/converse", post(converse::converse))
         .route("/v1/converse-stream", post(converse::converse_stream))
@@ -100,6 +167,8 @@ pub fn router(state: SharedState) -> Router {
         // Async jobs: submit, then poll (or be notified / called back).
         .route("/v1/jobs", post(jobs::submit))
         .route("/v1/jobs/{job_id}", get(jobs::status))
+        // Usage and cost by model and day, from the ledger.
+        .route("/v1/usage", get(usage::usage))
         // The bedrock-runtime wire API itself, for AWS SDKs whose endpoint is the gateway.
         .route("/model/{model_id}/converse", post(bedrock::converse))
         .route(
@@ -111,6 +180,14 @@ pub fn router(state: SharedState) -> Router {
             "/model/{model_id}/invoke-with-response-stream",
             post(bedrock::invoke_stream),
         )
+        .route_layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&state),
+            crate::controls::auth::layer,
+        ));
+    Router::new()
+        .route("/health", get(meta::health))
+        .route("/v1/models", get(meta::models))
+        .merge(controlled)
         .fallback(meta::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)

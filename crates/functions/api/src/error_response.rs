@@ -15,6 +15,10 @@ pub enum Dialect {
     Bedrock,
 }
 
+/// The stable error code of a response, for the audit record.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorCode(pub &'static str);
+
 #[derive(Debug)]
 pub struct ApiError {
     pub error: GatewayError,
@@ -72,6 +76,9 @@ impl IntoResponse for ApiError {
             axum::Json(self.body()),
         )
             .into_response();
+        response
+            .extensions_mut()
+            .insert(ErrorCode(self.error.code()));
         let headers = response.headers_mut();
         crate::headers::insert(headers, crate::headers::REQUEST_ID, &self.request_id);
         if let Some(after) = self.error.retry_after() {

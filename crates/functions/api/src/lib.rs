@@ -4,6 +4,7 @@
 pub mod app;
 mod body;
 mod context;
+pub mod controls;
 mod error_response;
 mod headers;
 mod principal;
@@ -12,3 +13,4 @@ mod sse;
 mod wire;
 
 pub use app::{AppState, JobsBackend, router};
+pub use controls::{Controls, MetricsSink};

@@ -1,28 +1,41 @@
 //! The jobs worker: an SQS batch handler. Records run concurrently (bounded); each one is
 //! claimed, run through the gateway's call path, stored and announced by the gateway's
 //! [`JobProcessor`]; only the records that must come back are reported as batch item failures.
+//!
+//! The same queue carries callback attempts (`"kind":"callback"` bodies): with [`Callbacks`]
+//! configured, a finished job queues its first attempt and [`callback`] makes each one.
 
+pub mod callback;
 pub mod config;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt};
 use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
-use gateway::jobs::processor::{Disposition, JobProcessor, JobRunner, ProcessorSettings, RecordFailure};
+use gateway::jobs::processor::{
+    Disposition, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
+};
+use gateway::jobs::{JobMessage, MessageKind};
 use gateway::ports::ModelClient;
 use gateway::service::{Gateway, Route};
+use gateway::webhook::Resolver;
 use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
 use std::panic::AssertUnwindSafe;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-pub use config::WorkerConfig;
+pub use callback::Callbacks;
+pub use config::{CallbackConfig, WorkerConfig};
 
 /// Runs a job's model call through the same [`Gateway`] the API uses.
 pub struct GatewayRunner<M>(pub Gateway<M>);
 
 impl<M: ModelClient> JobRunner for GatewayRunner<M> {
-    async fn run(&self, model: &str, request: &ConverseRequest) -> Result<(ConverseResponse, String), GatewayError> {
+    async fn run(
+        &self,
+        model: &str,
+        request: &ConverseRequest,
+    ) -> Result<(ConverseResponse, String), GatewayError> {
         // The job's own deadline is the configured request timeout; the queue's visibility
         // timeout is six times the function's, so a redelivery never races a live attempt.
         let served = self.0.converse(Route::Model(model), request, None).await?;
@@ -39,14 +52,26 @@ pub struct Worker<M> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 impl<M: ModelClient> Worker<M> {
-    /// Handles a whole batch; never fails as a whole: each record that must come back is listed.
+    /// Handles a whole batch without callback delivery (callback messages are reported failed).
     pub async fn handle(&self, event: SqsEvent) -> SqsBatchResponse {
+        self.handle_with(event, None::<&Callbacks>).await
+    }
+
+    /// Handles a whole batch; never fails as a whole: each record that must come back is listed.
+    pub async fn handle_with<R: Resolver + Send + Sync>(
+        &self,
+        event: SqsEvent,
+        callbacks: Option<&Callbacks<R>>,
+    ) -> SqsBatchResponse {
         let failed: Vec<String> = futures_util::stream::iter(event.records)
-            .map(|record| self.handle_record(record))
+            .map(|record| self.handle_record(record, callbacks))
             .buffer_unordered(self.concurrency.max(1))
             .filter_map(|failed| async move { failed })
             .collect()
@@ -55,37 +80,35 @@ impl<M: ModelClient> Worker<M> {
     }
 
     /// `Some(message id)` when the record must be retried.
-    async fn handle_record(&self, record: SqsMessage) -> Option<String> {
+    async fn handle_record<R: Resolver + Send + Sync>(
+        &self,
+        record: SqsMessage,
+        callbacks: Option<&Callbacks<R>>,
+    ) -> Option<String> {
         let message_id = record.message_id.clone().unwrap_or_default();
         let receive_count = record
             .attributes
             .get("ApproximateReceiveCount")
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
-        let processor = JobProcessor {
-            store: &self.store,
-            notifier: &self.notifier,
-            runner: &self.runner,
-            settings: self.settings,
-            clock: now_ms,
-        };
         let body = record.body.as_deref().unwrap_or_default();
         // A panic in one record must not take the batch down (or be mistaken for success).
-        let outcome = AssertUnwindSafe(processor.process(body, receive_count)).catch_unwind().await;
+        let outcome = AssertUnwindSafe(self.dispatch(body, receive_count, callbacks))
+            .catch_unwind()
+            .await;
         match outcome {
             Ok(Ok(disposition)) => {
-                let disposition = match disposition {
-                    Disposition::Completed(status) => status.as_str(),
-                    Disposition::AlreadyDone => "already_done",
-                    Disposition::Expired => "expired",
-                };
                 tracing::info!(message_id, disposition, "record done");
                 None
             }
             Ok(Err(failure)) => {
                 match &failure {
-                    RecordFailure::Poison(_) => tracing::error!(message_id, receive_count, %failure, "poison message"),
-                    _ => tracing::warn!(message_id, receive_count, %failure, "record will be retried"),
+                    RecordFailure::Poison(_) => {
+                        tracing::error!(message_id, receive_count, %failure, "poison message")
+                    }
+                    _ => {
+                        tracing::warn!(message_id, receive_count, %failure, "record will be retried")
+                    }
                 }
                 Some(message_id)
             }
@@ -94,5 +117,37 @@ impl<M: ModelClient> Worker<M> {
                 Some(message_id)
             }
         }
+    }
+
+    /// Runs the job or makes the callback attempt the body asks for.
+    async fn dispatch<R: Resolver + Send + Sync>(
+        &self,
+        body: &str,
+        receive_count: u32,
+        callbacks: Option<&Callbacks<R>>,
+    ) -> Result<&'static str, RecordFailure> {
+        let callback = serde_json::from_str::<JobMessage>(body)
+            .ok()
+            .filter(|m| m.kind == MessageKind::Callback);
+        if let Some(message) = callback {
+            let callbacks = callbacks.ok_or_else(|| {
+                RecordFailure::Poison("callback message, but callbacks are not configured".into())
+            })?;
+            return callbacks.process(&self.store, &message, now_ms).await;
+        }
+        // Unparseable bodies too: the processor reports them as poison.
+        let processor = JobProcessor {
+            store: &self.store,
+            notifier: &self.notifier,
+            runner: &self.runner,
+            callbacks: callbacks.map(|c| &c.queue),
+            settings: self.settings,
+            clock: now_ms,
+        };
+        Ok(match processor.process(body, receive_count).await? {
+            Disposition::Completed(status) => status.as_str(),
+            Disposition::AlreadyDone => "already_done",
+            Disposition::Expired => "expired",
+        })
     }
 }

@@ -5,7 +5,7 @@ use gateway::service::Gateway;
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
 use lambda_runtime::{Error, LambdaEvent, service_fn};
-use worker::{GatewayRunner, Worker, WorkerConfig};
+use worker::{Callbacks, GatewayRunner, Worker, WorkerConfig};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -25,9 +25,19 @@ async fn main() -> Result<(), Error> {
         settings: config.settings,
         concurrency: config.concurrency,
     };
-    let worker = &worker;
+    let callbacks = config.callbacks.map(|callbacks| {
+        Callbacks::new(
+            &aws_sdk_sqs::Client::new(&sdk),
+            &aws_sdk_sns::Client::new(&sdk),
+            callbacks,
+        )
+    });
+    if callbacks.is_none() {
+        tracing::warn!("JOBS_QUEUE_URL is not set: callbacks will not be delivered");
+    }
+    let (worker, callbacks) = (&worker, callbacks.as_ref());
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {
-        Ok::<_, Error>(worker.handle(event.payload).await)
+        Ok::<_, Error>(worker.handle_with(event.payload, callbacks).await)
     }))
     .await
 }

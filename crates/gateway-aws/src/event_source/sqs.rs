@@ -1,6 +1,8 @@
 //! The SQS event source mapping: long-poll, hand over an `SqsEvent`, delete only what succeeded.
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
+use aws_lambda_events::event::sqs::{
+    BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute,
+};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use std::collections::HashMap;
 
@@ -15,7 +17,11 @@ pub struct SqsPoller {
 }
 
 impl SqsPoller {
-    pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>, queue_arn: impl Into<String>) -> Self {
+    pub fn new(
+        client: aws_sdk_sqs::Client,
+        queue_url: impl Into<String>,
+        queue_arn: impl Into<String>,
+    ) -> Self {
         Self {
             client,
             queue_url: queue_url.into(),
@@ -38,7 +44,11 @@ impl SqsPoller {
             .message_attribute_names("All")
             .send()
             .await?;
-        let records = output.messages().iter().map(|m| self.to_lambda_message(m)).collect();
+        let records = output
+            .messages()
+            .iter()
+            .map(|m| self.to_lambda_message(m))
+            .collect();
         let mut event = SqsEvent::default();
         event.records = records;
         Ok(event)
@@ -46,15 +56,30 @@ impl SqsPoller {
 
     /// Deletes every message of `event` the function did not report as failed; failed ones
     /// reappear after their visibility timeout (and reach the DLQ after maxReceiveCount).
-    pub async fn settle(&self, event: &SqsEvent, response: &SqsBatchResponse) -> Result<usize, aws_sdk_sqs::Error> {
-        let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    pub async fn settle(
+        &self,
+        event: &SqsEvent,
+        response: &SqsBatchResponse,
+    ) -> Result<usize, aws_sdk_sqs::Error> {
+        let failed: Vec<&str> = response
+            .batch_item_failures
+            .iter()
+            .map(|f| f.item_identifier.as_str())
+            .collect();
         let mut deleted = 0;
         for record in &event.records {
-            let (Some(id), Some(receipt)) = (&record.message_id, &record.receipt_handle) else { continue };
+            let (Some(id), Some(receipt)) = (&record.message_id, &record.receipt_handle) else {
+                continue;
+            };
             if failed.contains(&id.as_str()) {
                 continue;
             }
-            self.client.delete_message().queue_url(&self.queue_url).receipt_handle(receipt).send().await?;
+            self.client
+                .delete_message()
+                .queue_url(&self.queue_url)
+                .receipt_handle(receipt)
+                .send()
+                .await?;
             deleted += 1;
         }
         Ok(deleted)
@@ -63,7 +88,11 @@ impl SqsPoller {
     fn to_lambda_message(&self, message: &Message) -> SqsMessage {
         let attributes: HashMap<String, String> = message
             .attributes()
-            .map(|a| a.iter().map(|(k, v)| (k.as_str().to_owned(), v.clone())).collect())
+            .map(|a| {
+                a.iter()
+                    .map(|(k, v)| (k.as_str().to_owned(), v.clone()))
+                    .collect()
+            })
             .unwrap_or_default();
         let message_attributes: HashMap<String, SqsMessageAttribute> = message
             .message_attributes()

@@ -8,7 +8,10 @@ use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use gateway::GatewayError;
-use gateway::jobs::{Created, JobError, JobOutcome, JobRecord, JobStatus, JobStore, NotificationState};
+use gateway::jobs::{
+    CallbackAttempt, CallbackState, Created, JobError, JobOutcome, JobRecord, JobStatus, JobStore,
+    NotificationState,
+};
 use std::collections::HashMap;
 
 type Item = HashMap<String, AttributeValue>;
@@ -39,9 +42,13 @@ fn notification(value: NotificationState) -> AttributeValue {
     })
 }
 
+fn callback_state(value: CallbackState) -> AttributeValue {
+    s(value.as_str())
+}
+
 fn to_item(record: &JobRecord) -> Result<Item, GatewayError> {
-    let mut item: Item =
-        serde_dynamo::to_item(record).map_err(|e| GatewayError::Internal(format!("job record to item: {e}")))?;
+    let mut item: Item = serde_dynamo::to_item(record)
+        .map_err(|e| GatewayError::Internal(format!("job record to item: {e}")))?;
     item.insert("pk".to_owned(), s(&record.job_id));
     Ok(item)
 }
@@ -52,35 +59,49 @@ fn from_item(mut item: Item) -> Result<JobRecord, GatewayError> {
         Some(AttributeValue::B(blob)) => Some(blob.into_inner()),
         _ => None,
     };
-    let mut record: JobRecord =
-        serde_dynamo::from_item(item).map_err(|e| GatewayError::Internal(format!("job item does not parse: {e}")))?;
+    let mut record: JobRecord = serde_dynamo::from_item(item)
+        .map_err(|e| GatewayError::Internal(format!("job item does not parse: {e}")))?;
     if let Some(bytes) = compressed {
-        record.result =
-            Some(result_codec::decode(&bytes).map_err(|e| GatewayError::Internal(format!("job result: {e}")))?);
+        record.result = Some(
+            result_codec::decode(&bytes)
+                .map_err(|e| GatewayError::Internal(format!("job result: {e}")))?,
+        );
     }
     Ok(record)
 }
 
 fn value<T: serde::Serialize>(value: &T) -> Result<AttributeValue, GatewayError> {
-    serde_dynamo::to_attribute_value(value).map_err(|e| GatewayError::Internal(format!("attribute: {e}")))
+    serde_dynamo::to_attribute_value(value)
+        .map_err(|e| GatewayError::Internal(format!("attribute: {e}")))
 }
 
 /// `Ok(None)` when the condition failed: someone else changed the record first.
-async fn conditional(request: UpdateItemFluentBuilder, operation: &str) -> Result<Option<Item>, GatewayError> {
+async fn conditional(
+    request: UpdateItemFluentBuilder,
+    operation: &str,
+) -> Result<Option<Item>, GatewayError> {
     match request.return_values(ReturnValue::AllNew).send().await {
         Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
-        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => Ok(None),
+        Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+            Ok(None)
+        }
         Err(e) => Err(aws_error(operation, e)),
     }
 }
 
 impl DynamoJobStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into() }
+        Self {
+            client,
+            table: table.into(),
+        }
     }
 
     fn update(&self, job_id: &str) -> UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).key("pk", s(job_id))
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(job_id))
     }
 }
 
@@ -98,10 +119,9 @@ impl JobStore for DynamoJobStore {
         match result {
             Ok(_) => Ok(Created::New),
             Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
-                let existing = self
-                    .get(&record.job_id)
-                    .await?
-                    .ok_or_else(|| GatewayError::Internal("job exists but cannot be read".into()))?;
+                let existing = self.get(&record.job_id).await?.ok_or_else(|| {
+                    GatewayError::Internal("job exists but cannot be read".into())
+                })?;
                 Ok(Created::Existing(Box::new(existing)))
             }
             Err(e) => Err(aws_error("dynamodb:PutItem", e)),
@@ -147,11 +167,20 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":now", n(now_ms))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1));
-        conditional(request, "dynamodb:UpdateItem(claim)").await?.map(from_item).transpose()
+        conditional(request, "dynamodb:UpdateItem(claim)")
+            .await?
+            .map(from_item)
+            .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(job_id))]
-    async fn finish(&self, job_id: &str, token: &str, now_ms: u64, outcome: &JobOutcome) -> Result<bool, GatewayError> {
+    async fn finish(
+        &self,
+        job_id: &str,
+        token: &str,
+        now_ms: u64,
+        outcome: &JobOutcome,
+    ) -> Result<bool, GatewayError> {
         let mut request = self
             .update(job_id)
             .condition_expression("#status = :running AND lease_token = :token")
@@ -163,7 +192,9 @@ impl JobStore for DynamoJobStore {
         let set = match outcome {
             JobOutcome::Succeeded { result, usage } => {
                 request = request.expression_attribute_values(":usage", value(usage)?);
-                match result_codec::encode(result).map_err(|e| GatewayError::Internal(format!("encoding result: {e}")))? {
+                match result_codec::encode(result)
+                    .map_err(|e| GatewayError::Internal(format!("encoding result: {e}")))?
+                {
                     StoredResult::Plain(result) => {
                         request = request
                             .expression_attribute_names("#result", "result")
@@ -174,13 +205,18 @@ impl JobStore for DynamoJobStore {
                     StoredResult::Compressed(bytes) => {
                         request = request
                             .expression_attribute_values(":done", status(JobStatus::Succeeded))
-                            .expression_attribute_values(":result", AttributeValue::B(Blob::new(bytes)));
+                            .expression_attribute_values(
+                                ":result",
+                                AttributeValue::B(Blob::new(bytes)),
+                            );
                         "#status = :done, result_gz = :result, #usage = :usage"
                     }
                     StoredResult::TooLarge(size) => {
                         let error = JobError {
                             code: "result_too_large".into(),
-                            message: format!("the model's answer ({size} bytes) exceeds what a job can store"),
+                            message: format!(
+                                "the model's answer ({size} bytes) exceeds what a job can store"
+                            ),
                         };
                         request = request
                             .expression_attribute_values(":done", status(JobStatus::Failed))
@@ -210,25 +246,36 @@ impl JobStore for DynamoJobStore {
         let request = request.update_expression(format!(
             "SET {set}, updated_at_ms = :now, notification = :pending REMOVE lease_token, lease_until_ms"
         ));
-        Ok(conditional(request, "dynamodb:UpdateItem(finish)").await?.is_some())
+        Ok(conditional(request, "dynamodb:UpdateItem(finish)")
+            .await?
+            .is_some())
     }
 
     #[tracing::instrument(skip_all, fields(job_id))]
     async fn release(&self, job_id: &str, token: &str, now_ms: u64) -> Result<bool, GatewayError> {
         let request = self
             .update(job_id)
-            .update_expression("SET #status = :queued, updated_at_ms = :now REMOVE lease_token, lease_until_ms")
+            .update_expression(
+                "SET #status = :queued, updated_at_ms = :now REMOVE lease_token, lease_until_ms",
+            )
             .condition_expression("#status = :running AND lease_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":running", status(JobStatus::Running))
             .expression_attribute_values(":queued", status(JobStatus::Queued))
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":now", n(now_ms));
-        Ok(conditional(request, "dynamodb:UpdateItem(release)").await?.is_some())
+        Ok(conditional(request, "dynamodb:UpdateItem(release)")
+            .await?
+            .is_some())
     }
 
     #[tracing::instrument(skip_all, fields(job_id))]
-    async fn claim_notification(&self, job_id: &str, now_ms: u64, lease_until_ms: u64) -> Result<bool, GatewayError> {
+    async fn claim_notification(
+        &self,
+        job_id: &str,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<bool, GatewayError> {
         let request = self
             .update(job_id)
             .update_expression("SET notification = :sending, notify_lease_until_ms = :until")
@@ -243,19 +290,85 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":sending", notification(NotificationState::Sending))
             .expression_attribute_values(":until", n(lease_until_ms))
             .expression_attribute_values(":now", n(now_ms));
-        Ok(conditional(request, "dynamodb:UpdateItem(claim_notification)").await?.is_some())
+        Ok(
+            conditional(request, "dynamodb:UpdateItem(claim_notification)")
+                .await?
+                .is_some(),
+        )
     }
 
     #[tracing::instrument(skip_all, fields(job_id))]
     async fn mark_notified(&self, job_id: &str, now_ms: u64) -> Result<(), GatewayError> {
         let request = self
             .update(job_id)
-            .update_expression("SET notification = :sent, updated_at_ms = :now REMOVE notify_lease_until_ms")
+            .update_expression(
+                "SET notification = :sent, updated_at_ms = :now REMOVE notify_lease_until_ms",
+            )
             .condition_expression("notification = :sending")
             .expression_attribute_values(":sending", notification(NotificationState::Sending))
             .expression_attribute_values(":sent", notification(NotificationState::Sent))
             .expression_attribute_values(":now", n(now_ms));
         conditional(request, "dynamodb:UpdateItem(mark_notified)").await?;
         Ok(())
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id, attempt))]
+    async fn claim_callback(
+        &self,
+        job_id: &str,
+        attempt: u32,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> Result<bool, GatewayError> {
+        let request = self
+            .update(job_id)
+            .update_expression("SET callback_state = :sending, callback_lease_until_ms = :until")
+            .condition_expression(
+                "(#status = :succeeded OR #status = :failed) AND callback_sent = :prev AND \
+                 (callback_state = :pending OR (callback_state = :sending AND callback_lease_until_ms < :now))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":succeeded", status(JobStatus::Succeeded))
+            .expression_attribute_values(":failed", status(JobStatus::Failed))
+            .expression_attribute_values(":prev", n(u64::from(attempt.saturating_sub(1))))
+            .expression_attribute_values(":pending", callback_state(CallbackState::Pending))
+            .expression_attribute_values(":sending", callback_state(CallbackState::Sending))
+            .expression_attribute_values(":until", n(lease_until_ms))
+            .expression_attribute_values(":now", n(now_ms));
+        Ok(conditional(request, "dynamodb:UpdateItem(claim_callback)")
+            .await?
+            .is_some())
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id, attempt = attempt.attempt))]
+    async fn record_callback_attempt(
+        &self,
+        job_id: &str,
+        attempt: &CallbackAttempt,
+        state: CallbackState,
+        now_ms: u64,
+    ) -> Result<bool, GatewayError> {
+        // One condition covers both races: the claim is still ours (SENDING) and no other
+        // worker recorded this attempt number meanwhile.
+        let request = self
+            .update(job_id)
+            .update_expression(
+                "SET callback_state = :state, callback_sent = :sent, updated_at_ms = :now, \
+                 callback_attempts = list_append(if_not_exists(callback_attempts, :empty), :attempt) \
+                 REMOVE callback_lease_until_ms",
+            )
+            .condition_expression("callback_state = :sending AND callback_sent = :prev")
+            .expression_attribute_values(":state", callback_state(state))
+            .expression_attribute_values(":sending", callback_state(CallbackState::Sending))
+            .expression_attribute_values(":sent", n(u64::from(attempt.attempt)))
+            .expression_attribute_values(":prev", n(u64::from(attempt.attempt.saturating_sub(1))))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":empty", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":attempt", AttributeValue::L(vec![value(attempt)?]));
+        Ok(
+            conditional(request, "dynamodb:UpdateItem(record_callback_attempt)")
+                .await?
+                .is_some(),
+        )
     }
 }

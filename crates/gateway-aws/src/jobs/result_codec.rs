@@ -43,14 +43,24 @@ mod tests {
     use super::*;
 
     fn result(text: String) -> JobResult {
-        JobResult { model: "m".into(), text, stop_reason: "end_turn".into(), response: serde_json::Value::Null }
+        JobResult {
+            model: "m".into(),
+            text,
+            stop_reason: "end_turn".into(),
+            response: serde_json::Value::Null,
+        }
     }
 
     #[test]
     fn small_results_stay_plain_and_large_ones_round_trip_compressed() {
-        assert!(matches!(encode(&result("short".into())).unwrap(), StoredResult::Plain(_)));
+        assert!(matches!(
+            encode(&result("short".into())).unwrap(),
+            StoredResult::Plain(_)
+        ));
         let big = result("lorem ipsum dolor ".repeat(20_000));
-        let StoredResult::Compressed(bytes) = encode(&big).unwrap() else { panic!("expected compression") };
+        let StoredResult::Compressed(bytes) = encode(&big).unwrap() else {
+            panic!("expected compression")
+        };
         assert!(bytes.len() < COMPRESS_ABOVE);
         assert_eq!(decode(&bytes).unwrap(), big);
     }
@@ -59,6 +69,9 @@ mod tests {
     fn incompressible_huge_results_are_refused() {
         let mut rng = fastrand::Rng::with_seed(1);
         let noise: String = (0..900_000).map(|_| rng.alphanumeric()).collect();
-        assert!(matches!(encode(&result(noise)).unwrap(), StoredResult::TooLarge(_)));
+        assert!(matches!(
+            encode(&result(noise)).unwrap(),
+            StoredResult::TooLarge(_)
+        ));
     }
 }

@@ -1,10 +1,14 @@
 //! Job notifications over SNS. job_id, status and tenant are message attributes, so
 //! subscribers can filter (e.g. only FAILED, or only their tenant).
+//!
+//! Callback alerts use the same client on their own topic (or the notifications topic):
+//! they carry `event = callback_failed` and no `status`, so a subscriber filtering on status
+//! never mistakes one for a job notification.
 
 use super::aws_error;
 use aws_sdk_sns::types::MessageAttributeValue;
 use gateway::GatewayError;
-use gateway::jobs::{JobNotification, JobNotifier};
+use gateway::jobs::{CallbackAlert, CallbackAlerts, JobNotification, JobNotifier};
 
 #[derive(Debug, Clone)]
 pub struct SnsJobNotifier {
@@ -14,7 +18,10 @@ pub struct SnsJobNotifier {
 
 impl SnsJobNotifier {
     pub fn new(client: aws_sdk_sns::Client, topic_arn: impl Into<String>) -> Self {
-        Self { client, topic_arn: topic_arn.into() }
+        Self {
+            client,
+            topic_arn: topic_arn.into(),
+        }
     }
 }
 
@@ -29,7 +36,8 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, GatewayError> {
 impl JobNotifier for SnsJobNotifier {
     #[tracing::instrument(skip_all, fields(job_id = %notification.job_id))]
     async fn publish(&self, notification: &JobNotification) -> Result<(), GatewayError> {
-        let message = serde_json::to_string(notification).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let message = serde_json::to_string(notification)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
         let mut request = self
             .client
             .publish()
@@ -40,7 +48,34 @@ impl JobNotifier for SnsJobNotifier {
         if !notification.tenant.is_empty() {
             request = request.message_attributes("tenant", attribute(&notification.tenant)?);
         }
-        request.send().await.map_err(|e| aws_error("sns:Publish", e))?;
+        request
+            .send()
+            .await
+            .map_err(|e| aws_error("sns:Publish", e))?;
+        Ok(())
+    }
+}
+
+impl CallbackAlerts for SnsJobNotifier {
+    #[tracing::instrument(skip_all, fields(job_id = %alert.job_id))]
+    async fn alert(&self, alert: &CallbackAlert) -> Result<(), GatewayError> {
+        let message =
+            serde_json::to_string(alert).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let mut request = self
+            .client
+            .publish()
+            .topic_arn(&self.topic_arn)
+            .subject("Callback delivery failed")
+            .message(message)
+            .message_attributes("event", attribute("callback_failed")?)
+            .message_attributes("job_id", attribute(&alert.job_id)?);
+        if !alert.tenant.is_empty() {
+            request = request.message_attributes("tenant", attribute(&alert.tenant)?);
+        }
+        request
+            .send()
+            .await
+            .map_err(|e| aws_error("sns:Publish", e))?;
         Ok(())
     }
 }

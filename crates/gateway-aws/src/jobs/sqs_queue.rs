@@ -14,18 +14,26 @@ pub struct SqsJobQueue {
 
 impl SqsJobQueue {
     pub fn new(client: aws_sdk_sqs::Client, queue_url: impl Into<String>) -> Self {
-        Self { client, queue_url: queue_url.into() }
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
     }
 }
 
 fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
-    MessageAttributeValue::builder().data_type("String").string_value(value).build().ok()
+    MessageAttributeValue::builder()
+        .data_type("String")
+        .string_value(value)
+        .build()
+        .ok()
 }
 
 impl JobQueue for SqsJobQueue {
     #[tracing::instrument(skip_all, fields(job_id = %message.job_id))]
     async fn enqueue(&self, message: &JobMessage, delay: Duration) -> Result<(), GatewayError> {
-        let body = serde_json::to_string(message).map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let body =
+            serde_json::to_string(message).map_err(|e| GatewayError::Internal(e.to_string()))?;
         let mut request = self
             .client
             .send_message()
@@ -33,13 +41,19 @@ impl JobQueue for SqsJobQueue {
             .message_body(body)
             // SQS caps a message delay at 15 minutes.
             .delay_seconds(delay.as_secs().min(900) as i32);
-        if let Some(tenant) = Some(message.tenant.as_str()).filter(|t| !t.is_empty()).and_then(string_attribute) {
+        if let Some(tenant) = Some(message.tenant.as_str())
+            .filter(|t| !t.is_empty())
+            .and_then(string_attribute)
+        {
             request = request.message_attributes("tenant", tenant);
         }
         if let Some(priority) = message.priority.as_deref().and_then(string_attribute) {
             request = request.message_attributes("priority", priority);
         }
-        request.send().await.map_err(|e| aws_error("sqs:SendMessage", e))?;
+        request
+            .send()
+            .await
+            .map_err(|e| aws_error("sqs:SendMessage", e))?;
         Ok(())
     }
 }

@@ -5,7 +5,12 @@
 //! expires (a worker crashed or timed out) makes the job claimable again, so a redelivered message
 //! finishes it. Terminal records are never rewritten, so a duplicate delivery cannot produce a
 //! second result; the notification has its own claim so it is published once per job.
+//!
+//! A job with a callback URL gets its result POSTed once announced: the announcing worker
+//! queues callback attempt 1, and [`callback`] makes and records each attempt, re-queuing
+//! the next one with a delay until delivered, gone (410) or given up (dead-letter + alert).
 
+pub mod callback;
 pub mod model;
 pub mod ports;
 pub mod processor;

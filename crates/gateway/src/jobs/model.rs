@@ -34,7 +34,8 @@ impl JobStatus {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobRequest {
-    Converse(ConverseRequest),
+    /// Boxed: a Converse request is many times the size of a JSON value.
+    Converse(Box<ConverseRequest>),
     Chat(Value),
 }
 
@@ -43,16 +44,16 @@ impl JobRequest {
     pub fn to_converse(&self) -> Result<(String, ConverseRequest), crate::GatewayError> {
         match self {
             Self::Converse(request) => {
-                let mut request = request.clone();
-                let model = request
-                    .model_id
-                    .take()
-                    .ok_or_else(|| crate::GatewayError::invalid("converse.modelId", "modelId is required"))?;
+                let mut request = (**request).clone();
+                let model = request.model_id.take().ok_or_else(|| {
+                    crate::GatewayError::invalid("converse.modelId", "modelId is required")
+                })?;
                 Ok((model, request))
             }
             Self::Chat(body) => {
-                let chat: ChatRequest = serde_json::from_value(body.clone())
-                    .map_err(|e| crate::GatewayError::invalid("chat", format!("not an OpenAI chat request: {e}")))?;
+                let chat: ChatRequest = serde_json::from_value(body.clone()).map_err(|e| {
+                    crate::GatewayError::invalid("chat", format!("not an OpenAI chat request: {e}"))
+                })?;
                 let mut request = chat.to_converse()?;
                 request.model_id = None;
                 Ok((chat.model, request))
@@ -141,6 +142,21 @@ pub struct JobRecord {
     pub notification: NotificationState,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_lease_until_ms: Option<u64>,
+    /// Hosts the callback may go to (a webhook source's allow-list); `None`: any public host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_hosts: Option<Vec<String>>,
+    /// Where the callback delivery stands; `None` for jobs without a callback.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_state: Option<CallbackState>,
+    /// How many delivery attempts are recorded: the conditional writes of the delivery
+    /// compare against it, so one attempt number is made and recorded once.
+    #[serde(default)]
+    pub callback_sent: u32,
+    /// Every delivery attempt, oldest first (DynamoDB `list_append`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub callback_attempts: Vec<CallbackAttempt>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_lease_until_ms: Option<u64>,
     /// Epoch seconds after which the record may be deleted (DynamoDB TTL; also checked on read).
     pub expires_at: u64,
 }
@@ -162,11 +178,100 @@ impl JobRecord {
             "attempts": self.attempts,
             "created_at_ms": self.created_at_ms,
             "updated_at_ms": self.updated_at_ms,
+            "callback": self.callback_state.map(|state| serde_json::json!({
+                "state": state,
+                "attempts": self.callback_attempts,
+            })),
         })
     }
 }
 
+/// Where a job's callback delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CallbackState {
+    /// The next attempt is due (or scheduled); `callback_sent` attempts were made so far.
+    Pending,
+    /// A worker holds the right to make the next attempt until `callback_lease_until_ms`.
+    Sending,
+    /// The receiver answered 2xx.
+    Delivered,
+    /// The receiver answered 410 Gone: it wants no more deliveries.
+    Gone,
+    /// Every attempt failed, or the URL was refused: dead-lettered and alerted.
+    Failed,
+}
+
+impl CallbackState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Sending => "SENDING",
+            Self::Delivered => "DELIVERED",
+            Self::Gone => "GONE",
+            Self::Failed => "FAILED",
+        }
+    }
+
+    pub fn is_final(self) -> bool {
+        matches!(self, Self::Delivered | Self::Gone | Self::Failed)
+    }
+}
+
+/// How one delivery attempt ended, as recorded on the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AttemptOutcome {
+    /// 2xx.
+    Delivered,
+    /// 410: stop.
+    Gone,
+    /// Failed, another attempt is scheduled (or would be, were any left).
+    Retryable,
+    /// Failed in a way retrying cannot fix (a refused URL).
+    Permanent,
+}
+
+/// One callback delivery attempt. Never holds the response body or the URL's secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CallbackAttempt {
+    /// 1-based.
+    pub attempt: u32,
+    pub at_ms: u64,
+    pub duration_ms: u64,
+    pub outcome: AttemptOutcome,
+    /// The receiver's HTTP status, when it answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// Why it failed: a stable code and a short reason (`connect_failed: ...`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// When the next attempt is due, if one was scheduled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_at_ms: Option<u64>,
+}
+
+/// What a jobs-queue message asks the worker to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MessageKind {
+    /// Run the job (claim, call the model, store, announce). Bodies without `kind` are this.
+    #[default]
+    Run,
+    /// Make callback delivery attempt `attempt` for a finished job.
+    Callback,
+}
+
+impl MessageKind {
+    pub fn is_run(&self) -> bool {
+        *self == Self::Run
+    }
+}
+
 /// The SQS message body: only the id; the record is the source of truth.
+///
+/// Run: `{"job_id":"..","tenant":"..","priority":".."}` (no `kind`, as before callbacks existed).
+/// Callback: `{"job_id":"..","kind":"callback","attempt":3,"not_before_ms":..}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobMessage {
     pub job_id: String,
@@ -174,6 +279,29 @@ pub struct JobMessage {
     pub tenant: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub priority: Option<String>,
+    #[serde(default, skip_serializing_if = "MessageKind::is_run")]
+    pub kind: MessageKind,
+    /// Callback: the 1-based attempt this message makes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt: Option<u32>,
+    /// Callback: not to be attempted before this time (epoch ms). SQS delays a message by at
+    /// most 15 minutes, so a longer wait is a chain of re-delayed messages until this is due.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before_ms: Option<u64>,
+}
+
+impl JobMessage {
+    /// The message that makes callback attempt `attempt` for `job_id`, due at `not_before_ms`.
+    pub fn callback(job_id: &str, tenant: &str, attempt: u32, not_before_ms: Option<u64>) -> Self {
+        Self {
+            job_id: job_id.to_owned(),
+            tenant: tenant.to_owned(),
+            priority: None,
+            kind: MessageKind::Callback,
+            attempt: Some(attempt),
+            not_before_ms,
+        }
+    }
 }
 
 /// What subscribers of the notifications topic receive.

@@ -1,8 +1,11 @@
 //! What the jobs flow needs from storage, the queue and the notification topic.
 
-use super::model::{JobError, JobMessage, JobNotification, JobRecord, JobResult};
+use super::model::{
+    CallbackAttempt, CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobResult,
+};
 use crate::GatewayError;
 use crate::api::converse::Usage;
+use crate::webhook::{CallbackPolicy, SsrfError};
 use std::future::Future;
 use std::time::Duration;
 
@@ -17,18 +20,30 @@ pub enum Created {
 /// How a job ended.
 #[derive(Debug, Clone)]
 pub enum JobOutcome {
-    Succeeded { result: JobResult, usage: Usage },
-    Failed { error: JobError, usage: Option<Usage> },
+    Succeeded {
+        result: JobResult,
+        usage: Usage,
+    },
+    Failed {
+        error: JobError,
+        usage: Option<Usage>,
+    },
 }
 
 /// Job records. Every state change is a conditional write, so concurrent workers cannot both
 /// win, and a terminal record is never rewritten.
 pub trait JobStore: Send + Sync {
     /// Writes the record if no record has its id.
-    fn create(&self, record: &JobRecord) -> impl Future<Output = Result<Created, GatewayError>> + Send;
+    fn create(
+        &self,
+        record: &JobRecord,
+    ) -> impl Future<Output = Result<Created, GatewayError>> + Send;
 
     /// Strongly consistent read.
-    fn get(&self, job_id: &str) -> impl Future<Output = Result<Option<JobRecord>, GatewayError>> + Send;
+    fn get(
+        &self,
+        job_id: &str,
+    ) -> impl Future<Output = Result<Option<JobRecord>, GatewayError>> + Send;
 
     /// `QUEUED`, or `RUNNING` whose lease ended before `now_ms` → `RUNNING` held by `token` until
     /// `lease_until_ms`, attempts + 1. `None` when the condition did not hold.
@@ -50,7 +65,12 @@ pub trait JobStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
 
     /// `RUNNING` held by `token` → `QUEUED` (a retryable failure; the message will come back).
-    fn release(&self, job_id: &str, token: &str, now_ms: u64) -> impl Future<Output = Result<bool, GatewayError>> + Send;
+    fn release(
+        &self,
+        job_id: &str,
+        token: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
 
     /// Terminal and notification `PENDING` (or `SENDING` whose lease ended) → `SENDING` until
     /// `lease_until_ms`. `true`: this caller must publish.
@@ -62,15 +82,112 @@ pub trait JobStore: Send + Sync {
     ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
 
     /// `SENDING` → `SENT`.
-    fn mark_notified(&self, job_id: &str, now_ms: u64) -> impl Future<Output = Result<(), GatewayError>> + Send;
+    fn mark_notified(
+        &self,
+        job_id: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send;
+
+    /// Terminal job, exactly `attempt - 1` attempts recorded, callback `PENDING` (or `SENDING`
+    /// whose lease ended) → `SENDING` until `lease_until_ms`. `true`: this caller makes attempt
+    /// `attempt`.
+    fn claim_callback(
+        &self,
+        job_id: &str,
+        attempt: u32,
+        now_ms: u64,
+        lease_until_ms: u64,
+    ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
+
+    /// `SENDING` with `attempt.attempt - 1` attempts recorded → `state`, the attempt appended
+    /// to the record's list. `false` when the claim was lost (the lease ran out).
+    fn record_callback_attempt(
+        &self,
+        job_id: &str,
+        attempt: &CallbackAttempt,
+        state: CallbackState,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
 }
 
 /// The jobs queue.
 pub trait JobQueue: Send + Sync {
-    fn enqueue(&self, message: &JobMessage, delay: Duration) -> impl Future<Output = Result<(), GatewayError>> + Send;
+    fn enqueue(
+        &self,
+        message: &JobMessage,
+        delay: Duration,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send;
 }
 
 /// The notifications topic.
 pub trait JobNotifier: Send + Sync {
-    fn publish(&self, notification: &JobNotification) -> impl Future<Output = Result<(), GatewayError>> + Send;
+    fn publish(
+        &self,
+        notification: &JobNotification,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send;
+}
+
+/// Why a callback POST got no HTTP status. Never carries the response body.
+#[derive(Debug, thiserror::Error)]
+pub enum DeliveryError {
+    /// The URL or its addresses are not allowed: no connection was made.
+    #[error("{0}")]
+    Refused(#[from] SsrfError),
+    /// No answer within the delivery timeout.
+    #[error("timed out")]
+    Timeout,
+    /// Connecting, TLS or the exchange itself failed.
+    #[error("{0}")]
+    Transport(String),
+}
+
+impl DeliveryError {
+    /// Stable code recorded with the attempt.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Refused(e) => e.code(),
+            Self::Timeout => "callback_timeout",
+            Self::Transport(_) => "callback_transport_error",
+        }
+    }
+
+    /// A refused URL stays refused, except for a failed DNS lookup.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            Self::Refused(e) => e.is_retryable(),
+            Self::Timeout | Self::Transport(_) => true,
+        }
+    }
+}
+
+/// POSTs a signed callback: vets `url` under `policy` (resolving the host once), connects only
+/// to the vetted addresses, follows no redirect. Returns the receiver's status code.
+pub trait CallbackSender: Send + Sync {
+    fn post(
+        &self,
+        url: &str,
+        policy: &CallbackPolicy,
+        headers: &[(&'static str, String)],
+        body: &[u8],
+    ) -> impl Future<Output = Result<u16, DeliveryError>> + Send;
+}
+
+/// A callback that will not be delivered: every attempt failed or the URL was refused.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CallbackAlert {
+    pub job_id: String,
+    pub tenant: String,
+    /// The callback URL's host only: paths and queries may carry the receiver's tokens.
+    pub host: String,
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_status: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// Where operators hear about callbacks that were given up on.
+pub trait CallbackAlerts: Send + Sync {
+    fn alert(&self, alert: &CallbackAlert)
+    -> impl Future<Output = Result<(), GatewayError>> + Send;
 }

@@ -2,8 +2,11 @@
 //! message delivered twice, or redelivered after a worker died, still yields exactly one result
 //! and one notification.
 
-use super::model::{JobError, JobMessage, JobNotification, JobRecord, JobRequest, JobResult, JobStatus, NotificationState};
-use super::ports::{JobNotifier, JobOutcome, JobStore};
+use super::model::{
+    CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobRequest, JobResult,
+    JobStatus, MessageKind, NotificationState,
+};
+use super::ports::{JobNotifier, JobOutcome, JobQueue, JobStore};
 use crate::GatewayError;
 use crate::api::converse::{ConverseRequest, ConverseResponse};
 use crate::resilience::ErrorClass;
@@ -32,7 +35,11 @@ pub struct ProcessorSettings {
 
 impl Default for ProcessorSettings {
     fn default() -> Self {
-        Self { lease: Duration::from_secs(180), max_receive_count: 5, notify_lease: Duration::from_secs(30) }
+        Self {
+            lease: Duration::from_secs(180),
+            max_receive_count: 5,
+            notify_lease: Duration::from_secs(30),
+        }
     }
 }
 
@@ -57,10 +64,13 @@ pub enum RecordFailure {
     Retry(String),
 }
 
-pub struct JobProcessor<'a, S, N, R> {
+pub struct JobProcessor<'a, S, N, R, Q> {
     pub store: &'a S,
     pub notifier: &'a N,
     pub runner: &'a R,
+    /// Where a finished job's first callback attempt is queued. `None`: this worker does not
+    /// deliver callbacks (logged for jobs that asked for one).
+    pub callbacks: Option<&'a Q>,
     pub settings: ProcessorSettings,
     pub clock: fn() -> u64,
 }
@@ -69,10 +79,21 @@ fn store_failure(error: GatewayError) -> RecordFailure {
     RecordFailure::Retry(format!("job store: {error}"))
 }
 
-impl<S: JobStore, N: JobNotifier, R: JobRunner> JobProcessor<'_, S, N, R> {
-    pub async fn process(&self, body: &str, receive_count: u32) -> Result<Disposition, RecordFailure> {
-        let message: JobMessage =
-            serde_json::from_str(body).map_err(|e| RecordFailure::Poison(format!("unparseable body: {e}")))?;
+impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S, N, R, Q> {
+    pub async fn process(
+        &self,
+        body: &str,
+        receive_count: u32,
+    ) -> Result<Disposition, RecordFailure> {
+        let message: JobMessage = serde_json::from_str(body)
+            .map_err(|e| RecordFailure::Poison(format!("unparseable body: {e}")))?;
+        if message.kind != MessageKind::Run {
+            // Handled by the callback processor; running it here would drop the delivery.
+            return Err(RecordFailure::Poison(format!(
+                "{:?} message sent to the job runner",
+                message.kind
+            )));
+        }
         let now = (self.clock)();
         let job = self
             .store
@@ -92,9 +113,18 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner> JobProcessor<'_, S, N, R> {
 
         let token = format!("{now:x}-{:016x}", fastrand::u64(..));
         let lease_until = now + self.settings.lease.as_millis() as u64;
-        let Some(job) = self.store.claim(&job.job_id, &token, now, lease_until).await.map_err(store_failure)? else {
+        let Some(job) = self
+            .store
+            .claim(&job.job_id, &token, now, lease_until)
+            .await
+            .map_err(store_failure)?
+        else {
             // Someone else claimed or finished it between our read and our write.
-            let current = self.store.get(&message.job_id).await.map_err(store_failure)?;
+            let current = self
+                .store
+                .get(&message.job_id)
+                .await
+                .map_err(store_failure)?;
             return match current {
                 Some(job) if job.status.is_terminal() => self.announce(&job).await,
                 _ => Err(RecordFailure::Busy(message.job_id)),
@@ -107,18 +137,34 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner> JobProcessor<'_, S, N, R> {
                 let retryable = ErrorClass::of(&error).is_retryable();
                 if retryable && receive_count < self.settings.max_receive_count {
                     tracing::warn!(job_id = %job.job_id, code = error.code(), receive_count, "job failed, will retry");
-                    self.store.release(&job.job_id, &token, (self.clock)()).await.map_err(store_failure)?;
+                    self.store
+                        .release(&job.job_id, &token, (self.clock)())
+                        .await
+                        .map_err(store_failure)?;
                     return Err(RecordFailure::Retry(error.code().to_owned()));
                 }
                 let message = if retryable {
-                    format!("gave up after {receive_count} deliveries: {}", error.public_message())
+                    format!(
+                        "gave up after {receive_count} deliveries: {}",
+                        error.public_message()
+                    )
                 } else {
                     error.public_message()
                 };
-                JobOutcome::Failed { error: JobError { code: error.code().to_owned(), message }, usage: None }
+                JobOutcome::Failed {
+                    error: JobError {
+                        code: error.code().to_owned(),
+                        message,
+                    },
+                    usage: None,
+                }
             }
         };
-        let finished = self.store.finish(&job.job_id, &token, (self.clock)(), &outcome).await.map_err(store_failure)?;
+        let finished = self
+            .store
+            .finish(&job.job_id, &token, (self.clock)(), &outcome)
+            .await
+            .map_err(store_failure)?;
         if !finished {
             // Our lease ran out and another worker took the job over: its result stands.
             return Err(RecordFailure::Busy(job.job_id));
@@ -128,13 +174,16 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner> JobProcessor<'_, S, N, R> {
             .get(&job.job_id)
             .await
             .map_err(store_failure)?
-            .ok_or_else(|| RecordFailure::Retry(format!("job {} vanished after finishing", job.job_id)))?;
+            .ok_or_else(|| {
+                RecordFailure::Retry(format!("job {} vanished after finishing", job.job_id))
+            })?;
         self.announce(&job).await
     }
 
     async fn run(&self, job: &JobRecord) -> Result<JobOutcome, GatewayError> {
-        let request: JobRequest = serde_json::from_value(job.request.clone())
-            .map_err(|e| GatewayError::Internal(format!("stored job request does not parse: {e}")))?;
+        let request: JobRequest = serde_json::from_value(job.request.clone()).map_err(|e| {
+            GatewayError::Internal(format!("stored job request does not parse: {e}"))
+        })?;
         let (model, converse) = request.to_converse()?;
         let (response, served_by) = self.runner.run(&model, &converse).await?;
         let usage = response.usage;
@@ -142,7 +191,8 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner> JobProcessor<'_, S, N, R> {
             model: served_by,
             text: response.text(),
             stop_reason: response.stop_reason.clone(),
-            response: serde_json::to_value(&response).map_err(|e| GatewayError::Internal(e.to_string()))?,
+            response: serde_json::to_value(&response)
+                .map_err(|e| GatewayError::Internal(e.to_string()))?,
         };
         Ok(JobOutcome::Succeeded { result, usage })
     }
@@ -154,11 +204,17 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner> JobProcessor<'_, S, N, R> {
         }
         let now = (self.clock)();
         let lease_until = now + self.settings.notify_lease.as_millis() as u64;
-        let won = self.store.claim_notification(&job.job_id, now, lease_until).await.map_err(store_failure)?;
+        let won = self
+            .store
+            .claim_notification(&job.job_id, now, lease_until)
+            .await
+            .map_err(store_failure)?;
         if !won {
             let current = self.store.get(&job.job_id).await.map_err(store_failure)?;
             return match current {
-                Some(job) if job.notification == NotificationState::Sent => Ok(Disposition::AlreadyDone),
+                Some(job) if job.notification == NotificationState::Sent => {
+                    Ok(Disposition::AlreadyDone)
+                }
                 // Another worker is publishing; come back to confirm it did.
                 _ => Err(RecordFailure::Busy(job.job_id.clone())),
             };
@@ -172,8 +228,35 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner> JobProcessor<'_, S, N, R> {
             callback_url: job.callback_url.clone(),
         };
         // A failed publish leaves the claim to expire, and the message comes back to retry it.
-        self.notifier.publish(&notification).await.map_err(|e| RecordFailure::Retry(format!("notify: {e}")))?;
-        self.store.mark_notified(&job.job_id, (self.clock)()).await.map_err(store_failure)?;
+        self.notifier
+            .publish(&notification)
+            .await
+            .map_err(|e| RecordFailure::Retry(format!("notify: {e}")))?;
+        // Before marking the job announced: if this fails, the message comes back and queues it
+        // again; a duplicate first-attempt message is dropped by the callback claim.
+        self.queue_first_callback(job).await?;
+        self.store
+            .mark_notified(&job.job_id, (self.clock)())
+            .await
+            .map_err(store_failure)?;
         Ok(Disposition::Completed(job.status))
+    }
+
+    async fn queue_first_callback(&self, job: &JobRecord) -> Result<(), RecordFailure> {
+        if job.callback_url.is_none()
+            || job.callback_state != Some(CallbackState::Pending)
+            || job.callback_sent > 0
+        {
+            return Ok(());
+        }
+        let Some(queue) = self.callbacks else {
+            tracing::warn!(job_id = %job.job_id, "job has a callback URL but this worker delivers no callbacks");
+            return Ok(());
+        };
+        let message = JobMessage::callback(&job.job_id, &job.tenant, 1, None);
+        queue
+            .enqueue(&message, Duration::ZERO)
+            .await
+            .map_err(|e| RecordFailure::Retry(format!("queue callback: {e}")))
     }
 }

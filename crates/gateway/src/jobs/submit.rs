@@ -1,8 +1,12 @@
 //! Turning a `POST /v1/jobs` body into a job record: validated before anything is queued.
 
-use super::model::{JobMessage, JobRecord, JobRequest, JobStatus, NotificationState, SubmitJob};
+use super::model::{
+    CallbackState, JobMessage, JobRecord, JobRequest, JobStatus, MessageKind, NotificationState,
+    SubmitJob,
+};
 use crate::GatewayError;
 use crate::config::GatewayConfig;
+use crate::webhook::CallbackPolicy;
 use sha2::{Digest, Sha256};
 
 /// Settings for new jobs.
@@ -14,7 +18,9 @@ pub struct JobSettings {
 
 impl Default for JobSettings {
     fn default() -> Self {
-        Self { ttl_secs: 7 * 24 * 3600 }
+        Self {
+            ttl_secs: 7 * 24 * 3600,
+        }
     }
 }
 
@@ -23,7 +29,11 @@ impl Default for JobSettings {
 pub fn job_id(tenant: &str, idempotency_key: Option<&str>, fresh: &str) -> String {
     match idempotency_key {
         Some(key) => {
-            let digest = Sha256::new().chain_update(tenant).chain_update([0]).chain_update(key).finalize();
+            let digest = Sha256::new()
+                .chain_update(tenant)
+                .chain_update([0])
+                .chain_update(key)
+                .finalize();
             format!("job-{}", &hex::encode(digest)[..32])
         }
         None => format!("job-{fresh}"),
@@ -40,25 +50,47 @@ pub fn prepare(
     settings: JobSettings,
 ) -> Result<JobRecord, GatewayError> {
     let request = match (submit.converse, submit.chat) {
-        (Some(converse), None) => JobRequest::Converse(converse),
+        (Some(converse), None) => JobRequest::Converse(Box::new(converse)),
         (None, Some(chat)) => JobRequest::Chat(chat),
-        (Some(_), Some(_)) => return Err(GatewayError::invalid("chat", "give either converse or chat, not both")),
-        (None, None) => return Err(GatewayError::invalid("converse", "a converse or chat request is required")),
+        (Some(_), Some(_)) => {
+            return Err(GatewayError::invalid(
+                "chat",
+                "give either converse or chat, not both",
+            ));
+        }
+        (None, None) => {
+            return Err(GatewayError::invalid(
+                "converse",
+                "a converse or chat request is required",
+            ));
+        }
     };
     let (model, _) = request.to_converse()?;
     config.resolve_model(&model)?;
+    // Static checks only (scheme, credentials, literal addresses that are never allowed):
+    // where http and private receivers are allowed is the delivering worker's policy, and a
+    // host's addresses are vetted when the callback is delivered, not now.
     if let Some(url) = &submit.callback_url {
-        let parsed = url::Url::parse(url).map_err(|e| GatewayError::invalid("callback_url", format!("not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "https" | "http") {
-            return Err(GatewayError::invalid("callback_url", "must be an https URL"));
-        }
+        let lenient = CallbackPolicy {
+            allow_http: true,
+            allow_private: true,
+            allowed_hosts: None,
+        };
+        lenient
+            .parse_callback_url(url)
+            .map_err(|e| GatewayError::invalid("callback_url", e.to_string()))?;
     }
-    if let Some(priority) = &submit.priority {
-        if !matches!(priority.as_str(), "high" | "normal") {
-            return Err(GatewayError::invalid("priority", "must be \"high\" or \"normal\""));
-        }
+    let callback_state = submit.callback_url.as_ref().map(|_| CallbackState::Pending);
+    if let Some(priority) = &submit.priority
+        && !matches!(priority.as_str(), "high" | "normal")
+    {
+        return Err(GatewayError::invalid(
+            "priority",
+            "must be \"high\" or \"normal\"",
+        ));
     }
-    let request = serde_json::to_value(&request).map_err(|e| GatewayError::Internal(format!("job request: {e}")))?;
+    let request = serde_json::to_value(&request)
+        .map_err(|e| GatewayError::Internal(format!("job request: {e}")))?;
     let canonical = serde_json::json!({
         "request": request, "callback_url": submit.callback_url, "metadata": submit.metadata, "priority": submit.priority,
     });
@@ -82,13 +114,25 @@ pub fn prepare(
         usage: None,
         notification: NotificationState::Pending,
         notify_lease_until_ms: None,
+        callback_hosts: None,
+        callback_state,
+        callback_sent: 0,
+        callback_attempts: Vec::new(),
+        callback_lease_until_ms: None,
         expires_at: now_ms / 1000 + settings.ttl_secs,
     })
 }
 
 impl JobRecord {
     pub fn message(&self) -> JobMessage {
-        JobMessage { job_id: self.job_id.clone(), tenant: self.tenant.clone(), priority: self.priority.clone() }
+        JobMessage {
+            job_id: self.job_id.clone(),
+            tenant: self.tenant.clone(),
+            priority: self.priority.clone(),
+            kind: MessageKind::Run,
+            attempt: None,
+            not_before_ms: None,
+        }
     }
 }
 
@@ -115,25 +159,74 @@ mod tests {
     #[test]
     fn a_valid_submission_becomes_a_queued_record() {
         let config = GatewayConfig::default();
-        let record = prepare(submit(converse()), &config, "t1", "job-1".into(), 1_000_000, JobSettings::default()).unwrap();
+        let record = prepare(
+            submit(converse()),
+            &config,
+            "t1",
+            "job-1".into(),
+            1_000_000,
+            JobSettings::default(),
+        )
+        .unwrap();
         assert_eq!(record.status, JobStatus::Queued);
         assert_eq!(record.expires_at, 1000 + 7 * 24 * 3600);
-        let again = prepare(submit(converse()), &config, "t1", "job-1".into(), 2_000_000, JobSettings::default()).unwrap();
-        assert_eq!(record.request_hash, again.request_hash, "the hash ignores time");
+        let again = prepare(
+            submit(converse()),
+            &config,
+            "t1",
+            "job-1".into(),
+            2_000_000,
+            JobSettings::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            record.request_hash, again.request_hash,
+            "the hash ignores time"
+        );
     }
 
     #[test]
     fn bad_submissions_name_the_field() {
         let config = GatewayConfig::default();
         let field = |body| {
-            prepare(submit(body), &config, "t", "j".into(), 0, JobSettings::default()).unwrap_err().field().map(str::to_owned)
+            prepare(
+                submit(body),
+                &config,
+                "t",
+                "j".into(),
+                0,
+                JobSettings::default(),
+            )
+            .unwrap_err()
+            .field()
+            .map(str::to_owned)
         };
         assert_eq!(field(json!({})), Some("converse".into()));
-        assert_eq!(field(json!({"converse": {"messages": []}})), Some("converse.modelId".into()));
-        assert_eq!(field(json!({"converse": {"modelId": "nope", "messages": []}})), Some("modelId".into()));
+        assert_eq!(
+            field(json!({"converse": {"messages": []}})),
+            Some("converse.modelId".into())
+        );
+        assert_eq!(
+            field(json!({"converse": {"modelId": "nope", "messages": []}})),
+            Some("modelId".into())
+        );
         let mut with_callback = converse();
-        with_callback["callback_url"] = json!("ftp://x");
-        assert_eq!(field(with_callback), Some("callback_url".into()));
-        assert_eq!(field(json!({"chat": {"model": "haiku", "messages": [], "n": 3}})), Some("n".into()));
+        for bad in [
+            "ftp://x",
+            "not a url",
+            "https://user:pw@example.com/",
+            "http://169.254.169.254/latest",
+        ] {
+            with_callback["callback_url"] = json!(bad);
+            assert_eq!(
+                field(with_callback.clone()),
+                Some("callback_url".into()),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            field(json!({"chat": {"model": "haiku", "messages": [], "n": 3}})),
+            Some("n".into())
+        );
     }
 }

@@ -5,8 +5,8 @@ use super::{CallDeadline, streaming};
 use crate::app::SharedState;
 use crate::body::{bytes_or_error, parse_json};
 use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
-use crate::headers::served_headers;
+use crate::controls::call::{CallContext, Refused};
+use crate::error_response::Dialect;
 use crate::wire;
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
@@ -19,10 +19,8 @@ use gateway::api::invoke::InvokeRequest;
 use gateway::service::Route;
 use http::{HeaderMap, HeaderValue, header};
 
-fn bedrock_error(error: GatewayError, ctx: &RequestContext) -> Response {
-    let mut response = ApiError::new(error, Dialect::Bedrock, &ctx.request_id).into_response();
-    crate::headers::insert(response.headers_mut(), "x-amzn-requestid", &ctx.request_id);
-    response
+fn bedrock_error(refused: Refused, ctx: &RequestContext) -> Response {
+    refused.into_response(Dialect::Bedrock, &ctx.request_id)
 }
 
 fn converse_request(
@@ -43,24 +41,19 @@ pub async fn converse(
     State(state): State<SharedState>,
     Path(model_id): Path<String>,
     ctx: RequestContext,
+    call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let request = converse_request(body, &state)?;
-        state
-            .gateway
-            .converse(Route::Model(&model_id), &request, deadline)
+        call.converse(&state, Route::Model(&model_id), &request, deadline)
             .await
     }
     .await;
     match result {
-        Ok(served) => (
-            served_headers(&ctx.request_id, &served),
-            Json(&served.value),
-        )
-            .into_response(),
-        Err(error) => bedrock_error(error, &ctx),
+        Ok(done) => (done.headers(&ctx.request_id), Json(&done.served.value)).into_response(),
+        Err(refused) => bedrock_error(refused, &ctx),
     }
 }
 
@@ -68,27 +61,26 @@ pub async fn converse_stream(
     State(state): State<SharedState>,
     Path(model_id): Path<String>,
     ctx: RequestContext,
+    call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let request = converse_request(body, &state)?;
-        state
-            .gateway
-            .converse_stream(Route::Model(&model_id), &request, deadline)
+        call.converse_stream(&state, Route::Model(&model_id), &request, deadline)
             .await
     }
     .await;
     match result {
-        Ok(served) => {
-            let headers = served_headers(&ctx.request_id, &served);
+        Ok(done) => {
+            let headers = done.headers(&ctx.request_id);
             streaming(
                 headers,
                 wire::CONTENT_TYPE,
-                wire::converse_frames(served.value, ctx.request_id),
+                wire::converse_frames(done.served.value, ctx.request_id),
             )
         }
-        Err(error) => bedrock_error(error, &ctx),
+        Err(refused) => bedrock_error(refused, &ctx),
     }
 }
 
@@ -117,24 +109,25 @@ pub async fn invoke(
     State(state): State<SharedState>,
     Path(model_id): Path<String>,
     ctx: RequestContext,
+    call: CallContext,
     CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let request = invoke_request(&model_id, &headers, body, &state)?;
-        state.gateway.invoke(&model_id, &request, deadline).await
+        call.invoke(&state, &model_id, &request, deadline).await
     }
     .await;
     match result {
-        Ok(served) => {
-            let mut headers = served_headers(&ctx.request_id, &served);
-            let content_type = HeaderValue::from_str(&served.value.content_type)
+        Ok(done) => {
+            let mut headers = done.headers(&ctx.request_id);
+            let content_type = HeaderValue::from_str(&done.served.value.content_type)
                 .unwrap_or_else(|_| HeaderValue::from_static("application/json"));
             headers.insert(header::CONTENT_TYPE, content_type);
-            (headers, served.value.body).into_response()
+            (headers, done.served.value.body).into_response()
         }
-        Err(error) => bedrock_error(error, &ctx),
+        Err(refused) => bedrock_error(refused, &ctx),
     }
 }
 
@@ -142,27 +135,26 @@ pub async fn invoke_stream(
     State(state): State<SharedState>,
     Path(model_id): Path<String>,
     ctx: RequestContext,
+    call: CallContext,
     CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let request = invoke_request(&model_id, &headers, body, &state)?;
-        state
-            .gateway
-            .invoke_stream(&model_id, &request, deadline)
+        call.invoke_stream(&state, &model_id, &request, deadline)
             .await
     }
     .await;
     match result {
-        Ok(served) => {
-            let headers = served_headers(&ctx.request_id, &served);
+        Ok(done) => {
+            let headers = done.headers(&ctx.request_id);
             streaming(
                 headers,
                 wire::CONTENT_TYPE,
-                wire::invoke_frames(served.value, ctx.request_id),
+                wire::invoke_frames(done.served.value, ctx.request_id),
             )
         }
-        Err(error) => bedrock_error(error, &ctx),
+        Err(refused) => bedrock_error(refused, &ctx),
     }
 }

@@ -4,8 +4,8 @@ use super::{CallDeadline, streaming};
 use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
-use crate::headers::served_headers;
+use crate::controls::call::CallContext;
+use crate::error_response::Dialect;
 use crate::sse;
 use axum::Json;
 use axum::extract::State;
@@ -32,50 +32,44 @@ fn parse(
 pub async fn converse(
     State(state): State<SharedState>,
     ctx: RequestContext,
+    call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let (request, name) = parse(&state, body)?;
-        state
-            .gateway
-            .converse(Route::Model(&name), &request, deadline)
+        call.converse(&state, Route::Model(&name), &request, deadline)
             .await
     }
     .await;
     match result {
-        Ok(served) => (
-            served_headers(&ctx.request_id, &served),
-            Json(&served.value),
-        )
-            .into_response(),
-        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
+        Ok(done) => (done.headers(&ctx.request_id), Json(&done.served.value)).into_response(),
+        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
     }
 }
 
 pub async fn converse_stream(
     State(state): State<SharedState>,
     ctx: RequestContext,
+    call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
         let (request, name) = parse(&state, body)?;
-        state
-            .gateway
-            .converse_stream(Route::Model(&name), &request, deadline)
+        call.converse_stream(&state, Route::Model(&name), &request, deadline)
             .await
     }
     .await;
     match result {
-        Ok(served) => {
-            let headers = served_headers(&ctx.request_id, &served);
+        Ok(done) => {
+            let headers = done.headers(&ctx.request_id);
             streaming(
                 headers,
                 "text/event-stream",
-                sse::converse_events(served.value, ctx.request_id),
+                sse::converse_events(done.served.value, ctx.request_id),
             )
         }
-        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
+        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
     }
 }

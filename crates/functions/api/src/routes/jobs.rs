@@ -20,23 +20,67 @@ use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 fn backend(state: &SharedState) -> Result<&JobsBackend, GatewayError> {
     state.jobs.as_ref().ok_or_else(|| {
-        GatewayError::NotFound("async jobs are not enabled in this deployment (JOBS_TABLE / JOBS_QUEUE_URL)".into())
+        GatewayError::NotFound(
+            "async jobs are not enabled in this deployment (JOBS_TABLE / JOBS_QUEUE_URL)".into(),
+        )
     })
 }
 
 fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, GatewayError> {
-    let Some(value) = headers.get("idempotency-key") else { return Ok(None) };
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
     let key = value
         .to_str()
         .ok()
         .filter(|k| !k.is_empty() && k.len() <= 255)
-        .ok_or_else(|| GatewayError::invalid("Idempotency-Key", "must be 1 to 255 visible ASCII characters"))?;
+        .ok_or_else(|| {
+            GatewayError::invalid(
+                "Idempotency-Key",
+                "must be 1 to 255 visible ASCII characters",
+            )
+        })?;
     Ok(Some(key.to_owned()))
+}
+
+/// A key's model allow-list applies to the model a job will call.
+fn check_model_allowed(
+    state: &SharedState,
+    principal: &Principal,
+    submission: &SubmitJob,
+) -> Result<(), GatewayError> {
+    let name = submission
+        .converse
+        .as_ref()
+        .and_then(|c| c.model_id.clone())
+        .or_else(|| {
+            submission
+                .chat
+                .as_ref()
+                .and_then(|c| c.get("model"))
+                .and_then(|m| m.as_str())
+                .map(str::to_owned)
+        });
+    let Some(name) = name else { return Ok(()) };
+    // An unknown model is refused by `prepare` with the list of allowed ones.
+    let Ok(model) = gateway::controls::models::resolve(state.gateway.config(), &name) else {
+        return Ok(());
+    };
+    if principal.may_use_model(&model.names) {
+        Ok(())
+    } else {
+        Err(GatewayError::Forbidden(format!(
+            "this API key may not use model '{name}'"
+        )))
+    }
 }
 
 pub async fn submit(
@@ -49,13 +93,23 @@ pub async fn submit(
     let result = async {
         let backend = backend(&state)?;
         let submission: SubmitJob = read_json(body, state.body_limit())?;
+        check_model_allowed(&state, &principal, &submission)?;
         let key = idempotency_key(&request_headers)?;
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         let id = job_id(&principal.tenant, key.as_deref(), &fresh);
-        let record = prepare(submission, state.gateway.config(), &principal.tenant, id, now_ms(), backend.settings)?;
+        let record = prepare(
+            submission,
+            state.gateway.config(),
+            &principal.tenant,
+            id,
+            now_ms(),
+            backend.settings,
+        )?;
         let (record, replay) = match backend.store.create(&record).await? {
             Created::New => (record, false),
-            Created::Existing(existing) if existing.request_hash == record.request_hash => (*existing, true),
+            Created::Existing(existing) if existing.request_hash == record.request_hash => {
+                (*existing, true)
+            }
             Created::Existing(_) => {
                 return Err(GatewayError::Conflict(
                     "this Idempotency-Key was already used with a different request".into(),
@@ -65,7 +119,10 @@ pub async fn submit(
         // A replay re-sends the message while the job is still queued: if the first submit's
         // enqueue failed, this is what gets the job going. The worker ignores duplicates.
         if record.status == JobStatus::Queued {
-            backend.queue.enqueue(&record.message(), Duration::ZERO).await?;
+            backend
+                .queue
+                .enqueue(&record.message(), Duration::ZERO)
+                .await?;
         }
         Ok((record, replay))
     }
@@ -76,8 +133,13 @@ pub async fn submit(
             headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
             let location = format!("/v1/jobs/{}", record.job_id);
             headers::insert(&mut response_headers, "location", &location);
-            let status = if replay { StatusCode::OK } else { StatusCode::ACCEPTED };
-            let body = json!({"job_id": record.job_id, "status": record.status, "status_url": location});
+            let status = if replay {
+                StatusCode::OK
+            } else {
+                StatusCode::ACCEPTED
+            };
+            let body =
+                json!({"job_id": record.job_id, "status": record.status, "status_url": location});
             (status, response_headers, Json(body)).into_response()
         }
         Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),

@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod meta;
 pub mod openai;
 pub mod tasks;
+pub mod usage;
 
 pub use deadline::CallDeadline;
 

@@ -4,8 +4,8 @@ use super::{CallDeadline, streaming};
 use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
-use crate::headers::served_headers;
+use crate::controls::call::{CallContext, Refused};
+use crate::error_response::Dialect;
 use crate::sse;
 use axum::Json;
 use axum::extract::State;
@@ -27,57 +27,57 @@ fn unix_now() -> u64 {
 pub async fn chat_completions(
     State(state): State<SharedState>,
     ctx: RequestContext,
+    call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    let fail = |error| ApiError::new(error, Dialect::OpenAi, &ctx.request_id).into_response();
+    let fail = |refused: Refused| refused.into_response(Dialect::OpenAi, &ctx.request_id);
     let chat: ChatRequest = match read_json(body, state.body_limit()) {
         Ok(chat) => chat,
-        Err(error) => return fail(error),
+        Err(error) => return fail(error.into()),
     };
     let request = match chat.to_converse() {
         Ok(mut request) => {
             request.model_id = None;
             request
         }
-        Err(error) => return fail(error),
+        Err(error) => return fail(error.into()),
     };
     let route = Route::Model(&chat.model);
     let id = format!("chatcmpl-{}", ctx.request_id);
     if chat.stream {
-        match state
-            .gateway
-            .converse_stream(route, &request, deadline)
+        match call
+            .converse_stream(&state, route, &request, deadline)
             .await
         {
-            Ok(served) => {
-                let headers = served_headers(&ctx.request_id, &served);
+            Ok(done) => {
+                let headers = done.headers(&ctx.request_id);
                 let mapper = ChatStreamMapper::new(
                     id,
                     unix_now(),
-                    served.target.model_id.clone(),
+                    done.served.target.model_id.clone(),
                     chat.include_usage(),
                 );
                 streaming(
                     headers,
                     "text/event-stream",
-                    sse::chat_chunks(served.value, mapper, ctx.request_id),
+                    sse::chat_chunks(done.served.value, mapper, ctx.request_id),
                 )
             }
-            Err(error) => fail(error),
+            Err(refused) => fail(refused),
         }
     } else {
-        match state.gateway.converse(route, &request, deadline).await {
-            Ok(served) => {
+        match call.converse(&state, route, &request, deadline).await {
+            Ok(done) => {
                 let completion = ChatCompletion::from_converse(
                     id,
                     unix_now(),
-                    served.target.model_id.clone(),
-                    &served.value,
+                    done.served.target.model_id.clone(),
+                    &done.served.value,
                 );
-                (served_headers(&ctx.request_id, &served), Json(completion)).into_response()
+                (done.headers(&ctx.request_id), Json(completion)).into_response()
             }
-            Err(error) => fail(error),
+            Err(refused) => fail(refused),
         }
     }
 }

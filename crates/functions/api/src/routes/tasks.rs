@@ -4,8 +4,8 @@ use super::CallDeadline;
 use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
-use crate::headers::served_headers;
+use crate::controls::call::{CallContext, Refused};
+use crate::error_response::Dialect;
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
@@ -19,6 +19,7 @@ pub async fn run_task(
     State(state): State<SharedState>,
     Path(task): Path<String>,
     ctx: RequestContext,
+    call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -40,23 +41,23 @@ pub async fn run_task(
                 None,
             ),
             other => {
-                return Err(GatewayError::NotFound(format!(
+                return Err(Refused::from(GatewayError::NotFound(format!(
                     "no task route '{other}'; use classify, generate or analyze"
-                )));
+                ))));
             }
         };
-        let served = state
-            .gateway
-            .converse(Route::Task(task), &request, deadline)
+        let done = call
+            .converse(&state, Route::Task(task), &request, deadline)
             .await?;
+        let served = &done.served;
         let label = classify.and_then(|c| c.pick_label(&served.value.text()));
         let response =
             TaskResponse::new(task, served.target.model_id.clone(), &served.value, label);
-        Ok((served_headers(&ctx.request_id, &served), Json(response)))
+        Ok((done.headers(&ctx.request_id), Json(response)))
     }
     .await;
     match result {
         Ok(ok) => ok.into_response(),
-        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
+        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
     }
 }

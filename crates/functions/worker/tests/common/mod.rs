@@ -35,7 +35,11 @@ pub struct Flow {
 }
 
 pub async fn flow() -> Flow {
-    flow_with(ProcessorSettings { max_receive_count: MAX_RECEIVE_COUNT, ..ProcessorSettings::default() }).await
+    flow_with(ProcessorSettings {
+        max_receive_count: MAX_RECEIVE_COUNT,
+        ..ProcessorSettings::default()
+    })
+    .await
 }
 
 pub async fn flow_with(settings: ProcessorSettings) -> Flow {
@@ -46,7 +50,8 @@ pub async fn flow_with(settings: ProcessorSettings) -> Flow {
     let jobs_table = unique_name("jobs");
     resources::create_table(&ddb, &jobs_table, false, false).await;
     // Visibility timeout 1 s so retried messages come back quickly in tests.
-    let queue = resources::create_queue(&sqs, &unique_name("jobs-q"), Some(MAX_RECEIVE_COUNT), 1).await;
+    let queue =
+        resources::create_queue(&sqs, &unique_name("jobs-q"), Some(MAX_RECEIVE_COUNT), 1).await;
     let notifications = resources::create_queue(&sqs, &unique_name("notes"), None, 30).await;
     let topic = resources::create_topic(&sns, &unique_name("jobs-topic")).await;
     resources::subscribe_queue(&sns, &topic, &notifications.arn, false).await;
@@ -58,7 +63,11 @@ pub async fn flow_with(settings: ProcessorSettings) -> Flow {
         queue: SqsJobQueue::new(sqs.clone(), &queue.url),
         settings: JobSettings::default(),
     };
-    let router = api::router(api::AppState::new_with_jobs(GatewayConfig::default(), models(), backend));
+    let router = api::router(api::AppState::new_with_jobs(
+        GatewayConfig::default(),
+        models(),
+        backend,
+    ));
     let worker = Worker {
         store: DynamoJobStore::new(ddb, &jobs_table),
         notifier: SnsJobNotifier::new(sns, &topic),
@@ -92,7 +101,12 @@ impl Flow {
     pub async fn http(&self, request: Request<Body>) -> (StatusCode, Value) {
         let response = self.router.clone().oneshot(request).await.expect("router");
         let status = response.status();
-        let body = response.into_body().collect().await.expect("body").to_bytes();
+        let body = response
+            .into_body()
+            .collect()
+            .await
+            .expect("body")
+            .to_bytes();
         (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
@@ -101,11 +115,18 @@ impl Flow {
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
-        self.http(request.body(Body::from(body.to_string())).expect("request")).await
+        self.http(request.body(Body::from(body.to_string())).expect("request"))
+            .await
     }
 
     pub async fn job(&self, job_id: &str) -> Value {
-        let (status, body) = self.http(Request::get(format!("/v1/jobs/{job_id}")).body(Body::empty()).expect("request")).await;
+        let (status, body) = self
+            .http(
+                Request::get(format!("/v1/jobs/{job_id}"))
+                    .body(Body::empty())
+                    .expect("request"),
+            )
+            .await;
         assert_eq!(status, 200, "{body}");
         body
     }
@@ -114,7 +135,10 @@ impl Flow {
     pub async fn poll_once(&self) -> (SqsEvent, SqsBatchResponse) {
         let event = self.jobs_poller.receive().await.expect("receive");
         let response = self.worker.handle(event.clone()).await;
-        self.jobs_poller.settle(&event, &response).await.expect("settle");
+        self.jobs_poller
+            .settle(&event, &response)
+            .await
+            .expect("settle");
         (event, response)
     }
 
@@ -146,7 +170,9 @@ impl Flow {
                 return all;
             }
             for message in output.messages() {
-                all.push(serde_json::from_str(message.body().unwrap_or("null")).expect("SNS envelope"));
+                all.push(
+                    serde_json::from_str(message.body().unwrap_or("null")).expect("SNS envelope"),
+                );
                 sqs.delete_message()
                     .queue_url(&self.notifications_url)
                     .receipt_handle(message.receipt_handle().unwrap_or_default())
@@ -167,11 +193,22 @@ impl Flow {
             .send()
             .await
             .expect("receive DLQ");
-        output.messages().iter().filter_map(|m| m.body().map(str::to_owned)).collect()
+        output
+            .messages()
+            .iter()
+            .filter_map(|m| m.body().map(str::to_owned))
+            .collect()
     }
 
     pub async fn send_raw(&self, body: &str) {
-        moto().sqs().send_message().queue_url(&self.jobs_queue_url).message_body(body).send().await.expect("send");
+        moto()
+            .sqs()
+            .send_message()
+            .queue_url(&self.jobs_queue_url)
+            .message_body(body)
+            .send()
+            .await
+            .expect("send");
     }
 }
 

@@ -1,0 +1,124 @@
+//! Exactly one audit record per request: the auth layer opens it, handlers and the controls
+//! fill it in, and it is written — one structured `tracing` event on the `audit` target and one
+//! EMF line — when the response is complete: at once for a buffered body, when the last byte
+//! went out (or the caller went away) for a stream.
+
+use super::MetricsSink;
+use axum::body::Body;
+use axum::body::HttpBody as _;
+use axum::response::Response;
+use futures_util::StreamExt;
+use gateway::controls::audit::AuditRecord;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// The request's audit record while it is being served.
+#[derive(Clone)]
+pub struct AuditSlot {
+    record: Arc<Mutex<AuditRecord>>,
+    started: Instant,
+}
+
+impl AuditSlot {
+    pub fn new(record: AuditRecord) -> Self {
+        Self {
+            record: Arc::new(Mutex::new(record)),
+            started: Instant::now(),
+        }
+    }
+
+    pub fn update(&self, f: impl FnOnce(&mut AuditRecord)) {
+        f(&mut self.lock());
+    }
+
+    fn lock(&self) -> MutexGuard<'_, AuditRecord> {
+        self.record.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Writes the record: the `audit` event and the EMF line.
+    fn write(&self, metrics: &MetricsSink, namespace: &str) {
+        let mut record = self.lock().clone();
+        record.latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::info!(
+            target: "audit",
+            request_id = %record.request_id,
+            principal = %record.principal,
+            tenant = %record.tenant,
+            auth = %record.auth,
+            method = %record.method,
+            route = %record.route,
+            model = %record.model,
+            served_model = %record.served_model,
+            region = %record.region,
+            status = record.status,
+            error_code = %record.error_code,
+            input_tokens = record.input_tokens,
+            output_tokens = record.output_tokens,
+            cache_read_tokens = record.cache_read_tokens,
+            cache_write_tokens = record.cache_write_tokens,
+            cost_usd = %record.cost_usd,
+            latency_ms = record.latency_ms,
+            cache = record.cache.as_str(),
+            attempts = record.attempts,
+            streamed = record.streamed,
+            prompt = record.prompt.as_deref(),
+            completion = record.completion.as_deref(),
+            "audit"
+        );
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+        metrics.emit(&record.emf(namespace, now_ms));
+    }
+}
+
+/// Writes the record when `AuditSlot` is dropped with the response body.
+struct WriteOnDrop {
+    slot: AuditSlot,
+    metrics: MetricsSink,
+    namespace: String,
+}
+
+impl Drop for WriteOnDrop {
+    fn drop(&mut self) {
+        self.slot.write(&self.metrics, &self.namespace);
+    }
+}
+
+/// The response, with the record written now (buffered body) or when its body ends (stream).
+pub fn finish(
+    response: Response,
+    slot: AuditSlot,
+    metrics: MetricsSink,
+    namespace: String,
+) -> Response {
+    let status = response.status().as_u16();
+    let code = response
+        .extensions()
+        .get::<crate::error_response::ErrorCode>()
+        .map(|c| c.0);
+    slot.update(|r| {
+        r.status = status;
+        if let Some(code) = code {
+            r.error_code = code.to_owned();
+        } else if status >= 400 && r.error_code.is_empty() {
+            r.error_code = format!("http_{status}");
+        }
+    });
+    if response.body().size_hint().exact().is_some() {
+        slot.write(&metrics, &namespace);
+        return response;
+    }
+    slot.update(|r| r.streamed = true);
+    let guard = WriteOnDrop {
+        slot,
+        metrics,
+        namespace,
+    };
+    let (parts, body) = response.into_parts();
+    let stream = body.into_data_stream().map(move |chunk| {
+        let _held = &guard;
+        chunk
+    });
+    Response::from_parts(parts, Body::from_stream(stream))
+}

@@ -1,0 +1,171 @@
+//! Settling streamed calls: the model's stream passes through unchanged while its usage (and,
+//! for a cacheable request, the whole answer) is collected; the call settles when the stream
+//! ends, before the response's last byte. A caller that goes away midway leaves the settlement
+//! to a background task, charged the reservation.
+
+use super::audit::AuditSlot;
+use super::auth::now_ms;
+use crate::app::SharedState;
+use futures_util::StreamExt;
+use gateway::controls::usage::{StreamAccumulator, TokenUsage, from_invoke_chunk};
+use gateway::controls::{Admission, Outcome};
+use gateway::ports::{ConverseEventStream, InvokeChunkStream, Target};
+use gateway::service::LastGood;
+
+/// An admission to settle exactly once.
+pub struct Settle {
+    state: SharedState,
+    admission: Option<Admission>,
+    audit: AuditSlot,
+}
+
+impl Settle {
+    pub fn new(state: SharedState, admission: Admission, audit: AuditSlot) -> Self {
+        Self {
+            state,
+            admission: Some(admission),
+            audit,
+        }
+    }
+
+    async fn done(&mut self, outcome: Outcome) {
+        let (Some(admission), Some(controls)) = (self.admission.take(), &self.state.controls)
+        else {
+            return;
+        };
+        let settled = controls.settle(&admission, outcome, now_ms()).await;
+        self.audit
+            .update(|r| r.set_usage(&settled.usage, settled.cost));
+    }
+}
+
+impl Drop for Settle {
+    fn drop(&mut self) {
+        let Some(admission) = self.admission.take() else {
+            return;
+        };
+        let state = self.state.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(
+                "a streamed call ended without a runtime to settle it; its reservation stays counted"
+            );
+            return;
+        };
+        tracing::warn!(principal = %admission.principal, "the caller left mid-stream; charging the reservation");
+        runtime.spawn(async move {
+            if let Some(controls) = &state.controls {
+                controls
+                    .settle(&admission, Outcome::Broken { output_chars: 0 }, now_ms())
+                    .await;
+            }
+        });
+    }
+}
+
+/// A ConverseStream passed through, settled at its end; `keep`: cache the whole answer.
+pub fn converse(
+    mut events: ConverseEventStream,
+    mut settle: Settle,
+    target: Target,
+    keep: bool,
+    prompt: Option<String>,
+) -> ConverseEventStream {
+    Box::pin(async_stream::stream! {
+        let mut collected = StreamAccumulator::default();
+        while let Some(item) = events.next().await {
+            match &item {
+                Ok(event) => collected.observe(event),
+                Err(_) => {
+                    settle.done(Outcome::Broken { output_chars: collected.output_chars() }).await;
+                    yield item;
+                    return;
+                }
+            }
+            yield item;
+        }
+        let outcome = match collected.usage() {
+            Some(usage) => {
+                let response = collected.finish();
+                if let (Some(prompt), Some(response)) = (&prompt, &response) {
+                    let max = settle.state.gateway.config().controls.audit.max_content_chars;
+                    let completion = response.text();
+                    settle.audit.update(|r| {
+                        r.prompt = Some(gateway::controls::audit::truncate(prompt, max));
+                        r.completion = Some(gateway::controls::audit::truncate(&completion, max));
+                    });
+                }
+                let keep = response.filter(|_| keep).map(|response| {
+                    Box::new(LastGood {
+                        response,
+                        model_id: target.model_id.clone(),
+                        region: target.region.clone(),
+                        stored_at_ms: now_ms(),
+                    })
+                });
+                Outcome::Answered {
+                    model_id: target.model_id.clone(),
+                    region: target.region.clone(),
+                    usage,
+                    keep,
+                }
+            }
+            None => Outcome::Broken { output_chars: collected.output_chars() },
+        };
+        settle.done(outcome).await;
+    })
+}
+
+/// An InvokeModelWithResponseStream passed through, settled at its end from the usage in
+/// Bedrock's `amazon-bedrock-invocationMetrics`.
+pub fn invoke(
+    mut chunks: InvokeChunkStream,
+    mut settle: Settle,
+    target: Target,
+) -> InvokeChunkStream {
+    Box::pin(async_stream::stream! {
+        let mut usage: Option<TokenUsage> = None;
+        let mut bytes = 0usize;
+        while let Some(item) = chunks.next().await {
+            match &item {
+                Ok(chunk) => {
+                    bytes += chunk.bytes.len();
+                    if let Some(found) = from_invoke_chunk(&chunk.bytes) {
+                        usage = Some(found);
+                    }
+                }
+                Err(_) => {
+                    settle.done(Outcome::Broken { output_chars: bytes }).await;
+                    yield item;
+                    return;
+                }
+            }
+            yield item;
+        }
+        let outcome = match usage {
+            Some(usage) => Outcome::Answered {
+                model_id: target.model_id.clone(),
+                region: target.region.clone(),
+                usage,
+                keep: None,
+            },
+            None => Outcome::Broken { output_chars: bytes },
+        };
+        settle.done(outcome).await;
+    })
+}
+
+/// With controls off: the stream unchanged, its usage noted in the audit record at the end.
+pub fn observe_usage(mut events: ConverseEventStream, audit: AuditSlot) -> ConverseEventStream {
+    Box::pin(async_stream::stream! {
+        let mut collected = StreamAccumulator::default();
+        while let Some(item) = events.next().await {
+            if let Ok(event) = &item {
+                collected.observe(event);
+            }
+            yield item;
+        }
+        if let Some(usage) = collected.usage() {
+            audit.update(|r| r.set_usage(&usage, gateway::controls::Nanos::ZERO));
+        }
+    })
+}

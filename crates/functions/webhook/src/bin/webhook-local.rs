@@ -1,0 +1,20 @@
+//! The same router as the Lambda function, under a plain TCP listener: for the offline run
+//! and manual testing. `WEBHOOK_LISTEN` (default 127.0.0.1:8081) says where.
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    gateway_aws::telemetry::init();
+    let sdk = gateway_aws::sdk_config().await;
+    let app = webhook::router(webhook::AppState::from_env(&sdk, |k| {
+        std::env::var(k).ok()
+    })?);
+    let listen = std::env::var("WEBHOOK_LISTEN").unwrap_or_else(|_| "127.0.0.1:8081".to_owned());
+    let listener = tokio::net::TcpListener::bind(&listen).await?;
+    tracing::info!(address = %listener.local_addr()?, "webhook listening");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,17 @@
+//! The webhook function: `POST /webhooks/{source}` verifies the sender's signature, drops
+//! redeliveries, maps the payload to a model request and queues it as an async job whose
+//! result the worker POSTs to the callback URL. One axum router, hosted by `lambda_http` in
+//! Lambda and by a TCP listener locally and in tests.
+//!
+//! Where a delivery goes: `handler.rs`; what a source is: `config.rs`.
+
+pub mod app;
+pub mod config;
+pub mod dedupe;
+mod error;
+mod handler;
+mod mapping;
+mod request_id;
+pub mod template;
+
+pub use app::{AppState, Clock, router};

@@ -1,0 +1,9 @@
+//! Lambda entry point: config and clients once at cold start, then serve the router.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    gateway_aws::telemetry::init();
+    let sdk = gateway_aws::sdk_config().await;
+    let state = webhook::AppState::from_env(&sdk, |k| std::env::var(k).ok())?;
+    lambda_http::run(webhook::router(state)).await
+}

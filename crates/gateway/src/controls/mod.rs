@@ -1,0 +1,43 @@
+//! Gateway controls: who may call (API keys, SigV4 with gateway keys, JWT claims), how much
+//! (rate and token limits, concurrency caps, budgets), at what cost (price table, usage
+//! ledger), what is answered from the exact response cache, and the audit record and metrics
+//! every request leaves. Pure rules and ports; the DynamoDB adapters are in
+//! `gateway-aws::controls`, the HTTP wiring in the `api` function.
+//!
+//! - `config`: the `controls` configuration section.
+//! - `keys`: key issuance, hashing, sealing of SigV4 secrets, key and tenant records, principals.
+//! - `sigv4`: AWS Signature Version 4 verification.
+//! - `estimate`, `prices`, `money`, `usage`: tokens before the call, cost after it.
+//! - `reservation`: rate-limit windows and budget periods as guarded counters.
+//! - `cache`: `Cache-Control`, cacheability, keys, freshness, replay as a stream.
+//! - `ledger`, `audit`: the usage ledger and reports; the audit record and EMF line.
+//! - `controller`: authenticate → admit (reserve) → settle, over the `ports`.
+
+pub mod audit;
+pub mod cache;
+pub mod calendar;
+pub mod config;
+pub mod controller;
+mod crypto;
+pub mod estimate;
+mod instance_cache;
+pub mod keys;
+pub mod ledger;
+pub mod models;
+pub mod money;
+pub mod ports;
+pub mod prices;
+pub mod reservation;
+pub mod sigv4;
+pub mod testing;
+pub mod usage;
+
+pub use config::{AuthMode, ControlsConfig, RouteClass};
+pub use controller::{
+    Admission, CallPlan, Controller, Credentials, Outcome, Refusal, SIGV4_SERVICE, Settled,
+};
+pub use keys::{AuthMethod, KeyRecord, Principal, TenantRecord};
+pub use money::Nanos;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,382 @@
+//! Tokens a call used, read from whatever the model returned: a Converse response, the
+//! metadata event of a stream, or a provider's native InvokeModel body or stream chunk.
+//! And the reverse for streams: the events of a ConverseStream folded back into the
+//! Converse response they amount to (for the response cache).
+
+use crate::api::converse::{
+    ContentBlock, ConverseOutput, ConverseResponse, Message, Metrics, ReasoningBlock,
+    ReasoningText, Role, ToolUseBlock, Usage,
+};
+use crate::api::stream::{BlockDelta, BlockStart, ReasoningDelta, StreamEvent};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenUsage {
+    pub input: u64,
+    pub output: u64,
+    pub cache_read: u64,
+    pub cache_write: u64,
+}
+
+impl TokenUsage {
+    /// Every token the call counts against a tokens-per-minute limit.
+    pub fn total(&self) -> u64 {
+        self.input + self.output + self.cache_read + self.cache_write
+    }
+
+    pub fn add(&mut self, other: &Self) {
+        self.input += other.input;
+        self.output += other.output;
+        self.cache_read += other.cache_read;
+        self.cache_write += other.cache_write;
+    }
+}
+
+impl From<&Usage> for TokenUsage {
+    fn from(usage: &Usage) -> Self {
+        Self {
+            input: u64::from(usage.input_tokens),
+            output: u64::from(usage.output_tokens),
+            cache_read: u64::from(usage.cache_read_input_tokens.unwrap_or(0)),
+            cache_write: u64::from(usage.cache_write_input_tokens.unwrap_or(0)),
+        }
+    }
+}
+
+fn count(value: Option<&Value>) -> Option<u64> {
+    value.and_then(Value::as_u64)
+}
+
+/// Usage in a native InvokeModel response body: Anthropic (`usage.input_tokens`), Nova
+/// (`usage.inputTokens`), Titan (`inputTextTokenCount`, `results[].tokenCount`), Llama
+/// (`prompt_token_count`), or Bedrock's own `amazon-bedrock-invocationMetrics`.
+pub fn from_invoke_body(body: &[u8]) -> Option<TokenUsage> {
+    let json: Value = serde_json::from_slice(body).ok()?;
+    from_invoke_json(&json)
+}
+
+/// Usage in one chunk of InvokeModelWithResponseStream. Bedrock adds
+/// `amazon-bedrock-invocationMetrics` to the last chunk with the whole call's counts.
+pub fn from_invoke_chunk(chunk: &[u8]) -> Option<TokenUsage> {
+    let json: Value = serde_json::from_slice(chunk).ok()?;
+    let metrics = json.get("amazon-bedrock-invocationMetrics")?;
+    invocation_metrics(metrics)
+}
+
+fn invocation_metrics(metrics: &Value) -> Option<TokenUsage> {
+    Some(TokenUsage {
+        input: count(metrics.get("inputTokenCount"))?,
+        output: count(metrics.get("outputTokenCount")).unwrap_or(0),
+        cache_read: count(metrics.get("cacheReadInputTokenCount")).unwrap_or(0),
+        cache_write: count(metrics.get("cacheWriteInputTokenCount")).unwrap_or(0),
+    })
+}
+
+fn from_invoke_json(json: &Value) -> Option<TokenUsage> {
+    if let Some(metrics) = json.get("amazon-bedrock-invocationMetrics") {
+        return invocation_metrics(metrics);
+    }
+    if let Some(usage) = json.get("usage") {
+        // Anthropic's snake_case or Nova's camelCase.
+        let get = |snake: &str, camel: &str| count(usage.get(snake).or_else(|| usage.get(camel)));
+        if let Some(input) = get("input_tokens", "inputTokens") {
+            return Some(TokenUsage {
+                input,
+                output: get("output_tokens", "outputTokens").unwrap_or(0),
+                cache_read: get("cache_read_input_tokens", "cacheReadInputTokenCount").unwrap_or(0),
+                cache_write: get("cache_creation_input_tokens", "cacheWriteInputTokenCount")
+                    .unwrap_or(0),
+            });
+        }
+    }
+    if let Some(input) = count(json.get("inputTextTokenCount")) {
+        let output = json
+            .get("results")
+            .and_then(Value::as_array)
+            .map(|results| {
+                results
+                    .iter()
+                    .filter_map(|r| count(r.get("tokenCount")))
+                    .sum()
+            })
+            .unwrap_or(0);
+        return Some(TokenUsage {
+            input,
+            output,
+            ..TokenUsage::default()
+        });
+    }
+    if let Some(input) = count(json.get("prompt_token_count")) {
+        return Some(TokenUsage {
+            input,
+            output: count(json.get("generation_token_count")).unwrap_or(0),
+            ..TokenUsage::default()
+        });
+    }
+    None
+}
+
+/// Folds ConverseStream events back into the Converse response they amount to.
+#[derive(Debug, Default)]
+pub struct StreamAccumulator {
+    blocks: BTreeMap<u32, PartialBlock>,
+    stop_reason: Option<String>,
+    additional_fields: Option<Value>,
+    usage: Option<Usage>,
+    metrics: Option<Metrics>,
+}
+
+#[derive(Debug)]
+enum PartialBlock {
+    Text(String),
+    Tool {
+        id: String,
+        name: String,
+        input: String,
+    },
+    Reasoning {
+        text: String,
+        signature: Option<String>,
+        redacted: Option<String>,
+    },
+}
+
+impl StreamAccumulator {
+    pub fn observe(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::MessageStart(_) | StreamEvent::ContentBlockStop(_) => {}
+            StreamEvent::ContentBlockStart(start) => {
+                let BlockStart::ToolUse(tool) = &start.start;
+                self.blocks.insert(
+                    start.content_block_index,
+                    PartialBlock::Tool {
+                        id: tool.tool_use_id.clone(),
+                        name: tool.name.clone(),
+                        input: String::new(),
+                    },
+                );
+            }
+            StreamEvent::ContentBlockDelta(delta) => {
+                let block = self.blocks.entry(delta.content_block_index);
+                match &delta.delta {
+                    BlockDelta::Text(text) => {
+                        if let PartialBlock::Text(so_far) =
+                            block.or_insert_with(|| PartialBlock::Text(String::new()))
+                        {
+                            so_far.push_str(text);
+                        }
+                    }
+                    BlockDelta::ToolUse(tool) => {
+                        if let PartialBlock::Tool { input, .. } =
+                            block.or_insert_with(|| PartialBlock::Tool {
+                                id: String::new(),
+                                name: String::new(),
+                                input: String::new(),
+                            })
+                        {
+                            input.push_str(&tool.input);
+                        }
+                    }
+                    BlockDelta::ReasoningContent(reasoning) => {
+                        if let PartialBlock::Reasoning {
+                            text,
+                            signature,
+                            redacted,
+                        } = block.or_insert_with(|| PartialBlock::Reasoning {
+                            text: String::new(),
+                            signature: None,
+                            redacted: None,
+                        }) {
+                            match reasoning {
+                                ReasoningDelta::Text(t) => text.push_str(t),
+                                ReasoningDelta::Signature(s) => *signature = Some(s.clone()),
+                                ReasoningDelta::RedactedContent(r) => *redacted = Some(r.clone()),
+                            }
+                        }
+                    }
+                }
+            }
+            StreamEvent::MessageStop(stop) => {
+                self.stop_reason = Some(stop.stop_reason.clone());
+                self.additional_fields = stop.additional_model_response_fields.clone();
+            }
+            StreamEvent::Metadata(metadata) => {
+                self.usage = Some(metadata.usage);
+                self.metrics = Some(metadata.metrics);
+            }
+        }
+    }
+
+    /// The usage the stream reported (its metadata event), if it got that far.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        self.usage.as_ref().map(TokenUsage::from)
+    }
+
+    /// Characters of text produced so far: what a broken stream's output is estimated from.
+    pub fn output_chars(&self) -> usize {
+        self.blocks
+            .values()
+            .map(|b| match b {
+                PartialBlock::Text(t) => t.len(),
+                PartialBlock::Tool { input, .. } => input.len(),
+                PartialBlock::Reasoning { text, .. } => text.len(),
+            })
+            .sum()
+    }
+
+    /// The whole response, once the stream completed (stop and metadata seen).
+    pub fn finish(self) -> Option<ConverseResponse> {
+        let stop_reason = self.stop_reason?;
+        let usage = self.usage?;
+        let mut content = Vec::with_capacity(self.blocks.len());
+        for block in self.blocks.into_values() {
+            content.push(match block {
+                PartialBlock::Text(text) => ContentBlock::Text(text),
+                PartialBlock::Tool { id, name, input } => ContentBlock::ToolUse(ToolUseBlock {
+                    tool_use_id: id,
+                    name,
+                    input: if input.trim().is_empty() {
+                        Value::Object(serde_json::Map::new())
+                    } else {
+                        serde_json::from_str(&input).ok()?
+                    },
+                }),
+                PartialBlock::Reasoning {
+                    text,
+                    signature,
+                    redacted,
+                } => ContentBlock::ReasoningContent(match redacted {
+                    Some(r) => ReasoningBlock::RedactedContent(r),
+                    None => ReasoningBlock::ReasoningText(ReasoningText { text, signature }),
+                }),
+            });
+        }
+        Some(ConverseResponse {
+            output: ConverseOutput::Message(Message {
+                role: Role::Assistant,
+                content,
+            }),
+            stop_reason,
+            usage,
+            metrics: self.metrics.unwrap_or_default(),
+            additional_model_response_fields: self.additional_fields,
+            performance_config: None,
+            service_tier: None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::stream::{
+        ContentBlockDelta, ContentBlockStart, ContentBlockStop, MessageStart, MessageStop,
+        StreamMetadata, ToolUseDelta, ToolUseStart,
+    };
+
+    #[test]
+    fn invoke_bodies_of_each_provider() {
+        let anthropic = br#"{"content":[],"usage":{"input_tokens":12,"output_tokens":5,"cache_read_input_tokens":3}}"#;
+        assert_eq!(
+            from_invoke_body(anthropic),
+            Some(TokenUsage {
+                input: 12,
+                output: 5,
+                cache_read: 3,
+                cache_write: 0
+            })
+        );
+        let nova = br#"{"output":{},"usage":{"inputTokens":7,"outputTokens":2}}"#;
+        assert_eq!(from_invoke_body(nova).unwrap().total(), 9);
+        let titan = br#"{"inputTextTokenCount":4,"results":[{"tokenCount":6,"outputText":"x"}]}"#;
+        assert_eq!(from_invoke_body(titan).unwrap().output, 6);
+        let llama = br#"{"generation":"x","prompt_token_count":3,"generation_token_count":8}"#;
+        assert_eq!(from_invoke_body(llama).unwrap().output, 8);
+        assert_eq!(from_invoke_body(b"not json"), None);
+        let last = br#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":10,"outputTokenCount":20}}"#;
+        assert_eq!(from_invoke_chunk(last).unwrap().total(), 30);
+        assert_eq!(
+            from_invoke_chunk(br#"{"type":"content_block_delta"}"#),
+            None
+        );
+    }
+
+    #[test]
+    fn a_stream_folds_back_into_its_response() {
+        let usage = Usage {
+            input_tokens: 3,
+            output_tokens: 4,
+            total_tokens: 7,
+            cache_read_input_tokens: None,
+            cache_write_input_tokens: None,
+        };
+        let events = vec![
+            StreamEvent::MessageStart(MessageStart {
+                role: Role::Assistant,
+            }),
+            StreamEvent::ContentBlockDelta(ContentBlockDelta {
+                content_block_index: 0,
+                delta: BlockDelta::Text("hello ".into()),
+            }),
+            StreamEvent::ContentBlockDelta(ContentBlockDelta {
+                content_block_index: 0,
+                delta: BlockDelta::Text("world".into()),
+            }),
+            StreamEvent::ContentBlockStop(ContentBlockStop {
+                content_block_index: 0,
+            }),
+            StreamEvent::ContentBlockStart(ContentBlockStart {
+                content_block_index: 1,
+                start: BlockStart::ToolUse(ToolUseStart {
+                    tool_use_id: "t1".into(),
+                    name: "f".into(),
+                }),
+            }),
+            StreamEvent::ContentBlockDelta(ContentBlockDelta {
+                content_block_index: 1,
+                delta: BlockDelta::ToolUse(ToolUseDelta {
+                    input: "{\"a\":".into(),
+                }),
+            }),
+            StreamEvent::ContentBlockDelta(ContentBlockDelta {
+                content_block_index: 1,
+                delta: BlockDelta::ToolUse(ToolUseDelta { input: "1}".into() }),
+            }),
+            StreamEvent::MessageStop(MessageStop {
+                stop_reason: "tool_use".into(),
+                additional_model_response_fields: None,
+            }),
+            StreamEvent::Metadata(StreamMetadata {
+                usage,
+                metrics: Metrics { latency_ms: 9 },
+            }),
+        ];
+        let mut acc = StreamAccumulator::default();
+        for event in &events {
+            acc.observe(event);
+        }
+        assert_eq!(acc.usage().unwrap().total(), 7);
+        let response = acc.finish().unwrap();
+        assert_eq!(response.text(), "hello world");
+        assert_eq!(response.stop_reason, "tool_use");
+        let ContentBlock::ToolUse(tool) = &response.message().content[1] else {
+            panic!("expected a tool use block");
+        };
+        assert_eq!(tool.input, serde_json::json!({"a": 1}));
+        assert_eq!(response.usage, usage);
+    }
+
+    #[test]
+    fn an_unfinished_stream_has_no_response() {
+        let mut acc = StreamAccumulator::default();
+        acc.observe(&StreamEvent::ContentBlockDelta(ContentBlockDelta {
+            content_block_index: 0,
+            delta: BlockDelta::Text("partial".into()),
+        }));
+        assert_eq!(acc.output_chars(), 7);
+        assert!(acc.usage().is_none());
+        assert!(acc.finish().is_none());
+    }
+}

@@ -1,0 +1,175 @@
+//! What `gateway-local` prints once the suite is up: the URLs, what each function is invoked
+//! by, the resources, and one curl example per flow (the same commands as the README's).
+
+use crate::LocalStack;
+use std::fmt::Write;
+
+pub fn summary(stack: &LocalStack) -> String {
+    let mut out = String::new();
+    let api = stack.api_url.as_deref().unwrap_or("http://127.0.0.1:8080");
+    let moto = &stack.moto_url;
+    let _ = writeln!(
+        out,
+        "\ngateway-local is up. Ctrl-C stops everything it started.\n"
+    );
+    let _ = writeln!(
+        out,
+        "  API        {}",
+        stack.api_url.as_deref().unwrap_or("(not hosted)")
+    );
+    let _ = writeln!(
+        out,
+        "  webhooks   {}",
+        stack.webhook_url.as_deref().unwrap_or("(not hosted)")
+    );
+    if let Some(inbox) = &stack.callback_inbox_url {
+        let _ = writeln!(
+            out,
+            "  callbacks  {inbox}   (a receiver that logs the callbacks it gets)"
+        );
+    }
+    let _ = writeln!(out, "  moto       {moto}   (DynamoDB, Streams, SQS, SNS)");
+    let _ = writeln!(out, "  bedrock    {}   (bedrock-sim)", stack.bedrock_url);
+
+    let _ = writeln!(out, "\nFunctions (environment from template.yaml):");
+    for function in &stack.functions {
+        match &function.init_error {
+            Some(error) => {
+                let _ = writeln!(
+                    out,
+                    "  {} [{}] NOT RUNNING: init failed: {error}",
+                    function.logical_id, function.binary
+                );
+            }
+            None => {
+                let _ = writeln!(
+                    out,
+                    "  {} [{}] <- {}",
+                    function.logical_id,
+                    function.binary,
+                    function.invoked_by.join("; ")
+                );
+            }
+        }
+        let _ = writeln!(out, "      {}", function.env.describe());
+        let defaults = function.env.local_defaults_read();
+        if !defaults.is_empty() {
+            let _ = writeln!(
+                out,
+                "      local defaults (not in template.yaml): {}",
+                defaults.join(", ")
+            );
+        }
+    }
+
+    let _ = writeln!(out, "\nResources (named by logical id):");
+    let tables: Vec<String> = stack
+        .resources
+        .tables
+        .iter()
+        .map(|(id, t)| {
+            if t.stream_arn.is_some() {
+                format!("{id} (stream)")
+            } else {
+                id.clone()
+            }
+        })
+        .collect();
+    let _ = writeln!(out, "  tables  {}", tables.join(", "));
+    let _ = writeln!(
+        out,
+        "  queues  {}",
+        stack
+            .resources
+            .queues
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(
+        out,
+        "  topics  {}",
+        stack
+            .resources
+            .topics
+            .keys()
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+
+    let documents = stack
+        .functions
+        .iter()
+        .find_map(|f| f.env.values.get("DOCUMENTS_TABLE").cloned())
+        .unwrap_or_else(|| "DocumentsTable".to_owned());
+    let ddb = format!(
+        "curl -s {moto} --aws-sigv4 aws:amz:us-east-1:dynamodb --user test:test \\\n    -H 'content-type: application/x-amz-json-1.0'"
+    );
+
+    let _ = writeln!(out, "\nTry it:");
+    let _ = writeln!(out, "  # sync (Bedrock Converse shape; model id or alias)");
+    let _ = writeln!(
+        out,
+        "  curl -s {api}/v1/converse -H 'content-type: application/json' \\\n    -d '{{\"modelId\":\"haiku\",\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"Hello\"}}]}}]}}'"
+    );
+    let _ = writeln!(out, "  # streaming (server-sent events)");
+    let _ = writeln!(
+        out,
+        "  curl -sN {api}/v1/converse-stream -H 'content-type: application/json' \\\n    -d '{{\"modelId\":\"haiku\",\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"Hello\"}}]}}]}}'"
+    );
+    let _ = writeln!(
+        out,
+        "  # OpenAI client shape (any OpenAI SDK with base_url={api}/v1)"
+    );
+    let _ = writeln!(
+        out,
+        "  curl -s {api}/v1/chat/completions -H 'content-type: application/json' \\\n    -d '{{\"model\":\"haiku\",\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}'"
+    );
+    let _ = writeln!(
+        out,
+        "  # async job: submit, then poll with the returned job id (the worker runs it; SNS notifies)"
+    );
+    let _ = writeln!(
+        out,
+        "  job=$(curl -s {api}/v1/jobs -H 'content-type: application/json' -H \"idempotency-key: $RANDOM\" \\\n    -d '{{\"converse\":{{\"modelId\":\"haiku\",\"messages\":[{{\"role\":\"user\",\"content\":[{{\"text\":\"Summarise this\"}}]}}]}}}}' \\\n    | sed 's/.*\"job_id\":\"\\([^\"]*\\)\".*/\\1/')"
+    );
+    let _ = writeln!(out, "  curl -s {api}/v1/jobs/$job");
+    let _ = writeln!(
+        out,
+        "  # document enrichment: write a PENDING item (the stream processor enriches it), then read it"
+    );
+    let _ = writeln!(
+        out,
+        "  {ddb} -H 'x-amz-target: DynamoDB_20120810.PutItem' \\\n    -d '{{\"TableName\":\"{documents}\",\"Item\":{{\"pk\":{{\"S\":\"doc-1\"}},\"version\":{{\"N\":\"1\"}},\"status\":{{\"S\":\"PENDING\"}},\"task\":{{\"S\":\"summarize\"}},\"content\":{{\"S\":\"The parcel arrived two days late and the box was crushed.\"}}}}}}'"
+    );
+    let _ = writeln!(
+        out,
+        "  {ddb} -H 'x-amz-target: DynamoDB_20120810.GetItem' \\\n    -d '{{\"TableName\":\"{documents}\",\"Key\":{{\"pk\":{{\"S\":\"doc-1\"}}}}}}'"
+    );
+    if let Some(webhook) = &stack.webhook_url {
+        let callback = stack
+            .callback_inbox_url
+            .as_deref()
+            .unwrap_or("http://127.0.0.1:8082/callbacks");
+        let _ = writeln!(
+            out,
+            "  # webhook with a callback: a signed delivery becomes a job; the worker POSTs the result to callback_url"
+        );
+        let _ = writeln!(
+            out,
+            "  body='{{\"ticket\":{{\"id\":\"T-1\",\"title\":\"Printer on fire\",\"body\":\"Smoke on floor 3.\"}},\"callback_url\":\"{callback}/T-1\"}}'"
+        );
+        let _ = writeln!(
+            out,
+            "  sig=$(printf '%s' \"$body\" | openssl dgst -sha256 -hmac {} -r | cut -d' ' -f1)",
+            crate::local_defaults::DEMO_WEBHOOK_SECRET
+        );
+        let _ = writeln!(
+            out,
+            "  curl -s {webhook}/webhooks/demo -H 'content-type: application/json' \\\n    -H \"x-github-delivery: $(date +%s)-$RANDOM\" -H \"x-hub-signature-256: sha256=$sig\" -d \"$body\""
+        );
+    }
+    out
+}
