@@ -12,3 +12,6 @@ run:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+bench:
+	bash scripts/bench.sh
