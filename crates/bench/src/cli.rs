@@ -11,7 +11,7 @@ commands (default: all):
   overhead         direct vs gateway latency and time to first byte, c = 1, 16, 64
   cold-start       exec → first Runtime API poll, first invocation, RSS, no-network check
   size             release zip size per Lambda function binary (x86_64)
-  worker           worker throughput (not measured yet: says why)
+  worker           jobs/s through the worker binary vs the emulator's own ceiling
   list-functions   print the Lambda function binaries of crates/functions/*, one per line
 
 options:
@@ -25,6 +25,10 @@ options:
   --bin-dir DIR           where bedrock-sim, api-local and api are (default: this binary's dir)
   --lambda-bin PATH       the Lambda binary to cold-start (default: <bin-dir>/api)
   --root DIR              the workspace (default: found from the current directory)
+  --jobs N                jobs per worker phase (full: 400)
+  --worker-instances LIST worker instances (event source lanes), comma-separated (full: 1,4)
+  --worker-repeats N      worker runs per instance count (full: 5)
+  --worker-bin PATH       the worker Lambda binary (default: <bin-dir>/worker)
   --pin SIM,API           pin the simulator and the gateway to these CPUs with taskset
   --features-note TEXT    free text naming the gateway features that were on
   --out FILE              also write the report there";
@@ -49,6 +53,10 @@ pub struct Args {
     pub concurrency: Vec<usize>,
     pub cold_starts: usize,
     pub warm_invocations: usize,
+    pub jobs: usize,
+    pub worker_instances: Vec<usize>,
+    pub worker_repeats: usize,
+    pub worker_bin: PathBuf,
     pub bin_dir: PathBuf,
     pub lambda_bin: PathBuf,
     pub root: PathBuf,
@@ -74,6 +82,15 @@ pub fn existing(path: &Path) -> anyhow::Result<PathBuf> {
          `cargo test --workspace` builds the debug ones), or pass --bin-dir / --lambda-bin",
         path.display()
     )
+}
+
+/// A comma-separated list of numbers, each at least 1.
+fn list(flag: &str, value: Option<String>) -> anyhow::Result<Vec<usize>> {
+    let value = value.with_context(|| format!("{flag} needs a value"))?;
+    value
+        .split(',')
+        .map(|c| number(flag, Some(c.trim().to_owned())))
+        .collect()
 }
 
 fn number(flag: &str, value: Option<String>) -> anyhow::Result<usize> {
@@ -115,6 +132,10 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     let mut concurrency = vec![1, 16, 64];
     let mut cold_starts = None;
     let mut warm = None;
+    let mut jobs = None;
+    let mut worker_instances = None;
+    let mut worker_repeats = None;
+    let mut worker_bin = None;
     let mut bin_dir = None;
     let mut lambda_bin = None;
     let mut root = None;
@@ -135,12 +156,16 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "--stream-requests" => stream_requests = Some(number(&arg, it.next())?),
             "--cold-starts" => cold_starts = Some(number(&arg, it.next())?),
             "--warm-invocations" => warm = Some(number(&arg, it.next())?),
+            "--jobs" => jobs = Some(number(&arg, it.next())?),
+            "--worker-repeats" => worker_repeats = Some(number(&arg, it.next())?),
+            "--worker-instances" => worker_instances = Some(list(&arg, it.next())?),
+            "--worker-bin" => {
+                worker_bin = Some(PathBuf::from(
+                    it.next().context("--worker-bin needs a value")?,
+                ))
+            }
             "--concurrency" => {
-                let list = it.next().context("--concurrency needs a value")?;
-                concurrency = list
-                    .split(',')
-                    .map(|c| number("--concurrency", Some(c.trim().to_owned())))
-                    .collect::<anyhow::Result<_>>()?;
+                concurrency = list(&arg, it.next())?;
             }
             "--bin-dir" => {
                 bin_dir = Some(PathBuf::from(it.next().context("--bin-dir needs a value")?))
@@ -189,6 +214,14 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         concurrency,
         cold_starts: pick(cold_starts, 20, 2),
         warm_invocations: pick(warm, 500, 10),
+        jobs: pick(jobs, 400, 20),
+        worker_instances: worker_instances.unwrap_or_else(
+            || {
+                if quick { vec![1] } else { vec![1, 4] }
+            },
+        ),
+        worker_repeats: pick(worker_repeats, 5, 1),
+        worker_bin: worker_bin.unwrap_or_else(|| bin_dir.join("worker")),
         lambda_bin: lambda_bin.unwrap_or_else(|| bin_dir.join("api")),
         bin_dir,
         root: root.unwrap_or_else(find_root),
@@ -257,6 +290,20 @@ mod tests {
         assert_eq!(a.concurrency, [2, 8]);
         assert_eq!(a.pin, Some((0, 1)));
         assert_eq!(a.lambda_bin, PathBuf::from("/x/api"));
+        assert_eq!(a.worker_bin, PathBuf::from("/x/worker"));
+        let w = args("worker --jobs 50 --worker-instances 2,3 --worker-repeats 2").unwrap();
+        assert_eq!(
+            (
+                w.command,
+                w.jobs,
+                w.worker_instances.clone(),
+                w.worker_repeats
+            ),
+            (Command::Worker, 50, vec![2, 3], 2)
+        );
+        assert_eq!(args("--quick").unwrap().worker_instances, [1]);
+        assert_eq!(args("").unwrap().worker_instances, [1, 4]);
+        assert!(args("--worker-instances 1,0").is_err());
         assert!(args("--repeats 0").is_err());
         assert!(args("--bogus").is_err());
         assert!(args("--pin 1").is_err());

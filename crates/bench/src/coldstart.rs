@@ -43,52 +43,20 @@ pub struct ColdStartRun {
     pub foreign_sockets: Vec<Socket>,
 }
 
-/// Env of a Lambda `provided.al2023` function, plus the harness's endpoints; the harness's own
-/// environment is not inherited except the gateway's settings (so features can be switched on).
+/// The api function under the harness: every AWS service, Bedrock by name and the instance
+/// metadata service point at the sentinel.
 fn lambda_command(bin: &Path, runtime_api: SocketAddr, sentinel: SocketAddr) -> Command {
-    let mut command = Command::new(bin);
-    command.env_clear();
     let sentinel_url = format!("http://{sentinel}");
-    let vars = [
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
-        (
-            "AWS_LAMBDA_FUNCTION_NAME",
-            runtime_api::FUNCTION_NAME.to_owned(),
-        ),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        (
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            "/aws/lambda/gateway-api".to_owned(),
-        ),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
-        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
-        ("_HANDLER", "bootstrap".to_owned()),
-        ("LAMBDA_TASK_ROOT", "/var/task".to_owned()),
-        ("LANG", "en_US.UTF-8".to_owned()),
-        ("TZ", ":UTC".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_SESSION_TOKEN", "test".to_owned()),
-        // Every AWS service, Bedrock by name, and the instance metadata service.
-        ("AWS_ENDPOINT_URL", sentinel_url.clone()),
-        ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sentinel_url.clone()),
-        ("AWS_EC2_METADATA_SERVICE_ENDPOINT", sentinel_url),
-    ];
-    command.envs(vars);
-    for (key, value) in std::env::vars() {
-        if key.starts_with("GATEWAY_")
-            || key.starts_with("API_")
-            || key == "RUST_LOG"
-            || key == "LOG_FORMAT"
-        {
-            command.env(key, value);
-        }
-    }
-    command
+    runtime_api::lambda_command(
+        bin,
+        runtime_api,
+        runtime_api::FUNCTION_NAME,
+        [
+            ("AWS_ENDPOINT_URL", sentinel_url.clone()),
+            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sentinel_url.clone()),
+            ("AWS_EC2_METADATA_SERVICE_ENDPOINT", sentinel_url),
+        ],
+    )
 }
 
 fn events(warm: usize) -> Vec<Event> {

@@ -7,6 +7,7 @@
 mod cli;
 mod client;
 mod coldstart;
+mod invoke_host;
 mod loadgen;
 mod overhead;
 mod procs;
@@ -16,6 +17,7 @@ mod sentinel;
 mod size;
 mod stats;
 mod worker;
+mod worker_report;
 
 use anyhow::Context;
 use cli::{Args, Command};
@@ -64,7 +66,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     let started = std::time::Instant::now();
     let load_before = cli::load_average();
 
-    let workspace = if wants(Command::Size) || wants(Command::Worker) {
+    let workspace = if wants(Command::Size) {
         match size::discover(&args.root) {
             Ok(w) => Some(w),
             Err(e) if args.quick => {
@@ -85,7 +87,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         lambda_bin: args.lambda_bin.display().to_string(),
         warm_invocations: args.warm_invocations,
         sizes: None,
-        worker: worker::status(workspace.as_ref()),
+        worker: worker_report::WorkerResults::NotMeasured(
+            "not run (`gateway-bench worker` measures it)".to_owned(),
+        ),
         pinned: args.pin,
     };
 
@@ -117,6 +121,28 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if wants(Command::Size) {
         results.sizes = workspace.as_ref().map(size::sizes);
+    }
+    if wants(Command::Worker) {
+        eprintln!(
+            "gateway-bench: worker ({} runs × instances {:?}, {} jobs per phase)…",
+            args.worker_repeats, args.worker_instances, args.jobs
+        );
+        let config = worker::WorkerBenchConfig {
+            worker_bin: cli::existing(&args.worker_bin)?,
+            sim_bin: args.binary("bedrock-sim")?,
+            jobs: args.jobs,
+            repeats: args.worker_repeats,
+            instances: args.worker_instances.clone(),
+            concurrency: 8,
+            log_dir: log_dir.clone(),
+            timeout: std::time::Duration::from_secs(if args.quick { 120 } else { 300 }),
+        };
+        results.worker = worker_report::WorkerResults::Measured {
+            runs: worker::run(&config).await?,
+            jobs: config.jobs,
+            concurrency: config.concurrency,
+            worker_bin: args.worker_bin.display().to_string(),
+        };
     }
 
     let mut features = vec![format!(

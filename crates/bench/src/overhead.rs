@@ -162,7 +162,7 @@ fn log_messages(text: &str) -> Vec<String> {
         .collect()
 }
 
-async fn sim_calls(sim: SocketAddr) -> anyhow::Result<u64> {
+pub async fn sim_calls(sim: SocketAddr) -> anyhow::Result<u64> {
     let body = crate::client::call_ok(sim, Method::GET, "/_sim/calls", "").await?;
     let value: serde_json::Value = serde_json::from_slice(&body)?;
     value["total"].as_u64().context("/_sim/calls has no total")

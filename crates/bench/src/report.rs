@@ -30,11 +30,11 @@ pub struct Results {
     pub lambda_bin: String,
     pub warm_invocations: usize,
     pub sizes: Option<Vec<PackageSize>>,
-    pub worker: String,
+    pub worker: crate::worker_report::WorkerResults,
     pub pinned: Option<(usize, usize)>,
 }
 
-fn cell(s: Option<Spread>, decimals: usize) -> String {
+pub fn cell(s: Option<Spread>, decimals: usize) -> String {
     match s {
         Some(s) if s.runs > 1 => format!(
             "{:.d$} ({:.d$}–{:.d$})",
@@ -48,7 +48,7 @@ fn cell(s: Option<Spread>, decimals: usize) -> String {
     }
 }
 
-fn spread_of<T>(items: &[T], f: impl Fn(&T) -> Option<f64>) -> Option<Spread> {
+pub fn spread_of<T>(items: &[T], f: impl Fn(&T) -> Option<f64>) -> Option<Spread> {
     Spread::of(&items.iter().filter_map(f).collect::<Vec<_>>())
 }
 
@@ -64,7 +64,7 @@ fn added(repeats: &[Repeat], s: Scenario, c: usize, f: impl Fn(&Phase) -> f64) -
 }
 
 /// Sizes in MiB: AWS's own "MB" (the 50 MB zip quota is 52,428,800 bytes; memory sizes too).
-fn mib(kib: f64) -> f64 {
+pub fn mib(kib: f64) -> f64 {
     kib / 1024.0
 }
 
@@ -103,10 +103,7 @@ pub fn render(info: &RunInfo, results: &Results) -> String {
     if let Some(sizes) = &results.sizes {
         size_section(&mut push, sizes);
     }
-    push("### Worker throughput".to_owned());
-    push(String::new());
-    push(results.worker.clone());
-    push(String::new());
+    crate::worker_report::section(&mut push, &results.worker);
     goals_section(&mut push, results);
     out.join("\n")
 }
@@ -390,10 +387,7 @@ fn goals_section(push: &mut impl FnMut(String), results: &Results) {
             "| zip ≤ {GOAL_ZIP_MB} MiB per function | – | not measured |"
         )),
     }
-    push(format!(
-        "| worker ≥ {} × emulator ceiling | – | not measured yet (see Worker throughput) |",
-        crate::worker::GOAL_RATIO
-    ));
+    crate::worker_report::goal_rows(push, &results.worker);
     push(String::new());
     push(
         "RSS goals are judged on the largest run, the others on the median. MiB is AWS's \"MB\" \

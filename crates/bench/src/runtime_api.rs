@@ -16,7 +16,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::Notify;
 
 pub const FUNCTION_NAME: &str = "gateway-api";
-const ARN: &str = "arn:aws:lambda:us-east-1:123456789012:function:gateway-api";
 
 /// One event to hand to the function.
 #[derive(Debug, Clone)]
@@ -86,6 +85,59 @@ impl RuntimeState {
     }
 }
 
+/// The command that runs a Lambda binary as a `provided.al2023` function named `function_name`
+/// polling `runtime_api`: the environment is cleared, then Lambda's variables, a region and dummy
+/// credentials, the gateway's own settings from the harness's environment (`GATEWAY_*`, `API_*`,
+/// `RUST_LOG`, `LOG_FORMAT`, so features can be switched on), then `extra` (endpoints, the
+/// function's settings), which wins.
+pub fn lambda_command<K: AsRef<std::ffi::OsStr>>(
+    bin: &std::path::Path,
+    runtime_api: SocketAddr,
+    function_name: &str,
+    extra: impl IntoIterator<Item = (K, String)>,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(bin);
+    command.env_clear();
+    command.envs([
+        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
+        ("AWS_LAMBDA_FUNCTION_NAME", function_name.to_owned()),
+        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
+        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
+        (
+            "AWS_LAMBDA_LOG_GROUP_NAME",
+            format!("/aws/lambda/{function_name}"),
+        ),
+        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
+        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
+        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
+        ("_HANDLER", "bootstrap".to_owned()),
+        ("LAMBDA_TASK_ROOT", "/var/task".to_owned()),
+        ("LANG", "en_US.UTF-8".to_owned()),
+        ("TZ", ":UTC".to_owned()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_SESSION_TOKEN", "test".to_owned()),
+    ]);
+    for (key, value) in std::env::vars() {
+        if key.starts_with("GATEWAY_")
+            || key.starts_with("API_")
+            || key == "RUST_LOG"
+            || key == "LOG_FORMAT"
+        {
+            command.env(key, value);
+        }
+    }
+    command.envs(extra);
+    command
+}
+
+/// The ARN of a bench function.
+pub fn function_arn(function_name: &str) -> String {
+    format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}")
+}
+
 /// Serves the Runtime API on 127.0.0.1 (any free port) until the returned task is aborted.
 pub async fn serve(
     state: Arc<RuntimeState>,
@@ -131,6 +183,16 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
     let n = state
         .next_id
         .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let (request_id, headers) = invocation_headers(n, &function_arn(FUNCTION_NAME));
+    if let Ok(mut in_flight) = state.in_flight.lock() {
+        in_flight.insert(request_id, (Instant::now(), event.label));
+    }
+    (StatusCode::OK, headers, event.payload.to_string()).into_response()
+}
+
+/// The request id and the `Lambda-Runtime-*` headers of invocation number `n` of `function_arn`
+/// (deadline 30 s from now), as the `/next` answer carries them.
+pub fn invocation_headers(n: u64, function_arn: &str) -> (String, HeaderMap) {
     let request_id = format!("bench-{n:08}-0000-4000-8000-000000000000");
     let deadline_ms = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -144,16 +206,16 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
     };
     put("lambda-runtime-aws-request-id", request_id.clone());
     put("lambda-runtime-deadline-ms", deadline_ms.to_string());
-    put("lambda-runtime-invoked-function-arn", ARN.to_owned());
+    put(
+        "lambda-runtime-invoked-function-arn",
+        function_arn.to_owned(),
+    );
     put(
         "lambda-runtime-trace-id",
         format!("Root=1-5e1b4151-{n:024x};Parent=0000000000000001;Sampled=0"),
     );
     put("content-type", "application/json".to_owned());
-    if let Ok(mut in_flight) = state.in_flight.lock() {
-        in_flight.insert(request_id, (Instant::now(), event.label));
-    }
-    (StatusCode::OK, headers, event.payload.to_string()).into_response()
+    (request_id, headers)
 }
 
 fn finish(state: &RuntimeState, id: &str, status_code: Option<u16>, error: Option<String>) {
