@@ -5,7 +5,8 @@
 # 2. a release zip per Lambda function binary with cargo-lambda (x86_64: the arm64 target is not
 #    installable on these machines), from the project's .venv;
 # 3. gateway-bench: overhead (direct vs gateway, c = 1, 16, 64, 5 runs), cold start of the binary
-#    inside the api zip (20 starts), memory, zip sizes, worker status, goals.
+#    inside the api zip (20 starts), memory, zip sizes, worker throughput (the bootstrap inside
+#    the worker zip against moto and the simulator, vs the emulator's own ceiling), goals.
 # The report is printed and written to target/bench/report.md. Extra arguments go to
 # gateway-bench, e.g. `--features-note "retries + breaker on"` or `--pin 0,1`.
 # Two release builds with LTO (target/release for the processes measured, cargo-lambda's
@@ -37,18 +38,23 @@ if ! cargo_lambda "${bin_args[@]}"; then
     done
 fi
 
-# Cold-start the very bytes that would be deployed: the bootstrap inside the api zip (else the
-# plain release binary, which the report then names).
-lambda_bin="$target_dir/bench/lambda/api/bootstrap"
-rm -rf "$(dirname "$lambda_bin")"
-if [ -f "$target_dir/lambda/api/bootstrap.zip" ]; then
-    mkdir -p "$(dirname "$lambda_bin")"
-    "$root/.venv/bin/python" -m zipfile -e "$target_dir/lambda/api/bootstrap.zip" "$(dirname "$lambda_bin")"
-    chmod +x "$lambda_bin"
-else
-    lambda_bin="$target_dir/release/api"
-fi
+# Measure the very bytes that would be deployed: the bootstrap inside each function's zip (else
+# the plain release binary, which the report then names).
+deployed_binary() {
+    local f="$1" dir="$target_dir/bench/lambda/$1"
+    rm -rf "$dir"
+    if [ -f "$target_dir/lambda/$f/bootstrap.zip" ]; then
+        mkdir -p "$dir"
+        "$root/.venv/bin/python" -m zipfile -e "$target_dir/lambda/$f/bootstrap.zip" "$dir" >&2
+        chmod +x "$dir/bootstrap"
+        echo "$dir/bootstrap"
+    else
+        echo "$target_dir/release/$f"
+    fi
+}
+lambda_bin="$(deployed_binary api)"
+worker_bin="$(deployed_binary worker)"
 
-"$bench" all --bin-dir "$target_dir/release" --lambda-bin "$lambda_bin" \
+"$bench" all --bin-dir "$target_dir/release" --lambda-bin "$lambda_bin" --worker-bin "$worker_bin" \
     --out "$target_dir/bench/report.md" "$@"
 echo "bench: report written to $target_dir/bench/report.md" >&2

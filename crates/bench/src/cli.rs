@@ -25,9 +25,9 @@ options:
   --bin-dir DIR           where bedrock-sim, api-local and api are (default: this binary's dir)
   --lambda-bin PATH       the Lambda binary to cold-start (default: <bin-dir>/api)
   --root DIR              the workspace (default: found from the current directory)
-  --jobs N                jobs per worker phase (full: 400)
+  --jobs N                jobs per worker phase (full: 200)
   --worker-instances LIST worker instances (event source lanes), comma-separated (full: 1,4)
-  --worker-repeats N      worker runs per instance count (full: 5)
+  --worker-repeats N      worker runs per instance count (full: 3)
   --worker-bin PATH       the worker Lambda binary (default: <bin-dir>/worker)
   --pin SIM,API           pin the simulator and the gateway to these CPUs with taskset
   --features-note TEXT    free text naming the gateway features that were on
@@ -214,13 +214,13 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         concurrency,
         cold_starts: pick(cold_starts, 20, 2),
         warm_invocations: pick(warm, 500, 10),
-        jobs: pick(jobs, 400, 20),
+        jobs: pick(jobs, 200, 20),
         worker_instances: worker_instances.unwrap_or_else(
             || {
                 if quick { vec![1] } else { vec![1, 4] }
             },
         ),
-        worker_repeats: pick(worker_repeats, 5, 1),
+        worker_repeats: pick(worker_repeats, 3, 1),
         worker_bin: worker_bin.unwrap_or_else(|| bin_dir.join("worker")),
         lambda_bin: lambda_bin.unwrap_or_else(|| bin_dir.join("api")),
         bin_dir,
