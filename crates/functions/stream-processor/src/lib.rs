@@ -20,8 +20,7 @@ use gateway::enrichment::{
     ModelAnswer, ModelRunner, RecordFailure, StreamChange,
 };
 use gateway::ports::ModelClient;
-use gateway::resilience::Clock;
-use gateway::service::{Gateway, GatewayParts, Route};
+use gateway::service::{Gateway, Route};
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::documents::DynamoDocumentStore;
 use gateway_aws::event_source::dynamodb_stream::batch_response;
@@ -60,19 +59,6 @@ impl<M: ModelClient> ModelRunner for GatewayRunner<M> {
     }
 }
 
-/// The gateway's clock over tokio.
-pub struct TokioClock;
-
-impl Clock for TokioClock {
-    fn now(&self) -> Instant {
-        tokio::time::Instant::now().into_std()
-    }
-
-    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send {
-        tokio::time::sleep(duration)
-    }
-}
-
 pub struct StreamProcessor<S, R> {
     pub store: S,
     pub runner: R,
@@ -92,10 +78,11 @@ impl LambdaProcessor {
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
-        let config = ProcessorConfig::from_env(lookup)?;
+        let config = ProcessorConfig::from_env(&lookup)?;
         let models = BedrockModelClient::from_sdk_config(sdk, &config.gateway.regions());
-        let parts = GatewayParts::local(&config.gateway, TokioClock)
-            .with_home_region(sdk.region().map(|r| r.as_ref().to_owned()));
+        // With STATE_TABLE set, breakers and model health are the ones the API and the worker
+        // see: a model the API found failing is not hammered again by a burst of documents.
+        let parts = gateway_aws::resilience_store::gateway_parts(sdk, &config.gateway, &lookup);
         Ok(Self {
             store: DynamoDocumentStore::new(
                 aws_sdk_dynamodb::Client::new(sdk),

@@ -15,11 +15,12 @@ use gateway_aws::documents::DynamoDocumentStore;
 use gateway_aws::event_source::dynamodb_stream::{
     DynamoDbStreamPoller, FilterCriteria, OnFailure, PollReport,
 };
+use gateway_aws::resilience_store::TokioClock;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Mutex;
-use stream_processor::{FILTER_PATTERN, GatewayRunner, StreamProcessor, TokioClock};
+use stream_processor::{FILTER_PATTERN, GatewayRunner, StreamProcessor};
 use testkit::{moto, resources, unique_name};
 
 pub const HAIKU: &str = gateway::config::HAIKU;
