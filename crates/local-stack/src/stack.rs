@@ -7,14 +7,10 @@ use crate::hosts::{self, Fallback, FunctionEnv, StopSignal};
 use crate::moto::{self, MotoServer};
 use crate::resources::{self, LocalResources};
 use crate::template::{EventSpec, FunctionSpec, Template};
-use gateway::config::GatewayConfig;
-use gateway::service::Gateway;
-use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::event_source::dynamodb_stream::{
     DynamoDbStreamPoller, FilterCriteria, OnFailure, StartingPosition,
 };
 use gateway_aws::event_source::sqs::SqsPoller;
-use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
 use serde_json::Value as Json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -524,34 +520,9 @@ impl LocalStack {
     }
 }
 
-/// The worker as its Lambda `main.rs` wires it, from the function's environment: the batch
-/// handler and, when the environment enables them, callback delivery.
-type HostedWorker = (
-    worker::Worker<BedrockModelClient>,
-    Option<worker::Callbacks>,
-);
+/// The worker as its Lambda `main.rs` wires it, from the function's environment.
+type HostedWorker = (worker::LambdaWorker, Option<worker::Callbacks>);
 
 fn build_worker(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<HostedWorker, String> {
-    let lookup = env.lookup();
-    let config = worker::WorkerConfig::from_env(&lookup)?;
-    let gateway_config = GatewayConfig::from_env(&lookup).map_err(|e| e.to_string())?;
-    let callbacks = config.callbacks.map(|callbacks| {
-        worker::Callbacks::new(
-            &aws_sdk_sqs::Client::new(sdk),
-            &aws_sdk_sns::Client::new(sdk),
-            callbacks,
-        )
-    });
-    let worker = worker::Worker {
-        store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), config.jobs_table),
-        notifier: SnsJobNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
-        runner: worker::GatewayRunner(Gateway::new(
-            gateway_config.clone(),
-            BedrockModelClient::from_sdk_config(sdk, &gateway_config.regions()),
-            gateway_aws::resilience_store::gateway_parts(sdk, &gateway_config, &lookup),
-        )),
-        settings: config.settings,
-        concurrency: config.concurrency,
-    };
-    Ok((worker, callbacks))
+    worker::LambdaWorker::from_env(sdk, env.lookup())
 }

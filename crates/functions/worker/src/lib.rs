@@ -12,6 +12,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt};
 use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
+use gateway::config::GatewayConfig;
 use gateway::jobs::processor::{
     Disposition, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
 };
@@ -19,6 +20,7 @@ use gateway::jobs::{JobMessage, MessageKind};
 use gateway::ports::ModelClient;
 use gateway::service::{Gateway, Route};
 use gateway::webhook::Resolver;
+use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
 use std::panic::AssertUnwindSafe;
@@ -56,6 +58,41 @@ fn now_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
         .unwrap_or(0)
+}
+
+/// The worker as deployed: Bedrock through the gateway, DynamoDB, SNS and SQS.
+pub type LambdaWorker = Worker<BedrockModelClient>;
+
+impl LambdaWorker {
+    /// The batch handler and, when the environment enables them, callback delivery, from the
+    /// function's environment (see [`WorkerConfig`]) and clients from `sdk`. Makes no network
+    /// call. The Lambda binary and the offline runner both build the worker here.
+    pub fn from_env(
+        sdk: &aws_config::SdkConfig,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<(Self, Option<Callbacks>), String> {
+        let config = WorkerConfig::from_env(&lookup)?;
+        let gateway_config = GatewayConfig::from_env(&lookup).map_err(|e| e.to_string())?;
+        let callbacks = config.callbacks.map(|callbacks| {
+            Callbacks::new(
+                &aws_sdk_sqs::Client::new(sdk),
+                &aws_sdk_sns::Client::new(sdk),
+                callbacks,
+            )
+        });
+        let worker = Worker {
+            store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), config.jobs_table),
+            notifier: SnsJobNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
+            runner: GatewayRunner(Gateway::new(
+                gateway_config.clone(),
+                BedrockModelClient::from_sdk_config(sdk, &gateway_config.regions()),
+                gateway_aws::resilience_store::gateway_parts(sdk, &gateway_config, &lookup),
+            )),
+            settings: config.settings,
+            concurrency: config.concurrency,
+        };
+        Ok((worker, callbacks))
+    }
 }
 
 impl<M: ModelClient> Worker<M> {
