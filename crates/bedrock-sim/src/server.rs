@@ -9,6 +9,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use axum::serve::ListenerExt;
 use http::{HeaderValue, StatusCode, Uri, header};
 use percent_encoding::percent_decode_str;
 use tokio::net::TcpListener;
@@ -78,12 +79,19 @@ impl Simulator {
         let app = router(state.clone());
         let mut graceful = stop_rx;
         let task = tokio::spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    // An error means the handle is gone: stop as well.
-                    let _ = graceful.wait_for(|stop| *stop).await;
-                })
-                .await
+            // Without TCP_NODELAY a stream's second segment waits for the client's delayed
+            // ACK (~40 ms), which distorts whole-stream times.
+            axum::serve(
+                listener.tap_io(|tcp| {
+                    let _ = tcp.set_nodelay(true);
+                }),
+                app,
+            )
+            .with_graceful_shutdown(async move {
+                // An error means the handle is gone: stop as well.
+                let _ = graceful.wait_for(|stop| *stop).await;
+            })
+            .await
         });
         tracing::debug!(%local, "bedrock-sim listening");
         Ok(SimHandle {

@@ -108,9 +108,12 @@ impl ModelClient for BedrockModelClient {
     ) -> Result<ConverseResponse, GatewayError> {
         let client = self.client_for(target)?;
         let parts = ConverseParts::from_request(request)?;
-        let output = parts
+        let send = parts
             .fill_converse(client.converse().model_id(&target.model_id))
-            .send()
+            .send();
+        // Boxed: the SDK's send future is several KB, and held inline it would make every
+        // future above it that large, copied whole each time the router boxes one.
+        let output = Box::pin(send)
             .await
             .map_err(|err| from_sdk(err, Phase::Call))?;
         converse_response(output)
@@ -124,9 +127,11 @@ impl ModelClient for BedrockModelClient {
     ) -> Result<ConverseEventStream, GatewayError> {
         let client = self.client_for(target)?;
         let parts = ConverseParts::from_request(request)?;
-        let output = parts
+        let send = parts
             .fill_converse_stream(client.converse_stream().model_id(&target.model_id))
-            .send()
+            .send();
+        // Boxed for the reason given in `converse`.
+        let output = Box::pin(send)
             .await
             .map_err(|err| from_sdk(err, Phase::Call))?;
         Ok(converse_events(output.stream))
@@ -139,13 +144,15 @@ impl ModelClient for BedrockModelClient {
         request: &InvokeRequest,
     ) -> Result<InvokeResponse, GatewayError> {
         let client = self.client_for(target)?;
-        let output = client
+        let send = client
             .invoke_model()
             .model_id(&target.model_id)
             .body(Blob::new(request.body.clone()))
             .set_content_type(request.content_type.clone())
             .set_accept(request.accept.clone())
-            .send()
+            .send();
+        // Boxed for the reason given in `converse`.
+        let output = Box::pin(send)
             .await
             .map_err(|err| from_sdk(err, Phase::Call))?;
         Ok(InvokeResponse {
@@ -161,13 +168,15 @@ impl ModelClient for BedrockModelClient {
         request: &InvokeRequest,
     ) -> Result<InvokeChunkStream, GatewayError> {
         let client = self.client_for(target)?;
-        let output = client
+        let send = client
             .invoke_model_with_response_stream()
             .model_id(&target.model_id)
             .body(Blob::new(request.body.clone()))
             .set_content_type(request.content_type.clone())
             .set_accept(request.accept.clone())
-            .send()
+            .send();
+        // Boxed for the reason given in `converse`.
+        let output = Box::pin(send)
             .await
             .map_err(|err| from_sdk(err, Phase::Call))?;
         Ok(invoke_chunks(output.body))

@@ -2,6 +2,7 @@
 
 use super::StopSignal;
 use crate::StackError;
+use axum::serve::ListenerExt;
 use std::net::SocketAddr;
 use tokio::task::JoinHandle;
 
@@ -26,6 +27,11 @@ pub async fn serve(
     })?;
     let name = function.to_owned();
     let handle = tokio::spawn(async move {
+        // Without TCP_NODELAY a streamed response's second segment waits for the client's
+        // delayed ACK (~40 ms).
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let served = axum::serve(listener, router)
             .with_graceful_shutdown(stop.stopped())
             .await;

@@ -2,6 +2,7 @@
 //! benchmarks and manual testing. `API_LISTEN` (default 127.0.0.1:8080) says where.
 
 use api::{AppState, router};
+use axum::serve::ListenerExt;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -11,10 +12,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let listen = std::env::var("API_LISTEN").unwrap_or_else(|_| "127.0.0.1:8080".to_owned());
     let listener = tokio::net::TcpListener::bind(&listen).await?;
     tracing::info!(address = %listener.local_addr()?, "api listening");
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    // Without TCP_NODELAY a response's second segment waits for the client's delayed ACK
+    // (~40 ms), which distorts streamed responses.
+    axum::serve(
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        app,
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }

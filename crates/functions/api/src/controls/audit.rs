@@ -37,8 +37,10 @@ impl AuditSlot {
 
     /// Writes the record: the `audit` event and the EMF line.
     fn write(&self, metrics: &MetricsSink, namespace: &str) {
-        let mut record = self.lock().clone();
-        record.latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        // Written once, at the end of the response: the record is not cloned for it.
+        let mut record = self.lock();
+        record.latency_ms = latency_ms;
         tracing::info!(
             target: "audit",
             request_id = %record.request_id,
@@ -65,10 +67,15 @@ impl AuditSlot {
             completion = record.completion.as_deref(),
             "audit"
         );
-        let now_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
-        metrics.emit(&record.emf(namespace, now_ms));
+        if metrics.is_on() {
+            let now_ms = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
+            let line = record.emf_line(namespace, now_ms);
+            if !line.is_empty() {
+                metrics.emit(&line);
+            }
+        }
     }
 }
 

@@ -35,18 +35,27 @@ pub enum MetricsSink {
 }
 
 impl MetricsSink {
-    pub fn emit(&self, line: &serde_json::Value) {
+    /// Whether lines are written at all (so a caller can skip making them).
+    pub fn is_on(&self) -> bool {
+        !matches!(self, Self::Off)
+    }
+
+    /// Writes one line (`line` without its newline).
+    pub fn emit(&self, line: &str) {
         match self {
             Self::Off => {}
             Self::Stdout => {
-                let mut out = std::io::stdout().lock();
+                let mut buffer = Vec::with_capacity(line.len() + 1);
+                buffer.extend_from_slice(line.as_bytes());
+                buffer.push(b'\n');
+                // The whole line in one write, so it leaves in one write(2), not piecewise.
                 // A metric line that cannot be written is not worth failing a request for.
-                let _ = writeln!(out, "{line}");
+                let _ = std::io::stdout().lock().write_all(&buffer);
             }
             Self::Memory(lines) => lines
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .push(line.to_string()),
+                .push(line.to_owned()),
         }
     }
 }
