@@ -224,7 +224,16 @@ where
                 tokio::time::sleep(Duration::from_millis(2)).await;
                 continue;
             }
-            let response = handle(event.clone()).await?;
+            // A handler that never answers (a worker process died mid-batch) must fail the
+            // run, not hang it.
+            let left = timeout.saturating_sub(started.elapsed());
+            let response = match tokio::time::timeout(left, handle(event.clone())).await {
+                Ok(response) => response?,
+                Err(_) => bail!(
+                    "a batch was not answered within {timeout:?}; {} of {jobs} jobs done",
+                    deleted.load(Ordering::SeqCst)
+                ),
+            };
             batches.fetch_add(1, Ordering::SeqCst);
             failures.fetch_add(response.batch_item_failures.len(), Ordering::SeqCst);
             let n = poller
