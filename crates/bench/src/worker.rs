@@ -28,7 +28,8 @@ use futures_util::StreamExt;
 use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
 use gateway::config::GatewayConfig;
-use gateway::jobs::processor::{JobProcessor, JobRunner, ProcessorSettings};
+use gateway::controls::pricing::Pricing;
+use gateway::jobs::processor::{JobAnswer, JobProcessor, JobRunner, ProcessorSettings};
 use gateway::jobs::submit::{self, JobSettings};
 use gateway::jobs::{JobQueue, JobStatus, JobStore, NotificationState, SubmitJob};
 use gateway_aws::event_source::sqs::{SqsPoller, batch_response};
@@ -110,8 +111,12 @@ impl JobRunner for InstantRunner {
         &self,
         model: &str,
         _request: &ConverseRequest,
-    ) -> Result<(ConverseResponse, String), GatewayError> {
-        Ok((self.0.clone(), model.to_owned()))
+    ) -> Result<JobAnswer, GatewayError> {
+        Ok(JobAnswer {
+            response: self.0.clone(),
+            model: model.to_owned(),
+            region: None,
+        })
     }
 }
 
@@ -320,6 +325,9 @@ async fn ceiling(
     let store = DynamoJobStore::new(moto.dynamodb(), &fixture.table);
     let notifier = SnsJobNotifier::new(moto.sns(), &fixture.topic_arn);
     let runner = InstantRunner(reply.clone());
+    // The worker prices every answer too.
+    let pricing =
+        Pricing::new(gateway, Some("us-east-1".to_owned())).map_err(anyhow::Error::msg)?;
     let processor = JobProcessor {
         store: &store,
         notifier: &notifier,
@@ -327,6 +335,7 @@ async fn ceiling(
         callbacks: None::<&SqsJobQueue>,
         settings: ProcessorSettings::default(),
         clock: now_ms,
+        pricing: Some(&pricing),
     };
     let processor = &processor;
     let drained = drain(&fixture, lanes, config.timeout, |event| async move {

@@ -11,10 +11,11 @@ pub mod config;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt};
 use gateway::GatewayError;
-use gateway::api::converse::{ConverseRequest, ConverseResponse};
+use gateway::api::converse::ConverseRequest;
 use gateway::config::GatewayConfig;
+use gateway::controls::pricing::Pricing;
 use gateway::jobs::processor::{
-    Disposition, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
+    Disposition, JobAnswer, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
 };
 use gateway::jobs::{JobMessage, MessageKind};
 use gateway::ports::ModelClient;
@@ -33,15 +34,15 @@ pub use config::{CallbackConfig, WorkerConfig};
 pub struct GatewayRunner<M>(pub Gateway<M>);
 
 impl<M: ModelClient> JobRunner for GatewayRunner<M> {
-    async fn run(
-        &self,
-        model: &str,
-        request: &ConverseRequest,
-    ) -> Result<(ConverseResponse, String), GatewayError> {
+    async fn run(&self, model: &str, request: &ConverseRequest) -> Result<JobAnswer, GatewayError> {
         // The job's own deadline is the configured request timeout; the queue's visibility
         // timeout is six times the function's, so a redelivery never races a live attempt.
         let served = self.0.converse(Route::Model(model), request, None).await?;
-        Ok((served.value, served.target.model_id))
+        Ok(JobAnswer {
+            response: served.value,
+            model: served.target.model_id,
+            region: served.target.region,
+        })
     }
 }
 
@@ -51,6 +52,8 @@ pub struct Worker<M> {
     pub runner: GatewayRunner<M>,
     pub settings: ProcessorSettings,
     pub concurrency: usize,
+    /// Prices each job's answer into its result and notification (`cost_usd`).
+    pub pricing: Option<Pricing>,
 }
 
 fn now_ms() -> u64 {
@@ -90,6 +93,10 @@ impl LambdaWorker {
             )),
             settings: config.settings,
             concurrency: config.concurrency,
+            pricing: Some(Pricing::new(
+                &gateway_config,
+                sdk.region().map(|r| r.as_ref().to_owned()),
+            )?),
         };
         Ok((worker, callbacks))
     }
@@ -180,6 +187,7 @@ impl<M: ModelClient> Worker<M> {
             callbacks: callbacks.map(|c| &c.queue),
             settings: self.settings,
             clock: now_ms,
+            pricing: self.pricing.as_ref(),
         };
         Ok(match processor.process(body, receive_count).await? {
             Disposition::Completed(status) => status.as_str(),

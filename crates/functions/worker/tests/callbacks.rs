@@ -241,6 +241,7 @@ async fn flow(options: Options) -> Flow {
             ..ProcessorSettings::default()
         },
         concurrency: 4,
+        pricing: None,
     };
     let mut settings =
         CallbackSettings::new(CallbackSecrets::parse(CALLBACK_SECRET, None).unwrap());

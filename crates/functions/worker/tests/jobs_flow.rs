@@ -32,6 +32,9 @@ async fn submit_work_poll_and_notify() {
     assert_eq!(job["result"]["model"], HAIKU);
     assert!(job["usage"]["totalTokens"].as_u64().unwrap() > 0);
     assert_eq!(job["metadata"]["ticket"], "T-1");
+    // Priced like the API's x-gateway-cost: haiku's list price × the reported usage.
+    let cost: f64 = job["result"]["cost_usd"].as_str().unwrap().parse().unwrap();
+    assert!(cost > 0.0 && cost < 0.01, "{job}");
 
     let notes = flow.notifications().await;
     assert_eq!(notes.len(), 1, "{notes:?}");
@@ -42,6 +45,7 @@ async fn submit_work_poll_and_notify() {
     let message: serde_json::Value =
         serde_json::from_str(notes[0]["Message"].as_str().unwrap()).unwrap();
     assert_eq!(message["job_id"], job_id);
+    assert_eq!(message["cost_usd"], job["result"]["cost_usd"], "{message}");
 }
 
 #[tokio::test]

@@ -47,6 +47,7 @@ mod tests {
             model: "m".into(),
             text,
             stop_reason: "end_turn".into(),
+            cost_usd: None,
             response: serde_json::Value::Null,
         }
     }

@@ -25,13 +25,13 @@ use super::ports::{
     CacheWrite, CounterStore, KeyStore, Reserved, Settlement, StoreError, UsageStore,
 };
 use super::prices::{Price, PriceTable};
+use super::pricing::Pricing;
 use super::reservation::{self, BudgetScope, CounterKind, RateView, Reservation, ReservationInput};
 use super::sigv4::{self, Authorization, SignedRequest};
 use super::usage::TokenUsage;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
 use crate::service::LastGood;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -129,12 +129,9 @@ pub struct Settled {
 
 pub struct Controller<S> {
     config: ControlsConfig,
-    prices: PriceTable,
-    /// Models' `price_per_1k_tokens`, for models the table lacks.
-    flat_prices: HashMap<String, Price>,
+    pricing: Pricing,
     store: S,
     seal_key: Vec<u8>,
-    home_region: Option<String>,
     /// How long the fallback tier may serve an answer: cache items live at least this long.
     tier_ttl_secs: u64,
     keys: TtlCache<String, Option<Arc<KeyRecord>>>,
@@ -153,26 +150,16 @@ impl<S> Controller<S> {
         home_region: Option<String>,
     ) -> Result<Self, String> {
         let config = gateway.controls.clone();
-        let prices = PriceTable::builtin(&config.prices)?;
-        let flat_prices = gateway
-            .models
-            .iter()
-            .filter_map(|m| {
-                let per_1k = Nanos::from_usd(m.price_per_1k_tokens?)?;
-                Some((m.id.clone(), Price::flat(per_1k)))
-            })
-            .collect();
+        let pricing = Pricing::new(gateway, home_region)?;
         let ttl = Duration::from_millis(config.auth.key_cache_ttl_ms);
         Ok(Self {
             keys: TtlCache::new(ttl, 10_000),
             tenants: TtlCache::new(ttl, 10_000),
             tier_ttl_secs: gateway.resilience.cache_tier.ttl_ms / 1_000,
             config,
-            prices,
-            flat_prices,
+            pricing,
             store,
             seal_key,
-            home_region,
         })
     }
 
@@ -181,7 +168,11 @@ impl<S> Controller<S> {
     }
 
     pub fn prices(&self) -> &PriceTable {
-        &self.prices
+        self.pricing.table()
+    }
+
+    pub fn pricing(&self) -> &Pricing {
+        &self.pricing
     }
 
     pub fn store(&self) -> &S {
@@ -190,10 +181,7 @@ impl<S> Controller<S> {
 
     /// The price of a call to `model_id` in `region` (the home region when `None`).
     pub fn price(&self, model_id: &str, region: Option<&str>) -> Option<Price> {
-        let region = region.or(self.home_region.as_deref());
-        self.prices
-            .lookup(model_id, region)
-            .or_else(|| self.flat_prices.get(model_id).copied())
+        self.pricing.price(model_id, region)
     }
 
     /// The worst-case price across every model a call may reach, or the first unpriced one.

@@ -27,6 +27,7 @@ pub mod models;
 pub mod money;
 pub mod ports;
 pub mod prices;
+pub mod pricing;
 pub mod reservation;
 pub mod sigv4;
 pub mod testing;

@@ -87,6 +87,10 @@ pub struct JobResult {
     pub model: String,
     pub text: String,
     pub stop_reason: String,
+    /// What the call cost in USD (`"0.000123"`), priced like the API's `x-gateway-cost`;
+    /// absent when the model has no price.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<String>,
     /// The full Converse response, for callers that need tool calls or content blocks.
     pub response: Value,
 }
@@ -314,6 +318,9 @@ pub struct JobNotification {
     pub error: Option<JobError>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub usage: Option<Usage>,
+    /// What the job's model call cost in USD, when priced.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_url: Option<String>,
 }

@@ -9,18 +9,28 @@ use super::model::{
 use super::ports::{JobNotifier, JobOutcome, JobQueue, JobStore};
 use crate::GatewayError;
 use crate::api::converse::{ConverseRequest, ConverseResponse};
+use crate::controls::pricing::Pricing;
+use crate::controls::usage::TokenUsage;
 use crate::resilience::ErrorClass;
 use std::future::Future;
 use std::time::Duration;
 
+/// A job's answer, and the model and region that gave it (what it is priced by).
+#[derive(Debug, Clone)]
+pub struct JobAnswer {
+    pub response: ConverseResponse,
+    pub model: String,
+    /// `None`: the home region.
+    pub region: Option<String>,
+}
+
 /// Runs a job's model call through the gateway's call path (routing, retries, fallbacks).
 pub trait JobRunner: Send + Sync {
-    /// Returns the answer and the model that gave it.
     fn run(
         &self,
         model: &str,
         request: &ConverseRequest,
-    ) -> impl Future<Output = Result<(ConverseResponse, String), GatewayError>> + Send;
+    ) -> impl Future<Output = Result<JobAnswer, GatewayError>> + Send;
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -73,6 +83,8 @@ pub struct JobProcessor<'a, S, N, R, Q> {
     pub callbacks: Option<&'a Q>,
     pub settings: ProcessorSettings,
     pub clock: fn() -> u64,
+    /// Prices the answer into the job's result; `None`: results carry no cost.
+    pub pricing: Option<&'a Pricing>,
 }
 
 fn store_failure(error: GatewayError) -> RecordFailure {
@@ -185,14 +197,22 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S,
             GatewayError::Internal(format!("stored job request does not parse: {e}"))
         })?;
         let (model, converse) = request.to_converse()?;
-        let (response, served_by) = self.runner.run(&model, &converse).await?;
-        let usage = response.usage;
+        let answer = self.runner.run(&model, &converse).await?;
+        let usage = answer.response.usage;
+        let cost = self.pricing.and_then(|pricing| {
+            pricing.cost(
+                &answer.model,
+                answer.region.as_deref(),
+                &TokenUsage::from(&usage),
+            )
+        });
         let result = JobResult {
-            model: served_by,
-            text: response.text(),
-            stop_reason: response.stop_reason.clone(),
-            response: serde_json::to_value(&response)
+            text: answer.response.text(),
+            stop_reason: answer.response.stop_reason.clone(),
+            cost_usd: cost.map(|c| c.usd()),
+            response: serde_json::to_value(&answer.response)
                 .map_err(|e| GatewayError::Internal(e.to_string()))?,
+            model: answer.model,
         };
         Ok(JobOutcome::Succeeded { result, usage })
     }
@@ -225,6 +245,7 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S,
             status: job.status,
             error: job.error.clone(),
             usage: job.usage,
+            cost_usd: job.result.as_ref().and_then(|r| r.cost_usd.clone()),
             callback_url: job.callback_url.clone(),
         };
         // A failed publish leaves the claim to expire, and the message comes back to retry it.

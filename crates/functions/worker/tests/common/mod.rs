@@ -6,6 +6,7 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use axum::body::Body;
 use bedrock_sim::SimHandle;
 use gateway::config::GatewayConfig;
+use gateway::controls::pricing::Pricing;
 use gateway::jobs::processor::ProcessorSettings;
 use gateway::jobs::submit::JobSettings;
 use gateway::service::Gateway;
@@ -78,6 +79,9 @@ pub async fn flow_with(settings: ProcessorSettings) -> Flow {
         )),
         settings,
         concurrency: 4,
+        pricing: Some(
+            Pricing::new(&GatewayConfig::default(), Some("us-east-1".to_owned())).unwrap(),
+        ),
     };
     let jobs_poller = SqsPoller::new(sqs, &queue.url, &queue.arn);
     Flow {

@@ -218,6 +218,7 @@ mod tests {
             model: "m".into(),
             text: "t".into(),
             stop_reason: "end_turn".into(),
+            cost_usd: None,
             response,
         };
         let mut one_way = Map::new();

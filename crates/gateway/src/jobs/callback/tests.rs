@@ -210,6 +210,7 @@ fn finished_job(url: &str) -> JobRecord {
         model: "haiku".into(),
         text: "hello".into(),
         stop_reason: "end_turn".into(),
+        cost_usd: None,
         response: json!({}),
     });
     job
