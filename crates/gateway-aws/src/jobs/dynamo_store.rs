@@ -180,7 +180,7 @@ impl JobStore for DynamoJobStore {
         token: &str,
         now_ms: u64,
         outcome: &JobOutcome,
-    ) -> Result<bool, GatewayError> {
+    ) -> Result<Option<JobRecord>, GatewayError> {
         let mut request = self
             .update(job_id)
             .condition_expression("#status = :running AND lease_token = :token")
@@ -246,9 +246,12 @@ impl JobStore for DynamoJobStore {
         let request = request.update_expression(format!(
             "SET {set}, updated_at_ms = :now, notification = :pending REMOVE lease_token, lease_until_ms"
         ));
-        Ok(conditional(request, "dynamodb:UpdateItem(finish)")
+        // ALL_NEW: the finished record comes back with the write, so the worker announces it
+        // without another read.
+        conditional(request, "dynamodb:UpdateItem(finish)")
             .await?
-            .is_some())
+            .map(from_item)
+            .transpose()
     }
 
     #[tracing::instrument(skip_all, fields(job_id))]

@@ -55,14 +55,15 @@ pub trait JobStore: Send + Sync {
         lease_until_ms: u64,
     ) -> impl Future<Output = Result<Option<JobRecord>, GatewayError>> + Send;
 
-    /// `RUNNING` held by `token` → terminal. `false` when the lease was lost to another worker.
+    /// `RUNNING` held by `token` → terminal; the record as written (so no read has to follow).
+    /// `None` when the lease was lost to another worker.
     fn finish(
         &self,
         job_id: &str,
         token: &str,
         now_ms: u64,
         outcome: &JobOutcome,
-    ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
+    ) -> impl Future<Output = Result<Option<JobRecord>, GatewayError>> + Send;
 
     /// `RUNNING` held by `token` → `QUEUED` (a retryable failure; the message will come back).
     fn release(

@@ -177,18 +177,10 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S,
             .finish(&job.job_id, &token, (self.clock)(), &outcome)
             .await
             .map_err(store_failure)?;
-        if !finished {
+        let Some(job) = finished else {
             // Our lease ran out and another worker took the job over: its result stands.
             return Err(RecordFailure::Busy(job.job_id));
-        }
-        let job = self
-            .store
-            .get(&job.job_id)
-            .await
-            .map_err(store_failure)?
-            .ok_or_else(|| {
-                RecordFailure::Retry(format!("job {} vanished after finishing", job.job_id))
-            })?;
+        };
         self.announce(&job).await
     }
 

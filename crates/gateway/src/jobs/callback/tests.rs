@@ -70,7 +70,13 @@ impl JobStore for MemStore {
     ) -> Result<Option<JobRecord>, GatewayError> {
         unused()
     }
-    async fn finish(&self, _: &str, _: &str, _: u64, _: &JobOutcome) -> Result<bool, GatewayError> {
+    async fn finish(
+        &self,
+        _: &str,
+        _: &str,
+        _: u64,
+        _: &JobOutcome,
+    ) -> Result<Option<JobRecord>, GatewayError> {
         unused()
     }
     async fn release(&self, _: &str, _: &str, _: u64) -> Result<bool, GatewayError> {
