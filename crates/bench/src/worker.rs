@@ -9,8 +9,8 @@
 //! - **Ceiling** (the emulator alone): the batch goes to the gateway's `JobProcessor` in this
 //!   process, with the real DynamoDB and SNS adapters and a model runner that answers at once
 //!   with a captured simulator reply: every emulator call the worker makes per job (GetItem,
-//!   four conditional UpdateItems, a second GetItem, Publish), at the worker's per-batch
-//!   concurrency, and no Lambda, no gateway call path, no Bedrock.
+//!   four conditional UpdateItems, Publish), at the worker's per-batch concurrency, and no
+//!   Lambda, no gateway call path, no Bedrock.
 //! - **End to end**: the batch goes, as an SQS event, through the harness's Runtime API to
 //!   `lanes` processes of the release worker binary (each a Lambda instance), which call
 //!   bedrock-sim through the gateway and moto through the AWS SDK.
