@@ -3,9 +3,7 @@
 //! through a recording interceptor, so the order and overlap of calls is observed, not assumed.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod controls_support;
-
-use controls_support::*;
+use crate::controls_support::*;
 use gateway::controls::keys::{Budget, KeyLimits, RateLimits, TenantRecord};
 use serde_json::json;
 

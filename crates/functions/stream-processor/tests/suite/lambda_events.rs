@@ -3,19 +3,17 @@
 //! step with the code's.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_sdk_dynamodb::types::AttributeValue;
-use common::*;
 use serde_json::json;
 use std::collections::HashMap;
 use stream_processor::FILTER_PATTERN;
 
-const INSERT: &str = include_str!("../../../../events/dynamodb/insert.json");
-const MODIFY: &str = include_str!("../../../../events/dynamodb/modify.json");
-const REMOVE: &str = include_str!("../../../../events/dynamodb/remove.json");
-const TEMPLATE: &str = include_str!("../../../../template.yaml");
+const INSERT: &str = include_str!("../../../../../events/dynamodb/insert.json");
+const MODIFY: &str = include_str!("../../../../../events/dynamodb/modify.json");
+const REMOVE: &str = include_str!("../../../../../events/dynamodb/remove.json");
+const TEMPLATE: &str = include_str!("../../../../../template.yaml");
 
 fn event(json: &str) -> Event {
     serde_json::from_str(json).expect("a Lambda DynamoDB stream event")

@@ -1,9 +1,7 @@
 //! `/api/classify|generate|analyze`: static routing to the configured model class.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! Converse and ConverseStream through the real `aws-sdk-bedrockruntime` client.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::types::{
     AnyToolChoice, ContentBlock, ContentBlockDelta, ContentBlockStart, ConverseOutput,
@@ -11,7 +10,6 @@ use aws_sdk_bedrockruntime::types::{
 };
 use aws_smithy_types::Document;
 use bedrock_sim::{count_input_tokens, count_output_tokens, expected_reply};
-use common::*;
 use serde_json::json;
 
 fn reply_text(out: &aws_sdk_bedrockruntime::operation::converse::ConverseOutput) -> String {

@@ -2,14 +2,12 @@
 //! with a wrong secret gets 403. The signatures are the real Rust SDK's.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod controls_support;
-
+use crate::controls_support::*;
 use aws_sdk_bedrockruntime::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseStreamOutput, Message,
 };
-use controls_support::*;
 use serde_json::json;
 
 fn client(endpoint: &str, key_id: &str, secret: &str) -> aws_sdk_bedrockruntime::Client {

@@ -3,10 +3,8 @@
 //! event, the handler run on them with the real DynamoDB store and the Bedrock simulator.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod common;
-
+use crate::common::*;
 use bedrock_sim::{Behavior, ErrorKind, count_output_tokens, expected_reply};
-use common::*;
 use gateway_aws::event_source::dynamodb_stream::{FilterCriteria, OnFailure, OnFailureRecord};
 use serde_json::json;
 use std::time::Duration;

@@ -2,10 +2,8 @@
 //! allow-lists, usage visibility, and the audit record / EMF line every request leaves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod controls_support;
-
+use crate::controls_support::*;
 use axum::body::Body;
-use controls_support::*;
 use gateway::controls::config::RouteClass;
 use http::Request;
 use serde_json::json;

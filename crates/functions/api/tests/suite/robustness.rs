@@ -1,9 +1,7 @@
 //! Bad input gets a clear 4xx naming the field; nothing panics; oversize bodies get 413.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use gateway::config::GatewayConfig;
 use serde_json::json;
 

@@ -2,9 +2,7 @@
 //! boto3's bedrock-runtime client, from the project's venv (`scripts/setup.sh` installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::path::PathBuf;
 use std::process::Command;
 

@@ -2,10 +2,8 @@
 //! cache) through the state table in the DynamoDB emulator.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
+use crate::common::*;
 use bedrock_sim::{Behavior, ErrorKind};
-use common::*;
 use gateway::ports::Target;
 use gateway::resilience::{BreakerState, BreakerStore};
 use gateway_aws::resilience_store::DynamoStateStore;

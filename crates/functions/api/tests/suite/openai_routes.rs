@@ -1,10 +1,8 @@
 //! `/v1/chat/completions` and `/v1/models` in process against the simulator.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
+use crate::common::*;
 use bedrock_sim::expected_reply;
-use common::*;
 use serde_json::json;
 
 #[tokio::test]

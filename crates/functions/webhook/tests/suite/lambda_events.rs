@@ -4,16 +4,14 @@
 //! the committed signatures stay inside the replay window.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
+use crate::common::*;
 use axum::body::Body;
-use common::*;
 use gateway::jobs::JobStore;
 
-const TICKETS: &str = include_str!("../../../../events/webhook/tickets-standard.json");
-const ROTATED: &str = include_str!("../../../../events/webhook/tickets-rotated-secret.json");
-const GITHUB: &str = include_str!("../../../../events/webhook/github-issue.json");
-const TAMPERED: &str = include_str!("../../../../events/webhook/tickets-tampered.json");
+const TICKETS: &str = include_str!("../../../../../events/webhook/tickets-standard.json");
+const ROTATED: &str = include_str!("../../../../../events/webhook/tickets-rotated-secret.json");
+const GITHUB: &str = include_str!("../../../../../events/webhook/github-issue.json");
+const TAMPERED: &str = include_str!("../../../../../events/webhook/tickets-tampered.json");
 
 fn lambda_request(event: &str) -> http::Request<Body> {
     let request = lambda_http::request::from_str(event)

@@ -1,10 +1,8 @@
 //! `/v1/converse` and `/v1/converse-stream` in process against the simulator.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
+use crate::common::*;
 use bedrock_sim::{Behavior, ErrorKind, Outcome, StreamErrorKind, expected_reply};
-use common::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -3,11 +3,9 @@
 //! with the `hmac` crate (and GitHub's documented vector), not with the code under test.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 
-use common::*;
+use crate::common::*;
 use gateway::jobs::{JobStatus, JobStore};
 use serde_json::json;
 

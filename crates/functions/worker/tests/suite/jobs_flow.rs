@@ -1,10 +1,8 @@
 //! Issue 4's promises, on the emulator with the real SDK clients.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
+use crate::common::*;
 use bedrock_sim::{Behavior, ErrorKind, Outcome, expected_reply};
-use common::*;
 use gateway::jobs::JobStore;
 use serde_json::json;
 use testkit::moto;
@@ -271,7 +269,7 @@ async fn another_tenants_job_is_not_found() {
 #[tokio::test]
 async fn the_sample_submit_event_runs_for_its_jwt_tenant() {
     let flow = flow().await;
-    let event = include_str!("../../../../events/api/jobs-submit.json");
+    let event = include_str!("../../../../../events/api/jobs-submit.json");
     let (parts, body) = lambda_http::request::from_str(event).unwrap().into_parts();
     let (status, submitted) = flow
         .http(http::Request::from_parts(

@@ -2,9 +2,7 @@
 //! enforced. With OpenAI's `x-ratelimit-*` headers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod controls_support;
-
-use controls_support::*;
+use crate::controls_support::*;
 use gateway::controls::keys::{KeyLimits, RateLimits};
 use serde_json::json;
 use std::collections::BTreeMap;

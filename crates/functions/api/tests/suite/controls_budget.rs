@@ -2,9 +2,7 @@
 //! succeed, and the ledger equals the sum of settled costs.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod controls_support;
-
-use controls_support::*;
+use crate::controls_support::*;
 use gateway::controls::keys::Budget;
 use gateway::controls::usage::TokenUsage;
 use serde_json::json;

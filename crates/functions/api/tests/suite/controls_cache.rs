@@ -3,9 +3,7 @@
 //! answer replays as a stream.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-mod controls_support;
-
-use controls_support::*;
+use crate::controls_support::*;
 use serde_json::json;
 
 #[tokio::test]

@@ -2,10 +2,8 @@
 //! metric-based (a model group choosing by shared latency), against bedrock-sim.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
+use crate::common::*;
 use bedrock_sim::Behavior;
-use common::*;
 use gateway::config::GatewayConfig;
 use std::time::Duration;
 

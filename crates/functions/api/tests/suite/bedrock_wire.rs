@@ -1,15 +1,13 @@
 //! The unmodified AWS SDK (Rust) pointed at the gateway: Bedrock's own wire API through it.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_bedrockruntime::error::ProvideErrorMetadata;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::{
     ContentBlock, ConversationRole, ConverseStreamOutput, Message, ResponseStream,
 };
 use bedrock_sim::{Behavior, ErrorKind, Outcome, StreamErrorKind, expected_reply};
-use common::*;
 
 fn user(text: &str) -> Message {
     Message::builder()

@@ -2,10 +2,9 @@
 //! latency, and the admin API.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::*;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::error::SdkError;
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
@@ -14,7 +13,6 @@ use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{ContentBlockDelta, ConverseStreamOutput, ResponseStream};
 use bedrock_sim::{Behavior, ErrorKind, Outcome, StreamErrorKind, expected_reply};
-use common::*;
 use serde_json::{Value, json};
 
 async fn converse_error(kind: ErrorKind) -> (u16, ConverseError) {

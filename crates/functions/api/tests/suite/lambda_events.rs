@@ -2,85 +2,83 @@
 //! Lambda and served by the router: proves the fixtures and the Lambda host path both work.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
-use common::*;
+use crate::common::*;
 
 const EVENTS: &[(&str, &str, u16)] = &[
     (
         "health",
-        include_str!("../../../../events/api/health.json"),
+        include_str!("../../../../../events/api/health.json"),
         200,
     ),
     (
         "models",
-        include_str!("../../../../events/api/models.json"),
+        include_str!("../../../../../events/api/models.json"),
         200,
     ),
     (
         "converse",
-        include_str!("../../../../events/api/converse.json"),
+        include_str!("../../../../../events/api/converse.json"),
         200,
     ),
     (
         "converse-stream",
-        include_str!("../../../../events/api/converse-stream.json"),
+        include_str!("../../../../../events/api/converse-stream.json"),
         200,
     ),
     (
         "chat-completions",
-        include_str!("../../../../events/api/chat-completions.json"),
+        include_str!("../../../../../events/api/chat-completions.json"),
         200,
     ),
     (
         "chat-completions-stream",
-        include_str!("../../../../events/api/chat-completions-stream.json"),
+        include_str!("../../../../../events/api/chat-completions-stream.json"),
         200,
     ),
     (
         "chat-completions-tools",
-        include_str!("../../../../events/api/chat-completions-tools.json"),
+        include_str!("../../../../../events/api/chat-completions-tools.json"),
         200,
     ),
     (
         "task-classify",
-        include_str!("../../../../events/api/task-classify.json"),
+        include_str!("../../../../../events/api/task-classify.json"),
         200,
     ),
     (
         "task-generate",
-        include_str!("../../../../events/api/task-generate.json"),
+        include_str!("../../../../../events/api/task-generate.json"),
         200,
     ),
     (
         "task-analyze",
-        include_str!("../../../../events/api/task-analyze.json"),
+        include_str!("../../../../../events/api/task-analyze.json"),
         200,
     ),
     (
         "bedrock-converse",
-        include_str!("../../../../events/api/bedrock-converse.json"),
+        include_str!("../../../../../events/api/bedrock-converse.json"),
         200,
     ),
     (
         "bedrock-invoke",
-        include_str!("../../../../events/api/bedrock-invoke.json"),
+        include_str!("../../../../../events/api/bedrock-invoke.json"),
         200,
     ),
     // Without a jobs table configured the route says so, as a 404 naming what is missing.
     (
         "jobs-submit",
-        include_str!("../../../../events/api/jobs-submit.json"),
+        include_str!("../../../../../events/api/jobs-submit.json"),
         404,
     ),
     (
         "bad-json",
-        include_str!("../../../../events/api/bad-json.json"),
+        include_str!("../../../../../events/api/bad-json.json"),
         400,
     ),
     (
         "unknown-model",
-        include_str!("../../../../events/api/unknown-model.json"),
+        include_str!("../../../../../events/api/unknown-model.json"),
         400,
     ),
 ];

@@ -1,13 +1,11 @@
 //! InvokeModel and InvokeModelWithResponseStream through the real SDK, plus raw wire checks.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test helpers outside #[test] fns
 
-mod common;
-
+use crate::common::*;
 use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::primitives::Blob;
 use aws_sdk_bedrockruntime::types::ResponseStream;
 use bedrock_sim::{count_output_tokens, expected_reply};
-use common::*;
 use serde_json::{Value, json};
 
 fn anthropic_body(prompt: &str, max_tokens: u32) -> Vec<u8> {

@@ -3,10 +3,8 @@
 //! after their first byte, a hanging model and a bad request, and a failing region.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
 
-mod common;
-
+use crate::common::*;
 use bedrock_sim::{Behavior, ErrorKind, Outcome, StreamErrorKind, expected_reply};
-use common::*;
 use gateway_aws::bedrock::BedrockModelClient;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

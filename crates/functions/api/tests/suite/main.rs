@@ -1,0 +1,23 @@
+//! The crate's integration tests as one test binary: one link instead of one per file,
+//! which keeps a clean build's disk use and link time down. Each module is one former file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+mod common;
+mod controls_support;
+
+mod bedrock_wire;
+mod controls_budget;
+mod controls_cache;
+mod controls_hot_path;
+mod controls_keys;
+mod controls_limits;
+mod controls_sigv4;
+mod converse_routes;
+mod lambda_events;
+mod openai_routes;
+mod python_clients;
+mod resilience_breaker;
+mod resilience_fallback;
+mod resilience_routing;
+mod robustness;
+mod task_routes;

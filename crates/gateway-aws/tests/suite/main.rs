@@ -1,0 +1,8 @@
+//! The crate's integration tests as one test binary: one link instead of one per file,
+//! which keeps a clean build's disk use and link time down. Each module is one former file.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code: fail loudly
+
+mod bedrock_mocks;
+mod bedrock_sim;
+mod controls_store;
+mod resilience_store;
