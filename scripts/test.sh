@@ -11,7 +11,8 @@ bash scripts/setup.sh
 cargo test --workspace --no-run --quiet
 mkdir -p target
 set +e
-cargo test --workspace 2>&1 | tee target/test-output.txt
+# --no-fail-fast: one failing test binary must not hide the results of the others.
+cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')

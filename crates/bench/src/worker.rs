@@ -31,7 +31,7 @@ use gateway::config::GatewayConfig;
 use gateway::controls::pricing::Pricing;
 use gateway::jobs::processor::{JobAnswer, JobProcessor, JobRunner, ProcessorSettings};
 use gateway::jobs::submit::{self, JobSettings};
-use gateway::jobs::{JobQueue, JobStatus, JobStore, NotificationState, SubmitJob};
+use gateway::jobs::{JobQueue, JobStatus, JobStore, NoCharges, NotificationState, SubmitJob};
 use gateway_aws::event_source::sqs::{SqsPoller, batch_response};
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier, SqsJobQueue};
 use http::Method;
@@ -336,6 +336,8 @@ async fn ceiling(
         settings: ProcessorSettings::default(),
         clock: now_ms,
         pricing: Some(&pricing),
+        // The bench's jobs are submitted without controls: they carry no charge.
+        charges: None::<&NoCharges>,
     };
     let processor = &processor;
     let drained = drain(&fixture, lanes, config.timeout, |event| async move {

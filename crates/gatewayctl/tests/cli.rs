@@ -173,7 +173,7 @@ async fn tenants_usage_and_prices() {
         cli.store()
             .settle(&Settlement {
                 adjustments: vec![],
-                ledger: LedgerEntry {
+                ledger: Some(LedgerEntry {
                     tenant: "acme".into(),
                     day: day.clone(),
                     principal: "GWKTEST".into(),
@@ -187,7 +187,7 @@ async fn tenants_usage_and_prices() {
                     cache_hit: false,
                     error: false,
                     expires_at_secs: u64::MAX / 4,
-                },
+                }),
                 cache: None,
             })
             .await

@@ -16,6 +16,16 @@ pub use moto::{Moto, moto};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_dynamodb::config::Credentials;
 
+/// Warnings and errors of the code under test go to the running test's captured output, so a
+/// failing test shows why (an internal error's detail, a store error) next to its assertion.
+/// Idempotent; called by [`moto`] and [`bedrock_sim`], so every test using either has it.
+pub fn capture_logs() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+        .try_init();
+}
+
 /// A name no other test in this run uses: `<prefix>-<8 hex>`.
 pub fn unique_name(prefix: &str) -> String {
     let id = uuid::Uuid::new_v4().simple().to_string();
@@ -38,6 +48,7 @@ pub fn local_sdk_config(endpoint_url: &str) -> SdkConfig {
 
 /// A Bedrock simulator on a free port of this test's runtime; dropped with the test.
 pub async fn bedrock_sim() -> bedrock_sim::SimHandle {
+    capture_logs();
     bedrock_sim::Simulator::start(bedrock_sim::SimConfig::default())
         .await
         .expect("testkit: the Bedrock simulator failed to start")

@@ -23,6 +23,7 @@ static MOTO: OnceLock<Moto> = OnceLock::new();
 ///
 /// `MOTO_ENDPOINT` set: use that server (e.g. the offline stack's) instead of starting one.
 pub fn moto() -> &'static Moto {
+    crate::capture_logs();
     MOTO.get_or_init(|| match std::env::var("MOTO_ENDPOINT") {
         Ok(url) if !url.is_empty() => Moto {
             endpoint_url: url,

@@ -121,17 +121,20 @@ impl AppState {
         }))
     }
 
-    /// With controls (built by the caller, e.g. over a test's state table) and a metrics sink.
+    /// With controls (built by the caller, e.g. over a test's state table), a metrics sink
+    /// and, optionally, the jobs backends.
     pub fn with_controls(
         config: GatewayConfig,
         models: BedrockModelClient,
         parts: GatewayParts,
         controls: Option<Controls>,
         metrics: MetricsSink,
+        jobs: Option<JobsBackend>,
     ) -> Arc<Self> {
         Arc::new(Self {
             controls,
             metrics,
+            jobs,
             ..Self::build(config, models, parts)
         })
     }

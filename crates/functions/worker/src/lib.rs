@@ -13,6 +13,7 @@ use futures_util::{FutureExt, StreamExt};
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::config::GatewayConfig;
+use gateway::controls::Controller;
 use gateway::controls::pricing::Pricing;
 use gateway::jobs::processor::{
     Disposition, JobAnswer, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
@@ -22,6 +23,7 @@ use gateway::ports::ModelClient;
 use gateway::service::{Gateway, Route};
 use gateway::webhook::Resolver;
 use gateway_aws::bedrock::BedrockModelClient;
+use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
 use std::panic::AssertUnwindSafe;
@@ -54,6 +56,9 @@ pub struct Worker<M> {
     pub concurrency: usize,
     /// Prices each job's answer into its result and notification (`cost_usd`).
     pub pricing: Option<Pricing>,
+    /// Settles what each job's submit reserved against the caller's limits and budgets, and
+    /// adds the job to the usage ledger; `None` without `STATE_TABLE`.
+    pub charges: Option<Controller<DynamoControlStore>>,
 }
 
 fn now_ms() -> u64 {
@@ -83,6 +88,17 @@ impl LambdaWorker {
                 callbacks,
             )
         });
+        let home = sdk.region().map(|r| r.as_ref().to_owned());
+        // Settling needs no keys: the seal key (for SigV4 secrets) is never used here.
+        let charges = match lookup("STATE_TABLE").filter(|t| !t.trim().is_empty()) {
+            Some(table) => Some(Controller::new(
+                &gateway_config,
+                DynamoControlStore::from_sdk_config(sdk, table, &gateway_config.controls.cache),
+                Vec::new(),
+                home.clone(),
+            )?),
+            None => None,
+        };
         let worker = Worker {
             store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), config.jobs_table),
             notifier: SnsJobNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
@@ -93,10 +109,8 @@ impl LambdaWorker {
             )),
             settings: config.settings,
             concurrency: config.concurrency,
-            pricing: Some(Pricing::new(
-                &gateway_config,
-                sdk.region().map(|r| r.as_ref().to_owned()),
-            )?),
+            pricing: Some(Pricing::new(&gateway_config, home)?),
+            charges,
         };
         Ok((worker, callbacks))
     }
@@ -188,6 +202,7 @@ impl<M: ModelClient> Worker<M> {
             settings: self.settings,
             clock: now_ms,
             pricing: self.pricing.as_ref(),
+            charges: self.charges.as_ref(),
         };
         Ok(match processor.process(body, receive_count).await? {
             Disposition::Completed(status) => status.as_str(),

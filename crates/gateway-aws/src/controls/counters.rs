@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
     KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
-use gateway::controls::ledger::{usage_pk, usage_sk};
+use gateway::controls::ledger::{LedgerEntry, usage_pk, usage_sk};
 use gateway::controls::ports::{CounterStore, Peek, Reserved, Settlement, StoreError};
 use gateway::controls::reservation::{Counter, Observed};
 use std::collections::HashMap;
@@ -104,8 +104,7 @@ fn adjustment_update(
     Ok(TransactWriteItem::builder().update(update).build())
 }
 
-fn ledger_update(table: &str, settlement: &Settlement) -> Result<TransactWriteItem, StoreError> {
-    let entry = &settlement.ledger;
+fn ledger_update(table: &str, entry: &LedgerEntry) -> Result<TransactWriteItem, StoreError> {
     let values = HashMap::from([
         (":one".to_owned(), n(1)),
         (":in".to_owned(), n(entry.usage.input)),
@@ -338,7 +337,9 @@ impl CounterStore for DynamoControlStore {
                 &adjustment.adds,
             )?);
         }
-        items.push(ledger_update(&self.table, settlement)?);
+        if let Some(entry) = &settlement.ledger {
+            items.push(ledger_update(&self.table, entry)?);
+        }
         if let Some(write) = &settlement.cache {
             match cache_item(write, self.compress_above, self.max_entry) {
                 Ok(Some(item)) => {
@@ -353,7 +354,11 @@ impl CounterStore for DynamoControlStore {
                 Err(e) => tracing::warn!(error = %e, "could not encode the answer for the cache"),
             }
         }
-        // Nothing but the ledger row (an unlimited key, no cache entry): a plain UpdateItem.
+        // One item (the ledger row of an unlimited key, or one counter given back): a plain
+        // UpdateItem.
+        if items.is_empty() {
+            return Ok(());
+        }
         if let [only] = items.as_slice()
             && let Some(update) = only.update()
         {

@@ -169,7 +169,7 @@ async fn settlement_moves_counters_writes_the_ledger_and_the_cache() {
         store
             .settle(&Settlement {
                 adjustments: reservation::settle(&reserved, 40, Nanos(cost)),
-                ledger: LedgerEntry {
+                ledger: Some(LedgerEntry {
                     tenant: "acme".into(),
                     day: day.clone(),
                     principal: "GWKTEST".into(),
@@ -183,7 +183,7 @@ async fn settlement_moves_counters_writes_the_ledger_and_the_cache() {
                     cache_hit: false,
                     error: false,
                     expires_at_secs: now + 86_400,
-                },
+                }),
                 cache: Some(CacheWrite {
                     key: format!("k-{cost}"),
                     answer: CachedAnswer {

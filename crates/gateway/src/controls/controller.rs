@@ -419,7 +419,11 @@ impl<S: CounterStore> Controller<S> {
             model: &plan.model.scope,
             requests_per_minute: limits.requests_per_minute,
             tokens_per_minute: limits.tokens_per_minute,
-            concurrency: limits.concurrency,
+            // A job waits in a queue, not in a connection: its submit counts against the
+            // rate limits and budgets, but holds no in-flight slot until a worker gets to it.
+            concurrency: limits
+                .concurrency
+                .filter(|_| plan.route != RouteClass::Jobs),
             concurrency_bucket_secs: self.config.limits.concurrency_bucket_secs,
             budgets,
             tokens: plan.estimate.total(),
@@ -578,26 +582,74 @@ impl<S: CounterStore> Controller<S> {
         };
         let settlement = Settlement {
             adjustments: reservation::settle(&admission.reservation, usage.total(), cost),
-            ledger: LedgerEntry {
-                tenant: admission.tenant.clone(),
-                day: calendar::day_string(now_secs),
-                principal: admission.principal.clone(),
-                model: model.clone(),
-                usage,
-                cost,
-                cache_hit,
-                error,
-                expires_at_secs: now_secs + self.config.limits.usage_retention_days * 86_400,
-            },
+            ledger: None,
             cache,
         };
-        if let Err(e) = self.store.settle(&settlement).await {
+        let settled = Settled { usage, cost, model };
+        let settlement = Settlement {
+            ledger: Some(self.ledger_entry(
+                &admission.tenant,
+                &admission.principal,
+                &settled,
+                (cache_hit, error),
+                now_secs,
+            )),
+            ..settlement
+        };
+        self.apply(&settlement, &admission.principal, cost).await;
+        settled
+    }
+
+    /// Gives back everything an admission reserved, for a call that was never made (a job
+    /// whose record already existed, or could not be stored): no ledger row, no cache entry.
+    pub async fn release(&self, admission: &Admission) {
+        let settlement = Settlement {
+            adjustments: reservation::settle(&admission.reservation, 0, Nanos::ZERO),
+            ledger: None,
+            cache: None,
+        };
+        self.apply(&settlement, &admission.principal, Nanos::ZERO)
+            .await;
+    }
+
+    /// The usage ledger's row for one settled call; `flags`: (cache hit, error).
+    pub(super) fn ledger_entry(
+        &self,
+        tenant: &str,
+        principal: &str,
+        settled: &Settled,
+        (cache_hit, error): (bool, bool),
+        now_secs: u64,
+    ) -> LedgerEntry {
+        LedgerEntry {
+            tenant: tenant.to_owned(),
+            day: calendar::day_string(now_secs),
+            principal: principal.to_owned(),
+            model: settled.model.clone(),
+            usage: settled.usage,
+            cost: settled.cost,
+            cache_hit,
+            error,
+            expires_at_secs: now_secs + self.config.limits.usage_retention_days * 86_400,
+        }
+    }
+
+    /// Writes a settlement. A store failure is logged, never returned: the reservation then
+    /// stays counted (never an overspend) and the ledger misses the call.
+    pub(super) async fn apply(&self, settlement: &Settlement, principal: &str, cost: Nanos) {
+        if settlement.adjustments.is_empty()
+            && settlement.ledger.is_none()
+            && settlement.cache.is_none()
+        {
+            return;
+        }
+        if let Err(e) = self.store.settle(settlement).await {
+            let model = settlement.ledger.as_ref().map_or("", |l| l.model.as_str());
             tracing::error!(
-                error = %e, principal = %admission.principal, model = %model, cost = %cost,
+                error = %e, principal, model, cost = %cost,
                 "settling a call failed: its reservation stays counted and the ledger misses it"
             );
         }
-        Settled { usage, cost, model }
     }
 }
 

@@ -12,6 +12,7 @@
 //! - `cache`: `Cache-Control`, cacheability, keys, freshness, replay as a stream.
 //! - `ledger`, `audit`: the usage ledger and reports; the audit record and EMF line.
 //! - `controller`: authenticate → admit (reserve) → settle, over the `ports`.
+//! - `job_charge`: an async job's reservation, carried from its submit to its worker.
 
 pub mod audit;
 pub mod cache;
@@ -21,6 +22,7 @@ pub mod controller;
 mod crypto;
 pub mod estimate;
 mod instance_cache;
+pub mod job_charge;
 pub mod keys;
 pub mod ledger;
 pub mod models;

@@ -66,7 +66,8 @@ pub struct CacheWrite {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Settlement {
     pub adjustments: Vec<Adjustment>,
-    pub ledger: LedgerEntry,
+    /// `None` when a reservation is given back for a call that was never made.
+    pub ledger: Option<LedgerEntry>,
     pub cache: Option<CacheWrite>,
 }
 

@@ -17,6 +17,7 @@
 use super::calendar;
 use super::money::Nanos;
 use crate::error::GatewayError;
+use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
 /// One guarded `ADD` to an attribute.
@@ -365,24 +366,93 @@ pub struct Adjustment {
     pub adds: Vec<(&'static str, i64)>,
 }
 
+/// How a held counter settles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeldKind {
+    /// `tokens` becomes the actual count.
+    Rate,
+    /// `inflight` goes back down.
+    Concurrency,
+    /// `committed` becomes the actual cost, which `spent` gains.
+    Budget,
+}
+
+/// A reservation as far as settling it needs: each counter's item and kind, and what was
+/// reserved. Small and serialisable, so an async job carries it from its submit (which
+/// reserves) to the worker that finishes it (which settles).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Held {
+    pub counters: Vec<(String, HeldKind)>,
+    pub tokens: u64,
+    pub cost: Nanos,
+}
+
+impl CounterKind {
+    fn held(&self) -> HeldKind {
+        match self {
+            Self::Rate { .. } => HeldKind::Rate,
+            Self::Concurrency { .. } => HeldKind::Concurrency,
+            Self::Budget { .. } => HeldKind::Budget,
+        }
+    }
+}
+
+impl Reservation {
+    pub fn held(&self) -> Held {
+        Held {
+            counters: self
+                .counters
+                .iter()
+                .map(|c| (c.pk.clone(), c.kind.held()))
+                .collect(),
+            tokens: self.tokens,
+            cost: self.cost,
+        }
+    }
+}
+
 /// The adjustments that turn a reservation into what the call actually used.
 pub fn settle(reservation: &Reservation, tokens: u64, cost: Nanos) -> Vec<Adjustment> {
-    let token_delta = signed(tokens) - signed(reservation.tokens);
-    let cost_delta = cost.as_i64() - reservation.cost.as_i64();
-    reservation
-        .counters
-        .iter()
-        .filter_map(|counter| {
-            let adds = match counter.kind {
-                CounterKind::Rate { .. } => vec![("tokens", token_delta)],
-                CounterKind::Concurrency { .. } => vec![("inflight", -1)],
-                CounterKind::Budget { .. } => {
-                    vec![("committed", cost_delta), ("spent", cost.as_i64())]
-                }
+    adjustments(
+        reservation.counters.iter().map(|c| (&c.pk, c.kind.held())),
+        reservation.tokens,
+        reservation.cost,
+        tokens,
+        cost,
+    )
+}
+
+/// [`settle`] for a reservation held by a job.
+pub fn settle_held(held: &Held, tokens: u64, cost: Nanos) -> Vec<Adjustment> {
+    adjustments(
+        held.counters.iter().map(|(pk, kind)| (pk, *kind)),
+        held.tokens,
+        held.cost,
+        tokens,
+        cost,
+    )
+}
+
+fn adjustments<'a>(
+    counters: impl Iterator<Item = (&'a String, HeldKind)>,
+    reserved_tokens: u64,
+    reserved_cost: Nanos,
+    tokens: u64,
+    cost: Nanos,
+) -> Vec<Adjustment> {
+    let token_delta = signed(tokens) - signed(reserved_tokens);
+    let cost_delta = cost.as_i64() - reserved_cost.as_i64();
+    counters
+        .filter_map(|(pk, kind)| {
+            let adds = match kind {
+                HeldKind::Rate => vec![("tokens", token_delta)],
+                HeldKind::Concurrency => vec![("inflight", -1)],
+                HeldKind::Budget => vec![("committed", cost_delta), ("spent", cost.as_i64())],
             };
             let adds: Vec<_> = adds.into_iter().filter(|(_, n)| *n != 0).collect();
             (!adds.is_empty()).then(|| Adjustment {
-                pk: counter.pk.clone(),
+                pk: pk.clone(),
                 adds,
             })
         })

@@ -139,27 +139,28 @@ impl CounterStore for InMemoryControlStore {
                 *item.entry((*attribute).to_owned()).or_default() += amount;
             }
         }
-        let entry = &settlement.ledger;
-        let row = state
-            .ledger
-            .entry((
-                usage_pk(&entry.tenant, &entry.day),
-                usage_sk(&entry.principal, &entry.model),
-            ))
-            .or_insert_with(|| UsageRow {
-                day: entry.day.clone(),
-                principal: entry.principal.clone(),
-                model: entry.model.clone(),
-                ..UsageRow::default()
-            });
-        row.requests += 1;
-        row.input_tokens += entry.usage.input;
-        row.output_tokens += entry.usage.output;
-        row.cache_read_tokens += entry.usage.cache_read;
-        row.cache_write_tokens += entry.usage.cache_write;
-        row.cost_nanos += entry.cost.0;
-        row.cache_hits += u64::from(entry.cache_hit);
-        row.errors += u64::from(entry.error);
+        if let Some(entry) = &settlement.ledger {
+            let row = state
+                .ledger
+                .entry((
+                    usage_pk(&entry.tenant, &entry.day),
+                    usage_sk(&entry.principal, &entry.model),
+                ))
+                .or_insert_with(|| UsageRow {
+                    day: entry.day.clone(),
+                    principal: entry.principal.clone(),
+                    model: entry.model.clone(),
+                    ..UsageRow::default()
+                });
+            row.requests += 1;
+            row.input_tokens += entry.usage.input;
+            row.output_tokens += entry.usage.output;
+            row.cache_read_tokens += entry.usage.cache_read;
+            row.cache_write_tokens += entry.usage.cache_write;
+            row.cost_nanos += entry.cost.0;
+            row.cache_hits += u64::from(entry.cache_hit);
+            row.errors += u64::from(entry.error);
+        }
         if let Some(write) = &settlement.cache {
             state.cache.insert(write.key.clone(), write.answer.clone());
         }

@@ -4,6 +4,7 @@
 use super::cache::{self, CacheDirective};
 use super::controller::{CallPlan, Controller, Credentials, Outcome};
 use super::estimate::Estimate;
+use super::job_charge::{ChargeOutcome, JobCharge};
 use super::keys::{
     self, Budget, ENTROPY_BYTES, IssuedKey, KeyLimits, KeyRecord, RateLimits, TenantRecord,
 };
@@ -428,5 +429,157 @@ async fn allow_lists_and_jwt_tenants() {
             .error
             .status_code(),
         429
+    );
+}
+
+/// A key with a daily budget, a rate limit and a concurrency cap of one, and its principal.
+async fn job_key(
+    seed: u8,
+) -> (
+    Controller<InMemoryControlStore>,
+    super::keys::Principal,
+    String,
+) {
+    let store = InMemoryControlStore::default();
+    let (issued, mut record) = key(seed, "acme");
+    record.budget = Budget {
+        daily_usd: Some(1.0),
+        monthly_usd: None,
+    };
+    record.limits = KeyLimits {
+        default: RateLimits {
+            requests_per_minute: Some(10),
+            tokens_per_minute: Some(10_000),
+            concurrency: Some(1),
+        },
+        models: Default::default(),
+    };
+    store.put_key(record);
+    let controls = controller(store);
+    let principal = controls
+        .authenticate(Credentials::ApiKey(&issued.api_key), NOW_MS)
+        .await
+        .unwrap();
+    let day = calendar::day_string(NOW_MS / 1_000);
+    (
+        controls,
+        principal,
+        format!("BUDGET#key:{}#d:{day}", issued.key_id),
+    )
+}
+
+/// Admits a job's call (no cache: jobs never read or write the response cache).
+async fn admit_job(
+    controls: &Controller<InMemoryControlStore>,
+    principal: &super::keys::Principal,
+) -> super::controller::Admission {
+    let plan = CallPlan {
+        route: RouteClass::Jobs,
+        cache: None,
+        ..plan(50)
+    };
+    controls.admit(principal, plan, NOW_MS).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_job_reserves_its_limits_but_holds_no_concurrency_slot() {
+    let (controls, principal, budget) = job_key(40).await;
+    // Two jobs under a concurrency cap of one: both admitted, neither holds a slot.
+    let first = admit_job(&controls, &principal).await;
+    let second = admit_job(&controls, &principal).await;
+    for admission in [&first, &second] {
+        assert!(
+            admission
+                .reservation
+                .counters
+                .iter()
+                .all(|c| !c.pk.starts_with("CC#")),
+            "{:?}",
+            admission.reservation.counters
+        );
+    }
+    let worst = first.reservation.cost.as_i64();
+    assert!(worst > 0);
+    assert_eq!(controls.store().counter(&budget, "committed"), 2 * worst);
+    // A direct call still takes the slot.
+    let direct = controls.admit(&principal, plan(50), NOW_MS).await.unwrap();
+    assert!(
+        direct
+            .reservation
+            .counters
+            .iter()
+            .any(|c| c.pk.starts_with("CC#"))
+    );
+}
+
+#[tokio::test]
+async fn a_job_charge_survives_its_record_and_settles_to_the_actual_cost() {
+    let (controls, principal, budget) = job_key(41).await;
+    let admission = admit_job(&controls, &principal).await;
+    // What the job record stores, and what the worker reads back.
+    let stored = serde_json::to_string(&admission.charge()).unwrap();
+    let charge: JobCharge = serde_json::from_str(&stored).unwrap();
+    assert_eq!(charge, admission.charge());
+    let usage = TokenUsage {
+        input: 100,
+        output: 7,
+        ..TokenUsage::default()
+    };
+    let settled = controls
+        .settle_charge(
+            &charge,
+            ChargeOutcome::Answered {
+                model_id: HAIKU.into(),
+                region: None,
+                usage,
+            },
+            NOW_MS + 60_000,
+        )
+        .await;
+    assert_eq!(
+        settled.cost,
+        controls.price(HAIKU, None).unwrap().cost(&usage)
+    );
+    assert!(settled.cost < admission.reservation.cost);
+    assert_eq!(
+        controls.store().counter(&budget, "committed"),
+        settled.cost.as_i64()
+    );
+    assert_eq!(
+        controls.store().counter(&budget, "spent"),
+        settled.cost.as_i64()
+    );
+    let rate = &admission.reservation.counters[0].pk;
+    assert!(rate.starts_with("RL#"), "{rate}");
+    assert_eq!(controls.store().counter(rate, "tokens"), 107);
+    assert_eq!(controls.store().counter(rate, "requests"), 1);
+    let day = calendar::day_string(NOW_MS / 1_000);
+    let rows = controls.store().usage("acme", &day).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].requests, 1);
+    assert_eq!(rows[0].cost_nanos, settled.cost.0);
+    assert_eq!(rows[0].errors, 0);
+}
+
+#[tokio::test]
+async fn a_failed_job_and_a_released_submit_give_everything_back() {
+    let (controls, principal, budget) = job_key(42).await;
+    let failed = admit_job(&controls, &principal).await;
+    let released = admit_job(&controls, &principal).await;
+    controls
+        .settle_charge(&failed.charge(), ChargeOutcome::Failed, NOW_MS)
+        .await;
+    controls.release(&released).await;
+    assert_eq!(controls.store().counter(&budget, "committed"), 0);
+    assert_eq!(controls.store().counter(&budget, "spent"), 0);
+    let rate = &failed.reservation.counters[0].pk;
+    assert_eq!(controls.store().counter(rate, "tokens"), 0);
+    // The failed job is in the ledger as an error; the released submit is not there at all.
+    let day = calendar::day_string(NOW_MS / 1_000);
+    let rows = controls.store().usage("acme", &day).await.unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(
+        (rows[0].requests, rows[0].errors, rows[0].cost_nanos),
+        (1, 1, 0)
     );
 }

@@ -1,7 +1,9 @@
 //! The job record and what a client submits.
 
+use crate::GatewayError;
 use crate::api::converse::{ConverseRequest, Usage};
 use crate::api::openai::ChatRequest;
+use crate::controls::job_charge::JobCharge;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -163,9 +165,21 @@ pub struct JobRecord {
     pub callback_lease_until_ms: Option<u64>,
     /// Epoch seconds after which the record may be deleted (DynamoDB TTL; also checked on read).
     pub expires_at: u64,
+    /// What the submit reserved against the caller's limits and budgets, settled by the worker
+    /// that finishes the job. `None`: controls were off, or the job came from a webhook.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge: Option<JobCharge>,
 }
 
 impl JobRecord {
+    /// The model call the job makes: the model name and the Converse request.
+    pub fn call(&self) -> Result<(String, ConverseRequest), GatewayError> {
+        let request: JobRequest = serde_json::from_value(self.request.clone()).map_err(|e| {
+            GatewayError::Internal(format!("stored job request does not parse: {e}"))
+        })?;
+        request.to_converse()
+    }
+
     pub fn is_expired(&self, now_ms: u64) -> bool {
         self.expires_at.saturating_mul(1000) <= now_ms
     }

@@ -5,6 +5,9 @@ use super::model::{
 };
 use crate::GatewayError;
 use crate::api::converse::Usage;
+use crate::controls::Controller;
+use crate::controls::job_charge::{ChargeOutcome, JobCharge};
+use crate::controls::ports::CounterStore;
 use crate::webhook::{CallbackPolicy, SsrfError};
 use std::future::Future;
 use std::time::Duration;
@@ -191,4 +194,28 @@ pub struct CallbackAlert {
 pub trait CallbackAlerts: Send + Sync {
     fn alert(&self, alert: &CallbackAlert)
     -> impl Future<Output = Result<(), GatewayError>> + Send;
+}
+
+/// Settles a finished job's charge against the caller's limits and budgets: the controls'
+/// [`Controller`] over the state table.
+pub trait JobCharges: Send + Sync {
+    fn settle(
+        &self,
+        charge: &JobCharge,
+        outcome: ChargeOutcome,
+        now_ms: u64,
+    ) -> impl Future<Output = ()> + Send;
+}
+
+impl<S: CounterStore> JobCharges for Controller<S> {
+    async fn settle(&self, charge: &JobCharge, outcome: ChargeOutcome, now_ms: u64) {
+        self.settle_charge(charge, outcome, now_ms).await;
+    }
+}
+
+/// For a processor without a state table: `charges: None::<&NoCharges>`.
+pub struct NoCharges;
+
+impl JobCharges for NoCharges {
+    async fn settle(&self, _: &JobCharge, _: ChargeOutcome, _: u64) {}
 }

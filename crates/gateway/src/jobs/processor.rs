@@ -3,12 +3,13 @@
 //! and one notification.
 
 use super::model::{
-    CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobRequest, JobResult,
-    JobStatus, MessageKind, NotificationState,
+    CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobResult, JobStatus,
+    MessageKind, NotificationState,
 };
-use super::ports::{JobNotifier, JobOutcome, JobQueue, JobStore};
+use super::ports::{JobCharges, JobNotifier, JobOutcome, JobQueue, JobStore};
 use crate::GatewayError;
 use crate::api::converse::{ConverseRequest, ConverseResponse};
+use crate::controls::job_charge::ChargeOutcome;
 use crate::controls::pricing::Pricing;
 use crate::controls::usage::TokenUsage;
 use crate::resilience::ErrorClass;
@@ -74,7 +75,7 @@ pub enum RecordFailure {
     Retry(String),
 }
 
-pub struct JobProcessor<'a, S, N, R, Q> {
+pub struct JobProcessor<'a, S, N, R, Q, C> {
     pub store: &'a S,
     pub notifier: &'a N,
     pub runner: &'a R,
@@ -85,13 +86,18 @@ pub struct JobProcessor<'a, S, N, R, Q> {
     pub clock: fn() -> u64,
     /// Prices the answer into the job's result; `None`: results carry no cost.
     pub pricing: Option<&'a Pricing>,
+    /// Settles the charge a job's submit reserved; `None`: this worker has no state table
+    /// (logged for jobs that carry a charge: their reservation stays counted).
+    pub charges: Option<&'a C>,
 }
 
 fn store_failure(error: GatewayError) -> RecordFailure {
     RecordFailure::Retry(format!("job store: {error}"))
 }
 
-impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S, N, R, Q> {
+impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
+    JobProcessor<'_, S, N, R, Q, C>
+{
     pub async fn process(
         &self,
         body: &str,
@@ -143,8 +149,8 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S,
             };
         };
 
-        let outcome = match self.run(&job).await {
-            Ok(outcome) => outcome,
+        let (outcome, charged) = match self.run(&job).await {
+            Ok(ran) => ran,
             Err(error) => {
                 let retryable = ErrorClass::of(&error).is_retryable();
                 if retryable && receive_count < self.settings.max_receive_count {
@@ -163,13 +169,14 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S,
                 } else {
                     error.public_message()
                 };
-                JobOutcome::Failed {
+                let outcome = JobOutcome::Failed {
                     error: JobError {
                         code: error.code().to_owned(),
                         message,
                     },
                     usage: None,
-                }
+                };
+                (outcome, ChargeOutcome::Failed)
             }
         };
         let finished = self
@@ -181,14 +188,24 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S,
             // Our lease ran out and another worker took the job over: its result stands.
             return Err(RecordFailure::Busy(job.job_id));
         };
+        // Only the worker whose finish won gets here: the charge is settled once.
+        self.settle_charge(&job, charged).await;
         self.announce(&job).await
     }
 
-    async fn run(&self, job: &JobRecord) -> Result<JobOutcome, GatewayError> {
-        let request: JobRequest = serde_json::from_value(job.request.clone()).map_err(|e| {
-            GatewayError::Internal(format!("stored job request does not parse: {e}"))
-        })?;
-        let (model, converse) = request.to_converse()?;
+    async fn settle_charge(&self, job: &JobRecord, outcome: ChargeOutcome) {
+        let Some(charge) = &job.charge else { return };
+        match self.charges {
+            Some(charges) => charges.settle(charge, outcome, (self.clock)()).await,
+            None => tracing::warn!(
+                job_id = %job.job_id,
+                "job carries a charge but this worker has no state table: its reservation stays counted"
+            ),
+        }
+    }
+
+    async fn run(&self, job: &JobRecord) -> Result<(JobOutcome, ChargeOutcome), GatewayError> {
+        let (model, converse) = job.call()?;
         let answer = self.runner.run(&model, &converse).await?;
         let usage = answer.response.usage;
         let cost = self.pricing.and_then(|pricing| {
@@ -198,6 +215,11 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S,
                 &TokenUsage::from(&usage),
             )
         });
+        let charged = ChargeOutcome::Answered {
+            model_id: answer.model.clone(),
+            region: answer.region.clone(),
+            usage: TokenUsage::from(&usage),
+        };
         let result = JobResult {
             text: answer.response.text(),
             stop_reason: answer.response.stop_reason.clone(),
@@ -206,7 +228,7 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue> JobProcessor<'_, S,
                 .map_err(|e| GatewayError::Internal(e.to_string()))?,
             model: answer.model,
         };
-        Ok(JobOutcome::Succeeded { result, usage })
+        Ok((JobOutcome::Succeeded { result, usage }, charged))
     }
 
     /// Publishes the job's notification once: only the worker that wins the claim publishes.

@@ -120,6 +120,7 @@ pub fn prepare(
         callback_attempts: Vec::new(),
         callback_lease_until_ms: None,
         expires_at: now_ms / 1000 + settings.ttl_secs,
+        charge: None,
     })
 }
 

@@ -21,7 +21,7 @@ use gateway::controls::cache::{self, CacheDirective, CachePlan};
 use gateway::controls::estimate::{self, Estimate};
 use gateway::controls::reservation::RateView;
 use gateway::controls::usage::{self as token_usage, TokenUsage};
-use gateway::controls::{Admission, CallPlan, Outcome, RouteClass, models};
+use gateway::controls::{Admission, CallPlan, Outcome, Refusal, RouteClass, models};
 use gateway::ports::{ConverseEventStream, InvokeChunkStream, Target};
 use gateway::service::{LastGood, Route, Served};
 use http::request::Parts;
@@ -102,6 +102,18 @@ impl From<GatewayError> for Refused {
         Self {
             error,
             headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// A refusal by the controls, with the rate headers when a rate limit refused.
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Self {
+        let mut headers = HeaderMap::new();
+        rate_headers(refusal.rate.as_ref(), &mut headers);
+        Self {
+            error: refusal.error,
+            headers,
         }
     }
 }
@@ -223,14 +235,7 @@ impl CallContext {
                 }
                 Ok(Some(Admitted { admission, headers }))
             }
-            Err(refusal) => {
-                let mut headers = HeaderMap::new();
-                rate_headers(refusal.rate.as_ref(), &mut headers);
-                Err(Refused {
-                    error: refusal.error,
-                    headers,
-                })
-            }
+            Err(refusal) => Err(refusal.into()),
         }
     }
 

@@ -4,6 +4,7 @@
 use crate::app::{JobsBackend, SharedState};
 use crate::body::read_json;
 use crate::context::RequestContext;
+use crate::controls::call::Refused;
 use crate::error_response::{ApiError, Dialect};
 use crate::headers;
 use crate::principal::Principal;
@@ -13,8 +14,10 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
+use gateway::controls::estimate;
+use gateway::controls::{Admission, CallPlan, RouteClass};
 use gateway::jobs::submit::{job_id, prepare};
-use gateway::jobs::{Created, JobQueue, JobStatus, JobStore, SubmitJob};
+use gateway::jobs::{Created, JobQueue, JobRecord, JobStatus, JobStore, SubmitJob};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -83,6 +86,38 @@ fn check_model_allowed(
     }
 }
 
+/// With controls on, the job's model call is admitted at submit like a direct call (rate
+/// limits and budgets; a refusal creates nothing), and what it reserved travels on the
+/// record for the worker to settle. `None` with controls off.
+async fn admit(
+    state: &SharedState,
+    principal: &Principal,
+    record: &JobRecord,
+) -> Result<Option<Admission>, Refused> {
+    let Some(controls) = &state.controls else {
+        return Ok(None);
+    };
+    let (name, request) = record.call()?;
+    let config = state.gateway.config();
+    let plan = CallPlan {
+        route: RouteClass::Jobs,
+        model: gateway::controls::models::resolve(config, &name)?,
+        estimate: estimate::converse(&request, &config.controls.estimate),
+        cache: None,
+    };
+    match controls.admit(principal, plan, now_ms()).await {
+        Ok(admission) => Ok(Some(admission)),
+        Err(refusal) => Err(refusal.into()),
+    }
+}
+
+/// Gives a reservation back when its job was not created by this submit.
+async fn release(state: &SharedState, admission: Option<&Admission>) {
+    if let (Some(controls), Some(admission)) = (&state.controls, admission) {
+        controls.release(admission).await;
+    }
+}
+
 pub async fn submit(
     State(state): State<SharedState>,
     ctx: RequestContext,
@@ -97,7 +132,7 @@ pub async fn submit(
         let key = idempotency_key(&request_headers)?;
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         let id = job_id(&principal.tenant, key.as_deref(), &fresh);
-        let record = prepare(
+        let mut record = prepare(
             submission,
             state.gateway.config(),
             &principal.tenant,
@@ -105,26 +140,37 @@ pub async fn submit(
             now_ms(),
             backend.settings,
         )?;
-        let (record, replay) = match backend.store.create(&record).await? {
-            Created::New => (record, false),
-            Created::Existing(existing) if existing.request_hash == record.request_hash => {
+        let admission = admit(&state, &principal, &record).await?;
+        record.charge = admission.as_ref().map(Admission::charge);
+        let created = backend.store.create(&record).await;
+        let (record, replay) = match created {
+            Ok(Created::New) => (record, false),
+            Ok(Created::Existing(existing)) => {
+                // The first submit's reservation stands; this one's is given back.
+                release(&state, admission.as_ref()).await;
+                if existing.request_hash != record.request_hash {
+                    return Err(GatewayError::Conflict(
+                        "this Idempotency-Key was already used with a different request".into(),
+                    )
+                    .into());
+                }
                 (*existing, true)
             }
-            Created::Existing(_) => {
-                return Err(GatewayError::Conflict(
-                    "this Idempotency-Key was already used with a different request".into(),
-                ));
+            Err(error) => {
+                release(&state, admission.as_ref()).await;
+                return Err(error.into());
             }
         };
         // A replay re-sends the message while the job is still queued: if the first submit's
-        // enqueue failed, this is what gets the job going. The worker ignores duplicates.
+        // enqueue failed, this is what gets the job going (its reservation stays counted
+        // meanwhile: never an overspend). The worker ignores duplicates.
         if record.status == JobStatus::Queued {
             backend
                 .queue
                 .enqueue(&record.message(), Duration::ZERO)
                 .await?;
         }
-        Ok((record, replay))
+        Ok::<_, Refused>((record, replay))
     }
     .await;
     match result {
@@ -142,7 +188,7 @@ pub async fn submit(
                 json!({"job_id": record.job_id, "status": record.status, "status_url": location});
             (status, response_headers, Json(body)).into_response()
         }
-        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
+        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
     }
 }
 

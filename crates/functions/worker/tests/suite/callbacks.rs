@@ -242,6 +242,7 @@ async fn flow(options: Options) -> Flow {
         },
         concurrency: 4,
         pricing: None,
+        charges: None,
     };
     let mut settings =
         CallbackSettings::new(CallbackSecrets::parse(CALLBACK_SECRET, None).unwrap());

@@ -5,4 +5,5 @@
 mod common;
 
 mod callbacks;
+mod jobs_charging;
 mod jobs_flow;

@@ -267,6 +267,7 @@ pub fn instance(
         parts,
         Some(controls),
         api::MetricsSink::Memory(Arc::clone(metrics)),
+        None,
     ))
 }
 

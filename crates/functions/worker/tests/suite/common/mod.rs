@@ -3,19 +3,24 @@
 #![allow(dead_code)]
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
 use bedrock_sim::SimHandle;
 use gateway::config::GatewayConfig;
+use gateway::controls::Controller;
+use gateway::controls::keys::{self, IssuedKey, KeyRecord};
 use gateway::controls::pricing::Pricing;
 use gateway::jobs::processor::ProcessorSettings;
 use gateway::jobs::submit::JobSettings;
 use gateway::service::Gateway;
 use gateway_aws::bedrock::BedrockModelClient;
+use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::event_source::sqs::SqsPoller;
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier, SqsJobQueue};
 use http::{Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::time::Duration;
 use testkit::{moto, resources, unique_name};
 use tower::ServiceExt;
@@ -33,6 +38,8 @@ pub struct Flow {
     pub notifications_url: String,
     pub jobs_table: String,
     pub jobs_queue_url: String,
+    /// The state table's store when the flow has controls on.
+    pub controls: Option<DynamoControlStore>,
 }
 
 pub async fn flow() -> Flow {
@@ -44,6 +51,21 @@ pub async fn flow() -> Flow {
 }
 
 pub async fn flow_with(settings: ProcessorSettings) -> Flow {
+    build(settings, None).await
+}
+
+/// With the gateway controls on (`controls` merged over `auth.mode: api_keys`): the API
+/// admits each job against its key's limits and budgets, the worker settles it, both over a
+/// state table of the flow's own (`Flow::controls`).
+pub async fn flow_with_controls(controls: Value) -> Flow {
+    let settings = ProcessorSettings {
+        max_receive_count: MAX_RECEIVE_COUNT,
+        ..ProcessorSettings::default()
+    };
+    build(settings, Some(controls)).await
+}
+
+async fn build(settings: ProcessorSettings, controls: Option<Value>) -> Flow {
     let sim = testkit::bedrock_sim().await;
     let ddb = moto().dynamodb();
     let sqs = moto().sqs();
@@ -57,6 +79,29 @@ pub async fn flow_with(settings: ProcessorSettings) -> Flow {
     let topic = resources::create_topic(&sns, &unique_name("jobs-topic")).await;
     resources::subscribe_queue(&sns, &topic, &notifications.arn, false).await;
 
+    let mut config = GatewayConfig::default();
+    let mut state = None;
+    if let Some(controls) = controls {
+        let mut merged = json!({"auth": {"mode": "api_keys"}});
+        merged
+            .as_object_mut()
+            .expect("object")
+            .extend(controls.as_object().cloned().unwrap_or_default());
+        config.controls = serde_json::from_value(merged).expect("controls config");
+        config.controls.validate().expect("valid controls");
+        let table = unique_name("state");
+        resources::create_table(&ddb, &table, true, false).await;
+        state = Some(DynamoControlStore::new(
+            ddb.clone(),
+            &table,
+            &config.controls.cache,
+        ));
+    }
+    let home = Some("us-east-1".to_owned());
+    let controller = |store: &DynamoControlStore| {
+        Controller::new(&config, store.clone(), Vec::new(), home.clone()).expect("controller")
+    };
+
     let bedrock = testkit::local_sdk_config(&sim.endpoint_url());
     let models = || BedrockModelClient::from_sdk_config(&bedrock, &[]);
     let backend = api::JobsBackend {
@@ -64,24 +109,29 @@ pub async fn flow_with(settings: ProcessorSettings) -> Flow {
         queue: SqsJobQueue::new(sqs.clone(), &queue.url),
         settings: JobSettings::default(),
     };
-    let router = api::router(api::AppState::new_with_jobs(
-        GatewayConfig::default(),
+    let router = api::router(api::AppState::with_controls(
+        config.clone(),
         models(),
-        backend,
+        gateway_aws::resilience_store::local_parts(&config),
+        state.as_ref().map(controller),
+        api::MetricsSink::Off,
+        Some(backend),
     ));
     let worker = Worker {
         store: DynamoJobStore::new(ddb, &jobs_table),
         notifier: SnsJobNotifier::new(sns, &topic),
         runner: GatewayRunner(Gateway::new(
-            GatewayConfig::default(),
+            config.clone(),
             models(),
-            gateway_aws::resilience_store::local_parts(&GatewayConfig::default()),
+            gateway_aws::resilience_store::local_parts(&config),
         )),
         settings,
-        concurrency: 4,
-        pricing: Some(
-            Pricing::new(&GatewayConfig::default(), Some("us-east-1".to_owned())).unwrap(),
-        ),
+        // With controls, records run one at a time: two jobs settling at once both add to one
+        // usage-ledger item, and the shared emulator can lose one of two concurrent ADDs to an
+        // item (DynamoDB does not; see the api tests' `serial_moto`).
+        concurrency: if state.is_some() { 1 } else { 4 },
+        pricing: Some(Pricing::new(&config, home.clone()).unwrap()),
+        charges: state.as_ref().map(controller),
     };
     let jobs_poller = SqsPoller::new(sqs, &queue.url, &queue.arn);
     Flow {
@@ -93,6 +143,7 @@ pub async fn flow_with(settings: ProcessorSettings) -> Flow {
         notifications_url: notifications.url,
         jobs_table,
         jobs_queue_url: queue.url,
+        controls: state,
     }
 }
 
@@ -115,7 +166,20 @@ impl Flow {
     }
 
     pub async fn submit(&self, body: &Value, idempotency_key: Option<&str>) -> (StatusCode, Value) {
+        self.submit_as(None, body, idempotency_key).await
+    }
+
+    /// A submit with an API key (`Authorization: Bearer …`) when `api_key` is given.
+    pub async fn submit_as(
+        &self,
+        api_key: Option<&str>,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> (StatusCode, Value) {
         let mut request = Request::post("/v1/jobs").header("content-type", "application/json");
+        if let Some(key) = api_key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
         if let Some(key) = idempotency_key {
             request = request.header("idempotency-key", key);
         }
@@ -124,15 +188,57 @@ impl Flow {
     }
 
     pub async fn job(&self, job_id: &str) -> Value {
+        self.job_as(None, job_id).await
+    }
+
+    pub async fn job_as(&self, api_key: Option<&str>, job_id: &str) -> Value {
+        self.get_as(api_key, &format!("/v1/jobs/{job_id}")).await
+    }
+
+    /// A GET that must answer 200, with an API key when `api_key` is given.
+    pub async fn get_as(&self, api_key: Option<&str>, path: &str) -> Value {
+        let mut request = Request::get(path);
+        if let Some(key) = api_key {
+            request = request.header("authorization", format!("Bearer {key}"));
+        }
         let (status, body) = self
-            .http(
-                Request::get(format!("/v1/jobs/{job_id}"))
-                    .body(Body::empty())
-                    .expect("request"),
-            )
+            .http(request.body(Body::empty()).expect("request"))
             .await;
         assert_eq!(status, 200, "{body}");
         body
+    }
+
+    /// A new API key of `tenant` in the state table, shaped by `edit`; returns the key.
+    pub async fn api_key(&self, tenant: &str, edit: impl FnOnce(&mut KeyRecord)) -> IssuedKey {
+        let store = self.controls.as_ref().expect("a flow with controls");
+        let mut entropy = [0u8; keys::ENTROPY_BYTES];
+        entropy.iter_mut().for_each(|b| *b = fastrand::u8(..));
+        let issued = keys::issue(&entropy);
+        let mut record = KeyRecord::new(&issued, tenant, 0);
+        edit(&mut record);
+        store.create_key(&record).await.expect("create key");
+        issued
+    }
+
+    /// The numeric attributes of a counter item in the state table (empty when absent).
+    pub async fn counter(&self, pk: &str) -> BTreeMap<String, i64> {
+        let store = self.controls.as_ref().expect("a flow with controls");
+        let sk = pk.split('#').next().unwrap_or_default();
+        let item = store
+            .client()
+            .get_item()
+            .table_name(store.table())
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("read counter")
+            .item
+            .unwrap_or_default();
+        item.iter()
+            .filter_map(|(name, value)| Some((name.clone(), value.as_n().ok()?.parse().ok()?)))
+            .collect()
     }
 
     /// One poll of the jobs queue, as Lambda's event source mapping would: receive, invoke, settle.

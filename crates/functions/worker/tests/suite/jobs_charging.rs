@@ -1,0 +1,155 @@
+//! Async jobs under the gateway controls: a submit reserves the job's worst case against its
+//! key's rate limits and budget (a refusal creates and queues nothing), the worker that
+//! finishes the job settles the reservation to the actual cost, and the usage ledger gains
+//! the job, as it does a direct call.
+
+use crate::common::*;
+use gateway::controls::keys::{Budget, KeyLimits, RateLimits};
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn today() -> String {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    gateway::controls::calendar::day_string(now.as_secs())
+}
+
+fn budget_pk(key_id: &str) -> String {
+    format!("BUDGET#key:{key_id}#d:{}", today())
+}
+
+fn daily_budget(usd: f64) -> Budget {
+    Budget {
+        daily_usd: Some(usd),
+        monthly_usd: None,
+    }
+}
+
+/// Nano-dollars of a `cost_usd` string.
+fn nanos(usd: &str) -> i64 {
+    let (whole, frac) = usd.split_once('.').unwrap_or((usd, ""));
+    let frac = format!("{frac:0<9}");
+    whole.parse::<i64>().unwrap() * 1_000_000_000 + frac[..9].parse::<i64>().unwrap()
+}
+
+#[tokio::test]
+async fn a_job_is_reserved_at_submit_and_settled_by_the_worker() {
+    let flow = flow_with_controls(json!({})).await;
+    // A concurrency cap of one: queued jobs hold no in-flight slot, so both submits pass.
+    let key = flow
+        .api_key("acme", |k| {
+            k.budget = daily_budget(1.0);
+            k.limits = KeyLimits {
+                default: RateLimits {
+                    requests_per_minute: Some(100),
+                    tokens_per_minute: None,
+                    concurrency: Some(1),
+                },
+                models: BTreeMap::new(),
+            };
+        })
+        .await;
+    let api_key = Some(key.api_key.as_str());
+
+    let mut ids = Vec::new();
+    for prompt in ["summarise the first ticket", "summarise the second ticket"] {
+        let (status, body) = flow.submit_as(api_key, &converse_job(prompt), None).await;
+        assert_eq!(status, 202, "{body}");
+        ids.push(body["job_id"].as_str().unwrap().to_owned());
+    }
+    let reserved = flow.counter(&budget_pk(&key.key_id)).await;
+    assert!(
+        reserved["committed"] > 0,
+        "the worst case is reserved: {reserved:?}"
+    );
+    assert_eq!(reserved.get("spent").copied().unwrap_or(0), 0);
+
+    flow.drain().await;
+    let mut cost = 0;
+    for id in &ids {
+        let job = flow.job_as(api_key, id).await;
+        assert_eq!(job["status"], "SUCCEEDED", "{job}");
+        cost += nanos(job["result"]["cost_usd"].as_str().unwrap());
+    }
+    assert!(cost > 0);
+    let settled = flow.counter(&budget_pk(&key.key_id)).await;
+    assert_eq!(
+        settled["spent"], cost,
+        "the budget is charged what the jobs cost"
+    );
+    assert_eq!(
+        settled["committed"], cost,
+        "nothing stays reserved once both jobs are settled"
+    );
+    assert!(settled["committed"] < reserved["committed"]);
+
+    // The usage ledger has both jobs, at the same cost.
+    let day = today();
+    let usage = flow
+        .get_as(api_key, &format!("/v1/usage?from={day}&to={day}"))
+        .await;
+    assert_eq!(usage["totals"]["requests"], 2, "{usage}");
+    assert_eq!(nanos(usage["totals"]["cost_usd"].as_str().unwrap()), cost);
+    assert_eq!(usage["totals"]["errors"], 0, "{usage}");
+}
+
+#[tokio::test]
+async fn a_submit_over_budget_is_refused_and_queues_nothing() {
+    let flow = flow_with_controls(json!({})).await;
+    let key = flow
+        .api_key("acme", |k| k.budget = daily_budget(0.000_001))
+        .await;
+    let (status, body) = flow
+        .submit_as(Some(&key.api_key), &converse_job("hello"), None)
+        .await;
+    assert_eq!(status, 402, "{body}");
+    assert_eq!(body["error"]["code"], "budget_exceeded");
+    let (event, _) = flow.poll_once().await;
+    assert!(event.records.is_empty(), "a refused job is never queued");
+    assert_eq!(flow.sim.calls(HAIKU), 0);
+}
+
+#[tokio::test]
+async fn a_replayed_submit_reserves_once() {
+    let flow = flow_with_controls(json!({})).await;
+    let key = flow.api_key("acme", |k| k.budget = daily_budget(1.0)).await;
+    let api_key = Some(key.api_key.as_str());
+    let job = converse_job("one job, submitted twice");
+    let (first, _) = flow.submit_as(api_key, &job, Some("order-7")).await;
+    assert_eq!(first, 202);
+    let once = flow.counter(&budget_pk(&key.key_id)).await["committed"];
+    let (again, body) = flow.submit_as(api_key, &job, Some("order-7")).await;
+    assert_eq!(again, 200, "{body}");
+    assert_eq!(
+        flow.counter(&budget_pk(&key.key_id)).await["committed"],
+        once,
+        "the replay's reservation is given back"
+    );
+    flow.drain().await;
+    assert_eq!(flow.sim.calls(HAIKU), 1);
+}
+
+#[tokio::test]
+async fn a_failed_job_gives_its_reservation_back() {
+    let flow = flow_with_controls(json!({})).await;
+    flow.sim.set_behavior(
+        HAIKU,
+        bedrock_sim::Behavior::always(bedrock_sim::ErrorKind::ValidationException),
+    );
+    let key = flow.api_key("acme", |k| k.budget = daily_budget(1.0)).await;
+    let api_key = Some(key.api_key.as_str());
+    let (status, body) = flow.submit_as(api_key, &converse_job("hello"), None).await;
+    assert_eq!(status, 202, "{body}");
+    flow.drain().await;
+    let job = flow.job_as(api_key, body["job_id"].as_str().unwrap()).await;
+    assert_eq!(job["status"], "FAILED", "{job}");
+    let budget = flow.counter(&budget_pk(&key.key_id)).await;
+    assert_eq!(budget["committed"], 0, "{budget:?}");
+    assert_eq!(budget.get("spent").copied().unwrap_or(0), 0);
+    let day = today();
+    let usage = flow
+        .get_as(api_key, &format!("/v1/usage?from={day}&to={day}"))
+        .await;
+    assert_eq!(usage["totals"]["errors"], 1, "{usage}");
+    assert_eq!(usage["totals"]["cost_usd"], "0", "{usage}");
+}
