@@ -20,8 +20,9 @@ pub struct MotoServer {
     pipe: Option<ChildStdin>,
 }
 
-/// Where moto is: `MOTO_SERVER_BIN`, else `.venv/bin/moto_server` in the current directory or
-/// in this workspace (made by `scripts/setup.sh`).
+/// Where moto is: `MOTO_SERVER_BIN`, else `.venv/bin/gateway-moto-server` (moto with atomic
+/// DynamoDB requests, made by `scripts/setup.sh` from `scripts/moto_server.py`) in the current
+/// directory or in this workspace.
 pub fn find_binary() -> Result<PathBuf, String> {
     if let Ok(path) = std::env::var("MOTO_SERVER_BIN")
         && !path.is_empty()
@@ -29,11 +30,11 @@ pub fn find_binary() -> Result<PathBuf, String> {
         return Ok(PathBuf::from(path));
     }
     let candidates = [
-        PathBuf::from(".venv/bin/moto_server"),
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/moto_server"),
+        PathBuf::from(".venv/bin/gateway-moto-server"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../.venv/bin/gateway-moto-server"),
     ];
     candidates.iter().find(|p| p.exists()).cloned().ok_or_else(|| {
-        "the moto server is not installed (.venv/bin/moto_server is missing): run `bash scripts/setup.sh` \
+        "the moto server is not installed (.venv/bin/gateway-moto-server is missing): run `bash scripts/setup.sh` \
          (`make run` does it), or set MOTO_SERVER_BIN"
             .to_owned()
     })

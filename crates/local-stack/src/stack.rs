@@ -22,7 +22,7 @@ use tokio::task::JoinHandle;
 /// Where the emulator comes from.
 #[derive(Debug, Clone)]
 pub enum MotoSource {
-    /// Start `.venv/bin/moto_server` (or `binary`) on `port` (0: a free one), output to `log`.
+    /// Start `.venv/bin/gateway-moto-server` (or `binary`) on `port` (0: a free one), output to `log`.
     Start {
         binary: Option<PathBuf>,
         port: u16,

@@ -85,13 +85,14 @@ impl Moto {
     }
 }
 
-/// The project's own venv first (made by `scripts/setup.sh`), then `MOTO_SERVER_BIN`.
+/// `MOTO_SERVER_BIN`, else the project venv's moto with atomic DynamoDB requests
+/// (`.venv/bin/gateway-moto-server`, made by `scripts/setup.sh` from `scripts/moto_server.py`).
 fn moto_binary() -> PathBuf {
     if let Ok(path) = std::env::var("MOTO_SERVER_BIN") {
         return PathBuf::from(path);
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let venv = root.join(".venv/bin/moto_server");
+    let venv = root.join(".venv/bin/gateway-moto-server");
     if venv.exists() {
         return venv;
     }

@@ -11,10 +11,9 @@ use serde_json::json;
 async fn sixty_four_concurrent_requests_against_a_budget_for_ten() {
     // The estimate counts input as the simulator does (4 characters a token), so each
     // reservation is exactly the call's cost: the budget covers exactly ten calls.
-    // Many concurrent writes to one item: the emulator applies them one at a time, as
-    // DynamoDB does (see `serial_moto`).
-    let stack =
-        start_serial(json!({"estimate": {"bytes_per_token": 4.0, "overhead_tokens": 0}})).await;
+    // Many concurrent writes to one item: the emulator applies each atomically, as DynamoDB
+    // does (scripts/moto_server.py).
+    let stack = start(json!({"estimate": {"bytes_per_token": 4.0, "overhead_tokens": 0}})).await;
     // "reply with: …" makes the simulator answer those ten words; maxTokens 5 cuts it to 5.
     let body = ask("reply with: a b c d e f g h i j", 5, 0.7);
     let input_tokens = "reply with: a b c d e f g h i j".len().div_ceil(4) as u64;

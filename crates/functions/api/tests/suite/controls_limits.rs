@@ -142,7 +142,7 @@ async fn token_limits_are_enforced_with_reserve_then_settle() {
 
 #[tokio::test]
 async fn concurrency_caps_calls_in_flight() {
-    let stack = start_serial(json!({})).await;
+    let stack = start(json!({})).await;
     let key = stack
         .key("acme", |k| {
             k.limits = KeyLimits {

@@ -20,7 +20,7 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 use tower::ServiceExt;
 
@@ -146,65 +146,8 @@ fn merge(base: &mut Value, over: Value) {
     }
 }
 
-/// A moto server that handles one request at a time, for this test binary.
-///
-/// The shared emulator serves requests on threads without a lock around its tables: two
-/// concurrent `ADD`s to one item can lose one, and a cancelled transaction restores a snapshot
-/// of the whole table, undoing writes made meanwhile. DynamoDB does neither (single-item
-/// updates are atomic, transactions serialisable), so the tests that hammer one item from
-/// many concurrent requests use this serial server: the requests still arrive concurrently,
-/// and each is applied atomically, as DynamoDB applies them.
-pub fn serial_moto() -> &'static str {
-    static ENDPOINT: OnceLock<String> = OnceLock::new();
-    ENDPOINT.get_or_init(|| {
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../..");
-        let python = root.join(".venv/bin/python");
-        assert!(
-            python.exists(),
-            "the moto server is not installed ({} is missing): run `bash scripts/setup.sh`",
-            python.display()
-        );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let launcher = "import sys, moto.server as s\n\
-            run = s.run_simple\n\
-            s.run_simple = lambda *a, **k: run(*a, **{**k, \"threaded\": False})\n\
-            s.main([\"-H\", \"127.0.0.1\", \"-p\", sys.argv[1]])";
-        // The shell kills the server when this process exits and closes its stdin.
-        let script = format!(
-            "'{}' -c '{launcher}' {port} >/dev/null 2>&1 & pid=$!; read _; kill $pid 2>/dev/null",
-            python.display()
-        );
-        let mut watchdog = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .stdin(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        std::mem::forget(watchdog.stdin.take());
-        std::mem::forget(watchdog);
-        let deadline = Instant::now() + std::time::Duration::from_secs(30);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the serial moto server did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        format!("http://127.0.0.1:{port}")
-    })
-}
-
 pub async fn start(controls: Value) -> Stack {
     start_on(testkit::moto().sdk_config(), controls).await
-}
-
-/// On the serial emulator (see [`serial_moto`]).
-pub async fn start_serial(controls: Value) -> Stack {
-    start_on(testkit::local_sdk_config(serial_moto()), controls).await
 }
 
 async fn start_on(sdk: aws_config::SdkConfig, controls: Value) -> Stack {

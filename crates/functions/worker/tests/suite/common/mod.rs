@@ -126,10 +126,7 @@ async fn build(settings: ProcessorSettings, controls: Option<Value>) -> Flow {
             gateway_aws::resilience_store::local_parts(&config),
         )),
         settings,
-        // With controls, records run one at a time: two jobs settling at once both add to one
-        // usage-ledger item, and the shared emulator can lose one of two concurrent ADDs to an
-        // item (DynamoDB does not; see the api tests' `serial_moto`).
-        concurrency: if state.is_some() { 1 } else { 4 },
+        concurrency: 4,
         pricing: Some(Pricing::new(&config, home.clone()).unwrap()),
         charges: state.as_ref().map(controller),
     };
