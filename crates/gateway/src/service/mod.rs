@@ -67,6 +67,37 @@ impl<T> Served<T> {
     }
 }
 
+/// A call no model answered: the error, and how many model calls were made trying (0 when
+/// the request was refused before any: validation, every breaker open). The API puts the
+/// count in `x-gateway-attempts` on error responses too.
+#[derive(Debug)]
+pub struct Unanswered {
+    pub error: GatewayError,
+    pub attempts: u32,
+}
+
+impl From<GatewayError> for Unanswered {
+    fn from(error: GatewayError) -> Self {
+        Self { error, attempts: 0 }
+    }
+}
+
+impl From<Unanswered> for GatewayError {
+    fn from(unanswered: Unanswered) -> Self {
+        unanswered.error
+    }
+}
+
+impl Unserved {
+    fn unanswered(self, route: &RoutePlan) -> Unanswered {
+        let attempts = self.plan.attempts();
+        Unanswered {
+            error: self.into_error(route),
+            attempts,
+        }
+    }
+}
+
 /// Where the gateway's shared state lives and what tells time. Built once at cold start.
 pub struct GatewayParts {
     pub clock: AnyClock,
@@ -150,15 +181,27 @@ impl<M: ModelClient> Gateway<M> {
         self.home_region.as_deref()
     }
 
-    /// A Converse call along the route's chain, ending with the cached-response tier.
-    /// `deadline`: when the caller stops waiting (Lambda's remaining time); the configured
-    /// `limits.request_timeout_ms` applies too, whichever is sooner.
+    /// [`Self::converse_with_attempts`], for callers that need only the error.
     pub async fn converse(
         &self,
         route: Route<'_>,
         request: &ConverseRequest,
         deadline: Option<Instant>,
     ) -> Result<Served<ConverseResponse>, GatewayError> {
+        self.converse_with_attempts(route, request, deadline)
+            .await
+            .map_err(GatewayError::from)
+    }
+
+    /// A Converse call along the route's chain, ending with the cached-response tier.
+    /// `deadline`: when the caller stops waiting (Lambda's remaining time); the configured
+    /// `limits.request_timeout_ms` applies too, whichever is sooner.
+    pub async fn converse_with_attempts(
+        &self,
+        route: Route<'_>,
+        request: &ConverseRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Served<ConverseResponse>, Unanswered> {
         let deadline = self.deadline(deadline);
         let plan = self
             .plan(route, Some(request), Flexibility::AnyModel)
@@ -183,14 +226,26 @@ impl<M: ModelClient> Gateway<M> {
         result
     }
 
-    /// A ConverseStream call. Falls over only until the first event arrived; the returned
-    /// stream starts with it. A failure after that ends the stream with an `Err` item.
+    /// [`Self::converse_stream_with_attempts`], for callers that need only the error.
     pub async fn converse_stream(
         &self,
         route: Route<'_>,
         request: &ConverseRequest,
         deadline: Option<Instant>,
     ) -> Result<Served<ConverseEventStream>, GatewayError> {
+        self.converse_stream_with_attempts(route, request, deadline)
+            .await
+            .map_err(GatewayError::from)
+    }
+
+    /// A ConverseStream call. Falls over only until the first event arrived; the returned
+    /// stream starts with it. A failure after that ends the stream with an `Err` item.
+    pub async fn converse_stream_with_attempts(
+        &self,
+        route: Route<'_>,
+        request: &ConverseRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Served<ConverseEventStream>, Unanswered> {
         let deadline = self.deadline(deadline);
         let plan = self
             .plan(route, Some(request), Flexibility::AnyModel)
@@ -211,18 +266,30 @@ impl<M: ModelClient> Gateway<M> {
                     .served(walked, &plan)
                     .map(|started| stream::resume(started, policies, target)))
             }
-            Err(unserved) => Err(unserved.into_error(&plan)),
+            Err(unserved) => Err(unserved.unanswered(&plan)),
         }
     }
 
-    /// An InvokeModel call: the provider's own body, so only the named model (in its regions)
-    /// can take it; no cross-model fallback and no cache tier.
+    /// [`Self::invoke_with_attempts`], for callers that need only the error.
     pub async fn invoke(
         &self,
         model: &str,
         request: &InvokeRequest,
         deadline: Option<Instant>,
     ) -> Result<Served<InvokeResponse>, GatewayError> {
+        self.invoke_with_attempts(model, request, deadline)
+            .await
+            .map_err(GatewayError::from)
+    }
+
+    /// An InvokeModel call: the provider's own body, so only the named model (in its regions)
+    /// can take it; no cross-model fallback and no cache tier.
+    pub async fn invoke_with_attempts(
+        &self,
+        model: &str,
+        request: &InvokeRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Served<InvokeResponse>, Unanswered> {
         let deadline = self.deadline(deadline);
         let plan = self
             .plan(Route::Model(model), None, Flexibility::SameModel)
@@ -237,17 +304,29 @@ impl<M: ModelClient> Gateway<M> {
         self.policies.flush().await;
         match walked {
             Ok(walked) => Ok(self.served(walked, &plan)),
-            Err(unserved) => Err(unserved.into_error(&plan)),
+            Err(unserved) => Err(unserved.unanswered(&plan)),
         }
     }
 
-    /// InvokeModelWithResponseStream, with the same first-chunk rule as `converse_stream`.
+    /// [`Self::invoke_stream_with_attempts`], for callers that need only the error.
     pub async fn invoke_stream(
         &self,
         model: &str,
         request: &InvokeRequest,
         deadline: Option<Instant>,
     ) -> Result<Served<InvokeChunkStream>, GatewayError> {
+        self.invoke_stream_with_attempts(model, request, deadline)
+            .await
+            .map_err(GatewayError::from)
+    }
+
+    /// InvokeModelWithResponseStream, with the same first-chunk rule as `converse_stream`.
+    pub async fn invoke_stream_with_attempts(
+        &self,
+        model: &str,
+        request: &InvokeRequest,
+        deadline: Option<Instant>,
+    ) -> Result<Served<InvokeChunkStream>, Unanswered> {
         let deadline = self.deadline(deadline);
         let plan = self
             .plan(Route::Model(model), None, Flexibility::SameModel)
@@ -268,7 +347,7 @@ impl<M: ModelClient> Gateway<M> {
                     .served(walked, &plan)
                     .map(|started| stream::resume(started, policies, target)))
             }
-            Err(unserved) => Err(unserved.into_error(&plan)),
+            Err(unserved) => Err(unserved.unanswered(&plan)),
         }
     }
 
@@ -340,9 +419,9 @@ impl<M: ModelClient> Gateway<M> {
         plan: &RoutePlan,
         request: &ConverseRequest,
         mut unserved: Unserved,
-    ) -> Result<Served<ConverseResponse>, GatewayError> {
+    ) -> Result<Served<ConverseResponse>, Unanswered> {
         if !unserved.cache_next {
-            return Err(unserved.into_error(plan));
+            return Err(unserved.unanswered(plan));
         }
         let key = cache_key(&plan.scope, request);
         let ttl_ms = self.config.resilience.cache_tier.ttl_ms;
@@ -354,7 +433,7 @@ impl<M: ModelClient> Gateway<M> {
             }
         };
         let Some(answer) = found else {
-            return Err(unserved.into_error(plan));
+            return Err(unserved.unanswered(plan));
         };
         let report: FallbackReport = unserved.plan.served_from_cache();
         tracing::warn!(model = %answer.model_id, attempts = report.attempts, "every model failed; serving the last good answer");

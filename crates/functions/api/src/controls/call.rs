@@ -9,7 +9,7 @@ use super::auth::{RouteInfo, classify, now_ms};
 use super::stream;
 use crate::app::SharedState;
 use crate::error_response::{ApiError, Dialect};
-use crate::headers::{CACHE, served_headers};
+use crate::headers::{ATTEMPTS, CACHE, served_headers};
 use crate::principal::Principal;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
@@ -23,7 +23,7 @@ use gateway::controls::reservation::RateView;
 use gateway::controls::usage::{self as token_usage, TokenUsage};
 use gateway::controls::{Admission, CallPlan, Outcome, Refusal, RouteClass, models};
 use gateway::ports::{ConverseEventStream, InvokeChunkStream, Target};
-use gateway::service::{LastGood, Route, Served};
+use gateway::service::{LastGood, Route, Served, Unanswered};
 use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
 use std::convert::Infallible;
@@ -266,6 +266,17 @@ impl CallContext {
         });
     }
 
+    /// A call no model answered: refused with how many model calls were made trying, in the
+    /// audit record and `x-gateway-attempts`, as a served call says it.
+    fn unanswered(&self, unanswered: Unanswered, mut headers: HeaderMap) -> Refused {
+        self.audit.update(|r| r.attempts = unanswered.attempts);
+        headers.insert(ATTEMPTS, HeaderValue::from(unanswered.attempts));
+        Refused {
+            error: unanswered.error,
+            headers,
+        }
+    }
+
     fn record_usage(&self, usage: &TokenUsage, cost: gateway::controls::Nanos) {
         self.audit.update(|r| r.set_usage(usage, cost));
     }
@@ -328,7 +339,11 @@ impl CallContext {
             }),
         ) = (&state.controls, admitted)
         else {
-            let served = state.gateway.converse(route, request, deadline).await?;
+            let served = state
+                .gateway
+                .converse_with_attempts(route, request, deadline)
+                .await
+                .map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
             self.record_usage(
                 &(&served.value.usage).into(),
@@ -357,12 +372,15 @@ impl CallContext {
             cost_header(&mut headers, settled.cost);
             return Ok(Done { served, headers });
         }
-        let result = state.gateway.converse(route, request, deadline).await;
+        let result = state
+            .gateway
+            .converse_with_attempts(route, request, deadline)
+            .await;
         let served = match result {
             Ok(served) => served,
-            Err(error) => {
+            Err(unanswered) => {
                 controls.settle(&admission, Outcome::Failed, now_ms()).await;
-                return Err(Refused { error, headers });
+                return Err(self.unanswered(unanswered, headers));
             }
         };
         self.record_served(&served);
@@ -427,8 +445,9 @@ impl CallContext {
         else {
             let served = state
                 .gateway
-                .converse_stream(route, request, deadline)
-                .await?;
+                .converse_stream_with_attempts(route, request, deadline)
+                .await
+                .map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
             let audit = self.audit.clone();
             return Ok(Done {
@@ -459,13 +478,13 @@ impl CallContext {
         }
         let served = match state
             .gateway
-            .converse_stream(route, request, deadline)
+            .converse_stream_with_attempts(route, request, deadline)
             .await
         {
             Ok(served) => served,
-            Err(error) => {
+            Err(unanswered) => {
                 controls.settle(&admission, Outcome::Failed, now_ms()).await;
-                return Err(Refused { error, headers });
+                return Err(self.unanswered(unanswered, headers));
             }
         };
         self.record_served(&served);
@@ -502,7 +521,10 @@ impl CallContext {
     ) -> Result<Done<InvokeResponse>, Refused> {
         let estimate = estimate::invoke(&request.body, &state.gateway.config().controls.estimate);
         let admitted = self.admit(state, model, estimate, |_| None).await?;
-        let result = state.gateway.invoke(model, request, deadline).await;
+        let result = state
+            .gateway
+            .invoke_with_attempts(model, request, deadline)
+            .await;
         let (
             Some(controls),
             Some(Admitted {
@@ -511,7 +533,7 @@ impl CallContext {
             }),
         ) = (&state.controls, admitted)
         else {
-            let served = result?;
+            let served = result.map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
             if let Some(usage) = token_usage::from_invoke_body(&served.value.body) {
                 self.record_usage(&usage, gateway::controls::Nanos::ZERO);
@@ -523,9 +545,9 @@ impl CallContext {
         };
         let served = match result {
             Ok(served) => served,
-            Err(error) => {
+            Err(unanswered) => {
                 controls.settle(&admission, Outcome::Failed, now_ms()).await;
-                return Err(Refused { error, headers });
+                return Err(self.unanswered(unanswered, headers));
             }
         };
         self.record_served(&served);
@@ -558,10 +580,13 @@ impl CallContext {
     ) -> Result<Done<InvokeChunkStream>, Refused> {
         let estimate = estimate::invoke(&request.body, &state.gateway.config().controls.estimate);
         let admitted = self.admit(state, model, estimate, |_| None).await?;
-        let result = state.gateway.invoke_stream(model, request, deadline).await;
+        let result = state
+            .gateway
+            .invoke_stream_with_attempts(model, request, deadline)
+            .await;
         let (Some(controls), Some(Admitted { admission, headers })) = (&state.controls, admitted)
         else {
-            let served = result?;
+            let served = result.map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
             return Ok(Done {
                 served,
@@ -570,9 +595,9 @@ impl CallContext {
         };
         let served = match result {
             Ok(served) => served,
-            Err(error) => {
+            Err(unanswered) => {
                 controls.settle(&admission, Outcome::Failed, now_ms()).await;
-                return Err(Refused { error, headers });
+                return Err(self.unanswered(unanswered, headers));
             }
         };
         self.record_served(&served);

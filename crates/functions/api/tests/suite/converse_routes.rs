@@ -183,6 +183,7 @@ async fn each_bedrock_error_maps_to_one_status_and_code() {
     let api = start().await;
     for (kind, status, code) in cases {
         api.sim.set_behavior(HAIKU, Behavior::always(kind));
+        let calls_before = api.sim.calls(HAIKU);
         let reply = api
             .post_json(
                 "/v1/converse",
@@ -205,5 +206,14 @@ async fn each_bedrock_error_maps_to_one_status_and_code() {
         if kind == ErrorKind::AccessDeniedException {
             assert!(!reply.text().contains("arn:"), "no internal detail leaks");
         }
+        // An error says how many model calls were made, as a served answer does: retryable
+        // kinds were retried, the others tried once.
+        let calls = api.sim.calls(HAIKU) - calls_before;
+        assert!(calls >= 1, "{kind:?}");
+        assert_eq!(
+            reply.header("x-gateway-attempts"),
+            Some(calls.to_string().as_str()),
+            "{kind:?}"
+        );
     }
 }
