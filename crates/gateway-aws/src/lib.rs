@@ -8,12 +8,7 @@ pub mod documents;
 pub mod event_source;
 pub mod jobs;
 pub mod resilience_store;
+mod sdk;
 pub mod telemetry;
 
-/// The SDK configuration from the environment, loaded once at cold start. Reads only
-/// environment and files; credentials are fetched lazily on the first call, not here.
-pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .load()
-        .await
-}
+pub use sdk::{lambda_sdk_config, lambda_sdk_config_from, sdk_config};

@@ -7,7 +7,7 @@ use api::{AppState, router};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     gateway_aws::telemetry::init();
-    let sdk = gateway_aws::sdk_config().await;
+    let sdk = gateway_aws::lambda_sdk_config();
     let app = router(AppState::from_env(&sdk, |k| std::env::var(k).ok())?);
     match std::env::var("API_RESPONSE_MODE").as_deref() {
         Ok("streaming") => lambda_http::run_with_streaming_response(app).await,

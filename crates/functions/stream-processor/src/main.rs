@@ -7,7 +7,7 @@ use tracing::Instrument;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gateway_aws::telemetry::init();
-    let sdk = gateway_aws::sdk_config().await;
+    let sdk = gateway_aws::lambda_sdk_config();
     let processor = LambdaProcessor::from_env(&sdk, |k| std::env::var(k).ok())?;
     let processor = &processor;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<_>| async move {

@@ -3,7 +3,7 @@
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     gateway_aws::telemetry::init();
-    let sdk = gateway_aws::sdk_config().await;
+    let sdk = gateway_aws::lambda_sdk_config();
     let state = webhook::AppState::from_env(&sdk, |k| std::env::var(k).ok())?;
     lambda_http::run(webhook::router(state)).await
 }

@@ -6,7 +6,7 @@ use worker::LambdaWorker;
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     gateway_aws::telemetry::init();
-    let sdk = gateway_aws::sdk_config().await;
+    let sdk = gateway_aws::lambda_sdk_config();
     let (worker, callbacks) = LambdaWorker::from_env(&sdk, |k| std::env::var(k).ok())?;
     if callbacks.is_none() {
         tracing::warn!("JOBS_QUEUE_URL is not set: callbacks will not be delivered");
