@@ -20,7 +20,7 @@ echo "setup: creating $venv with $(basename "$req")" >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2
 # moto with atomic DynamoDB requests (see the script): what the tests and the offline run start.
-{ echo "#!$venv/bin/python"; cat "$launcher"; } > "$venv/bin/gateway-moto-server"
+printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$venv/bin/python" "$launcher" > "$venv/bin/gateway-moto-server"
 chmod 755 "$venv/bin/gateway-moto-server"
 echo "$want" > "$stamp"
 echo "setup: ready" >&2

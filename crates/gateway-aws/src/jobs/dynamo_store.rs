@@ -301,6 +301,25 @@ impl JobStore for DynamoJobStore {
     }
 
     #[tracing::instrument(skip_all, fields(job_id))]
+    async fn claim_charge(&self, job_id: &str, now_ms: u64) -> Result<bool, GatewayError> {
+        let request = self
+            .update(job_id)
+            .update_expression("SET charge_settled_at_ms = :now")
+            .condition_expression(
+                "attribute_exists(charge) AND attribute_not_exists(charge_settled_at_ms)",
+            )
+            .expression_attribute_values(":now", n(now_ms));
+        // Nothing to read back: the caller has the record (the charge) already.
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(aws_error("dynamodb:UpdateItem(claim_charge)", e)),
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(job_id))]
     async fn mark_notified(&self, job_id: &str, now_ms: u64) -> Result<(), GatewayError> {
         let request = self
             .update(job_id)

@@ -420,7 +420,8 @@ impl<S: CounterStore> Controller<S> {
             requests_per_minute: limits.requests_per_minute,
             tokens_per_minute: limits.tokens_per_minute,
             // A job waits in a queue, not in a connection: its submit counts against the
-            // rate limits and budgets, but holds no in-flight slot until a worker gets to it.
+            // rate limits and budgets but takes no in-flight slot (the queue and the worker's
+            // own concurrency bound how many jobs run at once).
             concurrency: limits
                 .concurrency
                 .filter(|_| plan.route != RouteClass::Jobs),

@@ -7,13 +7,16 @@
 use super::controller::{Admission, Controller, Settled};
 use super::money::Nanos;
 use super::ports::{CounterStore, Settlement};
-use super::reservation::{self, Held};
+use super::reservation::{self, Held, HeldKind};
 use super::usage::TokenUsage;
 use serde::{Deserialize, Serialize};
 
 /// What a job's submit reserved, kept on the job record until a worker settles it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JobCharge {
+    /// Unique per submit: a submit that finds a record carrying its own charge knows the
+    /// record is its own write (an SDK retry after a lost response), not an earlier submit's.
+    pub submit_id: String,
     pub principal: String,
     pub tenant: String,
     /// The model name the limits were counted under (the ledger's model on failure).
@@ -35,9 +38,10 @@ pub enum ChargeOutcome {
 }
 
 impl Admission {
-    /// The part of this admission a job carries to its worker.
-    pub fn charge(&self) -> JobCharge {
+    /// The part of this admission a job carries to its worker; `submit_id` is unique per submit.
+    pub fn charge(&self, submit_id: &str) -> JobCharge {
         JobCharge {
+            submit_id: submit_id.to_owned(),
             principal: self.principal.clone(),
             tenant: self.tenant.clone(),
             scope: self.scope.clone(),
@@ -88,12 +92,19 @@ impl<S: CounterStore> Controller<S> {
             );
         }
         let now_secs = now_ms / 1_000;
+        // A rate window that has closed is left as it is: its item may already be gone (TTL),
+        // and an ADD would bring it back without one.
+        let mut held = charge.held.clone();
+        held.counters.retain(|(pk, kind)| {
+            *kind != HeldKind::Rate
+                || pk
+                    .rsplit('#')
+                    .next()
+                    .and_then(|minute| minute.parse::<u64>().ok())
+                    .is_some_and(|minute| minute >= now_secs / 60)
+        });
         let settlement = Settlement {
-            adjustments: reservation::settle_held(
-                &charge.held,
-                settled.usage.total(),
-                settled.cost,
-            ),
+            adjustments: reservation::settle_held(&held, settled.usage.total(), settled.cost),
             ledger: Some(self.ledger_entry(
                 &charge.tenant,
                 &charge.principal,

@@ -517,9 +517,9 @@ async fn a_job_charge_survives_its_record_and_settles_to_the_actual_cost() {
     let (controls, principal, budget) = job_key(41).await;
     let admission = admit_job(&controls, &principal).await;
     // What the job record stores, and what the worker reads back.
-    let stored = serde_json::to_string(&admission.charge()).unwrap();
+    let stored = serde_json::to_string(&admission.charge("submit-1")).unwrap();
     let charge: JobCharge = serde_json::from_str(&stored).unwrap();
-    assert_eq!(charge, admission.charge());
+    assert_eq!(charge, admission.charge("submit-1"));
     let usage = TokenUsage {
         input: 100,
         output: 7,
@@ -533,7 +533,7 @@ async fn a_job_charge_survives_its_record_and_settles_to_the_actual_cost() {
                 region: None,
                 usage,
             },
-            NOW_MS + 60_000,
+            NOW_MS + 30_000,
         )
         .await;
     assert_eq!(
@@ -567,7 +567,7 @@ async fn a_failed_job_and_a_released_submit_give_everything_back() {
     let failed = admit_job(&controls, &principal).await;
     let released = admit_job(&controls, &principal).await;
     controls
-        .settle_charge(&failed.charge(), ChargeOutcome::Failed, NOW_MS)
+        .settle_charge(&failed.charge("submit-2"), ChargeOutcome::Failed, NOW_MS)
         .await;
     controls.release(&released).await;
     assert_eq!(controls.store().counter(&budget, "committed"), 0);
@@ -581,5 +581,35 @@ async fn a_failed_job_and_a_released_submit_give_everything_back() {
     assert_eq!(
         (rows[0].requests, rows[0].errors, rows[0].cost_nanos),
         (1, 1, 0)
+    );
+}
+
+#[tokio::test]
+async fn a_job_settled_after_its_rate_window_leaves_that_window_alone() {
+    let (controls, principal, budget) = job_key(43).await;
+    let admission = admit_job(&controls, &principal).await;
+    let rate = admission.reservation.counters[0].pk.clone();
+    let reserved_tokens = controls.store().counter(&rate, "tokens");
+    let usage = TokenUsage {
+        input: 100,
+        output: 7,
+        ..TokenUsage::default()
+    };
+    let settled = controls
+        .settle_charge(
+            &admission.charge("submit-3"),
+            ChargeOutcome::Answered {
+                model_id: HAIKU.into(),
+                region: None,
+                usage,
+            },
+            NOW_MS + 120_000,
+        )
+        .await;
+    // The window's item may be gone by then (TTL): an ADD would bring it back without one.
+    assert_eq!(controls.store().counter(&rate, "tokens"), reserved_tokens);
+    assert_eq!(
+        controls.store().counter(&budget, "spent"),
+        settled.cost.as_i64()
     );
 }

@@ -169,6 +169,9 @@ pub struct JobRecord {
     /// that finishes the job. `None`: controls were off, or the job came from a webhook.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charge: Option<JobCharge>,
+    /// When a worker claimed the settling of `charge` (see `JobStore::claim_charge`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub charge_settled_at_ms: Option<u64>,
 }
 
 impl JobRecord {

@@ -85,6 +85,14 @@ pub trait JobStore: Send + Sync {
         lease_until_ms: u64,
     ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
 
+    /// The job carries a charge not yet settled → marked settled at `now_ms`. `true`: this
+    /// caller must settle it (exactly one caller ever gets `true`).
+    fn claim_charge(
+        &self,
+        job_id: &str,
+        now_ms: u64,
+    ) -> impl Future<Output = Result<bool, GatewayError>> + Send;
+
     /// `SENDING` → `SENT`.
     fn mark_notified(
         &self,

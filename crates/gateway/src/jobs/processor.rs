@@ -91,6 +91,19 @@ pub struct JobProcessor<'a, S, N, R, Q, C> {
     pub charges: Option<&'a C>,
 }
 
+/// How a finished job ended, as its record says (priced in the home region: the record does
+/// not keep the serving region).
+fn recorded_outcome(job: &JobRecord) -> ChargeOutcome {
+    match (&job.status, &job.result, &job.usage) {
+        (JobStatus::Succeeded, Some(result), Some(usage)) => ChargeOutcome::Answered {
+            model_id: result.model.clone(),
+            region: None,
+            usage: TokenUsage::from(usage),
+        },
+        _ => ChargeOutcome::Failed,
+    }
+}
+
 fn store_failure(error: GatewayError) -> RecordFailure {
     RecordFailure::Retry(format!("job store: {error}"))
 }
@@ -120,9 +133,14 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             .map_err(store_failure)?
             .ok_or_else(|| RecordFailure::Poison(format!("unknown job {}", message.job_id)))?;
         if job.is_expired(now) {
+            // A job that never ran gives back what its submit reserved.
+            let outcome = (!job.status.is_terminal()).then_some(ChargeOutcome::Failed);
+            self.settle_charge(&job, outcome).await?;
             return Ok(Disposition::Expired);
         }
         if job.status.is_terminal() {
+            // A worker that finished the job may have died before settling it.
+            self.settle_charge(&job, None).await?;
             return self.announce(&job).await;
         }
         if job.status == JobStatus::Running && job.lease_until_ms.is_some_and(|until| until > now) {
@@ -144,7 +162,10 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                 .await
                 .map_err(store_failure)?;
             return match current {
-                Some(job) if job.status.is_terminal() => self.announce(&job).await,
+                Some(job) if job.status.is_terminal() => {
+                    self.settle_charge(&job, None).await?;
+                    self.announce(&job).await
+                }
                 _ => Err(RecordFailure::Busy(message.job_id)),
             };
         };
@@ -188,20 +209,43 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             // Our lease ran out and another worker took the job over: its result stands.
             return Err(RecordFailure::Busy(job.job_id));
         };
-        // Only the worker whose finish won gets here: the charge is settled once.
-        self.settle_charge(&job, charged).await;
+        self.settle_charge(&job, Some(charged)).await?;
         self.announce(&job).await
     }
 
-    async fn settle_charge(&self, job: &JobRecord, outcome: ChargeOutcome) {
-        let Some(charge) = &job.charge else { return };
-        match self.charges {
-            Some(charges) => charges.settle(charge, outcome, (self.clock)()).await,
-            None => tracing::warn!(
+    /// Settles the charge the job's submit reserved, once: whoever claims it on the record
+    /// settles it (the worker whose finish won, with the exact outcome; else a later delivery,
+    /// from the record). A failed claim brings the message back to try again.
+    async fn settle_charge(
+        &self,
+        job: &JobRecord,
+        outcome: Option<ChargeOutcome>,
+    ) -> Result<(), RecordFailure> {
+        let Some(charge) = &job.charge else {
+            return Ok(());
+        };
+        if job.charge_settled_at_ms.is_some() {
+            return Ok(());
+        }
+        let Some(charges) = self.charges else {
+            tracing::warn!(
                 job_id = %job.job_id,
                 "job carries a charge but this worker has no state table: its reservation stays counted"
-            ),
+            );
+            return Ok(());
+        };
+        let now = (self.clock)();
+        if !self
+            .store
+            .claim_charge(&job.job_id, now)
+            .await
+            .map_err(store_failure)?
+        {
+            return Ok(());
         }
+        let outcome = outcome.unwrap_or_else(|| recorded_outcome(job));
+        charges.settle(charge, outcome, now).await;
+        Ok(())
     }
 
     async fn run(&self, job: &JobRecord) -> Result<(JobOutcome, ChargeOutcome), GatewayError> {

@@ -121,6 +121,7 @@ pub fn prepare(
         callback_lease_until_ms: None,
         expires_at: now_ms / 1000 + settings.ttl_secs,
         charge: None,
+        charge_settled_at_ms: None,
     })
 }
 

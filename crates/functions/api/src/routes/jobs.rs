@@ -111,11 +111,57 @@ async fn admit(
     }
 }
 
+/// An earlier submit's job, if it was for the same request.
+fn same_request(existing: JobRecord, record: &JobRecord) -> Result<JobRecord, GatewayError> {
+    if existing.request_hash == record.request_hash {
+        Ok(existing)
+    } else {
+        Err(GatewayError::Conflict(
+            "this Idempotency-Key was already used with a different request".into(),
+        ))
+    }
+}
+
 /// Gives a reservation back when its job was not created by this submit.
 async fn release(state: &SharedState, admission: Option<&Admission>) {
     if let (Some(controls), Some(admission)) = (&state.controls, admission) {
         controls.release(admission).await;
     }
+}
+
+/// Admits the job (with controls on) and creates its record carrying the reservation;
+/// `true` when an earlier submit with the same key created the job meanwhile.
+async fn create_admitted(
+    state: &SharedState,
+    backend: &JobsBackend,
+    principal: &Principal,
+    mut record: JobRecord,
+    submit_id: &str,
+) -> Result<(JobRecord, bool), Refused> {
+    let admission = admit(state, principal, &record).await?;
+    record.charge = admission.as_ref().map(|a| a.charge(submit_id));
+    // Whether a stored record is this submit's own write (the SDK retried a create whose
+    // response was lost): then the reservation is the record's and must not be given back.
+    let own_write = |stored: &JobRecord| stored.charge.is_some() && stored.charge == record.charge;
+    Ok(match backend.store.create(&record).await {
+        Ok(Created::New) => (record, false),
+        Ok(Created::Existing(existing)) if own_write(&existing) => (record, false),
+        Ok(Created::Existing(existing)) => {
+            // A concurrent submit with the same key won: its reservation stands.
+            release(state, admission.as_ref()).await;
+            (same_request(*existing, &record)?, true)
+        }
+        Err(error) => {
+            // The write may have landed before the error: look before giving back.
+            match backend.store.get(&record.job_id).await {
+                Ok(Some(stored)) if own_write(&stored) => (record, false),
+                _ => {
+                    release(state, admission.as_ref()).await;
+                    return Err(error.into());
+                }
+            }
+        }
+    })
 }
 
 pub async fn submit(
@@ -132,7 +178,7 @@ pub async fn submit(
         let key = idempotency_key(&request_headers)?;
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         let id = job_id(&principal.tenant, key.as_deref(), &fresh);
-        let mut record = prepare(
+        let record = prepare(
             submission,
             state.gateway.config(),
             &principal.tenant,
@@ -140,26 +186,15 @@ pub async fn submit(
             now_ms(),
             backend.settings,
         )?;
-        let admission = admit(&state, &principal, &record).await?;
-        record.charge = admission.as_ref().map(Admission::charge);
-        let created = backend.store.create(&record).await;
-        let (record, replay) = match created {
-            Ok(Created::New) => (record, false),
-            Ok(Created::Existing(existing)) => {
-                // The first submit's reservation stands; this one's is given back.
-                release(&state, admission.as_ref()).await;
-                if existing.request_hash != record.request_hash {
-                    return Err(GatewayError::Conflict(
-                        "this Idempotency-Key was already used with a different request".into(),
-                    )
-                    .into());
-                }
-                (*existing, true)
-            }
-            Err(error) => {
-                release(&state, admission.as_ref()).await;
-                return Err(error.into());
-            }
+        // A retry with the same Idempotency-Key gets its job back before anything is admitted:
+        // a limit reached since the first submit must not refuse it.
+        let stored = match key {
+            Some(_) => backend.store.get(&record.job_id).await?,
+            None => None,
+        };
+        let (record, replay) = match stored {
+            Some(existing) => (same_request(existing, &record)?, true),
+            None => create_admitted(&state, backend, &principal, record, &fresh).await?,
         };
         // A replay re-sends the message while the job is still queued: if the first submit's
         // enqueue failed, this is what gets the job going (its reservation stays counted

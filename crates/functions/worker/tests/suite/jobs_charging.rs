@@ -153,3 +153,115 @@ async fn a_failed_job_gives_its_reservation_back() {
     assert_eq!(usage["totals"]["errors"], 1, "{usage}");
     assert_eq!(usage["totals"]["cost_usd"], "0", "{usage}");
 }
+
+#[tokio::test]
+async fn a_replay_gets_its_job_back_even_at_the_rate_limit() {
+    let flow = flow_with_controls(json!({})).await;
+    let key = flow
+        .api_key("acme", |k| {
+            k.limits = KeyLimits {
+                default: RateLimits {
+                    requests_per_minute: Some(1),
+                    tokens_per_minute: None,
+                    concurrency: None,
+                },
+                models: BTreeMap::new(),
+            };
+        })
+        .await;
+    let api_key = Some(key.api_key.as_str());
+    let job = converse_job("the one job this minute");
+    let (first, body) = flow.submit_as(api_key, &job, Some("order-9")).await;
+    assert_eq!(first, 202, "{body}");
+    let (again, replay) = flow.submit_as(api_key, &job, Some("order-9")).await;
+    assert_eq!(again, 200, "a retry is not a new request: {replay}");
+    assert_eq!(replay["job_id"], body["job_id"]);
+    let (other, refused) = flow
+        .submit_as(api_key, &converse_job("a second job"), None)
+        .await;
+    assert_eq!(other, 429, "{refused}");
+}
+
+#[tokio::test]
+async fn a_job_finished_by_a_worker_that_died_is_settled_by_the_next_delivery() {
+    use gateway::api::converse::Usage;
+    use gateway::controls::pricing::Pricing;
+    use gateway::controls::usage::TokenUsage;
+    use gateway::jobs::{JobOutcome, JobResult, JobStore};
+
+    let flow = flow_with_controls(json!({})).await;
+    let key = flow.api_key("acme", |k| k.budget = daily_budget(1.0)).await;
+    let (status, body) = flow
+        .submit_as(Some(&key.api_key), &converse_job("hello"), None)
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let id = body["job_id"].as_str().unwrap();
+    let reserved = flow.counter(&budget_pk(&key.key_id)).await["committed"];
+
+    // Another worker claims and finishes the job, then dies before settling its charge.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    let store = &flow.worker.store;
+    store
+        .claim(id, "dead", now, now + 60_000)
+        .await
+        .unwrap()
+        .unwrap();
+    let usage = Usage {
+        input_tokens: 10,
+        output_tokens: 20,
+        total_tokens: 30,
+        ..Usage::default()
+    };
+    let outcome = JobOutcome::Succeeded {
+        result: JobResult {
+            model: HAIKU.to_owned(),
+            text: "hi".into(),
+            stop_reason: "end_turn".into(),
+            cost_usd: None,
+            response: json!({}),
+        },
+        usage,
+    };
+    store
+        .finish(id, "dead", now, &outcome)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        flow.counter(&budget_pk(&key.key_id)).await["committed"],
+        reserved
+    );
+
+    // Its message comes back: this worker settles the charge from the record, once.
+    flow.drain().await;
+    let cost = Pricing::new(
+        &gateway::config::GatewayConfig::default(),
+        Some("us-east-1".into()),
+    )
+    .unwrap()
+    .cost(
+        HAIKU,
+        None,
+        &TokenUsage {
+            input: 10,
+            output: 20,
+            ..TokenUsage::default()
+        },
+    )
+    .unwrap();
+    let settled = flow.counter(&budget_pk(&key.key_id)).await;
+    assert_eq!(settled["committed"], cost.as_i64(), "{settled:?}");
+    assert_eq!(settled["spent"], cost.as_i64());
+    assert_eq!(flow.sim.calls(HAIKU), 0, "the job was not run again");
+    let message = json!({"job_id": id, "tenant": "acme"}).to_string();
+    flow.send_raw(&message).await;
+    flow.drain().await;
+    assert_eq!(
+        flow.counter(&budget_pk(&key.key_id)).await["committed"],
+        cost.as_i64(),
+        "a duplicate delivery settles nothing twice"
+    );
+}

@@ -85,6 +85,10 @@ impl JobStore for MemStore {
     async fn claim_notification(&self, _: &str, _: u64, _: u64) -> Result<bool, GatewayError> {
         unused()
     }
+    async fn claim_charge(&self, _: &str, _: u64) -> Result<bool, GatewayError> {
+        unused()
+    }
+
     async fn mark_notified(&self, _: &str, _: u64) -> Result<(), GatewayError> {
         unused()
     }
