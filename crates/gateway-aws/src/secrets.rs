@@ -85,9 +85,9 @@ impl SecretsManagerSource {
                     aws_sdk_secretsmanager::error::DisplayErrorContext(&e)
                 ))
             })?;
-        output
-            .secret_string
-            .ok_or_else(|| error("the secret has no SecretString (binary secrets are not supported)".into()))
+        output.secret_string.ok_or_else(|| {
+            error("the secret has no SecretString (binary secrets are not supported)".into())
+        })
     }
 }
 

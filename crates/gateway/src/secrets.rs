@@ -79,12 +79,7 @@ impl SecretEnv {
         &'a self,
         lookup: impl Fn(&str) -> Option<String> + 'a,
     ) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            self.values
-                .get(name)
-                .cloned()
-                .or_else(|| lookup(name))
-        }
+        move |name| self.values.get(name).cloned().or_else(|| lookup(name))
     }
 }
 
@@ -129,8 +124,14 @@ mod tests {
         ]);
         let secrets = SecretEnv::resolve(&source, &base).await.unwrap();
         let lookup = secrets.over(&base);
-        assert_eq!(lookup("GATEWAY_KEY_SEAL_SECRET").as_deref(), Some("sealed!"));
-        assert_eq!(lookup("CALLBACK_SIGNING_SECRET").as_deref(), Some("whsec_x"));
+        assert_eq!(
+            lookup("GATEWAY_KEY_SEAL_SECRET").as_deref(),
+            Some("sealed!")
+        );
+        assert_eq!(
+            lookup("CALLBACK_SIGNING_SECRET").as_deref(),
+            Some("whsec_x")
+        );
         // An empty id is no id: the plain variable stays.
         assert_eq!(lookup("WEBHOOK_CONFIG").as_deref(), Some("{}"));
         assert_eq!(lookup("OTHER").as_deref(), Some("o"));

@@ -304,8 +304,9 @@ impl LocalStack {
             }
             "api" => {
                 let secrets = self.secrets(id, &hosted.env).await?;
-                let mut state = api::AppState::from_env(&self.sdk, secrets.over(hosted.env.lookup()))
-                    .map_err(|e| function_error(id, e))?;
+                let mut state =
+                    api::AppState::from_env(&self.sdk, secrets.over(hosted.env.lookup()))
+                        .map_err(|e| function_error(id, e))?;
                 // EMF metric lines are for CloudWatch; here stdout is the summary, and the audit
                 // log line of each request carries the same numbers.
                 if let Some(state) = Arc::get_mut(&mut state) {
@@ -327,8 +328,9 @@ impl LocalStack {
             }
             "webhook" => {
                 let secrets = self.secrets(id, &hosted.env).await?;
-                let state = webhook::AppState::from_env(&self.sdk, secrets.over(hosted.env.lookup()))
-                    .map_err(|e| function_error(id, e))?;
+                let state =
+                    webhook::AppState::from_env(&self.sdk, secrets.over(hosted.env.lookup()))
+                        .map_err(|e| function_error(id, e))?;
                 let (addr, task) = hosts::http::serve(
                     id,
                     webhook::router(state),

@@ -541,8 +541,15 @@ mod tests {
             ..sent.clone()
         };
         let now = 1_440_938_160;
-        for path in [sent.path, "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse"] {
-            assert_eq!(verify(&at(path), &auth, secret, "bedrock", now, 300), Ok(()), "{path}");
+        for path in [
+            sent.path,
+            "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse",
+        ] {
+            assert_eq!(
+                verify(&at(path), &auth, secret, "bedrock", now, 300),
+                Ok(()),
+                "{path}"
+            );
         }
         for tampered in [
             "/model/anthropic.claude-3-7-sonnet-20250219-v1:0/converse",

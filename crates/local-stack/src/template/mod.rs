@@ -481,9 +481,7 @@ impl Template {
                 .unwrap_or_default();
             let field = |name: &str| -> Result<Option<String>, TemplateError> {
                 match get(&generate, name) {
-                    Some(v) => {
-                        evaluator.string(v, &format!("{path}.GenerateSecretString.{name}"))
-                    }
+                    Some(v) => evaluator.string(v, &format!("{path}.GenerateSecretString.{name}")),
                     None => Ok(None),
                 }
             };
@@ -720,6 +718,6 @@ fn only(map: &Mapping, keys: &[&str]) -> Mapping {
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod security_tests;
+#[cfg(test)]
+mod tests;

@@ -46,7 +46,10 @@ fn gateway_keys_are_the_default_and_the_function_url_cannot_run_without_them() {
         "!Equals\n- !Ref AuthMode\n- api_keys\n"
     );
     // The URL it guards is the public one.
-    let url = at(resource(&t, "ApiStreamFunction"), &["Properties", "FunctionUrlConfig"]);
+    let url = at(
+        resource(&t, "ApiStreamFunction"),
+        &["Properties", "FunctionUrlConfig"],
+    );
     assert_eq!(url["AuthType"], "NONE");
 }
 
@@ -81,7 +84,10 @@ fn model_routes_keep_the_jwt_authorizer_when_auth_mode_is_none() {
     for (id, r) in at(&t, &["Resources"]).as_mapping().unwrap() {
         for (_, event) in r["Properties"]["Events"].as_mapping().into_iter().flatten() {
             let path = event["Properties"]["Path"].as_str().unwrap_or("");
-            assert!(!path.starts_with("/model/"), "{id:?} has an event on {path}");
+            assert!(
+                !path.starts_with("/model/"),
+                "{id:?} has an event on {path}"
+            );
         }
     }
 }
@@ -94,8 +100,14 @@ fn the_function_url_has_reserved_concurrency() {
         serde_yaml::to_string(&function["ReservedConcurrentExecutions"]).unwrap(),
         "!Ref StreamingUrlReservedConcurrency\n"
     );
-    let default = at(&t, &["Parameters", "StreamingUrlReservedConcurrency", "Default"]);
-    assert!((1..=100).contains(&default.as_u64().unwrap()), "{default:?}");
+    let default = at(
+        &t,
+        &["Parameters", "StreamingUrlReservedConcurrency", "Default"],
+    );
+    assert!(
+        (1..=100).contains(&default.as_u64().unwrap()),
+        "{default:?}"
+    );
 }
 
 #[test]
@@ -105,7 +117,10 @@ fn secrets_are_passed_by_id_and_readable_only_by_their_function() {
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml"),
     )
     .unwrap();
-    assert!(!text.contains("{{resolve:secretsmanager"), "no secret is resolved into the template");
+    assert!(
+        !text.contains("{{resolve:secretsmanager"),
+        "no secret is resolved into the template"
+    );
     let seal = resource(&t, "GatewayKeySealSecret");
     assert_eq!(seal["Type"], "AWS::SecretsManager::Secret");
     assert_eq!(seal["DeletionPolicy"], "Retain");
@@ -115,12 +130,20 @@ fn secrets_are_passed_by_id_and_readable_only_by_their_function() {
         ("WorkerFunction", "CALLBACK_SIGNING_SECRET_ID"),
         ("WebhookFunction", "WEBHOOK_CONFIG_SECRET_ID"),
     ] {
-        let vars = at(resource(&t, function), &["Properties", "Environment", "Variables"]);
+        let vars = at(
+            resource(&t, function),
+            &["Properties", "Environment", "Variables"],
+        );
         assert!(vars.get(var).is_some(), "{function} has {var}");
     }
     // Every GetSecretValue names its secret: no wildcard resource.
     let mut grants = 0;
-    for role in ["ApiRole", "WorkerRole", "StreamProcessorRole", "WebhookRole"] {
+    for role in [
+        "ApiRole",
+        "WorkerRole",
+        "StreamProcessorRole",
+        "WebhookRole",
+    ] {
         for statement in statements(&t, role) {
             if statement["Action"] == "secretsmanager:GetSecretValue" {
                 grants += 1;
@@ -128,7 +151,10 @@ fn secrets_are_passed_by_id_and_readable_only_by_their_function() {
             }
         }
     }
-    assert_eq!(grants, 3, "api (seal key), worker (callback secret), webhook (config)");
+    assert_eq!(
+        grants, 3,
+        "api (seal key), worker (callback secret), webhook (config)"
+    );
 }
 
 /// A role's inline policy statements (an `!If` statement taken with its condition true).
@@ -136,7 +162,10 @@ fn statements(t: &Yaml, role: &str) -> Vec<Yaml> {
     let policies = at(resource(t, role), &["Properties", "Policies"]);
     let mut out = Vec::new();
     for policy in policies.as_sequence().unwrap() {
-        for statement in at(policy, &["PolicyDocument", "Statement"]).as_sequence().unwrap() {
+        for statement in at(policy, &["PolicyDocument", "Statement"])
+            .as_sequence()
+            .unwrap()
+        {
             match tagged(statement) {
                 (tag, value) if tag == "!If" => out.push(value[1].clone()),
                 (_, value) => out.push(value.clone()),
@@ -157,7 +186,10 @@ fn state_table_access(t: &Yaml, role: &str) -> Vec<(Vec<String>, Vec<String>)> {
             continue;
         }
         let actions: Vec<String> = match &statement["Action"] {
-            Yaml::Sequence(a) => a.iter().filter_map(|a| a.as_str().map(str::to_owned)).collect(),
+            Yaml::Sequence(a) => a
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_owned))
+                .collect(),
             Yaml::String(a) => vec![a.clone()],
             other => panic!("{role}: actions {other:?}"),
         };
@@ -184,7 +216,9 @@ fn writes(access: &[(Vec<String>, Vec<String>)]) -> Vec<String> {
             actions.iter().any(|a| {
                 matches!(
                     a.as_str(),
-                    "dynamodb:PutItem" | "dynamodb:UpdateItem" | "dynamodb:DeleteItem"
+                    "dynamodb:PutItem"
+                        | "dynamodb:UpdateItem"
+                        | "dynamodb:DeleteItem"
                         | "dynamodb:BatchWriteItem"
                 )
             })
@@ -214,13 +248,15 @@ fn each_function_touches_only_its_own_state_table_prefixes_and_none_writes_keys(
     let api = state_table_access(&t, "ApiRole");
     assert_eq!(
         writes(&api),
-        strings(&["BREAKER#", "BUDGET#", "CACHE#", "CC#", "HEALTH#", "RL#", "USAGE#"])
+        strings(&[
+            "BREAKER#", "BUDGET#", "CACHE#", "CC#", "HEALTH#", "RL#", "USAGE#"
+        ])
     );
     assert_eq!(
         reads(&api),
         strings(&[
-            "BREAKER#", "BUDGET#", "CACHE#", "CC#", "HEALTH#", "KEY#", "KEYID#", "RL#",
-            "TENANT#", "USAGE#"
+            "BREAKER#", "BUDGET#", "CACHE#", "CC#", "HEALTH#", "KEY#", "KEYID#", "RL#", "TENANT#",
+            "USAGE#"
         ])
     );
     let worker = state_table_access(&t, "WorkerRole");
@@ -234,9 +270,16 @@ fn each_function_touches_only_its_own_state_table_prefixes_and_none_writes_keys(
     );
     assert_eq!(
         reads(&webhook),
-        strings(&["BUDGET#", "CC#", "KEY#", "KEYID#", "RL#", "TENANT#", "USAGE#", "WEBHOOK#"])
+        strings(&[
+            "BUDGET#", "CC#", "KEY#", "KEYID#", "RL#", "TENANT#", "USAGE#", "WEBHOOK#"
+        ])
     );
-    for (role, access) in [("api", &api), ("worker", &worker), ("stream", &stream), ("webhook", &webhook)] {
+    for (role, access) in [
+        ("api", &api),
+        ("worker", &worker),
+        ("stream", &stream),
+        ("webhook", &webhook),
+    ] {
         for identity in ["KEY#", "KEYID#", "TENANT#"] {
             assert!(
                 !writes(access).contains(&identity.to_owned()),
@@ -245,7 +288,9 @@ fn each_function_touches_only_its_own_state_table_prefixes_and_none_writes_keys(
         }
         // Scan has no leading key, so ForAllValues would not limit it: never granted.
         assert!(
-            access.iter().all(|(a, _)| !a.iter().any(|a| a == "dynamodb:Scan")),
+            access
+                .iter()
+                .all(|(a, _)| !a.iter().any(|a| a == "dynamodb:Scan")),
             "{role} may scan"
         );
     }

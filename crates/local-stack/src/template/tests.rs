@@ -240,7 +240,11 @@ fn the_real_template_functions_get_their_deployed_environment_locally() {
     for function in &functions {
         for (name, value) in env(&function.logical_id) {
             assert!(
-                !value.contains("{{resolve:") && !matches!(name.as_str(), "GATEWAY_KEY_SEAL_SECRET" | "CALLBACK_SIGNING_SECRET" | "WEBHOOK_CONFIG"),
+                !value.contains("{{resolve:")
+                    && !matches!(
+                        name.as_str(),
+                        "GATEWAY_KEY_SEAL_SECRET" | "CALLBACK_SIGNING_SECRET" | "WEBHOOK_CONFIG"
+                    ),
                 "{}: {name} carries a secret in the environment",
                 function.logical_id
             );

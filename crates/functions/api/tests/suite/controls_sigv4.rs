@@ -173,7 +173,11 @@ async fn sdk_signed_converse(key_id: &str, secret: &str, text: &str) -> Captured
 }
 
 /// An API Gateway v2 event fixture carrying the SDK's signed headers and body, at `raw_path`.
-fn event_with(fixture: &str, captured: &Captured, raw_path: &str) -> http::Request<axum::body::Body> {
+fn event_with(
+    fixture: &str,
+    captured: &Captured,
+    raw_path: &str,
+) -> http::Request<axum::body::Body> {
     let mut event: serde_json::Value = serde_json::from_str(fixture).unwrap();
     let headers = event["headers"].as_object_mut().unwrap();
     for (name, value) in &captured.headers {
@@ -228,9 +232,17 @@ async fn a_sdk_signed_request_verifies_through_the_http_api_decoded_path_and_the
         "/model/anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse",
         "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse-stream",
     ] {
-        for (host, fixture) in [("HTTP API", HTTP_API_EVENT), ("Function URL", FUNCTION_URL_EVENT)] {
+        for (host, fixture) in [
+            ("HTTP API", HTTP_API_EVENT),
+            ("Function URL", FUNCTION_URL_EVENT),
+        ] {
             let reply = send(&stack.router, event_with(fixture, &captured, tampered)).await;
-            assert_eq!(reply.status.as_u16(), 403, "{host} {tampered}: {}", reply.text());
+            assert_eq!(
+                reply.status.as_u16(),
+                403,
+                "{host} {tampered}: {}",
+                reply.text()
+            );
             assert_eq!(
                 reply.header("x-amzn-errortype"),
                 Some("AccessDeniedException"),
@@ -238,5 +250,9 @@ async fn a_sdk_signed_request_verifies_through_the_http_api_decoded_path_and_the
             );
         }
     }
-    assert_eq!(stack.sim.calls(HAIKU), 2, "only the two genuine requests were answered");
+    assert_eq!(
+        stack.sim.calls(HAIKU),
+        2,
+        "only the two genuine requests were answered"
+    );
 }
