@@ -33,5 +33,9 @@ fn template_passes_cfn_lint_sam_validate_and_the_security_scan() {
     assert!(summary.contains("Failed checks: 0,"), "{summary}");
     // Straight to the process's stderr (not the captured `eprintln!`), so the test command's
     // output shows the scan's counts on a passing run too.
-    let _ = writeln!(std::io::stderr(), "template security scan: {summary}");
+    let counts = summary.trim_start_matches("lint-template: checkov ");
+    let _ = writeln!(
+        std::io::stderr(),
+        "template security scan (checkov): {counts}"
+    );
 }
