@@ -5,11 +5,12 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 req="$root/scripts/requirements.txt"
+scan_req="$root/scripts/requirements-checkov.txt"
 stamp="$venv/.requirements.sha256"
 
 launcher="$root/scripts/moto_server.py"
-want="$(cat "$req" "$launcher" | sha256sum | cut -d' ' -f1)"
-if [ -x "$venv/bin/gateway-moto-server" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+want="$(cat "$req" "$scan_req" "$launcher" | sha256sum | cut -d' ' -f1)"
+if [ -x "$venv/bin/gateway-moto-server" ] && [ -x "$venv/bin/checkov" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 
@@ -19,6 +20,11 @@ echo "setup: creating $venv with $(basename "$req")" >&2
 [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$req" >&2
+# checkov pins a boto3 that aws-sam-cli's pin excludes: its own venv, its entry point linked here.
+[ -x "$venv/checkov/bin/python" ] || "$python" -m venv "$venv/checkov"
+"$venv/checkov/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >&2
+"$venv/checkov/bin/python" -m pip install --quiet --disable-pip-version-check -r "$scan_req" >&2
+ln -sf "$venv/checkov/bin/checkov" "$venv/bin/checkov"
 # moto with atomic DynamoDB requests (see the script): what the tests and the offline run start.
 printf '#!/bin/sh\nexec "%s" "%s" "$@"\n' "$venv/bin/python" "$launcher" > "$venv/bin/gateway-moto-server"
 chmod 755 "$venv/bin/gateway-moto-server"

@@ -9,6 +9,7 @@ pub mod event_source;
 pub mod jobs;
 pub mod resilience_store;
 mod sdk;
+pub mod secrets;
 pub mod telemetry;
 
 pub use sdk::{lambda_sdk_config, lambda_sdk_config_from, sdk_config};

@@ -9,6 +9,7 @@ pub mod error;
 pub mod jobs;
 pub mod ports;
 pub mod resilience;
+pub mod secrets;
 pub mod service;
 pub mod webhook;
 

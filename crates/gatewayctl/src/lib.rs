@@ -43,7 +43,7 @@ reports
   prices
 
 options: --json prints JSON instead of tables
-environment: STATE_TABLE, GATEWAY_KEY_SEAL_SECRET, AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE, ...";
+environment: STATE_TABLE, GATEWAY_KEY_SEAL_SECRET (or GATEWAY_KEY_SEAL_SECRET_ID), AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE, ...";
 
 const SEAL_VAR: &str = "GATEWAY_KEY_SEAL_SECRET";
 const BOOLEAN_FLAGS: [&str; 5] = ["json", "admin", "no-sigv4", "clear", "help"];

@@ -8,7 +8,14 @@ async fn main() -> std::process::ExitCode {
     let sdk = gateway_aws::sdk_config().await;
     let client = aws_sdk_dynamodb::Client::new(&sdk);
     let mut out = std::io::stdout().lock();
-    match gatewayctl::run(&args, |k| std::env::var(k).ok(), client, &mut out).await {
+    // GATEWAY_KEY_SEAL_SECRET_ID (the stack's KeySealSecretArn output) reads the seal key
+    // from Secrets Manager, as the API function does.
+    let env = |k: &str| std::env::var(k).ok();
+    let result = match gateway_aws::secrets::secret_env(&sdk, &env).await {
+        Ok(secrets) => gatewayctl::run(&args, secrets.over(env), client, &mut out).await,
+        Err(error) => Err(error.into()),
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(error) => {
             // The CLI's one place that talks to a human on stderr.

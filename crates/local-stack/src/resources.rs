@@ -32,12 +32,20 @@ pub struct LocalTopic {
     pub arn: String,
 }
 
+/// A Secrets Manager secret; `Ref` is its ARN, as in CloudFormation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalSecret {
+    pub name: String,
+    pub arn: String,
+}
+
 /// The template's resources as they exist locally, by logical id.
 #[derive(Debug, Clone, Default)]
 pub struct LocalResources {
     pub tables: BTreeMap<String, LocalTable>,
     pub queues: BTreeMap<String, LocalQueue>,
     pub topics: BTreeMap<String, LocalTopic>,
+    pub secrets: BTreeMap<String, LocalSecret>,
 }
 
 impl LocalResources {
@@ -60,6 +68,8 @@ impl ResourceAttributes for LocalResources {
             &table.name
         } else if let Some(queue) = self.queues.get(logical_id) {
             &queue.url
+        } else if let Some(secret) = self.secrets.get(logical_id) {
+            &secret.arn
         } else {
             &self.topics.get(logical_id)?.arn
         };
@@ -84,6 +94,11 @@ impl ResourceAttributes for LocalResources {
             match attribute {
                 "TopicArn" => Some(topic.arn.clone()),
                 "TopicName" => Some(topic.name.clone()),
+                _ => None,
+            }
+        } else if let Some(secret) = self.secrets.get(logical_id) {
+            match attribute {
+                "Id" => Some(secret.arn.clone()),
                 _ => None,
             }
         } else {
@@ -115,7 +130,7 @@ fn key_elements(
         .collect()
 }
 
-/// Creates every table, queue, topic and subscription of the template (conditions evaluated
+/// Creates every table, queue, topic, secret and subscription of the template (conditions evaluated
 /// with the template's parameter values). The emulator must be empty of those names.
 pub async fn create(
     template: &Template,
@@ -272,6 +287,44 @@ pub async fn create(
         local
             .topics
             .insert(topic.logical_id.clone(), LocalTopic { name, arn });
+    }
+
+    // Secrets by logical id, their values as the deployed stack would have them (generated
+    // ones by Secrets Manager's own GetRandomPassword).
+    let secrets = aws_sdk_secretsmanager::Client::new(sdk);
+    for secret in template.secrets()? {
+        let what = format!("secret {}", secret.logical_id);
+        let value = match &secret.secret_string {
+            Some(value) => value.clone(),
+            None => secrets
+                .get_random_password()
+                .password_length(secret.generated_length)
+                .exclude_punctuation(secret.exclude_punctuation)
+                .send()
+                .await
+                .map_err(|e| failed(&what, aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?
+                .random_password
+                .ok_or_else(|| failed(&what, "GetRandomPassword returned no password"))?,
+        };
+        let output = secrets
+            .create_secret()
+            .name(&secret.logical_id)
+            .secret_string(value)
+            .send()
+            .await
+            .map_err(|e| failed(&what, aws_sdk_secretsmanager::error::DisplayErrorContext(e)))?;
+        let arn = output
+            .arn()
+            .ok_or_else(|| failed(&what, "CreateSecret returned no ARN"))?
+            .to_owned();
+        tracing::info!(secret = %secret.logical_id, "created secret");
+        local.secrets.insert(
+            secret.logical_id.clone(),
+            LocalSecret {
+                name: secret.logical_id.clone(),
+                arn,
+            },
+        );
     }
 
     for spec in template.subscriptions()? {

@@ -7,6 +7,7 @@ use crate::hosts::{self, Fallback, FunctionEnv, StopSignal};
 use crate::moto::{self, MotoServer};
 use crate::resources::{self, LocalResources};
 use crate::template::{EventSpec, FunctionSpec, Template};
+use gateway::secrets::SecretEnv;
 use gateway_aws::event_source::dynamodb_stream::{
     DynamoDbStreamPoller, FilterCriteria, OnFailure, StartingPosition,
 };
@@ -302,8 +303,10 @@ impl LocalStack {
                     .push(format!("the same binary as the API listener ({url})"));
             }
             "api" => {
-                let mut state = api::AppState::from_env(&self.sdk, hosted.env.lookup())
-                    .map_err(|e| function_error(id, e))?;
+                let secrets = self.secrets(id, &hosted.env).await?;
+                let mut state =
+                    api::AppState::from_env(&self.sdk, secrets.over(hosted.env.lookup()))
+                        .map_err(|e| function_error(id, e))?;
                 // EMF metric lines are for CloudWatch; here stdout is the summary, and the audit
                 // log line of each request carries the same numbers.
                 if let Some(state) = Arc::get_mut(&mut state) {
@@ -324,8 +327,10 @@ impl LocalStack {
                     .push(format!("the same binary as the webhook listener ({url})"));
             }
             "webhook" => {
-                let state = webhook::AppState::from_env(&self.sdk, hosted.env.lookup())
-                    .map_err(|e| function_error(id, e))?;
+                let secrets = self.secrets(id, &hosted.env).await?;
+                let state =
+                    webhook::AppState::from_env(&self.sdk, secrets.over(hosted.env.lookup()))
+                        .map_err(|e| function_error(id, e))?;
                 let (addr, task) = hosts::http::serve(
                     id,
                     webhook::router(state),
@@ -341,8 +346,10 @@ impl LocalStack {
                 self.tasks.push((id.to_owned(), task));
             }
             "worker" => {
+                let secrets = self.secrets(id, &hosted.env).await?;
                 let worker = Arc::new(
-                    build_worker(&self.sdk, &hosted.env).map_err(|e| function_error(id, e))?,
+                    build_worker(&self.sdk, &hosted.env, &secrets)
+                        .map_err(|e| function_error(id, e))?,
                 );
                 for event in template.events(function, "SQS", &self.resources)? {
                     let poller = self.sqs_poller(function, &event)?;
@@ -497,6 +504,14 @@ impl LocalStack {
         Ok(poller)
     }
 
+    /// The function's variables that come from Secrets Manager (its `*_SECRET_ID`s, naming
+    /// secrets the template created in moto), read as its Lambda `main.rs` reads them.
+    async fn secrets(&self, id: &str, env: &FunctionEnv) -> Result<SecretEnv, StackError> {
+        gateway_aws::secrets::secret_env(&self.sdk, &env.lookup())
+            .await
+            .map_err(|e| function_error(id, e))
+    }
+
     /// Stops the pollers and listeners (each finishes its batch or request), then bedrock-sim
     /// and moto.
     pub async fn stop(mut self) {
@@ -523,6 +538,10 @@ impl LocalStack {
 /// The worker as its Lambda `main.rs` wires it, from the function's environment.
 type HostedWorker = (worker::LambdaWorker, Option<worker::Callbacks>);
 
-fn build_worker(sdk: &aws_config::SdkConfig, env: &FunctionEnv) -> Result<HostedWorker, String> {
-    worker::LambdaWorker::from_env(sdk, env.lookup())
+fn build_worker(
+    sdk: &aws_config::SdkConfig,
+    env: &FunctionEnv,
+    secrets: &SecretEnv,
+) -> Result<HostedWorker, String> {
+    worker::LambdaWorker::from_env(sdk, secrets.over(env.lookup()))
 }

@@ -98,6 +98,19 @@ pub fn summary(stack: &LocalStack) -> String {
             .collect::<Vec<_>>()
             .join(", ")
     );
+    if !stack.resources.secrets.is_empty() {
+        let _ = writeln!(
+            out,
+            "  secrets {}",
+            stack
+                .resources
+                .secrets
+                .keys()
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    }
 
     let documents = stack
         .functions

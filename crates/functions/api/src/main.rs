@@ -8,7 +8,10 @@ use api::{AppState, router};
 async fn main() -> Result<(), lambda_http::Error> {
     gateway_aws::telemetry::init();
     let sdk = gateway_aws::lambda_sdk_config();
-    let app = router(AppState::from_env(&sdk, |k| std::env::var(k).ok())?);
+    // Secrets named by `*_SECRET_ID` come from Secrets Manager, not the environment.
+    let env = |k: &str| std::env::var(k).ok();
+    let secrets = gateway_aws::secrets::secret_env(&sdk, &env).await?;
+    let app = router(AppState::from_env(&sdk, secrets.over(env))?);
     match std::env::var("API_RESPONSE_MODE").as_deref() {
         Ok("streaming") => lambda_http::run_with_streaming_response(app).await,
         _ => lambda_http::run(app).await,

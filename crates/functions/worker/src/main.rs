@@ -7,7 +7,10 @@ use worker::LambdaWorker;
 async fn main() -> Result<(), Error> {
     gateway_aws::telemetry::init();
     let sdk = gateway_aws::lambda_sdk_config();
-    let (worker, callbacks) = LambdaWorker::from_env(&sdk, |k| std::env::var(k).ok())?;
+    // Secrets named by `*_SECRET_ID` come from Secrets Manager, not the environment.
+    let env = |k: &str| std::env::var(k).ok();
+    let secrets = gateway_aws::secrets::secret_env(&sdk, &env).await?;
+    let (worker, callbacks) = LambdaWorker::from_env(&sdk, secrets.over(env))?;
     if callbacks.is_none() {
         tracing::warn!("JOBS_QUEUE_URL is not set: callbacks will not be delivered");
     }

@@ -6,3 +6,4 @@ mod bedrock_mocks;
 mod bedrock_sim;
 mod controls_store;
 mod resilience_store;
+mod secrets;

@@ -7,6 +7,14 @@
 //! and compare HMACs in constant time. Like the SDKs for every service but S3, the canonical
 //! path is the normalised wire path percent-encoded once more. The body is always signed
 //! (`UNSIGNED-PAYLOAD` is refused), so a signature also covers the prompt.
+//!
+//! The path may arrive decoded: API Gateway HTTP APIs hand the function a URL-decoded path
+//! (`…-v1:0/converse` for the SDK's `…-v1%3A0/converse`), the Function URL the path as sent.
+//! So the wire path is rebuilt before it is encoded again: each segment decoded and encoded
+//! once as the SDKs encode a label (RFC 3986 unreserved characters kept). That is the identity
+//! on what an SDK sends and undoes API Gateway's decoding; on `/model/{modelId}/{operation}`
+//! everything between `/model/` and the operation is the one model id segment, since an ARN
+//! model id's `/` (sent as `%2F`) arrives decoded too.
 
 use super::crypto::{hmac_sha256, new_mac, sha256_hex};
 use hmac::Mac;
@@ -111,7 +119,8 @@ impl Authorization {
 #[derive(Debug, Clone)]
 pub struct SignedRequest<'a> {
     pub method: &'a str,
-    /// The path exactly as on the wire (still percent-encoded).
+    /// The path as on the wire (percent-encoded) or as API Gateway hands it over (decoded):
+    /// either verifies (see the module docs).
     pub path: &'a str,
     pub query: Option<&'a str>,
     /// Every header; names in any case, repeated names allowed.
@@ -240,8 +249,41 @@ fn uri_encode(text: &str, keep_slash: bool, out: &mut String) {
     }
 }
 
+/// The Bedrock Runtime operations, the last segment of `/model/{modelId}/{operation}`.
+const BEDROCK_OPERATIONS: &[&str] = &[
+    "converse",
+    "converse-stream",
+    "invoke",
+    "invoke-with-response-stream",
+];
+
+/// The path as an SDK sent it, from the wire path or its decoded form: every segment decoded
+/// and encoded once (the model id of a Bedrock path as one segment).
+pub fn wire_path(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 16);
+    if let Some(rest) = path.strip_prefix("/model/")
+        && let Some((model_id, operation)) = rest.rsplit_once('/')
+        && !model_id.is_empty()
+        && BEDROCK_OPERATIONS.contains(&operation)
+    {
+        out.push_str("/model/");
+        uri_encode(&percent_decode(model_id), false, &mut out);
+        out.push('/');
+        out.push_str(operation);
+        return out;
+    }
+    for (i, segment) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        uri_encode(&percent_decode(segment), false, &mut out);
+    }
+    out
+}
+
 /// The wire path with `.`/`..` segments and repeated slashes removed, encoded once more.
 fn canonical_uri(path: &str) -> String {
+    let path = wire_path(path);
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
         match segment {
@@ -437,6 +479,89 @@ mod tests {
             "/model/anthropic.claude-3-5-haiku-20241022-v1%253A0/converse"
         );
         assert_eq!(canonical_query("b=2&a=%7E&a=1"), "a=1&a=~&b=2");
+    }
+
+    #[test]
+    fn a_path_api_gateway_decoded_has_the_canonical_form_of_the_path_the_sdk_sent() {
+        let sent = "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse";
+        let decoded = "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse";
+        assert_eq!(wire_path(decoded), sent);
+        assert_eq!(wire_path(sent), sent, "the wire path is left as it is");
+        let expected = "/model/anthropic.claude-3-5-haiku-20241022-v1%253A0/converse";
+        assert_eq!(canonical_uri(decoded), expected);
+        assert_eq!(canonical_uri(sent), expected);
+        // An ARN model id: its `/` was `%2F` on the wire, one segment.
+        let arn_sent = "/model/arn%3Aaws%3Abedrock%3Aus-east-1%3A123456789012%3Ainference-profile%2Fus.anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke-with-response-stream";
+        let arn_decoded = "/model/arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.anthropic.claude-3-5-haiku-20241022-v1:0/invoke-with-response-stream";
+        assert_eq!(wire_path(arn_decoded), arn_sent);
+        assert_eq!(canonical_uri(arn_decoded), canonical_uri(arn_sent));
+        // Other paths segment by segment; a space decoded or not.
+        assert_eq!(wire_path("/example space/"), "/example%20space/");
+        assert_eq!(wire_path("/example%20space/"), "/example%20space/");
+        assert_eq!(wire_path("/"), "/");
+    }
+
+    #[test]
+    fn a_decoded_path_verifies_and_a_changed_one_does_not() {
+        // Signed as an SDK signs the wire path; verified from the decoded path API Gateway
+        // hands over, and refused when the model id differs.
+        let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY";
+        let body = br#"{"messages":[]}"#;
+        let payload = sha256_hex(body);
+        let headers = vec![
+            ("host", "abc123.execute-api.us-east-1.amazonaws.com"),
+            ("x-amz-date", "20150830T123600Z"),
+        ];
+        let signed_headers = vec!["host".to_owned(), "x-amz-date".to_owned()];
+        let sent = SignedRequest {
+            method: "POST",
+            path: "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse",
+            query: None,
+            headers: headers.clone(),
+            body,
+        };
+        let scope = "20150830/us-east-1/bedrock/aws4_request";
+        let canonical = canonical_request(&sent, &signed_headers, &payload);
+        assert!(
+            canonical.contains("\n/model/anthropic.claude-3-5-haiku-20241022-v1%253A0/converse\n"),
+            "{canonical}"
+        );
+        let to_sign = string_to_sign("20150830T123600Z", scope, &canonical);
+        let key = signing_key(secret, "20150830", "us-east-1", "bedrock");
+        let signature: String = hmac_sha256(&key, to_sign.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let auth = Authorization::parse(&format!(
+            "AWS4-HMAC-SHA256 Credential=AKID/{scope}, SignedHeaders=host;x-amz-date, Signature={signature}"
+        ))
+        .unwrap();
+        let at = |path| SignedRequest {
+            path,
+            ..sent.clone()
+        };
+        let now = 1_440_938_160;
+        for path in [
+            sent.path,
+            "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse",
+        ] {
+            assert_eq!(
+                verify(&at(path), &auth, secret, "bedrock", now, 300),
+                Ok(()),
+                "{path}"
+            );
+        }
+        for tampered in [
+            "/model/anthropic.claude-3-7-sonnet-20250219-v1:0/converse",
+            "/model/anthropic.claude-3-5-haiku-20241022-v1:0/invoke",
+            "/model/anthropic.claude-3-5-haiku-20241022-v1%253A0/converse",
+        ] {
+            assert_eq!(
+                verify(&at(tampered), &auth, secret, "bedrock", now, 300),
+                Err(SigV4Error::Signature),
+                "{tampered}"
+            );
+        }
     }
 
     #[test]

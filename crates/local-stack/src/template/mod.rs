@@ -6,7 +6,8 @@
 //!
 //! What is honoured locally: table keys, attribute definitions, global secondary indexes,
 //! streams and TTL settings; queue timeouts, retention, delays, FIFO and redrive policies;
-//! topics (FIFO), inline and standalone subscriptions (raw delivery, filter policies); each
+//! topics (FIFO), inline and standalone subscriptions (raw delivery, filter policies); Secrets
+//! Manager secrets (a literal or generated value, referenced by ARN); each
 //! function's `Environment.Variables` merged over `Globals`, its `Timeout` and its `SQS` and
 //! `DynamoDB` events. Everything else (IAM, encryption, alarms, networking) is deploy-only.
 
@@ -118,6 +119,16 @@ impl TopicSpec {
             self.logical_id.clone()
         }
     }
+}
+
+/// An `AWS::SecretsManager::Secret`: its literal `SecretString`, or a random value of
+/// `GenerateSecretString.PasswordLength` characters (what the deployed stack generates).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretSpec {
+    pub logical_id: String,
+    pub secret_string: Option<String>,
+    pub generated_length: i64,
+    pub exclude_punctuation: bool,
 }
 
 /// A subscription (`AWS::SNS::Subscription`, or an entry of a topic's `Subscription` list),
@@ -455,6 +466,44 @@ impl Template {
         Ok(topics)
     }
 
+    pub fn secrets(&self) -> Result<Vec<SecretSpec>, TemplateError> {
+        let evaluator = self.evaluator(&NoResources);
+        let mut secrets = Vec::new();
+        for resource in self.present("AWS::SecretsManager::Secret")? {
+            let path = format!("Resources.{}.Properties", resource.logical_id);
+            let secret_string = match get(&resource.properties, "SecretString") {
+                Some(v) => evaluator.string(v, &format!("{path}.SecretString"))?,
+                None => None,
+            };
+            let generate = get(&resource.properties, "GenerateSecretString")
+                .and_then(Yaml::as_mapping)
+                .cloned()
+                .unwrap_or_default();
+            let field = |name: &str| -> Result<Option<String>, TemplateError> {
+                match get(&generate, name) {
+                    Some(v) => evaluator.string(v, &format!("{path}.GenerateSecretString.{name}")),
+                    None => Ok(None),
+                }
+            };
+            let generated_length = match field("PasswordLength")? {
+                Some(n) => n.parse().map_err(|_| {
+                    at(
+                        format!("{path}.GenerateSecretString.PasswordLength"),
+                        "must be a number",
+                    )
+                })?,
+                None => 32, // Secrets Manager's default
+            };
+            secrets.push(SecretSpec {
+                logical_id: resource.logical_id.clone(),
+                secret_string,
+                generated_length,
+                exclude_punctuation: field("ExcludePunctuation")?.as_deref() == Some("true"),
+            });
+        }
+        Ok(secrets)
+    }
+
     /// Standalone subscriptions and every topic's inline `Subscription` entries.
     pub fn subscriptions(&self) -> Result<Vec<SubscriptionSpec>, TemplateError> {
         let mut out = Vec::new();
@@ -668,5 +717,7 @@ fn only(map: &Mapping, keys: &[&str]) -> Mapping {
         .collect()
 }
 
+#[cfg(test)]
+mod security_tests;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,7 @@
 //! The template parsing, against the repository's real template.yaml and small inline ones.
 
 use super::*;
-use crate::resources::{LocalQueue, LocalResources, LocalTable, LocalTopic};
+use crate::resources::{LocalQueue, LocalResources, LocalSecret, LocalTable, LocalTopic};
 
 fn real() -> Template {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
@@ -41,6 +41,16 @@ fn local(template: &Template) -> LocalResources {
             topic.logical_id.clone(),
             LocalTopic {
                 arn: format!("arn:aws:sns:us-east-1:123456789012:{name}"),
+                name,
+            },
+        );
+    }
+    for secret in template.secrets().unwrap() {
+        let name = secret.logical_id.clone();
+        local.secrets.insert(
+            name.clone(),
+            LocalSecret {
+                arn: format!("arn:aws:secretsmanager:us-east-1:123456789012:secret:{name}-AbCdEf"),
                 name,
             },
         );
@@ -217,13 +227,46 @@ fn the_real_template_functions_get_their_deployed_environment_locally() {
     );
     assert_eq!(env("StreamProcessorFunction")["MAX_ATTEMPTS"], "3");
     // No secret configured by default: the !If takes its empty branch.
-    assert_eq!(env("WebhookFunction")["WEBHOOK_CONFIG"], "");
+    assert_eq!(env("WebhookFunction")["WEBHOOK_CONFIG_SECRET_ID"], "");
+    assert_eq!(worker["CALLBACK_SIGNING_SECRET_ID"], "");
+    // The seal key is a secret the stack creates; both API functions get its ARN, not its value.
+    let seal_arn = &local.secrets["GatewayKeySealSecret"].arn;
+    assert_eq!(&api["GATEWAY_KEY_SEAL_SECRET_ID"], seal_arn);
+    assert_eq!(
+        &env("ApiStreamFunction")["GATEWAY_KEY_SEAL_SECRET_ID"],
+        seal_arn
+    );
+    // Secrets are read at run time: no function's environment holds a secret's value.
+    for function in &functions {
+        for (name, value) in env(&function.logical_id) {
+            assert!(
+                !value.contains("{{resolve:")
+                    && !matches!(
+                        name.as_str(),
+                        "GATEWAY_KEY_SEAL_SECRET" | "CALLBACK_SIGNING_SECRET" | "WEBHOOK_CONFIG"
+                    ),
+                "{}: {name} carries a secret in the environment",
+                function.logical_id
+            );
+        }
+    }
 
     let stream = functions
         .iter()
         .find(|f| f.logical_id == "StreamProcessorFunction")
         .unwrap();
     assert_eq!(stream.timeout_secs, 120);
+}
+
+#[test]
+fn the_real_template_generates_the_seal_key_secret() {
+    let secrets = real().secrets().unwrap();
+    let seal = secrets
+        .iter()
+        .find(|s| s.logical_id == "GatewayKeySealSecret")
+        .unwrap();
+    assert_eq!(seal.secret_string, None);
+    assert!(seal.generated_length >= 32, "{seal:?}");
 }
 
 #[test]

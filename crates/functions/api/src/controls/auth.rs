@@ -174,6 +174,8 @@ async fn authenticate(
                 .collect();
             let request = SignedRequest {
                 method: parts.method.as_str(),
+                // As Lambda hands it over: decoded behind the HTTP API, as sent through the
+                // Function URL; the verifier rebuilds the wire form from either.
                 path: parts.uri.path(),
                 query: parts.uri.query(),
                 headers,
