@@ -12,4 +12,7 @@ pub mod resilience;
 pub mod service;
 pub mod webhook;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use error::{GatewayError, UpstreamKind};
