@@ -44,11 +44,35 @@ fn json_value() -> impl Strategy<Value = Value> {
             prop::collection::btree_map(
                 prop_oneof![
                     prop::sample::select(vec![
-                        "models", "id", "aliases", "routes", "classify", "generate", "analyze",
-                        "limits", "max_body_bytes", "resilience", "retry", "max_attempts",
-                        "controls", "auth", "mode", "regions", "fallback", "timeout_ms",
-                        "model", "templates", "prompt", "system", "scheme", "secrets",
-                        "secret", "header", "tolerance_secs", "prefix", "encoding",
+                        "models",
+                        "id",
+                        "aliases",
+                        "routes",
+                        "classify",
+                        "generate",
+                        "analyze",
+                        "limits",
+                        "max_body_bytes",
+                        "resilience",
+                        "retry",
+                        "max_attempts",
+                        "controls",
+                        "auth",
+                        "mode",
+                        "regions",
+                        "fallback",
+                        "timeout_ms",
+                        "model",
+                        "templates",
+                        "prompt",
+                        "system",
+                        "scheme",
+                        "secrets",
+                        "secret",
+                        "header",
+                        "tolerance_secs",
+                        "prefix",
+                        "encoding",
                     ])
                     .prop_map(str::to_owned),
                     any::<String>(),
@@ -84,7 +108,11 @@ fn pointers_of(value: &Value, prefix: String, out: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
             for (k, v) in map {
-                pointers_of(v, format!("{prefix}/{}", k.replace('~', "~0").replace('/', "~1")), out);
+                pointers_of(
+                    v,
+                    format!("{prefix}/{}", k.replace('~', "~0").replace('/', "~1")),
+                    out,
+                );
             }
         }
         Value::Array(items) => {

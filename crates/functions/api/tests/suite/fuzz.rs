@@ -25,10 +25,10 @@ use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::BodyExt;
 use proptest::prelude::*;
-use std::io::Write as _;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -70,7 +70,10 @@ enum Credentials {
     ValidApiKeyHeader,
     /// The valid key with a tail appended (right id, wrong secret).
     TamperedKey(String),
-    Garbage { header: &'static str, value: Vec<u8> },
+    Garbage {
+        header: &'static str,
+        value: Vec<u8>,
+    },
     /// A SigV4-shaped header with random fields.
     SigV4(String, String),
 }
@@ -129,7 +132,9 @@ fn segment() -> impl Strategy<Value = String> {
         Just(format!("{HAIKU}%3Aextra")),
         Just("a".repeat(3000)),
         "[a-zA-Z0-9._:~-]{1,80}",
-        any::<String>().prop_map(|s| percent_encode(&s)).prop_filter("a segment", |s| !s.is_empty()),
+        any::<String>()
+            .prop_map(|s| percent_encode(&s))
+            .prop_filter("a segment", |s| !s.is_empty()),
         prop::collection::vec(any::<u8>(), 1..40).prop_map(|b| percent_encode_bytes(&b)),
     ]
 }
@@ -255,10 +260,34 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn field_name() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "modelId", "model", "messages", "role", "content", "text", "inferenceConfig",
-            "maxTokens", "max_tokens", "temperature", "topP", "top_p", "n", "stream", "system",
-            "labels", "prompt", "converse", "chat", "metadata", "callback", "anthropic_version",
-            "stopSequences", "toolConfig", "image", "type", "priority", "additionalModelRequestFields",
+            "modelId",
+            "model",
+            "messages",
+            "role",
+            "content",
+            "text",
+            "inferenceConfig",
+            "maxTokens",
+            "max_tokens",
+            "temperature",
+            "topP",
+            "top_p",
+            "n",
+            "stream",
+            "system",
+            "labels",
+            "prompt",
+            "converse",
+            "chat",
+            "metadata",
+            "callback",
+            "anthropic_version",
+            "stopSequences",
+            "toolConfig",
+            "image",
+            "type",
+            "priority",
+            "additionalModelRequestFields",
         ])
         .prop_map(str::to_owned),
         any::<String>(),
@@ -440,7 +469,13 @@ fn body_kind() -> impl Strategy<Value = BodyKind> {
 fn header_safe(bytes: Vec<u8>) -> Vec<u8> {
     bytes
         .into_iter()
-        .map(|b| if (b < 0x20 && b != b'\t') || b == 0x7f { b'?' } else { b })
+        .map(|b| {
+            if (b < 0x20 && b != b'\t') || b == 0x7f {
+                b'?'
+            } else {
+                b
+            }
+        })
         .collect()
 }
 
@@ -590,7 +625,9 @@ async fn jobs_backend() -> api::JobsBackend {
     let moto = testkit::moto();
     let table = testkit::unique_name("fuzz-jobs");
     testkit::resources::create_table(&moto.dynamodb(), &table, false, false).await;
-    let queue = testkit::resources::create_queue(&moto.sqs(), &testkit::unique_name("fuzz-q"), None, 30).await;
+    let queue =
+        testkit::resources::create_queue(&moto.sqs(), &testkit::unique_name("fuzz-q"), None, 30)
+            .await;
     api::JobsBackend {
         store: DynamoJobStore::new(moto.dynamodb(), &table),
         queue: SqsJobQueue::new(moto.sqs(), &queue.url),
@@ -665,7 +702,9 @@ fn error_message(body: &[u8]) -> Option<String> {
 }
 
 fn build_request(case: &Case) -> Option<Request<Body>> {
-    let mut builder = Request::builder().method(case.method.clone()).uri(&case.path);
+    let mut builder = Request::builder()
+        .method(case.method.clone())
+        .uri(&case.path);
     for (name, value) in &case.headers {
         // A header no HTTP stack would deliver (bad name or bytes) is not an input.
         let name = HeaderName::from_bytes(name.as_bytes()).ok()?;
@@ -675,9 +714,16 @@ fn build_request(case: &Case) -> Option<Request<Body>> {
     builder.body(Body::from(case.body.clone())).ok()
 }
 
-fn check(rt: &tokio::runtime::Runtime, router: &Router, case: &Case, tally: &Mutex<Tally>) -> Result<(), TestCaseError> {
+fn check(
+    rt: &tokio::runtime::Runtime,
+    router: &Router,
+    case: &Case,
+    tally: &Mutex<Tally>,
+) -> Result<(), TestCaseError> {
     let Some(request) = build_request(case) else {
-        return Err(TestCaseError::fail(format!("the generator made an unsendable request: {case:?}")));
+        return Err(TestCaseError::fail(format!(
+            "the generator made an unsendable request: {case:?}"
+        )));
     };
     let outcome = rt.block_on(
         AssertUnwindSafe(async {
@@ -696,7 +742,10 @@ fn check(rt: &tokio::runtime::Runtime, router: &Router, case: &Case, tally: &Mut
         tally.panics += 1;
         return Err(TestCaseError::fail(format!(
             "PANIC on {} {} headers {:?} body {}",
-            case.method, case.path, case.headers, shown()
+            case.method,
+            case.path,
+            case.headers,
+            shown()
         )));
     };
     *tally.statuses.entry(status.as_u16()).or_default() += 1;
@@ -704,13 +753,19 @@ fn check(rt: &tokio::runtime::Runtime, router: &Router, case: &Case, tally: &Mut
     if status.is_server_error() {
         return Err(TestCaseError::fail(format!(
             "{status} on {} {} headers {:?} body {}: {}",
-            case.method, case.path, case.headers, shown(), text()
+            case.method,
+            case.path,
+            case.headers,
+            shown(),
+            text()
         )));
     }
     if status.is_client_error() && error_message(&body).is_none() {
         return Err(TestCaseError::fail(format!(
             "{status} without a JSON error message on {} {}: {:?}",
-            case.method, case.path, text()
+            case.method,
+            case.path,
+            text()
         )));
     }
     if case.valid {
@@ -718,14 +773,24 @@ fn check(rt: &tokio::runtime::Runtime, router: &Router, case: &Case, tally: &Mut
         if !status.is_success() {
             return Err(TestCaseError::fail(format!(
                 "a valid request was refused: {status} on {} {} headers {:?} body {}: {}",
-                case.method, case.path, case.headers, shown(), text()
+                case.method,
+                case.path,
+                case.headers,
+                shown(),
+                text()
             )));
         }
     }
     Ok(())
 }
 
-fn run(label: &str, cases: u32, api_key: Option<String>, rt: &tokio::runtime::Runtime, router: &Router) {
+fn run(
+    label: &str,
+    cases: u32,
+    api_key: Option<String>,
+    rt: &tokio::runtime::Runtime,
+    router: &Router,
+) {
     let started = Instant::now();
     let tally = Mutex::new(Tally::default());
     let mut runner = TestRunner::new(ProptestConfig {
@@ -776,7 +841,10 @@ fn every_route_with_controls_on() {
 #[test]
 fn raw_number_literals_are_rendered_raw() {
     let value = json!({"a": format!("{RAW_MARK}1e400"), "b": [format!("{RAW_MARK}-1")]});
-    assert_eq!(String::from_utf8(render(&value)).unwrap(), r#"{"a":1e400,"b":[-1]}"#);
+    assert_eq!(
+        String::from_utf8(render(&value)).unwrap(),
+        r#"{"a":1e400,"b":[-1]}"#
+    );
 }
 
 /// Found by the fuzzer: a `{id}` that percent-decodes to bytes that are not UTF-8 was a
@@ -791,7 +859,15 @@ async fn a_path_segment_that_is_not_utf8_is_a_json_400() {
     ] {
         let reply = api.post(path, "{}").await;
         assert_eq!(reply.status, 400, "{path}: {}", reply.text());
-        assert!(reply.json().pointer(pointer).and_then(Value::as_str).is_some(), "{path}: {}", reply.text());
+        assert!(
+            reply
+                .json()
+                .pointer(pointer)
+                .and_then(Value::as_str)
+                .is_some(),
+            "{path}: {}",
+            reply.text()
+        );
     }
     let reply = api.get("/v1/jobs/%FF").await;
     assert!(reply.status.is_client_error(), "{}", reply.text());
@@ -803,11 +879,23 @@ async fn a_path_segment_that_is_not_utf8_is_a_json_400() {
 #[tokio::test]
 async fn a_wrong_method_is_a_json_405() {
     let api = crate::common::start().await;
-    for (method, path) in [(Method::PUT, "/v1/converse"), (Method::DELETE, "/health"), (Method::POST, "/v1/models")] {
-        let request = Request::builder().method(method.clone()).uri(path).body(Body::empty()).unwrap();
+    for (method, path) in [
+        (Method::PUT, "/v1/converse"),
+        (Method::DELETE, "/health"),
+        (Method::POST, "/v1/models"),
+    ] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .body(Body::empty())
+            .unwrap();
         let reply = api.send(request).await;
         assert_eq!(reply.status, 405, "{method} {path}");
         let message = error_message(&reply.body).unwrap_or_default();
-        assert!(message.contains(method.as_str()), "{method} {path}: {}", reply.text());
+        assert!(
+            message.contains(method.as_str()),
+            "{method} {path}: {}",
+            reply.text()
+        );
     }
 }

@@ -17,10 +17,10 @@ use gateway::jobs::{JobMessage, MessageKind};
 use gateway_aws::callback::HttpCallbackSender;
 use gateway_aws::jobs::{SnsJobNotifier, SqsJobQueue};
 use proptest::prelude::*;
-use std::io::Write as _;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestRunner};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write as _;
 use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,7 +36,10 @@ const CALLBACK_SECRET: &str = "whsec_Y2FsbGJhY2stc2lnbmluZy1zZWNyZXQtZm9yLXRlc3R
 #[derive(Debug, Clone)]
 enum Body {
     /// A redelivery of a job that finished and was announced: must not be reported.
-    Done { job: usize, tenant: Option<String> },
+    Done {
+        job: usize,
+        tenant: Option<String>,
+    },
     /// A run message for a job that does not exist.
     Missing(String),
     /// A `JobMessage`-shaped object with fields of any type.
@@ -84,11 +87,38 @@ fn field(right: BoxedStrategy<Value>) -> impl Strategy<Value = Option<Value>> {
 
 fn shaped() -> impl Strategy<Value = Value> {
     (
-        field("job-[a-f0-9]{0,32}|[ -~]{0,40}".prop_map(Value::String).boxed()),
+        field(
+            "job-[a-f0-9]{0,32}|[ -~]{0,40}"
+                .prop_map(Value::String)
+                .boxed(),
+        ),
         field("[a-z-]{0,12}".prop_map(Value::String).boxed()),
-        field(prop::sample::select(vec!["run", "callback", "Callback", "", "other"]).prop_map(Value::from).boxed()),
-        field(prop::sample::select(vec![json!(0), json!(1), json!(u32::MAX), json!(u64::MAX), json!(-1)]).boxed()),
-        field(prop::sample::select(vec![json!(0), json!(1), json!(u64::MAX), json!(i64::MAX), json!(-1), json!(1e308)]).boxed()),
+        field(
+            prop::sample::select(vec!["run", "callback", "Callback", "", "other"])
+                .prop_map(Value::from)
+                .boxed(),
+        ),
+        field(
+            prop::sample::select(vec![
+                json!(0),
+                json!(1),
+                json!(u32::MAX),
+                json!(u64::MAX),
+                json!(-1),
+            ])
+            .boxed(),
+        ),
+        field(
+            prop::sample::select(vec![
+                json!(0),
+                json!(1),
+                json!(u64::MAX),
+                json!(i64::MAX),
+                json!(-1),
+                json!(1e308),
+            ])
+            .boxed(),
+        ),
         field("high|low|[a-z]{0,8}".prop_map(Value::String).boxed()),
     )
         .prop_map(|(job_id, tenant, kind, attempt, not_before, priority)| {
@@ -117,10 +147,10 @@ fn body(done_jobs: usize) -> impl Strategy<Value = Body> {
             .prop_map(|(job, tenant)| Body::Done { job, tenant }),
         1 => "job-[a-f0-9]{32}|[a-zA-Z0-9_-]{1,64}".prop_map(Body::Missing),
         1 => (8 * 1024..64 * 1024usize).prop_map(Body::Huge),
-        8 => shaped().prop_map(Body::Shaped),
-        40 => json_value().prop_map(Body::Json),
-        40 => any::<String>().prop_map(Body::Text),
-        2 => Just(Body::None),
+        12 => shaped().prop_map(Body::Shaped),
+        90 => json_value().prop_map(Body::Json),
+        90 => any::<String>().prop_map(Body::Text),
+        4 => Just(Body::None),
     ]
 }
 
@@ -145,7 +175,11 @@ fn attributes() -> impl Strategy<Value = Vec<(String, String)>> {
 
 fn message_attributes() -> impl Strategy<Value = Vec<(String, String, String)>> {
     prop::collection::vec(
-        (any::<String>(), prop::sample::select(vec!["String", "Number", "Binary", ""]).prop_map(str::to_owned), any::<String>()),
+        (
+            any::<String>(),
+            prop::sample::select(vec!["String", "Number", "Binary", ""]).prop_map(str::to_owned),
+            any::<String>(),
+        ),
         0..3,
     )
 }
@@ -165,14 +199,18 @@ fn batch(done_jobs: usize) -> impl Strategy<Value = Vec<Record>> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 /// A callback message due later than the processor's tolerance is re-delayed on the queue
 /// (done with, not dropped: it comes back when due) without reading the job.
 fn is_deferred_callback(body: &str, sent_at_ms: u64) -> bool {
     serde_json::from_str::<JobMessage>(body).is_ok_and(|m| {
-        m.kind == MessageKind::Callback && m.not_before_ms.is_some_and(|due| due > sent_at_ms + 1_000)
+        m.kind == MessageKind::Callback
+            && m.not_before_ms.is_some_and(|due| due > sent_at_ms + 1_000)
     })
 }
 
@@ -210,8 +248,10 @@ fn batches_of_random_records() {
         }
         let sqs = testkit::moto().sqs();
         let sns = testkit::moto().sns();
-        let alerts = testkit::resources::create_topic(&sns, &testkit::unique_name("fuzz-alerts")).await;
-        let mut settings = CallbackSettings::new(CallbackSecrets::parse(CALLBACK_SECRET, None).unwrap());
+        let alerts =
+            testkit::resources::create_topic(&sns, &testkit::unique_name("fuzz-alerts")).await;
+        let mut settings =
+            CallbackSettings::new(CallbackSecrets::parse(CALLBACK_SECRET, None).unwrap());
         settings.allow_http = true;
         let callbacks = Callbacks {
             queue: SqsJobQueue::new(sqs.clone(), &flow.jobs_queue_url),
@@ -247,14 +287,20 @@ fn batches_of_random_records() {
                     }
                     ("done", Some(m.to_string()))
                 }
-                Body::Missing(job_id) => ("missing", Some(json!({"job_id": job_id, "tenant": "t"}).to_string())),
+                Body::Missing(job_id) => (
+                    "missing",
+                    Some(json!({"job_id": job_id, "tenant": "t"}).to_string()),
+                ),
                 Body::Shaped(v) => ("shaped", Some(v.to_string())),
                 Body::Json(v) => ("json", Some(v.to_string())),
                 Body::Text(s) => ("text", Some(s.clone())),
                 Body::Huge(n) => ("huge", Some(json!({"job_id": "j".repeat(*n)}).to_string())),
                 Body::None => ("none", None),
             };
-            if body.as_deref().is_some_and(|b| is_deferred_callback(b, sent_at)) {
+            if body
+                .as_deref()
+                .is_some_and(|b| is_deferred_callback(b, sent_at))
+            {
                 may_pass.insert(id.clone());
             }
             kinds.push(kind);
@@ -276,7 +322,11 @@ fn batches_of_random_records() {
             message.event_source = Some("aws:sqs".to_owned());
             event.records.push(message);
         }
-        let ids: Vec<String> = event.records.iter().filter_map(|m| m.message_id.clone()).collect();
+        let ids: Vec<String> = event
+            .records
+            .iter()
+            .filter_map(|m| m.message_id.clone())
+            .collect();
         let outcome = rt.block_on(
             AssertUnwindSafe(flow.worker.handle_with(event, Some(&callbacks))).catch_unwind(),
         );
@@ -298,16 +348,26 @@ fn batches_of_random_records() {
         tally.reported += reported.len() as u64;
         tally.valid += valid.len() as u64;
         tally.deferred += may_pass.len() as u64;
-        prop_assert_eq!(reported.len(), response.batch_item_failures.len(), "an id reported twice");
+        prop_assert_eq!(
+            reported.len(),
+            response.batch_item_failures.len(),
+            "an id reported twice"
+        );
         for id in &reported {
             prop_assert!(ids.contains(id), "reported {id}, which is not in the batch");
         }
         for id in &ids {
             let body = records[ids.iter().position(|x| x == id).unwrap()].clone();
             if valid.contains(id) {
-                prop_assert!(!reported.contains(id), "a valid redelivery was reported failed: {body:?}");
+                prop_assert!(
+                    !reported.contains(id),
+                    "a valid redelivery was reported failed: {body:?}"
+                );
             } else if !may_pass.contains(id) {
-                prop_assert!(reported.contains(id), "a record that cannot run was dropped: {body:?}");
+                prop_assert!(
+                    reported.contains(id),
+                    "a record that cannot run was dropped: {body:?}"
+                );
             }
         }
         Ok(())
