@@ -419,10 +419,8 @@ fn request(case: &Case, unique: u64) -> (Request<Body>, bool) {
         (Signing::Garbage(headers), Some(_)) => (headers.clone(), false),
     };
     let mut builder = Request::post(format!("/webhooks/{name}"));
-    if let Some(ct) = &case.content_type {
-        if let Ok(value) = HeaderValue::from_str(ct) {
-            builder = builder.header("content-type", value);
-        }
+    if let Some(Ok(value)) = case.content_type.as_deref().map(HeaderValue::from_str) {
+        builder = builder.header("content-type", value);
     }
     let mut header_ok = true;
     for (name, value) in headers {
