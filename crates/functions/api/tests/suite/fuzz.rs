@@ -701,6 +701,14 @@ fn error_message(body: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// The headers as text, for failure messages.
+fn shown_headers(case: &Case) -> Vec<(String, String)> {
+    case.headers
+        .iter()
+        .map(|(name, value)| (name.clone(), String::from_utf8_lossy(value).into_owned()))
+        .collect()
+}
+
 fn build_request(case: &Case) -> Option<Request<Body>> {
     let mut builder = Request::builder()
         .method(case.method.clone())
