@@ -526,6 +526,35 @@ impl GatewayConfig {
             .collect()
     }
 
+    /// Whether an allow-list (a key's `allowed_models`; empty: every model) lets a caller's
+    /// call reach `model_id`. A listed name covers a model when it is the model's id or one
+    /// of its aliases, a group the model is a member of, or the `auto` name when the model
+    /// is (a member of) one of its tiers' targets. Fallbacks are not covered by the name of
+    /// the model they back up: a key reaches a fallback only if it may use it by name.
+    pub fn permits(&self, allowed: &[String], model_id: &str) -> bool {
+        allowed.is_empty() || allowed.iter().any(|name| self.covers(name, model_id))
+    }
+
+    fn covers(&self, name: &str, model_id: &str) -> bool {
+        if name == model_id || self.model(name).is_some_and(|m| m.id == model_id) {
+            return true;
+        }
+        let in_group = |group: &ModelGroup| {
+            group
+                .models
+                .iter()
+                .any(|m| self.model(m).is_some_and(|m| m.id == model_id))
+        };
+        if self.group(name).is_some_and(in_group) {
+            return true;
+        }
+        self.is_auto(name)
+            && TIERS.iter().filter_map(|t| self.tier_target(*t)).any(|target| {
+                self.model(target).is_some_and(|m| m.id == model_id)
+                    || self.group(target).is_some_and(in_group)
+            })
+    }
+
     /// The model a task route is mapped to.
     pub fn route_model(&self, task: Task) -> Result<&ModelConfig, GatewayError> {
         let name = self.routes.get(&task).ok_or_else(|| {

@@ -36,6 +36,7 @@ tenants
   tenants show T
   tenants set-budget T [--daily-usd X] [--monthly-usd X] [--clear]
   tenants set-jwt-limits T [--model M] [--rpm N] [--tpm N] [--concurrency N] [--clear]
+  tenants set-jwt-models T --models a,b   (models the tenant's JWT callers may use; none: all)
   tenants disable T | tenants enable T
 reports
   usage --tenant T [--from YYYY-MM-DD] [--to YYYY-MM-DD]   (default: today, UTC)
@@ -495,7 +496,7 @@ impl Ctl {
     fn print_tenant(&self, tenant: &TenantRecord, out: &mut impl Write) -> anyhow::Result<()> {
         let json = json!({
             "tenant": tenant.tenant, "budget": tenant.budget, "jwt_limits": tenant.jwt_limits,
-            "disabled": tenant.disabled,
+            "jwt_allowed_models": tenant.jwt_allowed_models, "disabled": tenant.disabled,
         });
         if self.json {
             writeln!(out, "{json}")?;
@@ -520,6 +521,7 @@ impl Ctl {
                 args.rate_limits()?,
                 args.has("clear"),
             ),
+            "set-jwt-models" => tenant.jwt_allowed_models = args.list("models"),
             "disable" => tenant.disabled = true,
             "enable" => tenant.disabled = false,
             other => bail!("unknown command 'tenants {other}'\n\n{USAGE}"),

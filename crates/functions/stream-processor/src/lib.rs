@@ -20,7 +20,7 @@ use gateway::enrichment::{
     ModelAnswer, ModelRunner, RecordFailure, StreamChange,
 };
 use gateway::ports::ModelClient;
-use gateway::service::{Gateway, Route};
+use gateway::service::{Caller, Gateway, Route};
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::documents::DynamoDocumentStore;
 use gateway_aws::event_source::dynamodb_stream::batch_response;
@@ -49,7 +49,7 @@ impl<M: ModelClient> ModelRunner for GatewayRunner<M> {
     ) -> Result<ModelAnswer, GatewayError> {
         let served = self
             .0
-            .converse(Route::Model(model), request, deadline)
+            .converse(Caller::SYSTEM, Route::Model(model), request, deadline)
             .await?;
         Ok(ModelAnswer {
             text: served.value.text(),

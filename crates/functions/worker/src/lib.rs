@@ -20,7 +20,7 @@ use gateway::jobs::processor::{
 };
 use gateway::jobs::{JobMessage, MessageKind};
 use gateway::ports::ModelClient;
-use gateway::service::{Gateway, Route};
+use gateway::service::{Caller, Gateway, Route};
 use gateway::webhook::Resolver;
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::controls::DynamoControlStore;
@@ -39,7 +39,10 @@ impl<M: ModelClient> JobRunner for GatewayRunner<M> {
     async fn run(&self, model: &str, request: &ConverseRequest) -> Result<JobAnswer, GatewayError> {
         // The job's own deadline is the configured request timeout; the queue's visibility
         // timeout is six times the function's, so a redelivery never races a live attempt.
-        let served = self.0.converse(Route::Model(model), request, None).await?;
+        let served = self
+            .0
+            .converse(Caller::SYSTEM, Route::Model(model), request, None)
+            .await?;
         Ok(JobAnswer {
             response: served.value,
             model: served.target.model_id,

@@ -46,6 +46,19 @@ pub struct AuthConfig {
     pub sigv4: bool,
     /// How far a SigV4 request's `x-amz-date` may be from the gateway's clock.
     pub sigv4_max_skew_secs: u64,
+    /// The policy of JWT callers whose tenant has no `TENANT#` record (limits, budget and
+    /// allowed models, per tenant). Unset: such callers are refused (403), never unlimited.
+    pub jwt_default_policy: Option<JwtDefaultPolicy>,
+}
+
+/// What a JWT caller of a tenant without a record may do: the tenant's budget, its callers'
+/// limits and the models they may use, as a `TENANT#` record would say.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct JwtDefaultPolicy {
+    pub limits: super::keys::KeyLimits,
+    pub budget: super::keys::Budget,
+    pub allowed_models: Vec<String>,
 }
 
 impl Default for AuthConfig {
@@ -56,6 +69,7 @@ impl Default for AuthConfig {
             key_cache_ttl_ms: 30_000,
             sigv4: true,
             sigv4_max_skew_secs: 300,
+            jwt_default_policy: None,
         }
     }
 }
@@ -64,12 +78,14 @@ impl Default for AuthConfig {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CachePartition {
-    /// Keyed by the request alone, like the fallback chain's cached-response tier, which then
-    /// finds these answers too. A tenant can learn (from the hit header) that someone sent
-    /// the exact same request recently.
-    #[default]
+    /// Keyed by the request alone, across tenants. Only for deployments whose tenants trust
+    /// each other: a tenant learns (from the hit header and the answer) that someone sent the
+    /// exact same request recently, and what they were told.
     Shared,
-    /// Keyed by tenant and request: no tenant sees another's hits.
+    /// Keyed by tenant and request: no tenant sees another's hits. The default: with a shared
+    /// cache, tenant B sending tenant A's prompt gets A's answer and a `hit`, which confirms
+    /// guesses about what A asked.
+    #[default]
     Tenant,
 }
 
@@ -105,7 +121,7 @@ impl Default for CacheConfig {
             max_ttl_secs: 7 * 24 * 3_600,
             compress_above_bytes: 4 * 1024,
             max_entry_bytes: 350 * 1024,
-            partition: CachePartition::Shared,
+            partition: CachePartition::Tenant,
         }
     }
 }

@@ -134,7 +134,10 @@ pub struct Controller<S> {
     seal_key: Vec<u8>,
     /// How long the fallback tier may serve an answer: cache items live at least this long.
     tier_ttl_secs: u64,
-    keys: TtlCache<String, Option<Arc<KeyRecord>>>,
+    keys: TtlCache<String, Arc<KeyRecord>>,
+    /// Keys looked up and not found, apart from `keys`: a flood of distinct bogus keys fills
+    /// and clears only this cache, never the valid keys' entries.
+    unknown_keys: TtlCache<String, ()>,
     tenants: TtlCache<String, Option<Arc<TenantRecord>>>,
 }
 
@@ -154,6 +157,7 @@ impl<S> Controller<S> {
         let ttl = Duration::from_millis(config.auth.key_cache_ttl_ms);
         Ok(Self {
             keys: TtlCache::new(ttl, 10_000),
+            unknown_keys: TtlCache::new(NEGATIVE_TTL.min(ttl), 10_000),
             tenants: TtlCache::new(ttl, 10_000),
             tier_ttl_secs: gateway.resilience.cache_tier.ttl_ms / 1_000,
             config,
@@ -281,10 +285,14 @@ impl<S: KeyStore> Controller<S> {
                         "the token's tenant claim is not a usable tenant name".into(),
                     ));
                 }
-                let policy = self.tenant_policy(tenant).await?;
-                if policy.as_ref().is_some_and(|p| p.disabled) {
+                let policy = match self.tenant_policy(tenant).await? {
+                    Some(policy) => policy,
+                    None => self.jwt_default_policy(tenant)?,
+                };
+                if policy.disabled {
                     return Err(GatewayError::Forbidden("this tenant is disabled".into()));
                 }
+                let policy = Some(policy);
                 Ok(Principal {
                     id: format!("jwt:{}", subject.replace('#', "%23")),
                     tenant: tenant.to_owned(),
@@ -294,6 +302,23 @@ impl<S: KeyStore> Controller<S> {
                 })
             }
         }
+    }
+
+    /// The configured default policy for a JWT caller's tenant that has no record; without
+    /// one the caller is refused: a JWT alone never means unlimited.
+    fn jwt_default_policy(&self, tenant: &str) -> Result<Arc<TenantRecord>, GatewayError> {
+        let Some(default) = &self.config.auth.jwt_default_policy else {
+            return Err(GatewayError::Forbidden(format!(
+                "tenant '{tenant}' has no policy for JWT callers: create it (gatewayctl tenants set-jwt-limits) or configure controls.auth.jwt_default_policy"
+            )));
+        };
+        Ok(Arc::new(TenantRecord {
+            tenant: tenant.to_owned(),
+            budget: default.budget,
+            jwt_limits: default.limits.clone(),
+            jwt_allowed_models: default.allowed_models.clone(),
+            disabled: false,
+        }))
     }
 
     async fn key_principal(
@@ -328,16 +353,19 @@ impl<S: KeyStore> Controller<S> {
     {
         let now = Instant::now();
         if let Some(found) = self.keys.get(&cache_key, now, None) {
-            // Unknown keys are trusted for a shorter time than known ones.
-            if found.is_some() || self.keys.get(&cache_key, now, Some(NEGATIVE_TTL)).is_some() {
-                return Ok(found);
-            }
+            return Ok(Some(found));
+        }
+        if self.unknown_keys.get(&cache_key, now, None).is_some() {
+            return Ok(None);
         }
         let loaded = load()
             .await
             .map_err(|e| internal("reading an API key", &e))?
             .map(Arc::new);
-        self.keys.put(cache_key, loaded.clone(), now);
+        match &loaded {
+            Some(record) => self.keys.put(cache_key, Arc::clone(record), now),
+            None => self.unknown_keys.put(cache_key, (), now),
+        }
         Ok(loaded)
     }
 
@@ -372,10 +400,11 @@ impl<S: CounterStore> Controller<S> {
             ))
             .into());
         }
-        if !principal.may_use_model(&plan.model.names) {
+        // `models::resolve` left only the models this caller may use; none is a 403 there.
+        if plan.model.candidates.is_empty() {
             return Err(GatewayError::Forbidden(format!(
                 "this API key may not use model '{}'",
-                plan.model.names.get(1).unwrap_or(&plan.model.scope)
+                plan.model.scope
             ))
             .into());
         }
@@ -566,7 +595,7 @@ impl<S: CounterStore> Controller<S> {
         if cost > admission.reservation.cost && !admission.reservation.counters.is_empty() {
             tracing::warn!(
                 reserved = %admission.reservation.cost, actual = %cost,
-                "a call cost more than its reservation (estimate.bytes_per_token is set too high)"
+                "a call cost more than its reservation: its input was under-estimated (controls.estimate.bytes_per_token above the model's real bytes per token)"
             );
         }
         let now_secs = now_ms / 1_000;
@@ -575,9 +604,9 @@ impl<S: CounterStore> Controller<S> {
                 key: plan.key.clone(),
                 answer: CachedAnswer {
                     answer: *answer,
-                    fresh_until_ms: now_ms + ttl * 1_000,
+                    fresh_until_ms: now_ms.saturating_add(ttl.saturating_mul(1_000)),
                 },
-                expires_at_secs: now_secs + ttl.max(self.tier_ttl_secs),
+                expires_at_secs: now_secs.saturating_add(ttl.max(self.tier_ttl_secs)),
             }),
             _ => None,
         };

@@ -2,13 +2,16 @@
 //! budget reserve, settled to the actual usage afterwards. Input is estimated from the bytes
 //! of everything the model reads (see [`EstimateConfig`] for why the default over-estimates);
 //! output is the request's own `maxTokens` (Bedrock never returns more), else the configured
-//! default.
+//! default, which the call path then writes into the request ([`super::output_cap`]): the
+//! reservation covers exactly the output the model may produce. A limit above
+//! [`super::output_cap::MAX_OUTPUT_TOKENS`] is refused, so no sum here can overflow.
 
 use super::config::EstimateConfig;
+use super::output_cap;
+use crate::error::GatewayError;
 use crate::api::converse::{
     ContentBlock, ConverseRequest, GuardContent, ReasoningBlock, SystemBlock, ToolResultContent,
 };
-use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Estimate {
@@ -21,7 +24,7 @@ pub struct Estimate {
 
 impl Estimate {
     pub fn total(&self) -> u64 {
-        self.input_tokens + self.max_output_tokens
+        self.input_tokens.saturating_add(self.max_output_tokens)
     }
 }
 
@@ -33,11 +36,16 @@ fn tokens(bytes: usize, config: &EstimateConfig) -> u64 {
         clippy::cast_precision_loss
     )]
     let tokens = (bytes as f64 / config.bytes_per_token).ceil() as u64;
-    tokens + config.overhead_tokens
+    tokens.saturating_add(config.overhead_tokens)
 }
 
-/// A Converse request (any of the routes that speak it).
-pub fn converse(request: &ConverseRequest, config: &EstimateConfig) -> Estimate {
+/// A Converse request (any of the routes that speak it). An absurd `maxTokens` is a 400.
+pub fn converse(
+    request: &ConverseRequest,
+    config: &EstimateConfig,
+) -> Result<Estimate, GatewayError> {
+    let max_output_tokens =
+        output_cap::converse_limit(request)?.unwrap_or(config.default_max_output_tokens);
     let mut bytes = 0usize;
     for block in &request.system {
         bytes += match block {
@@ -68,15 +76,11 @@ pub fn converse(request: &ConverseRequest, config: &EstimateConfig) -> Estimate 
                 .iter()
                 .any(|tool| matches!(tool, crate::api::converse::Tool::CachePoint(_)))
         });
-    Estimate {
+    Ok(Estimate {
         writes_prompt_cache,
         input_tokens: tokens(bytes, config),
-        max_output_tokens: request
-            .inference_config
-            .as_ref()
-            .and_then(|c| c.max_tokens)
-            .map_or(config.default_max_output_tokens, u64::from),
-    }
+        max_output_tokens,
+    })
 }
 
 fn block_bytes(block: &ContentBlock) -> usize {
@@ -106,44 +110,16 @@ fn block_bytes(block: &ContentBlock) -> usize {
 
 /// A native InvokeModel body: the whole body counts as input; the output limit is read from
 /// the provider's field for it (`max_tokens`, `max_new_tokens`, `maxTokenCount`,
-/// `max_gen_len`, Nova's `inferenceConfig.max_new_tokens`).
-pub fn invoke(body: &[u8], config: &EstimateConfig) -> Estimate {
-    let json: Option<Value> = serde_json::from_slice(body).ok();
-    let field = |json: &Value| -> Option<u64> {
-        for name in [
-            "max_tokens",
-            "max_new_tokens",
-            "max_gen_len",
-            "max_tokens_to_sample",
-        ] {
-            if let Some(n) = json.get(name).and_then(Value::as_u64) {
-                return Some(n);
-            }
-        }
-        for (outer, inner) in [
-            ("textGenerationConfig", "maxTokenCount"),
-            ("inferenceConfig", "max_new_tokens"),
-            ("inferenceConfig", "maxTokens"),
-        ] {
-            if let Some(n) = json
-                .get(outer)
-                .and_then(|o| o.get(inner))
-                .and_then(Value::as_u64)
-            {
-                return Some(n);
-            }
-        }
-        None
-    };
-    Estimate {
+/// `max_gen_len`, Nova's `inferenceConfig.max_new_tokens`; see [`output_cap`]). An absurd or
+/// malformed limit is a 400 naming the field.
+pub fn invoke(body: &[u8], config: &EstimateConfig) -> Result<Estimate, GatewayError> {
+    Ok(Estimate {
         // Anthropic's native prompt caching marks blocks with `cache_control`.
         writes_prompt_cache: body.windows(13).any(|w| w == b"cache_control"),
         input_tokens: tokens(body.len(), config),
-        max_output_tokens: json
-            .as_ref()
-            .and_then(field)
+        max_output_tokens: output_cap::invoke_limit(body)?
             .unwrap_or(config.default_max_output_tokens),
-    }
+    })
 }
 
 /// Output tokens a stream that broke midway may have produced, from its text so far.
@@ -178,7 +154,7 @@ mod tests {
             }),
             ..ConverseRequest::default()
         };
-        let e = converse(&request, &config(4.0, 0));
+        let e = converse(&request, &config(4.0, 0)).unwrap();
         assert_eq!(
             e,
             Estimate {
@@ -187,29 +163,29 @@ mod tests {
                 writes_prompt_cache: false
             }
         );
-        let strict = converse(&request, &EstimateConfig::default());
+        let strict = converse(&request, &EstimateConfig::default()).unwrap();
         assert_eq!(
             strict.input_tokens,
             12 + 16,
             "a byte per token plus overhead"
         );
         let bare = ConverseRequest::default();
-        assert_eq!(converse(&bare, &config(4.0, 2)).max_output_tokens, 1_000);
+        assert_eq!(converse(&bare, &config(4.0, 2)).unwrap().max_output_tokens, 1_000);
     }
 
     #[test]
     fn invoke_reads_each_providers_output_limit() {
         let c = config(1.0, 0);
-        assert_eq!(invoke(br#"{"max_tokens":77}"#, &c).max_output_tokens, 77);
+        assert_eq!(invoke(br#"{"max_tokens":77}"#, &c).unwrap().max_output_tokens, 77);
         assert_eq!(
-            invoke(br#"{"textGenerationConfig":{"maxTokenCount":12}}"#, &c).max_output_tokens,
+            invoke(br#"{"textGenerationConfig":{"maxTokenCount":12}}"#, &c).unwrap().max_output_tokens,
             12
         );
         assert_eq!(
-            invoke(br#"{"inferenceConfig":{"max_new_tokens":9}}"#, &c).max_output_tokens,
+            invoke(br#"{"inferenceConfig":{"max_new_tokens":9}}"#, &c).unwrap().max_output_tokens,
             9
         );
-        let unknown = invoke(b"not json", &c);
+        let unknown = invoke(b"not json", &c).unwrap();
         assert_eq!(
             unknown,
             Estimate {
@@ -218,6 +194,6 @@ mod tests {
                 writes_prompt_cache: false
             }
         );
-        assert!(invoke(br#"{"system":[{"cache_control":{}}]}"#, &c).writes_prompt_cache);
+        assert!(invoke(br#"{"system":[{"cache_control":{}}]}"#, &c).unwrap().writes_prompt_cache);
     }
 }

@@ -296,6 +296,9 @@ pub struct TenantRecord {
     pub budget: Budget,
     #[serde(default)]
     pub jwt_limits: KeyLimits,
+    /// Model ids, aliases, group names or `auto` the tenant's JWT callers may use; empty: all.
+    #[serde(default)]
+    pub jwt_allowed_models: Vec<String>,
     #[serde(default)]
     pub disabled: bool,
 }
@@ -369,11 +372,20 @@ impl Principal {
                 .is_none_or(|k| k.allowed_routes.is_empty() || k.allowed_routes.contains(&route))
     }
 
-    /// Whether the key may call a model known by `names` (id, aliases, group, scope).
-    pub fn may_use_model(&self, names: &[String]) -> bool {
-        self.key.as_ref().is_none_or(|k| {
-            k.allowed_models.is_empty() || k.allowed_models.iter().any(|a| names.contains(a))
-        })
+    /// The model names this caller may use (empty: every model): the key's allow-list, or
+    /// for a JWT caller its tenant's `jwt_allowed_models`. Checked against the models a call
+    /// reaches (`GatewayConfig::permits`), never against the name asked for.
+    pub fn allowed_models(&self) -> &[String] {
+        match (&self.key, &self.tenant_policy) {
+            (Some(key), _) => &key.allowed_models,
+            (None, Some(tenant)) => &tenant.jwt_allowed_models,
+            (None, None) => &[],
+        }
+    }
+
+    /// Who the call path serves: this caller's allow-list and tenant.
+    pub fn caller(&self) -> crate::service::Caller<'_> {
+        crate::service::Caller::new(&self.tenant, self.allowed_models())
     }
 
     /// The rate limits for a model known by `names`.
@@ -494,8 +506,7 @@ mod tests {
             key: Some(Arc::new(record)),
             tenant_policy: None,
         };
-        assert!(principal.may_use_model(&["x".into(), "haiku".into()]));
-        assert!(!principal.may_use_model(&["sonnet".into()]));
+        assert_eq!(principal.allowed_models(), ["haiku".to_owned()]);
         assert!(principal.may_use_route(RouteClass::Chat));
         assert!(principal.may_use_route(RouteClass::Usage));
         assert!(!principal.may_use_route(RouteClass::Invoke));

@@ -8,6 +8,8 @@
 //! - `keys`: key issuance, hashing, sealing of SigV4 secrets, key and tenant records, principals.
 //! - `sigv4`: AWS Signature Version 4 verification.
 //! - `estimate`, `prices`, `money`, `usage`: tokens before the call, cost after it.
+//! - `output_cap`: the output limit every call carries (the reserved one when the caller
+//!   sets none), and the largest a caller may ask for.
 //! - `reservation`: rate-limit windows and budget periods as guarded counters.
 //! - `cache`: `Cache-Control`, cacheability, keys, freshness, replay as a stream.
 //! - `ledger`, `audit`: the usage ledger and reports; the audit record and EMF line.
@@ -27,6 +29,7 @@ pub mod keys;
 pub mod ledger;
 pub mod models;
 pub mod money;
+pub mod output_cap;
 pub mod ports;
 pub mod prices;
 pub mod pricing;

@@ -86,9 +86,9 @@ impl Price {
     pub fn cost(&self, usage: &TokenUsage) -> Nanos {
         let part = |tokens: u64, per_1k: Nanos| u128::from(tokens) * u128::from(per_1k.0);
         let total = part(usage.input, self.input)
-            + part(usage.output, self.output)
-            + part(usage.cache_read, self.cache_read)
-            + part(usage.cache_write, self.cache_write);
+            .saturating_add(part(usage.output, self.output))
+            .saturating_add(part(usage.cache_read, self.cache_read))
+            .saturating_add(part(usage.cache_write, self.cache_write));
         Nanos(u64::try_from(total.div_ceil(1_000)).unwrap_or(u64::MAX))
     }
 

@@ -350,10 +350,10 @@ impl RateView {
         Some(Self {
             requests_limit: *requests_per_minute,
             requests_remaining: requests_per_minute
-                .map(|l| l.saturating_sub(seen("requests") + own_requests)),
+                .map(|l| l.saturating_sub(seen("requests").saturating_add(own_requests))),
             tokens_limit: *tokens_per_minute,
             tokens_remaining: tokens_per_minute
-                .map(|l| l.saturating_sub(seen("tokens") + own_tokens)),
+                .map(|l| l.saturating_sub(seen("tokens").saturating_add(own_tokens))),
             reset_secs: window_end_secs.saturating_sub(now_secs).max(1),
         })
     }

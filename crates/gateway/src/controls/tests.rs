@@ -55,7 +55,7 @@ fn plan(max_tokens: u32) -> CallPlan {
     let request = request(max_tokens);
     CallPlan {
         route: RouteClass::Converse,
-        model: models::resolve(&GatewayConfig::default(), "haiku").unwrap(),
+        model: models::resolve(&GatewayConfig::default(), "haiku", &[]).unwrap(),
         estimate: Estimate {
             input_tokens: 100,
             max_output_tokens: u64::from(max_tokens),
@@ -404,8 +404,18 @@ async fn allow_lists_and_jwt_tenants() {
         .authenticate(Credentials::ApiKey(&issued.api_key), NOW_MS)
         .await
         .unwrap();
+    let refused = models::resolve(
+        &GatewayConfig::default(),
+        "haiku",
+        principal.allowed_models(),
+    )
+    .unwrap_err();
+    assert_eq!(refused.status_code(), 403);
+    // A plan that reaches no model the caller may use is refused by admission too.
+    let mut empty = plan(10);
+    empty.model.candidates.clear();
     let refused = controls
-        .admit(&principal, plan(10), NOW_MS)
+        .admit(&principal, empty, NOW_MS)
         .await
         .unwrap_err();
     assert_eq!(refused.error.status_code(), 403);
@@ -611,5 +621,92 @@ async fn a_job_settled_after_its_rate_window_leaves_that_window_alone() {
     assert_eq!(
         controls.store().counter(&budget, "spent"),
         settled.cost.as_i64()
+    );
+}
+
+/// Finding 9: 10,000 distinct bogus keys wiped the instance's key cache, valid keys included,
+/// so every valid request went back to the table. Unknown keys now live in a cache of their
+/// own: the flood costs one lookup per bogus key and the valid key stays cached.
+#[tokio::test]
+async fn a_flood_of_bogus_keys_does_not_evict_valid_ones() {
+    let store = InMemoryControlStore::default();
+    let (valid, record) = key(7, "acme");
+    store.put_key(record);
+    let controls = controller(store);
+    let auth = |token: String| {
+        let controls = &controls;
+        async move {
+            controls
+                .authenticate(Credentials::ApiKey(&token), NOW_MS)
+                .await
+        }
+    };
+    auth(valid.api_key.clone()).await.unwrap();
+    let after_first = controls.store().calls.load(std::sync::atomic::Ordering::SeqCst);
+    let mut entropy = [0u8; ENTROPY_BYTES];
+    for _ in 0..10_001 {
+        entropy.iter_mut().for_each(|b| *b = fastrand::u8(..));
+        let bogus = keys::issue(&entropy);
+        assert!(auth(bogus.api_key).await.is_err());
+    }
+    let after_flood = controls.store().calls.load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(after_flood - after_first, 10_001, "one lookup per bogus key");
+    auth(valid.api_key.clone()).await.unwrap();
+    assert_eq!(
+        controls.store().calls.load(std::sync::atomic::Ordering::SeqCst),
+        after_flood,
+        "the valid key was still cached"
+    );
+}
+
+/// Finding 6 at the rule level: a JWT tenant with no record is refused without a default
+/// policy, and gets exactly the default policy when one is configured.
+#[tokio::test]
+async fn jwt_callers_without_a_tenant_record_get_the_default_policy_or_nothing() {
+    let refused = controller(InMemoryControlStore::default());
+    let err = refused
+        .authenticate(
+            Credentials::Jwt {
+                subject: "u1",
+                tenant: "u1",
+            },
+            NOW_MS,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(err.status_code(), 403);
+    let mut config = GatewayConfig::default();
+    config.controls.auth.jwt_default_policy = Some(super::config::JwtDefaultPolicy {
+        limits: KeyLimits {
+            default: RateLimits {
+                requests_per_minute: Some(5),
+                ..RateLimits::default()
+            },
+            ..KeyLimits::default()
+        },
+        budget: Budget {
+            daily_usd: Some(1.0),
+            monthly_usd: None,
+        },
+        allowed_models: vec!["haiku".into()],
+    });
+    let controls =
+        Controller::new(&config, InMemoryControlStore::default(), SEAL.to_vec(), None).unwrap();
+    let principal = controls
+        .authenticate(
+            Credentials::Jwt {
+                subject: "u1",
+                tenant: "u1",
+            },
+            NOW_MS,
+        )
+        .await
+        .unwrap();
+    assert_eq!(principal.allowed_models(), ["haiku".to_owned()]);
+    let policy = principal.tenant_policy.as_ref().unwrap();
+    assert_eq!(policy.budget.daily_usd, Some(1.0));
+    assert_eq!(
+        principal.rate_limits(&["haiku".into()]).requests_per_minute,
+        Some(5)
     );
 }

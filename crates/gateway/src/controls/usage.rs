@@ -21,16 +21,20 @@ pub struct TokenUsage {
 }
 
 impl TokenUsage {
-    /// Every token the call counts against a tokens-per-minute limit.
+    /// Every token the call counts against a tokens-per-minute limit. Counts come from
+    /// bodies the gateway parses, so every sum saturates rather than wraps.
     pub fn total(&self) -> u64 {
-        self.input + self.output + self.cache_read + self.cache_write
+        self.input
+            .saturating_add(self.output)
+            .saturating_add(self.cache_read)
+            .saturating_add(self.cache_write)
     }
 
     pub fn add(&mut self, other: &Self) {
-        self.input += other.input;
-        self.output += other.output;
-        self.cache_read += other.cache_read;
-        self.cache_write += other.cache_write;
+        self.input = self.input.saturating_add(other.input);
+        self.output = self.output.saturating_add(other.output);
+        self.cache_read = self.cache_read.saturating_add(other.cache_read);
+        self.cache_write = self.cache_write.saturating_add(other.cache_write);
     }
 }
 

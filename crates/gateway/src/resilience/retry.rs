@@ -434,6 +434,8 @@ mod tests {
         });
         let mut rng = fastrand::Rng::with_seed(1);
         let now = Instant::now();
+        // The budget starts full; spend it.
+        while budget.try_withdraw(now) {}
         let failed = FailedAttempt {
             number: 1,
             class: ErrorClass::ServerError,

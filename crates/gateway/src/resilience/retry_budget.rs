@@ -64,9 +64,11 @@ struct BudgetState {
 }
 
 impl RetryBudget {
-    /// Starts with one second's worth of the floor.
+    /// Starts full, as the AWS SDK's own retry bucket does: on Lambda most instances are
+    /// fresh, and a fresh instance must retry as configured, not give up after one retry
+    /// until it has seen ten successes.
     pub fn new(config: RetryBudgetConfig) -> Self {
-        let balance = config.min_retries_per_sec.min(config.max_balance);
+        let balance = config.max_balance;
         Self {
             config,
             state: Mutex::new(BudgetState {
@@ -146,14 +148,28 @@ mod tests {
         let allowed = (0..100)
             .filter(|i| budget.try_withdraw(t0 + Duration::from_millis(i * 10)))
             .count();
-        // One second of storm: the starting token plus ~one refilled token.
-        assert!(allowed <= 2, "allowed {allowed}");
+        // One second of storm: the full starting balance plus ~one refilled token.
+        assert!(allowed <= 11, "allowed {allowed}");
+        let later = t0 + Duration::from_secs(2);
+        let after = (0..100)
+            .filter(|i| budget.try_withdraw(later + Duration::from_millis(i * 10)))
+            .count();
+        assert!(after <= 2, "the floor only, once the balance is spent: {after}");
+    }
+
+    #[test]
+    fn a_fresh_instance_starts_with_a_full_balance() {
+        let budget = budget(0.1, 1.0);
+        let now = Instant::now();
+        assert!((budget.balance(now) - 10.0).abs() < 1e-9);
+        assert_eq!((0..20).filter(|_| budget.try_withdraw(now)).count(), 10);
     }
 
     #[test]
     fn successes_fund_retries_at_the_ratio() {
         let budget = budget(0.1, 0.0);
         let now = Instant::now();
+        while budget.try_withdraw(now) {}
         assert!(!budget.try_withdraw(now));
         for _ in 0..20 {
             budget.deposit();

@@ -5,11 +5,14 @@
 //! report who served.
 //!
 //! - `routing`: caller's name or task → chain, decision and reason.
+//! - `caller`: who the call is for: the allow-list every target is checked against, the
+//!   tenant that partitions remembered answers.
 //! - `walk`: the chain walk, retries and breaker/health reporting.
 //! - `stream`: first-event peeking (fallback only before the first byte) and mid-stream reports.
 //! - `last_good`: the cached-response tier's port and in-memory store.
 //! - `erased`: stores and clock behind concrete types, so `Gateway<M>` has one type parameter.
 
+mod caller;
 mod erased;
 mod last_good;
 mod routing;
@@ -17,6 +20,7 @@ mod stream;
 mod timeout;
 mod walk;
 
+pub use caller::Caller;
 pub use erased::{AnyBreakerStore, AnyClock, AnyHealthStore, AnyStoreError, BoxFuture};
 pub use last_good::{InMemoryLastGood, LastGood, LastGoodError, LastGoodStore, cache_key};
 pub use routing::Route;
@@ -24,6 +28,7 @@ pub use routing::Route;
 use crate::api::converse::{ConverseRequest, ConverseResponse};
 use crate::api::invoke::{InvokeRequest, InvokeResponse};
 use crate::config::GatewayConfig;
+use crate::controls::{cache, output_cap};
 use crate::error::GatewayError;
 use crate::ports::{ConverseEventStream, InvokeChunkStream, ModelClient, Target};
 use crate::resilience::testing::{InMemoryBreakerStore, InMemoryHealthStore};
@@ -31,6 +36,7 @@ use crate::resilience::{
     BreakerStore, Clock, FallbackReport, HealthStore, RetryBudget, SharedBreaker, SharedHealth,
 };
 use routing::{Flexibility, RoutePlan};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use walk::{Policies, Unserved, Walked};
@@ -181,80 +187,67 @@ impl<M: ModelClient> Gateway<M> {
         self.home_region.as_deref()
     }
 
-    /// [`Self::converse_with_attempts`], for callers that need only the error.
+    /// A Converse call along the route's chain, ending with the cached-response tier. Every
+    /// target is one `caller` may use, and the request carries an output limit (its own, or
+    /// the reserved default). `deadline`: when the caller stops waiting (Lambda's remaining
+    /// time); the configured `limits.request_timeout_ms` applies too, whichever is sooner.
+    /// The error says how many model calls were made (`x-gateway-attempts`).
     pub async fn converse(
         &self,
-        route: Route<'_>,
-        request: &ConverseRequest,
-        deadline: Option<Instant>,
-    ) -> Result<Served<ConverseResponse>, GatewayError> {
-        self.converse_with_attempts(route, request, deadline)
-            .await
-            .map_err(GatewayError::from)
-    }
-
-    /// A Converse call along the route's chain, ending with the cached-response tier.
-    /// `deadline`: when the caller stops waiting (Lambda's remaining time); the configured
-    /// `limits.request_timeout_ms` applies too, whichever is sooner.
-    pub async fn converse_with_attempts(
-        &self,
+        caller: Caller<'_>,
         route: Route<'_>,
         request: &ConverseRequest,
         deadline: Option<Instant>,
     ) -> Result<Served<ConverseResponse>, Unanswered> {
         let deadline = self.deadline(deadline);
         let plan = self
-            .plan(route, Some(request), Flexibility::AnyModel)
+            .plan(caller, route, Some(request), Flexibility::AnyModel)
             .await?;
+        let sent = self.cap_converse(request)?;
         let models = &self.models;
         let walked = self
             .policies
-            .walk(&plan, deadline, |target| async move {
-                models.converse(&target, request).await
+            .walk(&plan, deadline, |target| {
+                let sent = &sent;
+                async move { models.converse(&target, sent).await }
             })
             .await;
         let result = match walked {
             Ok(walked) => {
                 if plan.chain.cache_tier {
-                    self.remember(&plan, request, &walked).await;
+                    self.remember(caller, &plan, request, &walked).await;
                 }
                 Ok(self.served(walked, &plan))
             }
-            Err(unserved) => self.serve_from_cache(&plan, request, unserved).await,
+            Err(unserved) => {
+                self.serve_from_cache(caller, &plan, request, unserved)
+                    .await
+            }
         };
         self.policies.flush().await;
         result
     }
 
-    /// [`Self::converse_stream_with_attempts`], for callers that need only the error.
-    pub async fn converse_stream(
-        &self,
-        route: Route<'_>,
-        request: &ConverseRequest,
-        deadline: Option<Instant>,
-    ) -> Result<Served<ConverseEventStream>, GatewayError> {
-        self.converse_stream_with_attempts(route, request, deadline)
-            .await
-            .map_err(GatewayError::from)
-    }
-
     /// A ConverseStream call. Falls over only until the first event arrived; the returned
     /// stream starts with it. A failure after that ends the stream with an `Err` item.
-    pub async fn converse_stream_with_attempts(
+    pub async fn converse_stream(
         &self,
+        caller: Caller<'_>,
         route: Route<'_>,
         request: &ConverseRequest,
         deadline: Option<Instant>,
     ) -> Result<Served<ConverseEventStream>, Unanswered> {
         let deadline = self.deadline(deadline);
         let plan = self
-            .plan(route, Some(request), Flexibility::AnyModel)
+            .plan(caller, route, Some(request), Flexibility::AnyModel)
             .await?;
+        let sent = self.cap_converse(request)?;
         let models = &self.models;
         let walked = self
             .policies
-            .walk(&plan, deadline, |target| async move {
-                stream::start(models.converse_stream(&target, request).await?).await
+            .walk(&plan, deadline, |target| {
+                let sent = &sent;
+                async move { stream::start(models.converse_stream(&target, sent).await?).await }
             })
             .await;
         self.policies.flush().await;
@@ -270,35 +263,26 @@ impl<M: ModelClient> Gateway<M> {
         }
     }
 
-    /// [`Self::invoke_with_attempts`], for callers that need only the error.
-    pub async fn invoke(
-        &self,
-        model: &str,
-        request: &InvokeRequest,
-        deadline: Option<Instant>,
-    ) -> Result<Served<InvokeResponse>, GatewayError> {
-        self.invoke_with_attempts(model, request, deadline)
-            .await
-            .map_err(GatewayError::from)
-    }
-
     /// An InvokeModel call: the provider's own body, so only the named model (in its regions)
     /// can take it; no cross-model fallback and no cache tier.
-    pub async fn invoke_with_attempts(
+    pub async fn invoke(
         &self,
+        caller: Caller<'_>,
         model: &str,
         request: &InvokeRequest,
         deadline: Option<Instant>,
     ) -> Result<Served<InvokeResponse>, Unanswered> {
         let deadline = self.deadline(deadline);
         let plan = self
-            .plan(Route::Model(model), None, Flexibility::SameModel)
+            .plan(caller, Route::Model(model), None, Flexibility::SameModel)
             .await?;
+        let sent = self.cap_invoke(&plan, request)?;
         let models = &self.models;
         let walked = self
             .policies
-            .walk(&plan, deadline, |target| async move {
-                models.invoke(&target, request).await
+            .walk(&plan, deadline, |target| {
+                let sent = &sent;
+                async move { models.invoke(&target, sent).await }
             })
             .await;
         self.policies.flush().await;
@@ -308,34 +292,25 @@ impl<M: ModelClient> Gateway<M> {
         }
     }
 
-    /// [`Self::invoke_stream_with_attempts`], for callers that need only the error.
+    /// InvokeModelWithResponseStream, with the same first-chunk rule as `converse_stream`.
     pub async fn invoke_stream(
         &self,
-        model: &str,
-        request: &InvokeRequest,
-        deadline: Option<Instant>,
-    ) -> Result<Served<InvokeChunkStream>, GatewayError> {
-        self.invoke_stream_with_attempts(model, request, deadline)
-            .await
-            .map_err(GatewayError::from)
-    }
-
-    /// InvokeModelWithResponseStream, with the same first-chunk rule as `converse_stream`.
-    pub async fn invoke_stream_with_attempts(
-        &self,
+        caller: Caller<'_>,
         model: &str,
         request: &InvokeRequest,
         deadline: Option<Instant>,
     ) -> Result<Served<InvokeChunkStream>, Unanswered> {
         let deadline = self.deadline(deadline);
         let plan = self
-            .plan(Route::Model(model), None, Flexibility::SameModel)
+            .plan(caller, Route::Model(model), None, Flexibility::SameModel)
             .await?;
+        let sent = self.cap_invoke(&plan, request)?;
         let models = &self.models;
         let walked = self
             .policies
-            .walk(&plan, deadline, |target| async move {
-                stream::start(models.invoke_stream(&target, request).await?).await
+            .walk(&plan, deadline, |target| {
+                let sent = &sent;
+                async move { stream::start(models.invoke_stream(&target, sent).await?).await }
             })
             .await;
         self.policies.flush().await;
@@ -351,13 +326,15 @@ impl<M: ModelClient> Gateway<M> {
         }
     }
 
+    /// The route's chain, without the targets `caller` may not use.
     async fn plan(
         &self,
+        caller: Caller<'_>,
         route: Route<'_>,
         request: Option<&ConverseRequest>,
         flexibility: Flexibility,
     ) -> Result<RoutePlan, GatewayError> {
-        routing::plan(
+        let mut plan = routing::plan(
             &self.config,
             &self.policies.health,
             route,
@@ -365,7 +342,56 @@ impl<M: ModelClient> Gateway<M> {
             flexibility,
             unix_ms(),
         )
-        .await
+        .await?;
+        caller.restrict(&self.config, &mut plan.chain)?;
+        Ok(plan)
+    }
+
+    /// The request as sent: with an output limit, the reserved default when it has none.
+    fn cap_converse<'r>(
+        &self,
+        request: &'r ConverseRequest,
+    ) -> Result<Cow<'r, ConverseRequest>, GatewayError> {
+        output_cap::converse_limit(request)?;
+        Ok(output_cap::cap_converse(
+            request,
+            self.config.controls.estimate.default_max_output_tokens,
+        ))
+    }
+
+    /// The InvokeModel request as sent: its body with an output limit in the field the
+    /// model's provider reads (every target of an InvokeModel plan is the same model).
+    fn cap_invoke<'r>(
+        &self,
+        plan: &RoutePlan,
+        request: &'r InvokeRequest,
+    ) -> Result<Cow<'r, InvokeRequest>, GatewayError> {
+        let model_id = plan
+            .chain
+            .targets
+            .first()
+            .map_or(request.model_id.as_str(), |t| t.model_id.as_str());
+        let default = self.config.controls.estimate.default_max_output_tokens;
+        Ok(
+            match output_cap::cap_invoke(model_id, &request.body, default)? {
+                Cow::Borrowed(_) => Cow::Borrowed(request),
+                Cow::Owned(body) => Cow::Owned(InvokeRequest {
+                    body,
+                    ..request.clone()
+                }),
+            },
+        )
+    }
+
+    /// Where the cached-response tier keeps answers to `request`: the response cache's key,
+    /// so it is partitioned by tenant exactly when the response cache is.
+    fn tier_key(&self, caller: Caller<'_>, plan: &RoutePlan, request: &ConverseRequest) -> String {
+        cache::key(
+            self.config.controls.cache.partition,
+            &plan.scope,
+            caller.tenant,
+            request,
+        )
     }
 
     /// The sooner of the configured request timeout and the caller's deadline.
@@ -396,6 +422,7 @@ impl<M: ModelClient> Gateway<M> {
     /// Keeps a good answer for the cache tier. A store failure costs only that answer.
     async fn remember(
         &self,
+        caller: Caller<'_>,
         plan: &RoutePlan,
         request: &ConverseRequest,
         walked: &Walked<ConverseResponse>,
@@ -406,7 +433,7 @@ impl<M: ModelClient> Gateway<M> {
             region: walked.target.region.clone(),
             stored_at_ms: unix_ms(),
         };
-        let key = cache_key(&plan.scope, request);
+        let key = self.tier_key(caller, plan, request);
         if let Err(error) = self.last_good.put(&key, answer).await {
             tracing::warn!(%error, "could not keep the answer for the cache tier");
         }
@@ -414,8 +441,10 @@ impl<M: ModelClient> Gateway<M> {
 
     /// The cache tier: the last good answer to an identical request, if the chain has the
     /// tier and the answer is not older than its TTL.
+    /// The answer's model must be one the caller may use, as for any target.
     async fn serve_from_cache(
         &self,
+        caller: Caller<'_>,
         plan: &RoutePlan,
         request: &ConverseRequest,
         mut unserved: Unserved,
@@ -423,10 +452,13 @@ impl<M: ModelClient> Gateway<M> {
         if !unserved.cache_next {
             return Err(unserved.unanswered(plan));
         }
-        let key = cache_key(&plan.scope, request);
+        let key = self.tier_key(caller, plan, request);
         let ttl_ms = self.config.resilience.cache_tier.ttl_ms;
         let found = match self.last_good.get(&key).await {
-            Ok(found) => found.filter(|a| unix_ms() < a.stored_at_ms.saturating_add(ttl_ms)),
+            Ok(found) => found.filter(|a| {
+                unix_ms() < a.stored_at_ms.saturating_add(ttl_ms)
+                    && caller.may_call(&self.config, &a.model_id)
+            }),
             Err(error) => {
                 tracing::warn!(%error, "cache tier lookup failed");
                 None

@@ -240,7 +240,7 @@ async fn a_throttled_primary_falls_back_after_its_retries() {
         .always("sonnet", Play::Fail(UpstreamKind::Throttled));
     let served = h
         .gateway
-        .converse(Route::Model("large"), &ask("hi"), None)
+        .converse(Caller::SYSTEM, Route::Model("large"), &ask("hi"), None)
         .await
         .unwrap();
     assert_eq!(served.value.text(), "from haiku");
@@ -258,9 +258,10 @@ async fn validation_errors_are_neither_retried_nor_fallen_over() {
         .always("sonnet", Play::Fail(UpstreamKind::Validation));
     let err = h
         .gateway
-        .converse(Route::Model("sonnet"), &ask("hi"), None)
+        .converse(Caller::SYSTEM, Route::Model("sonnet"), &ask("hi"), None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert_eq!(err.code(), "invalid_request");
     assert_eq!((h.models.calls("sonnet"), h.models.calls("haiku")), (1, 0));
 }
@@ -273,9 +274,10 @@ async fn a_hanging_model_is_cut_at_the_deadline_and_nothing_starts_after_it() {
     let caller_deadline = Instant::now() + Duration::from_millis(1_500);
     let err = h
         .gateway
-        .converse(Route::Model("sonnet"), &ask("hi"), Some(caller_deadline))
+        .converse(Caller::SYSTEM, Route::Model("sonnet"), &ask("hi"), Some(caller_deadline))
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     let waited = started.elapsed();
     assert!(waited <= Duration::from_millis(1_600), "{waited:?}");
     assert_eq!(err.status_code(), 504, "{err}");
@@ -290,20 +292,22 @@ async fn the_breaker_opens_then_skips_the_target_without_calling_it() {
     // 3 attempts, then 1 more: the 4th failure reaches min_requests and opens the breaker.
     let first = h
         .gateway
-        .converse(Route::Model("nova"), &ask("hi"), None)
+        .converse(Caller::SYSTEM, Route::Model("nova"), &ask("hi"), None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert_eq!(first.code(), "model_unavailable");
     let _ = h
         .gateway
-        .converse(Route::Model("nova"), &ask("hi"), None)
+        .converse(Caller::SYSTEM, Route::Model("nova"), &ask("hi"), None)
         .await;
     assert_eq!(h.models.calls("nova"), 4);
     let open = h
         .gateway
-        .converse(Route::Model("nova"), &ask("hi"), None)
+        .converse(Caller::SYSTEM, Route::Model("nova"), &ask("hi"), None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert_eq!(open.code(), "all_models_failed", "{open}");
     assert!(open.to_string().contains("nova: circuit open"), "{open}");
     assert_eq!(h.models.calls("nova"), 4, "no call while open");
@@ -321,7 +325,7 @@ async fn a_failing_region_fails_over_to_the_next_and_is_skipped_once_open() {
     for expected_east_calls in [3, 4, 4] {
         let served = h
             .gateway
-            .converse(Route::Model("small"), &ask("hi"), None)
+            .converse(Caller::SYSTEM, Route::Model("small"), &ask("hi"), None)
             .await
             .unwrap();
         assert_eq!(served.target, west);
@@ -337,7 +341,7 @@ async fn the_hot_path_reads_breaker_state_once_per_cache_ttl() {
     let h = harness(CONFIG);
     for _ in 0..20 {
         h.gateway
-            .converse(Route::Model("nova"), &ask("hi"), None)
+            .converse(Caller::SYSTEM, Route::Model("nova"), &ask("hi"), None)
             .await
             .unwrap();
     }
@@ -351,7 +355,7 @@ async fn every_target_failing_serves_the_last_good_answer_or_a_clear_503() {
     let question = ask("what is up?");
     let fresh = h
         .gateway
-        .converse(Route::Model("sonnet"), &question, None)
+        .converse(Caller::SYSTEM, Route::Model("sonnet"), &question, None)
         .await
         .unwrap();
     assert!(!fresh.from_cache);
@@ -361,7 +365,7 @@ async fn every_target_failing_serves_the_last_good_answer_or_a_clear_503() {
         .always("haiku", Play::Fail(UpstreamKind::ModelError));
     let cached = h
         .gateway
-        .converse(Route::Model("large"), &question, None)
+        .converse(Caller::SYSTEM, Route::Model("large"), &question, None)
         .await
         .unwrap();
     assert!(cached.from_cache && cached.fell_back);
@@ -374,9 +378,10 @@ async fn every_target_failing_serves_the_last_good_answer_or_a_clear_503() {
 
     let err = h
         .gateway
-        .converse(Route::Model("sonnet"), &ask("something new"), None)
+        .converse(Caller::SYSTEM, Route::Model("sonnet"), &ask("something new"), None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert_eq!((err.status_code(), err.code()), (503, "all_models_failed"));
     assert!(err.to_string().contains("no cached answer"), "{err}");
 }
@@ -396,7 +401,7 @@ async fn streams_fall_back_only_before_the_first_event() {
         .always("sonnet", Play::Fail(UpstreamKind::ServiceUnavailable));
     let served = h
         .gateway
-        .converse_stream(Route::Model("sonnet"), &ask("hi"), None)
+        .converse_stream(Caller::SYSTEM, Route::Model("sonnet"), &ask("hi"), None)
         .await
         .unwrap();
     assert_eq!(served.target.model_id, "haiku");
@@ -410,7 +415,7 @@ async fn streams_fall_back_only_before_the_first_event() {
         .script("sonnet", [Play::FailAfterFirst(UpstreamKind::StreamError)]);
     let served = h
         .gateway
-        .converse_stream(Route::Model("sonnet"), &ask("hi"), None)
+        .converse_stream(Caller::SYSTEM, Route::Model("sonnet"), &ask("hi"), None)
         .await
         .unwrap();
     assert_eq!(served.target.model_id, "sonnet");
@@ -437,11 +442,17 @@ async fn invoke_fails_over_across_regions_only() {
     };
     let err = h
         .gateway
-        .invoke("sonnet", &request, None)
+        .invoke(Caller::SYSTEM, "sonnet", &request, None)
         .await
-        .unwrap_err();
+        .unwrap_err()
+        .error;
     assert_eq!(err.code(), "model_throttled");
     assert_eq!(h.models.calls("haiku"), 0);
-    let err = h.gateway.invoke("auto", &request, None).await.unwrap_err();
+    let err = h
+        .gateway
+        .invoke(Caller::SYSTEM, "auto", &request, None)
+        .await
+        .unwrap_err()
+        .error;
     assert_eq!(err.field(), Some("modelId"));
 }

@@ -211,7 +211,11 @@ impl CallContext {
         let Some(controls) = &state.controls else {
             return Ok(None);
         };
-        let model = models::resolve(state.gateway.config(), name)?;
+        let model = models::resolve(
+            state.gateway.config(),
+            name,
+            self.principal.allowed_models(),
+        )?;
         let cache = cache(&model.scope);
         let plan = CallPlan {
             route: self.route,
@@ -325,7 +329,7 @@ impl CallContext {
         deadline: Option<Instant>,
     ) -> Result<Done<ConverseResponse>, Refused> {
         let name = Self::route_name(state, route)?;
-        let estimate = estimate::converse(request, &state.gateway.config().controls.estimate);
+        let estimate = estimate::converse(request, &state.gateway.config().controls.estimate)?;
         let admitted = self
             .admit(state, name, estimate, |scope| {
                 self.cache_plan(state, request, scope)
@@ -341,7 +345,7 @@ impl CallContext {
         else {
             let served = state
                 .gateway
-                .converse_with_attempts(route, request, deadline)
+                .converse(self.principal.caller(), route, request, deadline)
                 .await
                 .map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
@@ -374,7 +378,7 @@ impl CallContext {
         }
         let result = state
             .gateway
-            .converse_with_attempts(route, request, deadline)
+            .converse(self.principal.caller(), route, request, deadline)
             .await;
         let served = match result {
             Ok(served) => served,
@@ -429,7 +433,7 @@ impl CallContext {
         deadline: Option<Instant>,
     ) -> Result<Done<ConverseEventStream>, Refused> {
         let name = Self::route_name(state, route)?;
-        let estimate = estimate::converse(request, &state.gateway.config().controls.estimate);
+        let estimate = estimate::converse(request, &state.gateway.config().controls.estimate)?;
         let admitted = self
             .admit(state, name, estimate, |scope| {
                 self.cache_plan(state, request, scope)
@@ -445,7 +449,7 @@ impl CallContext {
         else {
             let served = state
                 .gateway
-                .converse_stream_with_attempts(route, request, deadline)
+                .converse_stream(self.principal.caller(), route, request, deadline)
                 .await
                 .map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
@@ -478,7 +482,7 @@ impl CallContext {
         }
         let served = match state
             .gateway
-            .converse_stream_with_attempts(route, request, deadline)
+            .converse_stream(self.principal.caller(), route, request, deadline)
             .await
         {
             Ok(served) => served,
@@ -519,11 +523,11 @@ impl CallContext {
         request: &InvokeRequest,
         deadline: Option<Instant>,
     ) -> Result<Done<InvokeResponse>, Refused> {
-        let estimate = estimate::invoke(&request.body, &state.gateway.config().controls.estimate);
+        let estimate = estimate::invoke(&request.body, &state.gateway.config().controls.estimate)?;
         let admitted = self.admit(state, model, estimate, |_| None).await?;
         let result = state
             .gateway
-            .invoke_with_attempts(model, request, deadline)
+            .invoke(self.principal.caller(), model, request, deadline)
             .await;
         let (
             Some(controls),
@@ -578,11 +582,11 @@ impl CallContext {
         request: &InvokeRequest,
         deadline: Option<Instant>,
     ) -> Result<Done<InvokeChunkStream>, Refused> {
-        let estimate = estimate::invoke(&request.body, &state.gateway.config().controls.estimate);
+        let estimate = estimate::invoke(&request.body, &state.gateway.config().controls.estimate)?;
         let admitted = self.admit(state, model, estimate, |_| None).await?;
         let result = state
             .gateway
-            .invoke_stream_with_attempts(model, request, deadline)
+            .invoke_stream(self.principal.caller(), model, request, deadline)
             .await;
         let (Some(controls), Some(Admitted { admission, headers })) = (&state.controls, admitted)
         else {

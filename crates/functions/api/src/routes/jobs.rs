@@ -74,16 +74,15 @@ fn check_model_allowed(
                 .map(str::to_owned)
         });
     let Some(name) = name else { return Ok(()) };
-    // An unknown model is refused by `prepare` with the list of allowed ones.
-    let Ok(model) = gateway::controls::models::resolve(state.gateway.config(), &name) else {
-        return Ok(());
-    };
-    if principal.may_use_model(&model.names) {
-        Ok(())
-    } else {
-        Err(GatewayError::Forbidden(format!(
-            "this API key may not use model '{name}'"
-        )))
+    // An unknown model is refused by `prepare` with the list of allowed ones; a model the
+    // key may not use (whatever the name reaches: alias, group, `auto`) is a 403 here.
+    match gateway::controls::models::resolve(
+        state.gateway.config(),
+        &name,
+        principal.allowed_models(),
+    ) {
+        Err(error @ GatewayError::Forbidden(_)) => Err(error),
+        _ => Ok(()),
     }
 }
 
@@ -102,8 +101,8 @@ async fn admit(
     let config = state.gateway.config();
     let plan = CallPlan {
         route: RouteClass::Jobs,
-        model: gateway::controls::models::resolve(config, &name)?,
-        estimate: estimate::converse(&request, &config.controls.estimate),
+        model: gateway::controls::models::resolve(config, &name, principal.allowed_models())?,
+        estimate: estimate::converse(&request, &config.controls.estimate)?,
         cache: None,
     };
     match controls.admit(principal, plan, now_ms()).await {

@@ -29,9 +29,9 @@ async fn an_identical_deterministic_request_is_answered_from_the_cache() {
     );
     assert_eq!(second.json()["output"], first.json()["output"]);
 
-    // The same request by another tenant's key is answered too (shared partition), through
-    // the OpenAI route, which maps to the same Converse request.
-    let other = stack.key("other", |_| {}).await;
+    // The same request by another key of the same tenant is answered too: the cache is
+    // partitioned by tenant, not by key (another tenant misses: attack_governance).
+    let other = stack.key("acme", |_| {}).await;
     let third = stack.post("/v1/converse", &other.api_key, &body).await;
     assert_eq!(third.header("x-gateway-cache"), Some("hit"));
 

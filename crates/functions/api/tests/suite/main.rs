@@ -5,6 +5,7 @@
 mod common;
 mod controls_support;
 
+mod attack_governance;
 mod bedrock_wire;
 mod controls_budget;
 mod controls_cache;

@@ -147,15 +147,16 @@ fn merge(base: &mut Value, over: Value) {
 }
 
 pub async fn start(controls: Value) -> Stack {
-    start_on(testkit::moto().sdk_config(), controls).await
+    start_with(config(controls)).await
 }
 
-async fn start_on(sdk: aws_config::SdkConfig, controls: Value) -> Stack {
+/// A stack over a whole configuration (models, routing, controls) of the test's own.
+pub async fn start_with(config: GatewayConfig) -> Stack {
+    let sdk = testkit::moto().sdk_config();
     let sim = testkit::bedrock_sim().await;
     let table = testkit::unique_name("state");
     testkit::resources::create_table(&aws_sdk_dynamodb::Client::new(&sdk), &table, true, false)
         .await;
-    let config = config(controls);
     let log = Arc::new(CallLog::default());
     let ddb_config = aws_sdk_dynamodb::config::Builder::from(&sdk)
         .interceptor(Recorder(Arc::clone(&log)))

@@ -1,0 +1,306 @@
+//! The outside review's attacks on the model allow-list, budgets, number handling, the
+//! response cache, JWT callers and retries (issue 14, findings 1, 2, 6, 10, 12 and the retry
+//! budget), each replayed through the real router, the emulator and bedrock-sim, asserting the
+//! attack now fails.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use crate::controls_support::*;
+use bedrock_sim::{Behavior, ErrorKind, Outcome};
+use gateway::config::{GatewayConfig, SONNET};
+use gateway::controls::keys::Budget;
+use serde_json::{Value, json};
+
+/// A prompt the content classifier sends to the complex tier (Sonnet): code, long, "review".
+fn review_prompt() -> String {
+    format!(
+        "Please review this code:\n```rust\n{}```",
+        "let x = 1;\n".repeat(400)
+    )
+}
+
+/// Finding 1: a key allowed only `haiku` asked for `auto` with a long review prompt and was
+/// answered by Sonnet. Now the model the route chose is checked: 403 naming it, and Sonnet
+/// never called — on the Converse route, the OpenAI route and the Bedrock wire path alike.
+#[tokio::test]
+async fn a_haiku_only_key_cannot_reach_sonnet_through_auto() {
+    let stack = start(json!({})).await;
+    let key = stack
+        .key("acme", |k| k.allowed_models = vec!["haiku".into()])
+        .await;
+    let prompt = review_prompt();
+    let converse = stack
+        .post(
+            "/v1/converse",
+            &key.api_key,
+            &json!({"modelId": "auto", "messages": [{"role": "user", "content": [{"text": prompt}]}]}),
+        )
+        .await;
+    assert_eq!(converse.status, 403, "{}", converse.text());
+    assert!(converse.text().contains(SONNET), "{}", converse.text());
+    let chat = stack
+        .post(
+            "/v1/chat/completions",
+            &key.api_key,
+            &json!({"model": "auto", "messages": [{"role": "user", "content": prompt}]}),
+        )
+        .await;
+    assert_eq!(chat.status, 403, "{}", chat.text());
+    assert_eq!(chat.json()["error"]["type"], "permission_error", "{}", chat.text());
+    assert_eq!(stack.sim.calls(SONNET), 0, "Sonnet was never called");
+
+    // A short prompt routes `auto` to Haiku, which the key may use.
+    let short = stack
+        .post(
+            "/v1/converse",
+            &key.api_key,
+            &json!({"modelId": "auto", "messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
+        )
+        .await;
+    assert_eq!(short.status, 200, "{}", short.text());
+    assert_eq!(short.header("x-gateway-model"), Some(HAIKU));
+}
+
+/// Finding 1 through a model group and a fallback chain: the members and fallbacks a key may
+/// not use are skipped, never called, even when they come first or the allowed one fails.
+#[tokio::test]
+async fn groups_and_fallbacks_skip_models_outside_the_allow_list() {
+    let config: GatewayConfig = GatewayConfig::parse(
+        "test",
+        &json!({
+            "models": [
+                {"id": SONNET, "aliases": ["sonnet"], "fallbacks": ["haiku"]},
+                {"id": HAIKU, "aliases": ["haiku"], "fallbacks": ["sonnet"]}
+            ],
+            "routes": {},
+            "routing": {"groups": [{"name": "fast", "models": ["sonnet", "haiku"], "strategy": "cost"}]},
+            "controls": {"auth": {"mode": "api_keys"}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let stack = start_with(config).await;
+    let key = stack
+        .key("acme", |k| k.allowed_models = vec!["haiku".into()])
+        .await;
+    for _ in 0..4 {
+        let reply = stack
+            .post("/v1/converse", &key.api_key, &ask_model("fast", "hello"))
+            .await;
+        assert_eq!(reply.status, 200, "{}", reply.text());
+        assert_eq!(reply.header("x-gateway-model"), Some(HAIKU));
+    }
+    // Haiku down: its fallback (Sonnet) is not the key's to use, so the error is Haiku's own.
+    stack.sim.set_behavior(
+        HAIKU,
+        Behavior::always(ErrorKind::ServiceUnavailableException),
+    );
+    let down = stack
+        .post("/v1/converse", &key.api_key, &ask_model("haiku", "hello again"))
+        .await;
+    assert_eq!(down.status, 503, "{}", down.text());
+    // Asking for Sonnet by name reaches only its allowed fallback.
+    assert_eq!(stack.sim.calls(SONNET), 0, "Sonnet was never called");
+}
+
+fn ask_model(model: &str, text: &str) -> Value {
+    json!({"modelId": model, "messages": [{"role": "user", "content": [{"text": text}]}]})
+}
+
+/// Finding 2: without `maxTokens` the reservation assumed the default output, but the call
+/// went to Bedrock with no limit. Now the reserved limit is written into the request: the
+/// answer stops there and the call costs no more than it reserved, on Converse and on the
+/// native InvokeModel body alike.
+#[tokio::test]
+async fn leaving_out_max_tokens_cannot_spend_past_the_reservation() {
+    let stack = start(json!({
+        "estimate": {"default_max_output_tokens": 20},
+        "cache": {"enabled": false}
+    }))
+    .await;
+    let words: Vec<String> = (0..400).map(|i| format!("w{i}")).collect();
+    let prompt = format!("reply with: {}", words.join(" "));
+    let controls = gateway::controls::Controller::new(&stack.config, (), vec![], None).unwrap();
+    let price = controls.price(HAIKU, Some("us-east-1")).unwrap();
+    // A budget for exactly one reservation (input at a byte a token, plus 20 output tokens).
+    let input = (prompt.len() as u64) + 16;
+    let one = price.cost(&gateway::controls::usage::TokenUsage {
+        input,
+        output: 20,
+        ..Default::default()
+    });
+    let key = stack
+        .key("acme", |k| {
+            k.budget = Budget {
+                daily_usd: Some(one.0 as f64 / 1e9 * 1.5),
+                monthly_usd: None,
+            }
+        })
+        .await;
+    let reply = stack
+        .post("/v1/converse", &key.api_key, &ask_model("haiku", &prompt))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let body = reply.json();
+    assert_eq!(body["usage"]["outputTokens"], 20, "{body}");
+    assert_eq!(body["stopReason"], "max_tokens");
+    let cost = nanos(reply.header("x-gateway-cost").unwrap());
+    assert!(cost <= one.0, "spent {cost} > reserved {}", one.0);
+    // Keep calling until the budget refuses: the total spent never passes the budget.
+    let budget = (one.0 as f64 * 1.5) as u64;
+    let mut spent = cost;
+    let mut refused = false;
+    for _ in 0..20 {
+        let again = stack
+            .post("/v1/converse", &key.api_key, &ask_model("haiku", &prompt))
+            .await;
+        if again.status == 402 {
+            refused = true;
+            break;
+        }
+        assert_eq!(again.status, 200, "{}", again.text());
+        spent += nanos(again.header("x-gateway-cost").unwrap());
+    }
+    assert!(refused, "the budget refused at last");
+    assert!(spent <= budget, "spent {spent} of a {budget} budget");
+
+    // InvokeModel with an Anthropic body and no max_tokens: the gateway writes it in.
+    let open = stack.key("acme2", |_| {}).await;
+    let invoke = stack
+        .post(
+            &format!("/model/{HAIKU}/invoke"),
+            &open.api_key,
+            &json!({"anthropic_version": "bedrock-2023-05-31",
+                    "messages": [{"role": "user", "content": prompt}]}),
+        )
+        .await;
+    assert_eq!(invoke.status, 200, "{}", invoke.text());
+    assert_eq!(invoke.json()["usage"]["output_tokens"], 20, "{}", invoke.text());
+}
+
+/// Finding 10: `max_tokens = u64::MAX` panicked the handler in debug and wrapped in release,
+/// so the tokens-per-minute check saw a tiny number. Now any limit above the maximum is a 400
+/// naming the field, with the limits on or off, and the model is never called.
+#[tokio::test]
+async fn an_absurd_max_tokens_is_refused_not_wrapped() {
+    let stack = start(json!({})).await;
+    let key = stack
+        .key("acme", |k| {
+            k.limits.default.tokens_per_minute = Some(10_000);
+        })
+        .await;
+    let invoke = stack
+        .post(
+            &format!("/model/{HAIKU}/invoke"),
+            &key.api_key,
+            &json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 18446744073709551615u64,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(invoke.status, 400, "{}", invoke.text());
+    assert!(invoke.text().contains("max_tokens"), "{}", invoke.text());
+    let converse = stack
+        .post(
+            "/v1/converse",
+            &key.api_key,
+            &json!({"modelId": "haiku", "messages": [{"role": "user", "content": [{"text": "hi"}]}],
+                    "inferenceConfig": {"maxTokens": 4294967295u64}}),
+        )
+        .await;
+    assert_eq!(converse.status, 400, "{}", converse.text());
+    assert!(converse.text().contains("maxTokens"), "{}", converse.text());
+    let chat = stack
+        .post(
+            "/v1/chat/completions",
+            &key.api_key,
+            &json!({"model": "haiku", "max_tokens": 4000000000u64,
+                    "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(chat.status, 400, "{}", chat.text());
+    assert_eq!(stack.sim.calls(HAIKU), 0);
+    // A sane limit within the key's tokens per minute still works.
+    let fine = stack
+        .post("/v1/converse", &key.api_key, &ask("hi", 100, 0.5))
+        .await;
+    assert_eq!(fine.status, 200, "{}", fine.text());
+}
+
+/// Finding 12: tenant B sending tenant A's temperature-0 prompt got `x-gateway-cache: hit`
+/// and A's answer. The cache is now partitioned by tenant by default.
+#[tokio::test]
+async fn one_tenant_cannot_read_anothers_cached_answers() {
+    let stack = start(json!({})).await;
+    let alice = stack.key("tenant-a", |_| {}).await;
+    let bob = stack.key("tenant-b", |_| {}).await;
+    let secret = ask("our Q3 acquisition target is Contoso: draft the memo", 50, 0.0);
+    let first = stack.post("/v1/converse", &alice.api_key, &secret).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("x-gateway-cache"), Some("miss"));
+    let again = stack.post("/v1/converse", &alice.api_key, &secret).await;
+    assert_eq!(again.header("x-gateway-cache"), Some("hit"), "A's own hit");
+    let probe = stack.post("/v1/converse", &bob.api_key, &secret).await;
+    assert_eq!(probe.status, 200, "{}", probe.text());
+    assert_eq!(probe.header("x-gateway-cache"), Some("miss"), "B learns nothing");
+    assert_eq!(stack.sim.calls(HAIKU), 2, "B's call went to the model");
+}
+
+/// A JWT-authorised request as API Gateway hands it over: the sample event's claims replaced.
+fn jwt_request(claims: Value) -> http::Request<axum::body::Body> {
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../../../events/api/converse.json")).unwrap();
+    event["requestContext"]["authorizer"]["jwt"]["claims"] = claims;
+    let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+    let (parts, body) = request.into_parts();
+    http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()))
+}
+
+/// Finding 6: a JWT caller whose tenant had no `TENANT#` record got no limit and no budget
+/// (with no tenant claim the tenant is the `sub`, so no record ever exists). Now such a
+/// caller is refused, unless a default policy is configured, which then applies in full.
+#[tokio::test]
+async fn a_jwt_caller_without_a_tenant_record_is_never_unlimited() {
+    let refused = start(json!({})).await;
+    let reply = send(&refused.router, jwt_request(json!({"sub": "mallory"}))).await;
+    assert_eq!(reply.status, 403, "{}", reply.text());
+    assert!(reply.text().contains("jwt_default_policy"), "{}", reply.text());
+    let with_tenant = send(
+        &refused.router,
+        jwt_request(json!({"sub": "mallory", "tenant": "nobody"})),
+    )
+    .await;
+    assert_eq!(with_tenant.status, 403, "{}", with_tenant.text());
+    assert_eq!(refused.sim.calls(HAIKU), 0);
+
+    let limited = start(json!({"auth": {"jwt_default_policy": {
+        "limits": {"default": {"requests_per_minute": 1}},
+        "allowed_models": ["haiku"]
+    }}}))
+    .await;
+    let first = send(&limited.router, jwt_request(json!({"sub": "mallory"}))).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let second = send(&limited.router, jwt_request(json!({"sub": "mallory"}))).await;
+    assert_eq!(second.status, 429, "{}", second.text());
+    assert_eq!(limited.sim.calls(HAIKU), 1);
+}
+
+/// The reliability defect: the retry budget started with one token, so a fresh instance
+/// throttled twice answered 429 after 2 of its 3 attempts. It now starts full.
+#[tokio::test]
+async fn a_fresh_instance_makes_every_configured_attempt() {
+    let stack = start(json!({"cache": {"enabled": false}})).await;
+    let key = stack.key("acme", |_| {}).await;
+    stack.sim.set_behavior(
+        HAIKU,
+        Behavior::script([
+            Outcome::Error(ErrorKind::ThrottlingException),
+            Outcome::Error(ErrorKind::ThrottlingException),
+            Outcome::Ok,
+        ]),
+    );
+    let reply = stack
+        .post("/v1/converse", &key.api_key, &ask("hi", 10, 0.5))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.header("x-gateway-attempts"), Some("3"));
+    assert_eq!(stack.sim.calls(HAIKU), 3);
+}
