@@ -549,10 +549,13 @@ impl GatewayConfig {
             return true;
         }
         self.is_auto(name)
-            && TIERS.iter().filter_map(|t| self.tier_target(*t)).any(|target| {
-                self.model(target).is_some_and(|m| m.id == model_id)
-                    || self.group(target).is_some_and(in_group)
-            })
+            && TIERS
+                .iter()
+                .filter_map(|t| self.tier_target(*t))
+                .any(|target| {
+                    self.model(target).is_some_and(|m| m.id == model_id)
+                        || self.group(target).is_some_and(in_group)
+                })
     }
 
     /// The model a task route is mapped to.

@@ -8,10 +8,10 @@
 
 use super::config::EstimateConfig;
 use super::output_cap;
-use crate::error::GatewayError;
 use crate::api::converse::{
     ContentBlock, ConverseRequest, GuardContent, ReasoningBlock, SystemBlock, ToolResultContent,
 };
+use crate::error::GatewayError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Estimate {
@@ -170,19 +170,31 @@ mod tests {
             "a byte per token plus overhead"
         );
         let bare = ConverseRequest::default();
-        assert_eq!(converse(&bare, &config(4.0, 2)).unwrap().max_output_tokens, 1_000);
+        assert_eq!(
+            converse(&bare, &config(4.0, 2)).unwrap().max_output_tokens,
+            1_000
+        );
     }
 
     #[test]
     fn invoke_reads_each_providers_output_limit() {
         let c = config(1.0, 0);
-        assert_eq!(invoke(br#"{"max_tokens":77}"#, &c).unwrap().max_output_tokens, 77);
         assert_eq!(
-            invoke(br#"{"textGenerationConfig":{"maxTokenCount":12}}"#, &c).unwrap().max_output_tokens,
+            invoke(br#"{"max_tokens":77}"#, &c)
+                .unwrap()
+                .max_output_tokens,
+            77
+        );
+        assert_eq!(
+            invoke(br#"{"textGenerationConfig":{"maxTokenCount":12}}"#, &c)
+                .unwrap()
+                .max_output_tokens,
             12
         );
         assert_eq!(
-            invoke(br#"{"inferenceConfig":{"max_new_tokens":9}}"#, &c).unwrap().max_output_tokens,
+            invoke(br#"{"inferenceConfig":{"max_new_tokens":9}}"#, &c)
+                .unwrap()
+                .max_output_tokens,
             9
         );
         let unknown = invoke(b"not json", &c).unwrap();
@@ -194,6 +206,10 @@ mod tests {
                 writes_prompt_cache: false
             }
         );
-        assert!(invoke(br#"{"system":[{"cache_control":{}}]}"#, &c).unwrap().writes_prompt_cache);
+        assert!(
+            invoke(br#"{"system":[{"cache_control":{}}]}"#, &c)
+                .unwrap()
+                .writes_prompt_cache
+        );
     }
 }

@@ -189,7 +189,10 @@ mod tests {
         );
         let own = cap_converse(&capped, 10);
         assert!(matches!(own, Cow::Borrowed(_)));
-        assert_eq!(own.inference_config.as_ref().unwrap().max_tokens, Some(4096));
+        assert_eq!(
+            own.inference_config.as_ref().unwrap().max_tokens,
+            Some(4096)
+        );
     }
 
     #[test]
@@ -201,7 +204,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(parsed(&claude)["max_tokens"], 512);
-        let titan = cap_invoke("amazon.titan-text-express-v1", br#"{"inputText":"hi"}"#, 7).unwrap();
+        let titan =
+            cap_invoke("amazon.titan-text-express-v1", br#"{"inputText":"hi"}"#, 7).unwrap();
         assert_eq!(parsed(&titan)["textGenerationConfig"]["maxTokenCount"], 7);
         let nova = cap_invoke(
             "amazon.nova-lite-v1:0",
@@ -234,6 +238,9 @@ mod tests {
                 .contains("textGenerationConfig.maxTokenCount")
         );
         assert_eq!(invoke_limit(b"not json").unwrap(), None);
-        assert_eq!(invoke_limit(br#"{"max_tokens":1000000}"#).unwrap(), Some(1_000_000));
+        assert_eq!(
+            invoke_limit(br#"{"max_tokens":1000000}"#).unwrap(),
+            Some(1_000_000)
+        );
     }
 }

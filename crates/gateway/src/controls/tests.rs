@@ -414,10 +414,7 @@ async fn allow_lists_and_jwt_tenants() {
     // A plan that reaches no model the caller may use is refused by admission too.
     let mut empty = plan(10);
     empty.model.candidates.clear();
-    let refused = controls
-        .admit(&principal, empty, NOW_MS)
-        .await
-        .unwrap_err();
+    let refused = controls.admit(&principal, empty, NOW_MS).await.unwrap_err();
     assert_eq!(refused.error.status_code(), 403);
     let jwt = controls
         .authenticate(
@@ -642,18 +639,31 @@ async fn a_flood_of_bogus_keys_does_not_evict_valid_ones() {
         }
     };
     auth(valid.api_key.clone()).await.unwrap();
-    let after_first = controls.store().calls.load(std::sync::atomic::Ordering::SeqCst);
+    let after_first = controls
+        .store()
+        .calls
+        .load(std::sync::atomic::Ordering::SeqCst);
     let mut entropy = [0u8; ENTROPY_BYTES];
     for _ in 0..10_001 {
         entropy.iter_mut().for_each(|b| *b = fastrand::u8(..));
         let bogus = keys::issue(&entropy);
         assert!(auth(bogus.api_key).await.is_err());
     }
-    let after_flood = controls.store().calls.load(std::sync::atomic::Ordering::SeqCst);
-    assert_eq!(after_flood - after_first, 10_001, "one lookup per bogus key");
+    let after_flood = controls
+        .store()
+        .calls
+        .load(std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(
+        after_flood - after_first,
+        10_001,
+        "one lookup per bogus key"
+    );
     auth(valid.api_key.clone()).await.unwrap();
     assert_eq!(
-        controls.store().calls.load(std::sync::atomic::Ordering::SeqCst),
+        controls
+            .store()
+            .calls
+            .load(std::sync::atomic::Ordering::SeqCst),
         after_flood,
         "the valid key was still cached"
     );
@@ -690,8 +700,13 @@ async fn jwt_callers_without_a_tenant_record_get_the_default_policy_or_nothing()
         },
         allowed_models: vec!["haiku".into()],
     });
-    let controls =
-        Controller::new(&config, InMemoryControlStore::default(), SEAL.to_vec(), None).unwrap();
+    let controls = Controller::new(
+        &config,
+        InMemoryControlStore::default(),
+        SEAL.to_vec(),
+        None,
+    )
+    .unwrap();
     let principal = controls
         .authenticate(
             Credentials::Jwt {

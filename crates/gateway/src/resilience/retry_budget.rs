@@ -154,7 +154,10 @@ mod tests {
         let after = (0..100)
             .filter(|i| budget.try_withdraw(later + Duration::from_millis(i * 10)))
             .count();
-        assert!(after <= 2, "the floor only, once the balance is spent: {after}");
+        assert!(
+            after <= 2,
+            "the floor only, once the balance is spent: {after}"
+        );
     }
 
     #[test]

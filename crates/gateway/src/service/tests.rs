@@ -274,7 +274,12 @@ async fn a_hanging_model_is_cut_at_the_deadline_and_nothing_starts_after_it() {
     let caller_deadline = Instant::now() + Duration::from_millis(1_500);
     let err = h
         .gateway
-        .converse(Caller::SYSTEM, Route::Model("sonnet"), &ask("hi"), Some(caller_deadline))
+        .converse(
+            Caller::SYSTEM,
+            Route::Model("sonnet"),
+            &ask("hi"),
+            Some(caller_deadline),
+        )
         .await
         .unwrap_err()
         .error;
@@ -378,7 +383,12 @@ async fn every_target_failing_serves_the_last_good_answer_or_a_clear_503() {
 
     let err = h
         .gateway
-        .converse(Caller::SYSTEM, Route::Model("sonnet"), &ask("something new"), None)
+        .converse(
+            Caller::SYSTEM,
+            Route::Model("sonnet"),
+            &ask("something new"),
+            None,
+        )
         .await
         .unwrap_err()
         .error;

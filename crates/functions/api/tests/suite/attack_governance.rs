@@ -45,7 +45,12 @@ async fn a_haiku_only_key_cannot_reach_sonnet_through_auto() {
         )
         .await;
     assert_eq!(chat.status, 403, "{}", chat.text());
-    assert_eq!(chat.json()["error"]["type"], "permission_error", "{}", chat.text());
+    assert_eq!(
+        chat.json()["error"]["type"],
+        "permission_error",
+        "{}",
+        chat.text()
+    );
     assert_eq!(stack.sim.calls(SONNET), 0, "Sonnet was never called");
 
     // A short prompt routes `auto` to Haiku, which the key may use.
@@ -95,7 +100,11 @@ async fn groups_and_fallbacks_skip_models_outside_the_allow_list() {
         Behavior::always(ErrorKind::ServiceUnavailableException),
     );
     let down = stack
-        .post("/v1/converse", &key.api_key, &ask_model("haiku", "hello again"))
+        .post(
+            "/v1/converse",
+            &key.api_key,
+            &ask_model("haiku", "hello again"),
+        )
         .await;
     assert_eq!(down.status, 503, "{}", down.text());
     // Asking for Sonnet by name reaches only its allowed fallback.
@@ -174,7 +183,12 @@ async fn leaving_out_max_tokens_cannot_spend_past_the_reservation() {
         )
         .await;
     assert_eq!(invoke.status, 200, "{}", invoke.text());
-    assert_eq!(invoke.json()["usage"]["output_tokens"], 20, "{}", invoke.text());
+    assert_eq!(
+        invoke.json()["usage"]["output_tokens"],
+        20,
+        "{}",
+        invoke.text()
+    );
 }
 
 /// Finding 10: `max_tokens = u64::MAX` panicked the handler in debug and wrapped in release,
@@ -232,7 +246,11 @@ async fn one_tenant_cannot_read_anothers_cached_answers() {
     let stack = start(json!({})).await;
     let alice = stack.key("tenant-a", |_| {}).await;
     let bob = stack.key("tenant-b", |_| {}).await;
-    let secret = ask("our Q3 acquisition target is Contoso: draft the memo", 50, 0.0);
+    let secret = ask(
+        "our Q3 acquisition target is Contoso: draft the memo",
+        50,
+        0.0,
+    );
     let first = stack.post("/v1/converse", &alice.api_key, &secret).await;
     assert_eq!(first.status, 200, "{}", first.text());
     assert_eq!(first.header("x-gateway-cache"), Some("miss"));
@@ -240,7 +258,11 @@ async fn one_tenant_cannot_read_anothers_cached_answers() {
     assert_eq!(again.header("x-gateway-cache"), Some("hit"), "A's own hit");
     let probe = stack.post("/v1/converse", &bob.api_key, &secret).await;
     assert_eq!(probe.status, 200, "{}", probe.text());
-    assert_eq!(probe.header("x-gateway-cache"), Some("miss"), "B learns nothing");
+    assert_eq!(
+        probe.header("x-gateway-cache"),
+        Some("miss"),
+        "B learns nothing"
+    );
     assert_eq!(stack.sim.calls(HAIKU), 2, "B's call went to the model");
 }
 
@@ -262,7 +284,11 @@ async fn a_jwt_caller_without_a_tenant_record_is_never_unlimited() {
     let refused = start(json!({})).await;
     let reply = send(&refused.router, jwt_request(json!({"sub": "mallory"}))).await;
     assert_eq!(reply.status, 403, "{}", reply.text());
-    assert!(reply.text().contains("jwt_default_policy"), "{}", reply.text());
+    assert!(
+        reply.text().contains("jwt_default_policy"),
+        "{}",
+        reply.text()
+    );
     let with_tenant = send(
         &refused.router,
         jwt_request(json!({"sub": "mallory", "tenant": "nobody"})),

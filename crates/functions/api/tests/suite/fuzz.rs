@@ -752,7 +752,7 @@ fn check(
             "PANIC on {} {} headers {:?} body {}",
             case.method,
             case.path,
-            case.headers,
+            shown_headers(case),
             shown()
         )));
     };
@@ -763,7 +763,7 @@ fn check(
             "{status} on {} {} headers {:?} body {}: {}",
             case.method,
             case.path,
-            case.headers,
+            shown_headers(case),
             shown(),
             text()
         )));
@@ -783,7 +783,7 @@ fn check(
                 "a valid request was refused: {status} on {} {} headers {:?} body {}: {}",
                 case.method,
                 case.path,
-                case.headers,
+                shown_headers(case),
                 shown(),
                 text()
             )));
