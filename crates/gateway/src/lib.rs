@@ -13,4 +13,7 @@ pub mod secrets;
 pub mod service;
 pub mod webhook;
 
+#[cfg(test)]
+mod fuzz_tests;
+
 pub use error::{GatewayError, UpstreamKind};

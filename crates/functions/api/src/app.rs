@@ -192,6 +192,7 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/models", get(meta::models))
         .merge(controlled)
         .fallback(meta::not_found)
+        .method_not_allowed_fallback(meta::method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))
         .with_state(state)
 }

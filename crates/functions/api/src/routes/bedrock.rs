@@ -1,7 +1,7 @@
 //! The bedrock-runtime wire API: `/model/{modelId}/converse|converse-stream|invoke|invoke-with-response-stream`.
 //! Bodies, errors and stream framing are Bedrock's own, so an unmodified AWS SDK works.
 
-use super::{CallDeadline, streaming};
+use super::{CallDeadline, Segment, streaming};
 use crate::app::SharedState;
 use crate::body::{bytes_or_error, parse_json};
 use crate::context::RequestContext;
@@ -9,8 +9,8 @@ use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
 use crate::wire;
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
@@ -39,7 +39,7 @@ fn converse_request(
 
 pub async fn converse(
     State(state): State<SharedState>,
-    Path(model_id): Path<String>,
+    Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
@@ -59,7 +59,7 @@ pub async fn converse(
 
 pub async fn converse_stream(
     State(state): State<SharedState>,
-    Path(model_id): Path<String>,
+    Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
@@ -107,7 +107,7 @@ fn invoke_request(
 
 pub async fn invoke(
     State(state): State<SharedState>,
-    Path(model_id): Path<String>,
+    Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
@@ -133,7 +133,7 @@ pub async fn invoke(
 
 pub async fn invoke_stream(
     State(state): State<SharedState>,
-    Path(model_id): Path<String>,
+    Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
     CallDeadline(deadline): CallDeadline,

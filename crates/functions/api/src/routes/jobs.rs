@@ -1,6 +1,7 @@
 //! `POST /v1/jobs` (validate, record `QUEUED` under a condition, enqueue, 202) and
 //! `GET /v1/jobs/{id}` (only for its owner).
 
+use super::Segment;
 use crate::app::{JobsBackend, SharedState};
 use crate::body::read_json;
 use crate::context::RequestContext;
@@ -9,8 +10,8 @@ use crate::error_response::{ApiError, Dialect};
 use crate::headers;
 use crate::principal::Principal;
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
@@ -228,7 +229,7 @@ pub async fn submit(
 
 pub async fn status(
     State(state): State<SharedState>,
-    Path(job_id): Path<String>,
+    Segment(job_id): Segment,
     ctx: RequestContext,
     principal: Principal,
 ) -> Response {

@@ -1,4 +1,4 @@
-//! Health, model list and the JSON 404.
+//! Health, model list, and the JSON 404 and 405.
 
 use crate::app::SharedState;
 use crate::context::RequestContext;
@@ -28,4 +28,18 @@ pub async fn models(State(state): State<SharedState>) -> Json<Value> {
 pub async fn not_found(ctx: RequestContext, uri: http::Uri) -> Response {
     let error = GatewayError::NotFound(format!("no route for {}", uri.path()));
     ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response()
+}
+
+/// A registered path with a method it does not take: JSON like every other error (axum's
+/// own 405 has an empty body).
+pub async fn method_not_allowed(
+    ctx: RequestContext,
+    method: http::Method,
+    uri: http::Uri,
+) -> Response {
+    let message = format!("{method} is not allowed on {}", uri.path());
+    let body = json!({"error": {
+        "code": "method_not_allowed", "message": message, "field": null, "request_id": ctx.request_id,
+    }});
+    (http::StatusCode::METHOD_NOT_ALLOWED, Json(body)).into_response()
 }

@@ -6,10 +6,12 @@ mod deadline;
 pub mod jobs;
 pub mod meta;
 pub mod openai;
+mod segment;
 pub mod tasks;
 pub mod usage;
 
 pub use deadline::CallDeadline;
+pub use segment::Segment;
 
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;

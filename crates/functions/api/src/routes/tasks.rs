@@ -1,14 +1,14 @@
 //! `POST /api/classify|generate|analyze`: small bodies, statically routed to the task's model.
 
-use super::CallDeadline;
+use super::{CallDeadline, Segment};
 use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
@@ -17,7 +17,7 @@ use gateway::service::Route;
 
 pub async fn run_task(
     State(state): State<SharedState>,
-    Path(task): Path<String>,
+    Segment(task): Segment,
     ctx: RequestContext,
     call: CallContext,
     CallDeadline(deadline): CallDeadline,

@@ -5,4 +5,5 @@
 mod common;
 
 mod enrichment_stream;
+mod fuzz;
 mod lambda_events;

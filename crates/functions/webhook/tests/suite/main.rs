@@ -4,5 +4,6 @@
 
 mod common;
 
+mod fuzz;
 mod handler;
 mod lambda_events;

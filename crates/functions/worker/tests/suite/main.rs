@@ -5,5 +5,6 @@
 mod common;
 
 mod callbacks;
+mod fuzz;
 mod jobs_charging;
 mod jobs_flow;
