@@ -9,7 +9,7 @@
 //! | `GET/PUT /_sim/behavior` | the default behaviour |
 //! | `DELETE /_sim/behavior` | back to the start-up config's behaviours (204) |
 //! | `GET /_sim/calls` | `{"total":N,"models":{"<id>":N}}` |
-//! | `POST /_sim/reset` | start-up behaviours and zero counters (204) |
+//! | `POST /_sim/reset` | start-up behaviours, zero counters, empty prompt cache (204) |
 //!
 //! `{modelId}` may be percent-encoded; errors are `{"message": ...}` with status 400/404.
 
@@ -49,7 +49,7 @@ async fn calls(State(state): State<Arc<SimState>>) -> Response {
 }
 
 async fn reset(State(state): State<Arc<SimState>>) -> StatusCode {
-    state.control.reset();
+    state.reset();
     StatusCode::NO_CONTENT
 }
 

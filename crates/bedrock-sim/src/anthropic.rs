@@ -1,4 +1,7 @@
-//! InvokeModel with the Anthropic Messages body (`anthropic_version: bedrock-2023-05-31`).
+//! InvokeModel with the Anthropic Messages body (`anthropic_version: bedrock-2023-05-31` or a
+//! newer dated `bedrock-YYYY-MM-DD`): text, tools, `tool_choice`, extended thinking,
+//! `cache_control` (5-minute and 1-hour) and stop sequences, with Anthropic's usage fields
+//! (`cache_creation_input_tokens`, `cache_read_input_tokens`, `cache_creation`).
 
 use std::time::Duration;
 
@@ -10,10 +13,33 @@ use crate::catalog::ResolvedModel;
 use crate::converse::{StreamShape, json_chars, json_fragments, json_into, millis};
 use crate::error::ApiError;
 use crate::eventstream::{write_event, write_exception};
+use crate::prompt_cache::{CacheTtl, PrefixWalk};
 use crate::reply::{Content, GenRequest, Reply, ToolChoice, ToolDef, split_chunks};
 use crate::stream::Segments;
 
+/// The first Messages API version on Bedrock; newer dated versions are accepted too.
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
+
+/// Bedrock accepts `bedrock-2023-05-31` and later dated versions (`bedrock-YYYY-MM-DD`), which
+/// newer Anthropic SDKs send; anything else is rejected like an unknown enum value.
+pub fn is_accepted_version(version: &str) -> bool {
+    let Some(date) = version.strip_prefix("bedrock-") else {
+        return false;
+    };
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return false;
+    };
+    let num = |s: &str, len: usize| {
+        (s.len() == len && s.bytes().all(|b| b.is_ascii_digit()))
+            .then(|| s.parse::<u32>().ok())
+            .flatten()
+    };
+    match (num(y, 4), num(m, 2), num(d, 2)) {
+        (Some(_), Some(1..=12), Some(1..=31)) => date >= &ANTHROPIC_VERSION["bedrock-".len()..],
+        _ => false,
+    }
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,6 +47,8 @@ struct AnthropicRequest {
     anthropic_version: Option<String>,
     max_tokens: Option<i64>,
     messages: Option<Vec<Message>>,
+    /// Only checked for shape here; [`walk_prompt`] reads it.
+    #[allow(dead_code)]
     system: Option<TextOrBlocks>,
     stop_sequences: Option<Vec<String>>,
     tools: Option<Vec<Tool>>,
@@ -34,10 +62,18 @@ struct AnthropicRequest {
     top_k: Option<Value>,
     #[allow(dead_code)]
     metadata: Option<Value>,
+    /// Beta flags (`["computer-use-2025-01-24", ...]`): checked to be strings, then ignored.
     #[allow(dead_code)]
-    anthropic_beta: Option<Value>,
-    #[allow(dead_code)]
-    thinking: Option<Value>,
+    anthropic_beta: Option<Vec<String>>,
+    thinking: Option<Thinking>,
+}
+
+/// `thinking: {"type": "enabled", "budget_tokens": N}` or `{"type": "disabled"}`.
+#[derive(Deserialize)]
+struct Thinking {
+    #[serde(rename = "type")]
+    kind: String,
+    budget_tokens: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -60,8 +96,6 @@ struct Block {
     text: Option<String>,
     /// `tool_result` content: a string or text blocks.
     content: Option<TextOrBlocks>,
-    /// `tool_use` input.
-    input: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -84,30 +118,132 @@ fn malformed(detail: impl std::fmt::Display) -> ApiError {
     ))
 }
 
-fn text_of(content: &TextOrBlocks, out: &mut String, chars: &mut usize, tool_result: &mut bool) {
+/// The text of a message (text blocks and tool-result text, one per line).
+fn text_of(content: &TextOrBlocks, out: &mut String, tool_result: &mut bool) {
     match content {
-        TextOrBlocks::Text(text) => {
-            *chars += text.chars().count();
-            push_line(out, text);
-        }
+        TextOrBlocks::Text(text) => push_line(out, text),
         TextOrBlocks::Blocks(blocks) => {
             for block in blocks {
                 if let Some(text) = &block.text {
-                    *chars += text.chars().count();
                     push_line(out, text);
-                }
-                if let Some(input) = &block.input {
-                    *chars += json_chars(input);
                 }
                 if block.kind == "tool_result" {
                     *tool_result = true;
                     if let Some(inner) = &block.content {
-                        text_of(inner, out, chars, &mut false);
+                        text_of(inner, out, &mut false);
                     }
                 }
             }
         }
     }
+}
+
+/// Input characters of one content block: its text, tool-use input, and tool-result content.
+fn block_chars(block: &Value) -> usize {
+    let mut chars = block
+        .get("text")
+        .and_then(Value::as_str)
+        .map_or(0, |t| t.chars().count());
+    if let Some(input) = block.get("input") {
+        chars += json_chars(input);
+    }
+    if block.get("type").and_then(Value::as_str) == Some("tool_result") {
+        chars += match block.get("content") {
+            Some(Value::String(text)) => text.chars().count(),
+            Some(Value::Array(inner)) => inner.iter().map(block_chars).sum(),
+            _ => 0,
+        };
+    }
+    chars
+}
+
+/// A block's `cache_control`, if any: `type` must be `ephemeral`; `ttl` is `5m` (default) or `1h`.
+fn cache_control(element: &Value, at: &str) -> Result<Option<CacheTtl>, ApiError> {
+    let Some(control) = element.get("cache_control") else {
+        return Ok(None);
+    };
+    let kind = control
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("null");
+    if kind != "ephemeral" {
+        return Err(malformed(format!(
+            "#/{at}/cache_control/type: {kind} is not a valid enum value"
+        )));
+    }
+    match control.get("ttl").and_then(Value::as_str) {
+        None => Ok(Some(CacheTtl::FiveMinutes)),
+        Some(ttl) => CacheTtl::parse(ttl).map(Some).ok_or_else(|| {
+            malformed(format!(
+                "#/{at}/cache_control/ttl: {ttl} is not a valid enum value"
+            ))
+        }),
+    }
+}
+
+/// Feeds one element and, when it carries `cache_control`, ends a cacheable prefix after it.
+fn feed(
+    walk: &mut PrefixWalk,
+    section: &str,
+    element: &Value,
+    chars: usize,
+    at: &str,
+) -> Result<(), ApiError> {
+    walk.feed(section, element, chars);
+    if let Some(ttl) = cache_control(element, at)? {
+        walk.checkpoint(ttl)?;
+    }
+    Ok(())
+}
+
+/// Walks tools → system → messages (the cache order) for the input count and cache points.
+/// Tool definitions count 0 input characters in the simulator but key the prefixes after them.
+pub(crate) fn walk_prompt(raw: &Value) -> Result<PrefixWalk, ApiError> {
+    let mut walk = PrefixWalk::default();
+    let list = |v: &Value, key: &str| v.get(key).and_then(Value::as_array).cloned();
+    for (i, tool) in list(raw, "tools").iter().flatten().enumerate() {
+        feed(&mut walk, "tool", tool, 0, &format!("tools/{i}"))?;
+    }
+    match raw.get("system") {
+        Some(Value::String(text)) => {
+            walk.feed("system", &Value::String(text.clone()), text.chars().count())
+        }
+        Some(Value::Array(blocks)) => {
+            for (i, block) in blocks.iter().enumerate() {
+                feed(
+                    &mut walk,
+                    "system",
+                    block,
+                    block_chars(block),
+                    &format!("system/{i}"),
+                )?;
+            }
+        }
+        _ => {}
+    }
+    for (m, message) in list(raw, "messages").iter().flatten().enumerate() {
+        walk.feed("role", message.get("role").unwrap_or(&Value::Null), 0);
+        match message.get("content") {
+            Some(Value::String(text)) => walk.feed(
+                "content",
+                &Value::String(text.clone()),
+                text.chars().count(),
+            ),
+            Some(Value::Array(blocks)) => {
+                for (i, block) in blocks.iter().enumerate() {
+                    feed(
+                        &mut walk,
+                        "content",
+                        block,
+                        block_chars(block),
+                        &format!("messages/{m}/content/{i}"),
+                    )?;
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(walk)
 }
 
 fn push_line(out: &mut String, text: &str) {
@@ -134,7 +270,7 @@ pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
     let version = req
         .anthropic_version
         .ok_or_else(|| malformed("#: required key [anthropic_version] not found"))?;
-    if version != ANTHROPIC_VERSION {
+    if !is_accepted_version(&version) {
         return Err(malformed(format!(
             "#/anthropic_version: {version} is not a valid enum value"
         )));
@@ -171,33 +307,55 @@ pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
         ));
     }
 
+    let thinking_budget = match req.thinking {
+        None => None,
+        Some(Thinking { kind, .. }) if kind == "disabled" => None,
+        Some(Thinking {
+            kind,
+            budget_tokens,
+        }) if kind == "enabled" => {
+            let budget = budget_tokens
+                .ok_or_else(|| malformed("#/thinking: required key [budget_tokens] not found"))?;
+            if budget < 1024 {
+                return Err(ApiError::validation(
+                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
+                ));
+            }
+            if budget >= max_tokens {
+                return Err(ApiError::validation(
+                    "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size",
+                ));
+            }
+            Some(u32::try_from(budget).unwrap_or(u32::MAX))
+        }
+        Some(Thinking { kind, .. }) => {
+            return Err(malformed(format!(
+                "#/thinking/type: {kind} is not a valid enum value"
+            )));
+        }
+    };
+
+    // The typed parse succeeded, so the body is valid JSON: walk it again in prompt order for
+    // the input count and the cache points.
+    let raw: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let walk = walk_prompt(&raw)?;
     let mut gen_req = GenRequest {
         max_tokens: Some(u32::try_from(max_tokens).unwrap_or(u32::MAX)),
         stop_sequences: req.stop_sequences.unwrap_or_default(),
+        input_chars: walk.chars(),
+        cache_checkpoints: walk.finish(),
+        thinking_budget,
         ..GenRequest::default()
     };
-    let mut chars = 0;
-    let mut ignored = String::new();
-    if let Some(system) = &req.system {
-        text_of(system, &mut ignored, &mut chars, &mut false);
+    if let Some(last_user) = messages.iter().rfind(|m| m.role == "user") {
+        let mut prompt = String::new();
+        text_of(
+            &last_user.content,
+            &mut prompt,
+            &mut gen_req.has_tool_result,
+        );
+        gen_req.prompt = prompt;
     }
-    let last_user = messages.iter().rposition(|m| m.role == "user");
-    for (i, message) in messages.iter().enumerate() {
-        if Some(i) == last_user {
-            let mut prompt = String::new();
-            text_of(
-                &message.content,
-                &mut prompt,
-                &mut chars,
-                &mut gen_req.has_tool_result,
-            );
-            gen_req.prompt = prompt;
-        } else {
-            ignored.clear();
-            text_of(&message.content, &mut ignored, &mut chars, &mut false);
-        }
-    }
-    gen_req.input_chars = chars;
 
     gen_req.tools = req
         .tools
@@ -238,24 +396,53 @@ struct MessageResponse<'a> {
     content: Vec<Value>,
     stop_reason: Option<&'static str>,
     stop_sequence: Option<&'a str>,
-    usage: Usage,
+    usage: Value,
 }
 
-#[derive(Serialize)]
-struct Usage {
-    input_tokens: u32,
-    output_tokens: u32,
+/// Anthropic's usage object: uncached input, cache writes (split by TTL in `cache_creation`)
+/// and reads, and `output_tokens` (thinking included).
+fn usage(reply: &Reply, output_tokens: u32) -> Value {
+    json!({
+        "input_tokens": reply.input_tokens,
+        "cache_creation_input_tokens": reply.cache.write(),
+        "cache_read_input_tokens": reply.cache.read,
+        "cache_creation": {
+            "ephemeral_5m_input_tokens": reply.cache.write_5m,
+            "ephemeral_1h_input_tokens": reply.cache.write_1h,
+        },
+        "output_tokens": output_tokens,
+    })
+}
+
+/// Bedrock's `amazon-bedrock-invocationMetrics`, with the cache counts when cache points were sent.
+pub(crate) fn invocation_metrics(reply: &Reply, latency: Duration, first_byte: Duration) -> Value {
+    let mut metrics = json!({
+        "inputTokenCount": reply.input_tokens,
+        "outputTokenCount": reply.output_tokens,
+        "invocationLatency": millis(latency),
+        "firstByteLatency": millis(first_byte),
+    });
+    if reply.cache.requested {
+        metrics["cacheReadInputTokenCount"] = json!(reply.cache.read);
+        metrics["cacheWriteInputTokenCount"] = json!(reply.cache.write());
+    }
+    metrics
 }
 
 fn content_blocks(reply: &Reply) -> Vec<Value> {
-    match &reply.content {
-        Content::Text { text, .. } => vec![json!({"type": "text", "text": text})],
+    let mut blocks = Vec::with_capacity(2);
+    if let (Some(thinking), Some(signature)) = (&reply.thinking, reply.thinking_signature()) {
+        blocks.push(json!({"type": "thinking", "thinking": thinking, "signature": signature}));
+    }
+    blocks.push(match &reply.content {
+        Content::Text { text, .. } => json!({"type": "text", "text": text}),
         Content::ToolUse {
             id, name, input, ..
-        } => vec![
-            json!({"type": "tool_use", "id": format!("toolu_bdrk_{id}"), "name": name, "input": input}),
-        ],
-    }
+        } => {
+            json!({"type": "tool_use", "id": format!("toolu_bdrk_{id}"), "name": name, "input": input})
+        }
+    });
+    blocks
 }
 
 fn message_id(reply: &Reply) -> String {
@@ -283,10 +470,7 @@ pub fn response_body(model: &ResolvedModel, reply: &Reply) -> Vec<u8> {
         content: content_blocks(reply),
         stop_reason: Some(reply.stop_reason.as_str()),
         stop_sequence: stop_sequence(reply),
-        usage: Usage {
-            input_tokens: reply.input_tokens,
-            output_tokens: reply.output_tokens,
-        },
+        usage: usage(reply, reply.output_tokens),
     };
     serde_json::to_vec(&response).unwrap_or_else(|_| b"{}".to_vec())
 }
@@ -321,10 +505,40 @@ pub fn stream_segments(
                 "content": [],
                 "stop_reason": null,
                 "stop_sequence": null,
-                "usage": {"input_tokens": reply.input_tokens, "output_tokens": 1},
+                "usage": usage(reply, 1),
             }
         }),
     );
+    // Extended thinking streams first, as block 0, closed by its signature.
+    let mut index = 0;
+    if let (Some(thinking), Some(signature)) = (&reply.thinking, reply.thinking_signature()) {
+        write_chunk(
+            &mut seg,
+            &mut scratch,
+            &json!({"type": "content_block_start", "index": 0,
+                    "content_block": {"type": "thinking", "thinking": ""}}),
+        );
+        for delta in split_chunks(thinking, shape.words_per_chunk) {
+            write_chunk(
+                &mut seg,
+                &mut scratch,
+                &json!({"type": "content_block_delta", "index": 0,
+                        "delta": {"type": "thinking_delta", "thinking": delta}}),
+            );
+        }
+        write_chunk(
+            &mut seg,
+            &mut scratch,
+            &json!({"type": "content_block_delta", "index": 0,
+                    "delta": {"type": "signature_delta", "signature": signature}}),
+        );
+        write_chunk(
+            &mut seg,
+            &mut scratch,
+            &json!({"type": "content_block_stop", "index": 0}),
+        );
+        index = 1;
+    }
     let (start_block, deltas, is_tool) = match &reply.content {
         Content::Text { text, .. } => (
             json!({"type": "text", "text": ""}),
@@ -345,7 +559,7 @@ pub fn stream_segments(
     write_chunk(
         &mut seg,
         &mut scratch,
-        &json!({"type": "content_block_start", "index": 0, "content_block": start_block}),
+        &json!({"type": "content_block_start", "index": index, "content_block": start_block}),
     );
     for (i, delta) in deltas.iter().enumerate() {
         if let Some((kind, after)) = shape.failure
@@ -365,7 +579,7 @@ pub fn stream_segments(
         write_chunk(
             &mut seg,
             &mut scratch,
-            &json!({"type": "content_block_delta", "index": 0, "delta": delta}),
+            &json!({"type": "content_block_delta", "index": index, "delta": delta}),
         );
     }
     if let Some((kind, _)) = shape.failure {
@@ -375,7 +589,7 @@ pub fn stream_segments(
     write_chunk(
         &mut seg,
         &mut scratch,
-        &json!({"type": "content_block_stop", "index": 0}),
+        &json!({"type": "content_block_stop", "index": index}),
     );
     write_chunk(
         &mut seg,
@@ -391,12 +605,7 @@ pub fn stream_segments(
         &mut scratch,
         &json!({
             "type": "message_stop",
-            "amazon-bedrock-invocationMetrics": {
-                "inputTokenCount": reply.input_tokens,
-                "outputTokenCount": reply.output_tokens,
-                "invocationLatency": millis(shape.latency),
-                "firstByteLatency": millis(first_byte),
-            }
+            "amazon-bedrock-invocationMetrics": invocation_metrics(reply, shape.latency, first_byte),
         }),
     );
     seg

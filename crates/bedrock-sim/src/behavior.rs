@@ -8,6 +8,7 @@ use serde::de::{self, Deserializer};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{ErrorKind, SimError, StreamErrorKind};
+use crate::prompt_cache::PromptCacheConfig;
 
 /// Environment variable naming a JSON config file (same format as `--config`).
 pub const CONFIG_ENV: &str = "BEDROCK_SIM_CONFIG";
@@ -204,6 +205,8 @@ pub struct SimConfig {
     pub models: BTreeMap<String, Behavior>,
     /// Base model ids accepted in addition to the built-in catalogue.
     pub extra_models: Vec<String>,
+    /// Prompt-cache lifetimes and minimum prefix size (`{"fiveMinuteTtlMs": 300000, ...}`).
+    pub prompt_cache: PromptCacheConfig,
 }
 
 impl SimConfig {

@@ -49,6 +49,11 @@ pub const BUILTIN_MODELS: &[&str] = &[
     "ai21.jamba-1-5-mini-v1:0",
     "ai21.jamba-1-5-large-v1:0",
     "deepseek.r1-v1:0",
+    // Embedding models (InvokeModel only; see `embeddings`).
+    "amazon.titan-embed-text-v1",
+    "amazon.titan-embed-text-v2:0",
+    "cohere.embed-english-v3",
+    "cohere.embed-multilingual-v3",
 ];
 
 /// Prefixes of cross-region inference profile ids.
@@ -73,6 +78,13 @@ impl ResolvedModel {
 
     pub fn is_anthropic(&self) -> bool {
         self.provider() == "anthropic"
+    }
+
+    /// Text embedding models (`amazon.titan-embed-*`, `cohere.embed-*`), which only InvokeModel
+    /// serves.
+    pub fn is_embedding(&self) -> bool {
+        let name = self.base.split_once('.').map_or("", |(_, name)| name);
+        name.starts_with("titan-embed") || name.starts_with("embed-")
     }
 
     /// The short model name Anthropic's API reports (`claude-3-5-haiku-20241022`).

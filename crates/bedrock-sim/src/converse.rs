@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::error::{ApiError, StreamErrorKind};
 use crate::eventstream::{write_event, write_exception};
+use crate::prompt_cache::{CacheTtl, PrefixWalk};
 use crate::reply::{Content, GenRequest, Reply, ToolChoice, ToolDef, split_chunks};
 use crate::stream::Segments;
 
@@ -15,8 +16,10 @@ use crate::stream::Segments;
 struct ConverseRequest {
     #[serde(default)]
     messages: Vec<Message>,
+    /// Only checked to be a list here; [`walk_prompt`] reads it.
     #[serde(default)]
-    system: Vec<SystemBlock>,
+    #[allow(dead_code)]
+    system: Vec<Value>,
     #[serde(default)]
     inference_config: Option<InferenceConfig>,
     #[serde(default)]
@@ -35,7 +38,6 @@ struct Message {
 struct ContentBlock {
     text: Option<String>,
     tool_result: Option<ToolResult>,
-    tool_use: Option<ToolUseBlock>,
 }
 
 #[derive(Deserialize)]
@@ -46,17 +48,6 @@ struct ToolResult {
 
 #[derive(Deserialize)]
 struct ToolResultContent {
-    text: Option<String>,
-    json: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct ToolUseBlock {
-    input: Option<Value>,
-}
-
-#[derive(Deserialize)]
-struct SystemBlock {
     text: Option<String>,
 }
 
@@ -144,18 +135,12 @@ pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
     }
 
     let mut gen_req = GenRequest::default();
-    let mut chars = 0usize;
-    for block in &req.system {
-        if let Some(text) = &block.text {
-            chars += text.chars().count();
-        }
-    }
-    for message in &req.messages {
-        for block in &message.content {
-            chars += block_chars(block);
-        }
-    }
-    gen_req.input_chars = chars;
+    // The typed parse succeeded, so the body is valid JSON: walk it again in prompt order for
+    // the input count and the cache points.
+    let raw: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let walk = walk_prompt(&raw)?;
+    gen_req.input_chars = walk.chars();
+    gen_req.cache_checkpoints = walk.finish();
 
     if let Some(last_user) = req.messages.iter().rev().find(|m| m.role == "user") {
         let mut prompt = String::new();
@@ -225,17 +210,85 @@ fn push_line(out: &mut String, text: &str) {
     out.push_str(text);
 }
 
-fn block_chars(block: &ContentBlock) -> usize {
-    let mut chars = block.text.as_deref().map_or(0, |t| t.chars().count());
-    if let Some(result) = &block.tool_result {
-        for part in &result.content {
-            chars += part.text.as_deref().map_or(0, |t| t.chars().count());
-            if let Some(json) = &part.json {
+/// Walks tools → system → messages (the service's cache order): every element is hashed, text
+/// and tool payloads are counted, and `cachePoint` blocks end cacheable prefixes. Tool
+/// definitions count 0 input characters in the simulator, but still key the prefixes after them.
+pub(crate) fn walk_prompt(raw: &Value) -> Result<PrefixWalk, ApiError> {
+    let mut walk = PrefixWalk::default();
+    let list = |v: &Value, key: &str| v.get(key).and_then(Value::as_array).cloned();
+    let tools = raw.get("toolConfig").and_then(|c| list(c, "tools"));
+    for (i, tool) in tools.iter().flatten().enumerate() {
+        match tool.get("cachePoint") {
+            Some(point) => {
+                walk.checkpoint(cache_point_ttl(point, &format!("toolConfig.tools.{i}"))?)?
+            }
+            None => walk.feed("tool", tool, 0),
+        }
+    }
+    for (i, block) in list(raw, "system").iter().flatten().enumerate() {
+        match block.get("cachePoint") {
+            Some(point) => walk.checkpoint(cache_point_ttl(point, &format!("system.{i}"))?)?,
+            None => walk.feed("system", block, text_chars(block)),
+        }
+    }
+    for (m, message) in list(raw, "messages").iter().flatten().enumerate() {
+        let role = message.get("role").cloned().unwrap_or(Value::Null);
+        walk.feed("role", &role, 0);
+        for (i, block) in list(message, "content").iter().flatten().enumerate() {
+            match block.get("cachePoint") {
+                Some(point) => walk.checkpoint(cache_point_ttl(
+                    point,
+                    &format!("messages.{m}.content.{i}"),
+                )?)?,
+                None => walk.feed("content", block, block_chars(block)),
+            }
+        }
+    }
+    Ok(walk)
+}
+
+/// A `cachePoint` block's TTL: `type` must be `default`; `ttl` is `5m` (the default) or `1h`.
+fn cache_point_ttl(point: &Value, at: &str) -> Result<CacheTtl, ApiError> {
+    let kind = point.get("type").and_then(Value::as_str);
+    if kind != Some("default") {
+        return Err(ApiError::validation(format!(
+            "1 validation error detected: Value '{}' at '{at}.cachePoint.type' failed to satisfy constraint: Member must satisfy enum value set: [default]",
+            kind.unwrap_or("null")
+        )));
+    }
+    match point.get("ttl").and_then(Value::as_str) {
+        None => Ok(CacheTtl::FiveMinutes),
+        Some(ttl) => CacheTtl::parse(ttl).ok_or_else(|| {
+            ApiError::validation(format!(
+                "1 validation error detected: Value '{ttl}' at '{at}.cachePoint.ttl' failed to satisfy constraint: Member must satisfy enum value set: [5m, 1h]"
+            ))
+        }),
+    }
+}
+
+fn text_chars(block: &Value) -> usize {
+    block
+        .get("text")
+        .and_then(Value::as_str)
+        .map_or(0, |t| t.chars().count())
+}
+
+/// Input characters of one content block: its text, tool-result text and JSON, tool-use input.
+fn block_chars(block: &Value) -> usize {
+    let mut chars = text_chars(block);
+    if let Some(parts) = block
+        .get("toolResult")
+        .and_then(|r| r.get("content"))
+        .and_then(Value::as_array)
+    {
+        for part in parts {
+            chars += text_chars(part);
+            if let Some(json) = part.get("json") {
                 chars += json_chars(json);
             }
         }
     }
-    if let Some(input) = block.tool_use.as_ref().and_then(|t| t.input.as_ref()) {
+    if let Some(input) = block.get("toolUse").and_then(|t| t.get("input")) {
         chars += json_chars(input);
     }
     chars
@@ -251,6 +304,20 @@ struct Usage {
     input_tokens: u32,
     output_tokens: u32,
     total_tokens: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_read_input_tokens: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    cache_write_input_tokens: Option<u32>,
+    /// Writes by TTL, 1h before 5m, only when something was written (as the service does).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    cache_details: Vec<CacheDetail>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct CacheDetail {
+    ttl: &'static str,
+    input_tokens: u32,
 }
 
 #[derive(Serialize)]
@@ -295,10 +362,25 @@ struct OutToolUse<'a> {
 }
 
 fn usage(reply: &Reply) -> Usage {
+    let cache = &reply.cache;
+    let cache_details = [
+        (CacheTtl::OneHour, cache.write_1h),
+        (CacheTtl::FiveMinutes, cache.write_5m),
+    ]
+    .into_iter()
+    .filter(|(_, tokens)| *tokens > 0)
+    .map(|(ttl, input_tokens)| CacheDetail {
+        ttl: ttl.as_str(),
+        input_tokens,
+    })
+    .collect();
     Usage {
         input_tokens: reply.input_tokens,
         output_tokens: reply.output_tokens,
         total_tokens: reply.total_tokens(),
+        cache_read_input_tokens: cache.requested.then_some(cache.read),
+        cache_write_input_tokens: cache.requested.then_some(cache.write()),
+        cache_details,
     }
 }
 

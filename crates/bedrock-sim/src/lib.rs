@@ -3,8 +3,13 @@
 //! endpoint override.
 //!
 //! Routes: `POST /model/{modelId}/converse`, `/converse-stream`, `/invoke`,
-//! `/invoke-with-response-stream`; admin under `/_sim/` (see [`admin`](crate::admin) docs).
-//! Replies are deterministic: see [`expected_reply`] and the [`reply`] module.
+//! `/invoke-with-response-stream`, `/count-tokens`; admin under `/_sim/` (see
+//! [`admin`](crate::admin) docs). Replies are deterministic: see [`expected_reply`] and the
+//! [`reply`] module.
+//!
+//! Beyond text generation: prompt caching with Bedrock's usage fields ([`prompt_cache`]),
+//! Anthropic bodies with tools, extended thinking and `cache_control`, CountTokens, and the
+//! Titan Text Embeddings v2 / Cohere Embed v3 models with deterministic vectors ([`embeddings`]).
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), bedrock_sim::SimError> {
@@ -24,8 +29,11 @@ pub mod behavior;
 pub mod catalog;
 mod control;
 mod converse;
+mod count_tokens;
+pub mod embeddings;
 pub mod error;
 pub mod eventstream;
+pub mod prompt_cache;
 pub mod reply;
 mod request_id;
 mod server;
@@ -36,5 +44,6 @@ pub use behavior::{Behavior, CONFIG_ENV, Outcome, SimConfig};
 pub use catalog::{BUILTIN_MODELS, PROFILE_PREFIXES};
 pub use control::CallCounts;
 pub use error::{ApiError, ErrorKind, SimError, StreamErrorKind};
+pub use prompt_cache::PromptCacheConfig;
 pub use reply::{count_input_tokens, count_output_tokens, expected_reply};
 pub use server::{SimHandle, Simulator};

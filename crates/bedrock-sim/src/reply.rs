@@ -11,6 +11,8 @@
 
 use serde_json::{Map, Value};
 
+use crate::prompt_cache::{CacheUsage, Checkpoint};
+
 /// Why generation stopped (wire names shared by Converse and the Anthropic API).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopReason {
@@ -61,6 +63,10 @@ pub struct GenRequest {
     pub stop_sequences: Vec<String>,
     pub tools: Vec<ToolDef>,
     pub tool_choice: ToolChoice,
+    /// Ends of cacheable prefixes (cache points), in prompt order.
+    pub cache_checkpoints: Vec<Checkpoint>,
+    /// Extended thinking's `budget_tokens`, when thinking is enabled (Anthropic bodies).
+    pub thinking_budget: Option<u32>,
 }
 
 /// The generated content.
@@ -86,13 +92,38 @@ pub enum Content {
 pub struct Reply {
     pub content: Content,
     pub stop_reason: StopReason,
+    /// Input tokens not read from or written to the prompt cache.
     pub input_tokens: u32,
+    /// Output tokens, thinking included (the service bills thinking as output).
     pub output_tokens: u32,
+    /// The reasoning shown before the answer when extended thinking is enabled.
+    pub thinking: Option<String>,
+    /// Prompt-cache reads and writes (see [`crate::prompt_cache`]).
+    pub cache: CacheUsage,
 }
 
 impl Reply {
+    /// Input, output and cache tokens, as Converse's `totalTokens` counts them.
     pub fn total_tokens(&self) -> u32 {
-        self.input_tokens.saturating_add(self.output_tokens)
+        self.input_tokens
+            .saturating_add(self.output_tokens)
+            .saturating_add(self.cache.read)
+            .saturating_add(self.cache.write())
+    }
+
+    /// Moves cached tokens out of `input_tokens`, which then counts only the uncached rest.
+    pub fn apply_cache(&mut self, cache: CacheUsage) {
+        self.input_tokens = self
+            .input_tokens
+            .saturating_sub(cache.read.saturating_add(cache.write()));
+        self.cache = cache;
+    }
+
+    /// The signature Anthropic attaches to a thinking block (opaque to clients).
+    pub fn thinking_signature(&self) -> Option<String> {
+        self.thinking
+            .as_deref()
+            .map(|t| format!("EqoB{}{}", id_suffix(t), id_suffix(&format!("sig{t}"))))
     }
 }
 
@@ -208,10 +239,15 @@ pub fn count_output_tokens(text: &str) -> u32 {
 /// Generates the reply to a request.
 pub fn generate(req: &GenRequest) -> Reply {
     let input_tokens = count_input_tokens(req.input_chars);
+    let thinking = req
+        .thinking_budget
+        .map(|budget| thinking_text(&req.prompt, budget));
+    let thinking_tokens = thinking.as_deref().map_or(0, count_output_tokens);
     if let Some(tool) = pick_tool(req) {
         let input = example_value(&tool.schema, 0);
         let input_json = serde_json::to_string(&input).unwrap_or_else(|_| "{}".to_string());
-        let output_tokens = count_input_tokens(input_json.chars().count());
+        let output_tokens =
+            count_input_tokens(input_json.chars().count()).saturating_add(thinking_tokens);
         let id = id_suffix(&format!("{}\u{0}{}", tool.name, req.prompt));
         return Reply {
             content: Content::ToolUse {
@@ -223,6 +259,8 @@ pub fn generate(req: &GenRequest) -> Reply {
             stop_reason: StopReason::ToolUse,
             input_tokens,
             output_tokens,
+            thinking,
+            cache: CacheUsage::default(),
         };
     }
 
@@ -240,7 +278,8 @@ pub fn generate(req: &GenRequest) -> Reply {
         stop_reason = StopReason::StopSequence;
         stop_sequence = Some(seq.clone());
     }
-    if let Some(max) = req.max_tokens
+    // Thinking spends part of max_tokens (the service requires budget_tokens < max_tokens).
+    if let Some(max) = req.max_tokens.map(|m| m.saturating_sub(thinking_tokens))
         && count_output_tokens(&text) > max
     {
         let keep = prefix_words(&text, max as usize).len();
@@ -248,7 +287,7 @@ pub fn generate(req: &GenRequest) -> Reply {
         stop_reason = StopReason::MaxTokens;
         stop_sequence = None;
     }
-    let output_tokens = count_output_tokens(&text);
+    let output_tokens = count_output_tokens(&text).saturating_add(thinking_tokens);
     Reply {
         content: Content::Text {
             text,
@@ -257,7 +296,19 @@ pub fn generate(req: &GenRequest) -> Reply {
         stop_reason,
         input_tokens,
         output_tokens,
+        thinking,
+        cache: CacheUsage::default(),
     }
+}
+
+/// The deterministic reasoning for `prompt`: a fixed lead-in and a hash-seeded sentence, cut to
+/// `budget` words.
+pub fn thinking_text(prompt: &str, budget: u32) -> String {
+    let full = format!(
+        "Let me think about this request. {}",
+        expected_reply(&format!("thinking\u{0}{prompt}"))
+    );
+    prefix_words(&full, budget as usize).to_string()
 }
 
 /// Splits `text` into stream deltas of `words_per_chunk` words (a word's trailing whitespace
@@ -417,7 +468,7 @@ pub fn example_value(schema: &Value, depth: usize) -> Value {
     }
 }
 
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
     for b in bytes {
         hash ^= u64::from(*b);
@@ -426,7 +477,7 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     hash
 }
 
-fn xorshift(mut x: u64) -> u64 {
+pub(crate) fn xorshift(mut x: u64) -> u64 {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;

@@ -21,9 +21,10 @@ use crate::catalog::{Catalog, ResolvedModel};
 use crate::control::{CallCounts, Control, PlannedOutcome};
 use crate::converse::{self, StreamShape};
 use crate::error::{ApiError, ErrorKind, SimError};
+use crate::prompt_cache::PromptCache;
 use crate::reply::{self, GenRequest};
 use crate::stream::{Segments, sleep_unless_shutdown};
-use crate::{admin, anthropic, request_id, titan};
+use crate::{admin, anthropic, count_tokens, embeddings, request_id, titan};
 
 /// Largest request body accepted (images and documents can be large).
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
@@ -34,6 +35,7 @@ const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
 pub struct SimState {
     pub(crate) catalog: Catalog,
     pub(crate) control: Control,
+    pub(crate) prompt_cache: PromptCache,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -41,9 +43,16 @@ impl SimState {
     fn new(config: SimConfig, shutdown: watch::Receiver<bool>) -> Self {
         SimState {
             catalog: Catalog::new(config.extra_models.iter().cloned()),
+            prompt_cache: PromptCache::new(config.prompt_cache.clone()),
             control: Control::new(config),
             shutdown,
         }
+    }
+
+    /// Start-up behaviours, zero counters and an empty prompt cache.
+    pub(crate) fn reset(&self) {
+        self.control.reset();
+        self.prompt_cache.clear();
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
@@ -142,9 +151,14 @@ impl SimHandle {
         self.state.control.reset_behaviors();
     }
 
-    /// Back to the start-up config's behaviours, with zero counters.
+    /// Back to the start-up config's behaviours, with zero counters and an empty prompt cache.
     pub fn reset(&self) {
-        self.state.control.reset();
+        self.state.reset();
+    }
+
+    /// Forgets every cached prompt prefix (as if all had expired); behaviours and counters stay.
+    pub fn clear_prompt_cache(&self) {
+        self.state.prompt_cache.clear();
     }
 
     /// Calls of one model id (decoded, ARN stripped, as the client named it), rejected ones included.
@@ -197,6 +211,7 @@ enum Operation {
     ConverseStream,
     Invoke,
     InvokeStream,
+    CountTokens,
 }
 
 impl Operation {
@@ -206,6 +221,7 @@ impl Operation {
             "converse-stream" => Some(Operation::ConverseStream),
             "invoke" => Some(Operation::Invoke),
             "invoke-with-response-stream" => Some(Operation::InvokeStream),
+            "count-tokens" => Some(Operation::CountTokens),
             _ => None,
         }
     }
@@ -255,7 +271,14 @@ async fn model_route(State(state): State<Arc<SimState>>, uri: Uri, body: Bytes) 
         state.control.count_rejected(&model_id);
         return ApiError::invalid_model().into_response();
     };
+    if op == Operation::CountTokens {
+        return count_tokens::handle(&model, &body);
+    }
+    if model.is_embedding() {
+        return serve_embedding(&state, op, &model, &body).await;
+    }
     let parsed = match op {
+        Operation::CountTokens => return unknown_operation(uri).await,
         Operation::Converse | Operation::ConverseStream => converse::parse(&body),
         Operation::Invoke | Operation::InvokeStream if model.is_anthropic() => {
             anthropic::parse(&body)
@@ -296,7 +319,11 @@ async fn serve_call(
         }
     };
 
-    let reply = reply::generate(request);
+    let mut reply = reply::generate(request);
+    let cache = state
+        .prompt_cache
+        .apply(&model.base, &request.cache_checkpoints, Instant::now());
+    reply.apply_cache(cache);
     let deltas = converse::delta_count(&reply, plan.words_per_chunk);
     let streaming_time = plan
         .chunk_delay
@@ -323,6 +350,9 @@ async fn serve_call(
                 titan::response_body(&reply)
             };
             json_response(body, Some((&reply, latency)))
+        }
+        Operation::CountTokens => {
+            ApiError::injected(ErrorKind::InternalServerException).into_response()
         }
         Operation::ConverseStream | Operation::InvokeStream => {
             let shape = StreamShape {
@@ -364,7 +394,60 @@ fn json_response(body: Vec<u8>, invoke_usage: Option<(&reply::Reply, Duration)>)
             "x-amzn-bedrock-invocation-latency",
             HeaderValue::from(converse::millis(latency)),
         );
+        if reply.cache.requested {
+            headers.insert(
+                "x-amzn-bedrock-cache-read-input-token-count",
+                HeaderValue::from(reply.cache.read),
+            );
+            headers.insert(
+                "x-amzn-bedrock-cache-write-input-token-count",
+                HeaderValue::from(reply.cache.write()),
+            );
+        }
     }
+    response
+}
+
+/// InvokeModel on an embedding model: behaviours apply as for text models (errors, hangs,
+/// first-token delay); streaming and Converse are refused as the service refuses them.
+async fn serve_embedding(
+    state: &SimState,
+    op: Operation,
+    model: &ResolvedModel,
+    body: &[u8],
+) -> Response {
+    if op != Operation::Invoke {
+        state.control.count_rejected(&model.id);
+        return ApiError::validation(embeddings::UNSUPPORTED_OPERATION).into_response();
+    }
+    let embedded = match embeddings::embed(model, body) {
+        Ok(embedded) => embedded,
+        Err(err) => {
+            state.control.count_rejected(&model.id);
+            return err.into_response();
+        }
+    };
+    let plan = state.control.begin_call(model);
+    let mut shutdown = state.shutdown_signal();
+    match plan.outcome {
+        PlannedOutcome::Ok => {}
+        PlannedOutcome::Error(kind) => return ApiError::injected(kind).into_response(),
+        PlannedOutcome::StreamError { kind, .. } => {
+            return ApiError::injected(kind.http_equivalent()).into_response();
+        }
+        PlannedOutcome::Hang => {
+            let _ = shutdown.wait_for(|stop| *stop).await;
+            return ApiError::injected(ErrorKind::ServiceUnavailableException).into_response();
+        }
+    }
+    if !sleep_unless_shutdown(plan.first_token, &mut shutdown).await {
+        return ApiError::injected(ErrorKind::ServiceUnavailableException).into_response();
+    }
+    let mut response = json_response(embedded.body, None);
+    response.headers_mut().insert(
+        "x-amzn-bedrock-input-token-count",
+        HeaderValue::from(embedded.input_tokens),
+    );
     response
 }
 
