@@ -6,6 +6,10 @@ mod common;
 
 mod binary;
 mod robustness;
+mod sdk_anthropic_features;
 mod sdk_converse;
+mod sdk_count_tokens;
+mod sdk_embeddings;
 mod sdk_faults;
 mod sdk_invoke;
+mod sdk_prompt_cache;
