@@ -10,6 +10,7 @@
 //! | `DELETE /_sim/behavior` | back to the start-up config's behaviours (204) |
 //! | `GET /_sim/calls` | `{"total":N,"models":{"<id>":N}}` |
 //! | `POST /_sim/reset` | start-up behaviours, zero counters, empty prompt cache (204) |
+//! | `DELETE /_sim/prompt-cache` | forget every cached prompt prefix, as if all expired (204) |
 //!
 //! `{modelId}` may be percent-encoded; errors are `{"message": ...}` with status 400/404.
 
@@ -19,7 +20,7 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, delete, get, post};
 use http::{Method, StatusCode, Uri};
 use serde_json::json;
 
@@ -36,6 +37,7 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         )
         .route("/_sim/calls", get(calls))
         .route("/_sim/reset", post(reset))
+        .route("/_sim/prompt-cache", delete(clear_prompt_cache))
         .route(
             "/_sim/behavior",
             get(get_default).put(put_default).delete(reset_behaviors),
@@ -50,6 +52,11 @@ async fn calls(State(state): State<Arc<SimState>>) -> Response {
 
 async fn reset(State(state): State<Arc<SimState>>) -> StatusCode {
     state.reset();
+    StatusCode::NO_CONTENT
+}
+
+async fn clear_prompt_cache(State(state): State<Arc<SimState>>) -> StatusCode {
+    state.prompt_cache.clear();
     StatusCode::NO_CONTENT
 }
 

@@ -194,7 +194,8 @@ impl<'de> Deserialize<'de> for Outcome {
 /// ```json
 /// { "default": { "firstTokenMs": 20 },
 ///   "models": { "us.anthropic.claude-3-5-haiku-20241022-v1:0": { "script": ["ThrottlingException", "ok"] } },
-///   "extraModels": ["acme.custom-model-v1:0"] }
+///   "extraModels": ["acme.custom-model-v1:0"],
+///   "promptCache": { "fiveMinuteTtlMs": 300000, "oneHourTtlMs": 3600000, "minTokens": 0 } }
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
@@ -309,6 +310,16 @@ mod tests {
         // Round trip through JSON.
         let again = SimConfig::from_json(&serde_json::to_string(&config).unwrap()).unwrap();
         assert_eq!(again, config);
+    }
+
+    #[test]
+    fn prompt_cache_settings_parse_with_defaults() {
+        let config = SimConfig::from_json(r#"{"promptCache": {"fiveMinuteTtlMs": 50}}"#).unwrap();
+        assert_eq!(config.prompt_cache.five_minute_ttl_ms, 50);
+        assert_eq!(config.prompt_cache.one_hour_ttl_ms, 3_600_000);
+        assert_eq!(config.prompt_cache.min_tokens, 0);
+        let err = SimConfig::from_json(r#"{"promptCache": {"ttl": 1}}"#).unwrap_err();
+        assert!(err.to_string().contains("promptCache"), "{err}");
     }
 
     #[test]

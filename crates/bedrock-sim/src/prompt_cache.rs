@@ -9,6 +9,7 @@
 //! Model, following Anthropic's documented rules (which Bedrock passes through):
 //! * the prompt is read in the order tools → system → messages; a checkpoint's prefix is
 //!   everything up to and including the marked element;
+//! * at most four checkpoints, and `1h` ones before `5m` ones (both refused otherwise);
 //! * the longest checkpoint prefix still cached is *read* (and its lifetime refreshed);
 //!   every later checkpoint's segment is *written* with that checkpoint's TTL;
 //! * token counts use the simulator's rule (ceil(chars / 4)): a prefix of `c` characters is
@@ -133,6 +134,18 @@ impl PrefixWalk {
                 "A maximum of {MAX_CHECKPOINTS} blocks with cache_control may be provided. Found {}.",
                 MAX_CHECKPOINTS + 1
             )));
+        }
+        // A shorter-lived entry ends before a longer-lived one that extends it would: the
+        // service refuses 1h markers after 5m ones.
+        if ttl == CacheTtl::OneHour
+            && self
+                .checkpoints
+                .iter()
+                .any(|c| c.ttl == CacheTtl::FiveMinutes)
+        {
+            return Err(ApiError::validation(
+                "A cache point with ttl='1h' must not come after a cache point with ttl='5m'. Order cache points from the longest TTL to the shortest.",
+            ));
         }
         self.checkpoints.push(Checkpoint {
             hash: self.hasher.finish(),
@@ -304,6 +317,11 @@ mod tests {
         }
         let err = w.checkpoint(CacheTtl::FiveMinutes).unwrap_err();
         assert!(err.message.contains("maximum of 4"), "{err}");
+        let mut w = PrefixWalk::default();
+        w.checkpoint(CacheTtl::OneHour).unwrap();
+        w.checkpoint(CacheTtl::FiveMinutes).unwrap();
+        let err = w.checkpoint(CacheTtl::OneHour).unwrap_err();
+        assert!(err.message.contains("ttl='1h'"), "{err}");
 
         let cache = PromptCache::new(PromptCacheConfig {
             min_tokens: 1024,

@@ -307,3 +307,65 @@ async fn bad_cache_markers_are_refused() {
     let err = request.send().await.unwrap_err().into_service_error();
     assert!(err.is_validation_exception(), "{err:?}");
 }
+
+#[tokio::test]
+async fn admin_routes_empty_the_cache() {
+    let sim = sim().await;
+    let client = client(&sim).await;
+    let http = reqwest::Client::new();
+    let base = sim.endpoint_url();
+    let write = || async {
+        client
+            .converse()
+            .model_id(HAIKU)
+            .system(SystemContentBlock::Text(long_system()))
+            .system(SystemContentBlock::CachePoint(cache_point(None)))
+            .messages(user("admin"))
+            .send()
+            .await
+            .unwrap()
+            .usage()
+            .unwrap()
+            .cache_write_input_tokens()
+            .unwrap()
+    };
+    assert_eq!(write().await, 1000);
+    assert_eq!(write().await, 0);
+    let status = http
+        .delete(format!("{base}/_sim/prompt-cache"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    assert_eq!(write().await, 1000);
+    let status = http
+        .post(format!("{base}/_sim/reset"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 204);
+    assert_eq!(write().await, 1000);
+}
+
+#[tokio::test]
+async fn one_hour_after_five_minutes_is_refused() {
+    let sim = sim().await;
+    let client = client(&sim).await;
+    let err = client
+        .converse()
+        .model_id(HAIKU)
+        .system(SystemContentBlock::Text("a".into()))
+        .system(SystemContentBlock::CachePoint(cache_point(None)))
+        .system(SystemContentBlock::Text("b".into()))
+        .system(SystemContentBlock::CachePoint(cache_point(Some(
+            CacheTtl::OneHour,
+        ))))
+        .messages(user("hi"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+}
