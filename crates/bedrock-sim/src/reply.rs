@@ -7,7 +7,12 @@
 //! * Limits: stop sequences cut the text before the earliest match (`stop_sequence`), then
 //!   `max_tokens` keeps the first N words (`max_tokens`).
 //! * Tools: a tool call is returned when tools are offered, the last user message carries no tool
-//!   result, and the tool choice is `any`/`tool` or the message mentions a tool's name.
+//!   result, and the tool choice is `any`/`tool` or the message mentions a tool's name. Tool
+//!   definitions themselves count no input tokens.
+//! * Thinking: with a thinking budget, [`thinking_text`] (at most `budget` words) precedes the
+//!   answer; its words count as output and come out of `max_tokens`.
+//! * Cache: the server moves prompt-cache reads and writes out of `input_tokens`
+//!   ([`Reply::apply_cache`]); the three always add up to the uncached count.
 
 use serde_json::{Map, Value};
 

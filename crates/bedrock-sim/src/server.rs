@@ -268,7 +268,10 @@ async fn model_route(State(state): State<Arc<SimState>>, uri: Uri, body: Bytes) 
         .into_response();
     };
     let Some(model) = state.catalog.resolve(&model_id) else {
-        state.control.count_rejected(&model_id);
+        // Counting tokens is not a model call (see `count_tokens`).
+        if op != Operation::CountTokens {
+            state.control.count_rejected(&model_id);
+        }
         return ApiError::invalid_model().into_response();
     };
     if op == Operation::CountTokens {
@@ -278,6 +281,7 @@ async fn model_route(State(state): State<Arc<SimState>>, uri: Uri, body: Bytes) 
         return serve_embedding(&state, op, &model, &body).await;
     }
     let parsed = match op {
+        // Answered above; never planned as a model call.
         Operation::CountTokens => return unknown_operation(uri).await,
         Operation::Converse | Operation::ConverseStream => converse::parse(&body),
         Operation::Invoke | Operation::InvokeStream if model.is_anthropic() => {
@@ -351,6 +355,7 @@ async fn serve_call(
             };
             json_response(body, Some((&reply, latency)))
         }
+        // Answered in `model_route`; never reaches a planned call.
         Operation::CountTokens => {
             ApiError::injected(ErrorKind::InternalServerException).into_response()
         }

@@ -98,3 +98,36 @@ async fn count_tokens_for_invoke_model_input() {
     assert!(!err.is_throttling_exception(), "{err:?}");
     assert!(err.meta().code().is_some(), "{err:?}");
 }
+
+#[tokio::test]
+async fn count_tokens_takes_no_script_step_and_counts_no_call() {
+    let sim = sim().await;
+    let client = client(&sim).await;
+    sim.set_behavior(
+        HAIKU,
+        bedrock_sim::Behavior::script([bedrock_sim::Outcome::Error(
+            bedrock_sim::ErrorKind::ThrottlingException,
+        )]),
+    );
+    for model in [HAIKU, "anthropic.claude-unknown"] {
+        let _ = client
+            .count_tokens()
+            .model_id(model)
+            .input(CountTokensInput::Converse(
+                ConverseTokensRequest::builder().messages(user("x")).build(),
+            ))
+            .send()
+            .await;
+    }
+    assert_eq!(sim.call_counts().total, 0);
+    // The scripted throttle is still there for the first real call.
+    let err = client
+        .converse()
+        .model_id(HAIKU)
+        .messages(user("x"))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_throttling_exception(), "{err:?}");
+}
