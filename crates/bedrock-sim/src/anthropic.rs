@@ -65,15 +65,8 @@ struct AnthropicRequest {
     /// Beta flags (`["computer-use-2025-01-24", ...]`): checked to be strings, then ignored.
     #[allow(dead_code)]
     anthropic_beta: Option<Vec<String>>,
-    thinking: Option<Thinking>,
-}
-
-/// `thinking: {"type": "enabled", "budget_tokens": N}` or `{"type": "disabled"}`.
-#[derive(Deserialize)]
-struct Thinking {
-    #[serde(rename = "type")]
-    kind: String,
-    budget_tokens: Option<i64>,
+    /// `{"type": "enabled", "budget_tokens": N}` or `{"type": "disabled"}` (see `thinking`).
+    thinking: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -307,33 +300,7 @@ pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
         ));
     }
 
-    let thinking_budget = match req.thinking {
-        None => None,
-        Some(Thinking { kind, .. }) if kind == "disabled" => None,
-        Some(Thinking {
-            kind,
-            budget_tokens,
-        }) if kind == "enabled" => {
-            let budget = budget_tokens
-                .ok_or_else(|| malformed("#/thinking: required key [budget_tokens] not found"))?;
-            if budget < 1024 {
-                return Err(ApiError::validation(
-                    "thinking.enabled.budget_tokens: Input should be greater than or equal to 1024",
-                ));
-            }
-            if budget >= max_tokens {
-                return Err(ApiError::validation(
-                    "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size",
-                ));
-            }
-            Some(u32::try_from(budget).unwrap_or(u32::MAX))
-        }
-        Some(Thinking { kind, .. }) => {
-            return Err(malformed(format!(
-                "#/thinking/type: {kind} is not a valid enum value"
-            )));
-        }
-    };
+    let thinking_budget = crate::thinking::budget(req.thinking.as_ref(), Some(max_tokens))?;
 
     // The typed parse succeeded, so the body is valid JSON: walk it again in prompt order for
     // the input count and the cache points.

@@ -24,6 +24,9 @@ struct ConverseRequest {
     inference_config: Option<InferenceConfig>,
     #[serde(default)]
     tool_config: Option<ToolConfig>,
+    /// Model-specific fields; Claude's `thinking` is honoured (see `thinking`).
+    #[serde(default)]
+    additional_model_request_fields: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +174,12 @@ pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
         }
         gen_req.stop_sequences = config.stop_sequences;
     }
+    gen_req.thinking_budget = crate::thinking::budget(
+        req.additional_model_request_fields
+            .as_ref()
+            .and_then(|fields| fields.get("thinking")),
+        gen_req.max_tokens.map(i64::from),
+    )?;
 
     if let Some(tool_config) = req.tool_config {
         gen_req.tools = tool_config
@@ -343,7 +352,7 @@ struct Output<'a> {
 #[derive(Serialize)]
 struct OutMessage<'a> {
     role: &'static str,
-    content: [OutBlock<'a>; 1],
+    content: Vec<OutBlock<'a>>,
 }
 
 #[derive(Serialize)]
@@ -351,6 +360,7 @@ struct OutMessage<'a> {
 enum OutBlock<'a> {
     Text(&'a str),
     ToolUse(OutToolUse<'a>),
+    ReasoningContent(Value),
 }
 
 #[derive(Serialize)]
@@ -386,7 +396,13 @@ fn usage(reply: &Reply) -> Usage {
 
 /// The Converse JSON response body.
 pub fn response_body(reply: &Reply, latency: Duration) -> Vec<u8> {
-    let block = match &reply.content {
+    let mut content = Vec::with_capacity(2);
+    if let (Some(text), Some(signature)) = (&reply.thinking, reply.thinking_signature()) {
+        content.push(OutBlock::ReasoningContent(serde_json::json!({
+            "reasoningText": {"text": text, "signature": signature}
+        })));
+    }
+    content.push(match &reply.content {
         Content::Text { text, .. } => OutBlock::Text(text),
         Content::ToolUse {
             id, name, input, ..
@@ -395,12 +411,12 @@ pub fn response_body(reply: &Reply, latency: Duration) -> Vec<u8> {
             name,
             input,
         }),
-    };
+    });
     let response = ConverseResponse {
         output: Output {
             message: OutMessage {
                 role: "assistant",
-                content: [block],
+                content,
             },
         },
         stop_reason: reply.stop_reason.as_str(),
@@ -462,6 +478,25 @@ pub fn stream_segments(reply: &Reply, shape: StreamShape) -> Segments {
     let mut scratch = Vec::with_capacity(256);
     write_event(seg.buf(), "messageStart", br#"{"role":"assistant"}"#);
 
+    // Reasoning streams first, as block 0, closed by its signature.
+    let mut index = 0;
+    if let (Some(thinking), Some(signature)) = (&reply.thinking, reply.thinking_signature()) {
+        for delta in split_chunks(thinking, shape.words_per_chunk) {
+            json_into(
+                &mut scratch,
+                &serde_json::json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": delta}}}),
+            );
+            write_event(seg.buf(), "contentBlockDelta", &scratch);
+        }
+        json_into(
+            &mut scratch,
+            &serde_json::json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"signature": signature}}}),
+        );
+        write_event(seg.buf(), "contentBlockDelta", &scratch);
+        write_event(seg.buf(), "contentBlockStop", br#"{"contentBlockIndex":0}"#);
+        index = 1;
+    }
+
     let deltas: Vec<&str> = match &reply.content {
         Content::Text { text, .. } => split_chunks(text, shape.words_per_chunk),
         Content::ToolUse {
@@ -473,7 +508,7 @@ pub fn stream_segments(reply: &Reply, shape: StreamShape) -> Segments {
             json_into(
                 &mut scratch,
                 &serde_json::json!({
-                    "contentBlockIndex": 0,
+                    "contentBlockIndex": index,
                     "start": {"toolUse": {"toolUseId": format!("tooluse_{id}"), "name": name}}
                 }),
             );
@@ -493,9 +528,9 @@ pub fn stream_segments(reply: &Reply, shape: StreamShape) -> Segments {
             seg.pause(shape.chunk_delay);
         }
         let payload = if is_tool {
-            serde_json::json!({"contentBlockIndex": 0, "delta": {"toolUse": {"input": delta}}})
+            serde_json::json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": delta}}})
         } else {
-            serde_json::json!({"contentBlockIndex": 0, "delta": {"text": delta}})
+            serde_json::json!({"contentBlockIndex": index, "delta": {"text": delta}})
         };
         json_into(&mut scratch, &payload);
         write_event(seg.buf(), "contentBlockDelta", &scratch);
@@ -505,7 +540,11 @@ pub fn stream_segments(reply: &Reply, shape: StreamShape) -> Segments {
         write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
         return seg;
     }
-    write_event(seg.buf(), "contentBlockStop", br#"{"contentBlockIndex":0}"#);
+    json_into(
+        &mut scratch,
+        &serde_json::json!({"contentBlockIndex": index}),
+    );
+    write_event(seg.buf(), "contentBlockStop", &scratch);
     json_into(
         &mut scratch,
         &serde_json::json!({"stopReason": reply.stop_reason.as_str()}),

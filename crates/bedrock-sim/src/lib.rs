@@ -38,6 +38,7 @@ pub mod reply;
 mod request_id;
 mod server;
 mod stream;
+mod thinking;
 mod titan;
 
 pub use behavior::{Behavior, CONFIG_ENV, Outcome, SimConfig};

@@ -182,3 +182,86 @@ async fn tools_with_cache_control_and_tool_choice() {
     assert_eq!(out["usage"]["cache_creation_input_tokens"], 0);
     assert_eq!(out["usage"]["cache_read_input_tokens"], 0);
 }
+
+fn thinking_fields() -> aws_smithy_types::Document {
+    to_document(&json!({"thinking": {"type": "enabled", "budget_tokens": 1024}}))
+}
+
+#[tokio::test]
+async fn converse_thinking_through_additional_fields() {
+    use aws_sdk_bedrockruntime::types::{
+        ContentBlock, ContentBlockDelta, ConverseStreamOutput, InferenceConfiguration,
+        ReasoningContentBlock, ReasoningContentBlockDelta,
+    };
+    let sim = sim().await;
+    let client = client(&sim).await;
+    let out = client
+        .converse()
+        .model_id(SONNET_PROFILE)
+        .messages(user("Explain the breaker"))
+        .inference_config(InferenceConfiguration::builder().max_tokens(4000).build())
+        .additional_model_request_fields(thinking_fields())
+        .send()
+        .await
+        .unwrap();
+    let content = out.output().unwrap().as_message().unwrap().content();
+    let ContentBlock::ReasoningContent(ReasoningContentBlock::ReasoningText(reasoning)) =
+        &content[0]
+    else {
+        panic!("{content:?}")
+    };
+    assert!(reasoning.text().starts_with("Let me think"));
+    assert!(reasoning.signature().is_some());
+    assert_eq!(
+        content[1].as_text().unwrap(),
+        &expected_reply("Explain the breaker")
+    );
+    assert_eq!(
+        out.usage().unwrap().output_tokens() as u32,
+        count_output_tokens(reasoning.text()) + count_output_tokens(content[1].as_text().unwrap())
+    );
+
+    let mut stream = client
+        .converse_stream()
+        .model_id(SONNET_PROFILE)
+        .messages(user("Explain the breaker"))
+        .additional_model_request_fields(thinking_fields())
+        .send()
+        .await
+        .unwrap();
+    let (mut thinking, mut text, mut signed) = (String::new(), String::new(), false);
+    while let Some(event) = stream.stream.recv().await.unwrap() {
+        if let ConverseStreamOutput::ContentBlockDelta(d) = event {
+            match d.delta().unwrap() {
+                ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Text(t)) => {
+                    assert_eq!(d.content_block_index(), 0);
+                    thinking.push_str(t);
+                }
+                ContentBlockDelta::ReasoningContent(ReasoningContentBlockDelta::Signature(_)) => {
+                    signed = true
+                }
+                ContentBlockDelta::Text(t) => {
+                    assert_eq!(d.content_block_index(), 1);
+                    text.push_str(t);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+    assert_eq!(&thinking, reasoning.text());
+    assert!(signed);
+    assert_eq!(text, expected_reply("Explain the breaker"));
+
+    let err = client
+        .converse()
+        .model_id(SONNET_PROFILE)
+        .messages(user("x"))
+        .additional_model_request_fields(to_document(
+            &json!({"thinking": {"type": "enabled", "budget_tokens": 10}}),
+        ))
+        .send()
+        .await
+        .unwrap_err()
+        .into_service_error();
+    assert!(err.is_validation_exception(), "{err:?}");
+}
