@@ -296,7 +296,7 @@ impl<S: KeyStore> Controller<S> {
         }
     }
 
-    async fn key_principal(
+    pub(super) async fn key_principal(
         &self,
         record: Arc<KeyRecord>,
         method: AuthMethod,
@@ -318,7 +318,7 @@ impl<S: KeyStore> Controller<S> {
         })
     }
 
-    async fn cached_key<F>(
+    pub(super) async fn cached_key<F>(
         &self,
         cache_key: String,
         load: impl FnOnce() -> F,
@@ -341,7 +341,7 @@ impl<S: KeyStore> Controller<S> {
         Ok(loaded)
     }
 
-    async fn tenant_policy(&self, tenant: &str) -> Result<Option<Arc<TenantRecord>>, GatewayError> {
+    pub(super) async fn tenant_policy(&self, tenant: &str) -> Result<Option<Arc<TenantRecord>>, GatewayError> {
         let now = Instant::now();
         if let Some(found) = self.tenants.get(&tenant.to_owned(), now, None) {
             return Ok(found);
