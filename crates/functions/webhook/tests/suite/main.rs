@@ -4,5 +4,6 @@
 
 mod common;
 
+mod attack_webhook;
 mod handler;
 mod lambda_events;

@@ -146,14 +146,24 @@ fn verify_independently(headers: &HeaderMap, body: &[u8]) -> bool {
     if now_secs().abs_diff(sent_at) > 300 {
         return false;
     }
-    let key = STANDARD
-        .decode(CALLBACK_SECRET.trim_start_matches("whsec_"))
-        .unwrap();
+    let key = derived_key(CALLBACK_SECRET, b"source\0tickets");
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
     signatures.split(' ').any(|candidate| candidate == expected)
+}
+
+/// The documented derivation of a tenant's or source's callback secret, computed here
+/// independently: `HMAC-SHA256(master key, "gateway-callback-v1\0" + kind + "\0" + name)`.
+pub(crate) fn derived_key(master: &str, kind_and_name: &[u8]) -> Vec<u8> {
+    let master = STANDARD
+        .decode(master.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&master).unwrap();
+    mac.update(b"gateway-callback-v1\0");
+    mac.update(kind_and_name);
+    mac.finalize().into_bytes().to_vec()
 }
 
 fn now_secs() -> u64 {
@@ -206,6 +216,7 @@ async fn flow(options: Options) -> Flow {
         "model": "haiku",
         "prompt": "Triage ticket {{/ticket/id}}: {{/ticket/title}}",
         "callback": {"pointer": "/callback_url"},
+        "callback_hosts": ["127.0.0.1"],
         "metadata": {"ticket_id": "/ticket/id"}
     }}})
     .to_string();
@@ -224,6 +235,17 @@ async fn flow(options: Options) -> Flow {
         queue: SqsJobQueue::new(sqs.clone(), &queue.url),
         job_settings: JobSettings::default(),
         dedupe: webhook::dedupe::DedupeStore::new(ddb.clone(), &state_table),
+        controls: gateway::controls::Controller::new(
+            &GatewayConfig::default(),
+            gateway_aws::controls::DynamoControlStore::new(
+                ddb.clone(),
+                &state_table,
+                &GatewayConfig::default().controls.cache,
+            ),
+            Vec::new(),
+            None,
+        )
+        .unwrap(),
         clock: webhook::app::system_clock(),
     });
 
