@@ -28,7 +28,8 @@ pub fn secret(
     let masters = env(MASTER_VAR)
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| anyhow!("{MASTER_VAR} is not set (the worker's master callback secret)"))?;
-    let secrets = CallbackSecrets::parse(&masters, None).map_err(|e| anyhow!("{MASTER_VAR}: {e}"))?;
+    let secrets =
+        CallbackSecrets::parse(&masters, None).map_err(|e| anyhow!("{MASTER_VAR}: {e}"))?;
     let derived = secrets.whsec_for(signer);
     if json_out {
         let (kind, name) = match signer {

@@ -238,7 +238,10 @@ async fn callback_hosts_are_set_on_keys_and_tenants() {
             "keys set-callback-hosts {key_id} --callback-hosts other.example"
         ))
         .await;
-    assert_eq!(shown["callback_hosts"], serde_json::json!(["other.example"]));
+    assert_eq!(
+        shown["callback_hosts"],
+        serde_json::json!(["other.example"])
+    );
     let cleared = cli
         .json(&format!("keys set-callback-hosts {key_id} --clear"))
         .await;
@@ -278,16 +281,24 @@ async fn callback_secrets_are_derived_per_tenant_and_source() {
                 .map_err(|e| format!("{e:#}"))
         }
     };
-    let x = run("callbacks secret --tenant x", Some(MASTER)).await.unwrap();
-    let y = run("callbacks secret --tenant y", Some(MASTER)).await.unwrap();
+    let x = run("callbacks secret --tenant x", Some(MASTER))
+        .await
+        .unwrap();
+    let y = run("callbacks secret --tenant y", Some(MASTER))
+        .await
+        .unwrap();
     let source = run("callbacks secret --source x", Some(MASTER))
         .await
         .unwrap();
-    assert!(x.starts_with("whsec_") && x.trim().lines().count() == 1, "{x}");
+    assert!(
+        x.starts_with("whsec_") && x.trim().lines().count() == 1,
+        "{x}"
+    );
     assert!(x != y && x != source && y != source);
     assert!(!x.contains(&MASTER[6..]), "the master is never printed");
     // During a rotation every master yields a secret, the current one first.
-    let rotation = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,whsec_dGhpcy1pcy1hbm90aGVyLXNlY3JldC0xMjM0NTY=";
+    let rotation =
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,whsec_dGhpcy1pcy1hbm90aGVyLXNlY3JldC0xMjM0NTY=";
     let both = run("callbacks secret --tenant x", Some(rotation))
         .await
         .unwrap();

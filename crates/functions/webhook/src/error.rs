@@ -135,9 +135,10 @@ impl HandlerError {
         if let Self::Refused(e) = &self
             && let Some(after) = e.retry_after()
         {
-            response
-                .headers_mut()
-                .insert("retry-after", http::HeaderValue::from(after.as_secs().max(1)));
+            response.headers_mut().insert(
+                "retry-after",
+                http::HeaderValue::from(after.as_secs().max(1)),
+            );
         }
         response
     }

@@ -288,7 +288,10 @@ impl JobStore for DynamoJobStore {
                 let JobOutcome::Succeeded { usage, .. } = outcome else {
                     return Err(aws_error("dynamodb:UpdateItem(finish)", e));
                 };
-                tracing::error!(job_id, "job result does not fit in its record: failing the job");
+                tracing::error!(
+                    job_id,
+                    "job result does not fit in its record: failing the job"
+                );
                 let failed = JobOutcome::Failed {
                     error: result_too_large(0),
                     usage: Some(*usage),
@@ -439,5 +442,34 @@ impl JobStore for DynamoJobStore {
                 .await?
                 .is_some(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_item_size_refusal_fails_a_job_as_too_large() {
+        // DynamoDB's and moto's wording; a ValidationException for anything else is a bug of
+        // ours and must not turn into a failed job.
+        for message in [
+            "Item size has exceeded the maximum allowed size",
+            "Item size to update has exceeded the maximum allowed size",
+        ] {
+            assert!(is_item_too_large(
+                Some("ValidationException"),
+                Some(message)
+            ));
+        }
+        assert!(!is_item_too_large(
+            Some("ValidationException"),
+            Some("Invalid UpdateExpression")
+        ));
+        assert!(!is_item_too_large(
+            Some("ThrottlingException"),
+            Some("Item size")
+        ));
+        assert!(result_too_large(12).message.contains("12 bytes"));
     }
 }

@@ -341,7 +341,10 @@ impl<S: KeyStore> Controller<S> {
         Ok(loaded)
     }
 
-    pub(super) async fn tenant_policy(&self, tenant: &str) -> Result<Option<Arc<TenantRecord>>, GatewayError> {
+    pub(super) async fn tenant_policy(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<Arc<TenantRecord>>, GatewayError> {
         let now = Instant::now();
         if let Some(found) = self.tenants.get(&tenant.to_owned(), now, None) {
             return Ok(found);

@@ -2,7 +2,6 @@
 //! source's jobs are admitted and charged against the tenant (and optionally the key) its
 //! configuration names, exactly like a caller of that key would be.
 
-
 use super::controller::Controller;
 use super::keys::{AuthMethod, Principal, is_key_id, valid_tenant};
 use super::ports::KeyStore;
@@ -40,9 +39,7 @@ impl<S: KeyStore> Controller<S> {
                 )));
             }
             // The key is used as if presented: the audit and ledger see its id.
-            return self
-                .key_principal(record, AuthMethod::ApiKey, now_ms)
-                .await;
+            return self.key_principal(record, AuthMethod::ApiKey, now_ms).await;
         }
         let policy = self.tenant_policy(tenant).await?;
         if policy.as_ref().is_some_and(|p| p.disabled) {

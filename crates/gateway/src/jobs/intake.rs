@@ -73,7 +73,12 @@ mod tests {
 
     #[test]
     fn reserved_metadata_keys_are_refused_by_name() {
-        for key in ["webhook_source", "ticket_id", "gateway_origin", "Webhook_Delivery_Id"] {
+        for key in [
+            "webhook_source",
+            "ticket_id",
+            "gateway_origin",
+            "Webhook_Delivery_Id",
+        ] {
             let metadata = BTreeMap::from([(key.to_owned(), "x".to_owned())]);
             let error = check_caller_metadata(&metadata).unwrap_err();
             assert_eq!(error.field(), Some(format!("metadata.{key}").as_str()));
@@ -90,7 +95,8 @@ mod tests {
         let forbidden = |url: &str, hosts: &[String]| {
             let error = check_callback_url(url, &policy, hosts).unwrap_err();
             assert!(
-                error.field() == Some("callback_url") || error.to_string().starts_with("callback_url:"),
+                error.field() == Some("callback_url")
+                    || error.to_string().starts_with("callback_url:"),
                 "{error}"
             );
             error.status_code()

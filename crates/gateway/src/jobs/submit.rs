@@ -257,9 +257,7 @@ mod tests {
     #[test]
     fn a_record_too_large_to_finish_is_refused_with_the_limit() {
         let config = GatewayConfig::default();
-        let body = |chars: usize| {
-            json!({"converse": {"modelId": "haiku", "messages": [{"role": "user", "content": [{"text": "x".repeat(chars)}]}]}})
-        };
+        let body = |chars: usize| json!({"converse": {"modelId": "haiku", "messages": [{"role": "user", "content": [{"text": "x".repeat(chars)}]}]}});
         let prepare_chars = |chars| {
             prepare(
                 submit(body(chars)),
@@ -274,7 +272,9 @@ mod tests {
         let refused = prepare_chars(MAX_JOB_RECORD_BYTES).unwrap_err();
         assert_eq!(refused.status_code(), 413);
         assert!(
-            refused.to_string().contains(&MAX_JOB_RECORD_BYTES.to_string()),
+            refused
+                .to_string()
+                .contains(&MAX_JOB_RECORD_BYTES.to_string()),
             "{refused}"
         );
     }

@@ -5,7 +5,6 @@
 
 use crate::common::*;
 use gateway::controls::keys::{self, Budget, KeyRecord};
-use gateway::controls::ports::KeyStore;
 use gateway::jobs::JobStore;
 use serde_json::json;
 
@@ -29,7 +28,9 @@ async fn attack_one_signed_github_body_under_four_delivery_ids_is_one_job() {
         .into_iter()
         .enumerate()
     {
-        let reply = hooks.post("github", &github_delivery(&body, id), &body).await;
+        let reply = hooks
+            .post("github", &github_delivery(&body, id), &body)
+            .await;
         let expected = if i == 0 { 202 } else { 200 };
         assert_eq!(reply.status, expected, "{id}: {}", reply.json);
         job_ids.push(reply.json["job_id"].as_str().unwrap().to_owned());
@@ -58,7 +59,13 @@ async fn a_signed_webhook_id_still_tells_distinct_events_apart() {
     let body = ticket("T-21", "http://127.0.0.1:9/results");
     for id in ["msg_a", "msg_b", "msg_a"] {
         let headers = standard_headers(TICKETS_SECRET, id, EVENT_TIME, &body);
-        assert!(hooks.post("tickets", &headers, &body).await.status.is_success());
+        assert!(
+            hooks
+                .post("tickets", &headers, &body)
+                .await
+                .status
+                .is_success()
+        );
     }
     assert_eq!(hooks.job_count().await, 2);
 }

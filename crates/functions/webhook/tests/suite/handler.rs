@@ -407,7 +407,11 @@ async fn an_expired_dedupe_record_counts_as_absent() {
     hooks
         .state
         .dedupe
-        .mark_accepted("tickets", &signed_key("msg_old_id", &body), EVENT_TIME * 1000)
+        .mark_accepted(
+            "tickets",
+            &signed_key("msg_old_id", &body),
+            EVENT_TIME * 1000,
+        )
         .await
         .unwrap();
     hooks.set_now_secs(EVENT_TIME + 10);

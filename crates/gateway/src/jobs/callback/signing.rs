@@ -296,9 +296,15 @@ mod tests {
                 .1
         };
         let signed_for_y = signature(&secrets.for_job("h", Signer::Tenant("y")));
-        let x_keys: Vec<SecretKey> = x.iter().map(|s| SecretKey::from_whsec(s).unwrap()).collect();
+        let x_keys: Vec<SecretKey> = x
+            .iter()
+            .map(|s| SecretKey::from_whsec(s).unwrap())
+            .collect();
         assert_ne!(signed_for_y, signature(&x_keys));
-        let y_keys: Vec<SecretKey> = y.iter().map(|s| SecretKey::from_whsec(s).unwrap()).collect();
+        let y_keys: Vec<SecretKey> = y
+            .iter()
+            .map(|s| SecretKey::from_whsec(s).unwrap())
+            .collect();
         assert_eq!(signed_for_y, signature(&y_keys));
     }
 

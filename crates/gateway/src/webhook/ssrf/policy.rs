@@ -220,7 +220,10 @@ impl CallbackPolicy {
 
 /// `localhost`, `localhost.` and any name under it.
 fn is_localhost_name(domain: &str) -> bool {
-    let name = domain.strip_suffix('.').unwrap_or(domain).to_ascii_lowercase();
+    let name = domain
+        .strip_suffix('.')
+        .unwrap_or(domain)
+        .to_ascii_lowercase();
     name == "localhost" || name.ends_with(".localhost")
 }
 

@@ -118,13 +118,8 @@ pub async fn hooks_with(config_json: &str) -> Hooks {
         allow_private: true,
         allowed_hosts: None,
     };
-    let webhooks = WebhookConfig::parse(
-        config_json,
-        &secrets,
-        &GatewayConfig::default(),
-        &policy,
-    )
-    .expect("test WEBHOOK_CONFIG");
+    let webhooks = WebhookConfig::parse(config_json, &secrets, &GatewayConfig::default(), &policy)
+        .expect("test WEBHOOK_CONFIG");
     let now_ms = Arc::new(AtomicU64::new(EVENT_TIME * 1000));
     let clock = now_ms.clone();
     let state = Arc::new(AppState {
