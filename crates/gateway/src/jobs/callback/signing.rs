@@ -2,11 +2,11 @@
 //! can verify it with any Standard Webhooks library.
 //!
 //! Callbacks are attributable: each tenant (for its API jobs) and each webhook source (for
-//! its jobs) signs with its own secret, derived from the deployment's master secret(s):
-//! `HMAC-SHA256(master key, "gateway-callback-v1\0tenant\0" + tenant)` (or `...\0source\0`
-//! + source), handed out as `whsec_<base64>` by `gatewayctl callbacks secret`. A receiver
-//! holding tenant X's secret can never verify a callback caused by tenant Y, and the tenant,
-//! origin and job id are inside the signed body as well.
+//! its jobs) signs with its own secret, derived from the deployment's master secret(s) as
+//! `HMAC-SHA256(master key, "gateway-callback-v1\0tenant\0" + tenant)` (for a source:
+//! `"gateway-callback-v1\0source\0" + source`), handed out as `whsec_<base64>` by
+//! `gatewayctl callbacks secret`. A receiver holding tenant X's secret can never verify a
+//! callback caused by tenant Y, and the tenant, origin and job id are inside the signed body.
 
 use std::collections::BTreeMap;
 use std::fmt;
