@@ -86,7 +86,7 @@ async fn a_signed_webhook_becomes_a_job_whose_result_is_called_back() {
         "{callback}"
     );
 
-    // Signed with the worker's secret (Standard Webhooks), checked here independently.
+    // Signed with the source's derived secret (Standard Webhooks), checked here independently.
     let header = |name: &str| {
         headers
             .get(name)
@@ -95,9 +95,12 @@ async fn a_signed_webhook_becomes_a_job_whose_result_is_called_back() {
             .to_owned()
     };
     assert_eq!(header("webhook-id"), job_id);
-    let key = STANDARD
+    // The demo source's own secret, derived from the master as `gatewayctl callbacks secret
+    // --source demo` derives it.
+    let master = STANDARD
         .decode(DEMO_CALLBACK_SECRET.trim_start_matches("whsec_"))
         .expect("whsec secret");
+    let key = hmac_sha256(&master, b"gateway-callback-v1\0source\0demo");
     let signed = [
         header("webhook-id").as_bytes(),
         b".",

@@ -109,6 +109,7 @@ struct InstantRunner(ConverseResponse);
 impl JobRunner for InstantRunner {
     async fn run(
         &self,
+        _caller: gateway::service::Caller<'_>,
         model: &str,
         _request: &ConverseRequest,
     ) -> Result<JobAnswer, GatewayError> {

@@ -4,6 +4,8 @@
 //! standard AWS environment (`AWS_ENDPOINT_URL` for the local emulator). Keys usable with
 //! SigV4 need `GATEWAY_KEY_SEAL_SECRET`, the same value the API function has.
 
+mod callbacks;
+
 use anyhow::{Context, anyhow, bail};
 use gateway::controls::config::RouteClass;
 use gateway::controls::controller::usage_report;
@@ -23,7 +25,7 @@ usage: gatewayctl [--table NAME] COMMAND [OPTIONS]
 keys
   keys create --tenant T [--name N] [--models a,b] [--routes converse,chat,...]
               [--rpm N] [--tpm N] [--concurrency N] [--daily-usd X] [--monthly-usd X]
-              [--expires-in-days N] [--admin] [--no-sigv4]
+              [--expires-in-days N] [--admin] [--no-sigv4] [--callback-hosts h1,*.h2]
                               the key is printed once; only its hash is stored
   keys list [--tenant T]
   keys show KEY_ID
@@ -32,18 +34,25 @@ keys
   keys disable KEY_ID | keys enable KEY_ID
   keys set-limits KEY_ID [--model M] [--rpm N] [--tpm N] [--concurrency N] [--clear]
   keys set-budget KEY_ID [--daily-usd X] [--monthly-usd X] [--clear]
+  keys set-callback-hosts KEY_ID --callback-hosts h1,*.h2 | --clear
+                              hosts this key's jobs may call back (else the tenant's)
 tenants
   tenants show T
   tenants set-budget T [--daily-usd X] [--monthly-usd X] [--clear]
   tenants set-jwt-limits T [--model M] [--rpm N] [--tpm N] [--concurrency N] [--clear]
   tenants set-jwt-models T --models a,b   (models the tenant's JWT callers may use; none: all)
+  tenants set-callback-hosts T --callback-hosts h1,*.h2 | --clear
   tenants disable T | tenants enable T
+callbacks
+  callbacks secret --tenant T | --source S
+                              the whsec_ secret(s) T's (or webhook source S's) callback
+                              receiver verifies with, derived from CALLBACK_SIGNING_SECRET
 reports
   usage --tenant T [--from YYYY-MM-DD] [--to YYYY-MM-DD]   (default: today, UTC)
   prices
 
 options: --json prints JSON instead of tables
-environment: STATE_TABLE, GATEWAY_KEY_SEAL_SECRET (or GATEWAY_KEY_SEAL_SECRET_ID), AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE, ...";
+environment: STATE_TABLE, GATEWAY_KEY_SEAL_SECRET (or GATEWAY_KEY_SEAL_SECRET_ID), CALLBACK_SIGNING_SECRET, AWS_REGION, AWS_ENDPOINT_URL, AWS_PROFILE, ...";
 
 const SEAL_VAR: &str = "GATEWAY_KEY_SEAL_SECRET";
 const BOOLEAN_FLAGS: [&str; 5] = ["json", "admin", "no-sigv4", "clear", "help"];
@@ -163,6 +172,18 @@ pub async fn run(
     if args.words[0] == "prices" {
         return prices(&args, out);
     }
+    if args.words[0] == "callbacks" {
+        if args.words.get(1).map(String::as_str) != Some("secret") {
+            bail!("unknown command '{}'\n\n{USAGE}", args.words.join(" "));
+        }
+        return callbacks::secret(
+            args.flag("tenant"),
+            args.flag("source"),
+            args.has("json"),
+            &env,
+            out,
+        );
+    }
     let table = args
         .flag("table")
         .map(str::to_owned)
@@ -216,6 +237,13 @@ pub async fn run(
                 .await?;
             ctl.print_key(&record, out)
         }
+        ("keys", Some("set-callback-hosts")) => {
+            let hosts = callback_hosts(&args)?;
+            let record = ctl
+                .edit_key(args.word(2, "KEY_ID")?, |k| k.callback_hosts = hosts)
+                .await?;
+            ctl.print_key(&record, out)
+        }
         ("tenants", Some("show")) => {
             let tenant = ctl.tenant(args.word(2, "TENANT")?).await?;
             ctl.print_tenant(&tenant, out)
@@ -224,6 +252,24 @@ pub async fn run(
         ("usage", _) => ctl.usage(&args, out).await,
         _ => bail!("unknown command '{}'\n\n{USAGE}", args.words.join(" ")),
     }
+}
+
+/// `--callback-hosts a,*.b` (exact names or `*.suffix`), or `--clear` for none.
+fn callback_hosts(args: &Args) -> anyhow::Result<Vec<String>> {
+    if args.has("clear") {
+        return Ok(Vec::new());
+    }
+    let hosts = args.list("callback-hosts");
+    if hosts.is_empty() {
+        bail!("give --callback-hosts h1,*.h2 or --clear");
+    }
+    if let Some(bad) = hosts
+        .iter()
+        .find(|h| h.contains(['/', ':', '@', ' ']) || h.trim_start_matches("*.").is_empty())
+    {
+        bail!("'{bad}' is not a host name or *.suffix pattern");
+    }
+    Ok(hosts.iter().map(|h| h.to_ascii_lowercase()).collect())
 }
 
 fn budget_from(args: &Args) -> anyhow::Result<Budget> {
@@ -393,6 +439,9 @@ impl Ctl {
         record.limits.default = args.rate_limits()?;
         record.budget = budget_from(args)?;
         record.admin = args.has("admin");
+        if args.flag("callback-hosts").is_some() {
+            record.callback_hosts = callback_hosts(args)?;
+        }
         record.expires_at_ms = args
             .number("expires-in-days")?
             .map(|d| now_ms() + d * 86_400_000);
@@ -497,6 +546,7 @@ impl Ctl {
         let json = json!({
             "tenant": tenant.tenant, "budget": tenant.budget, "jwt_limits": tenant.jwt_limits,
             "jwt_allowed_models": tenant.jwt_allowed_models, "disabled": tenant.disabled,
+            "callback_hosts": tenant.callback_hosts,
         });
         if self.json {
             writeln!(out, "{json}")?;
@@ -522,6 +572,7 @@ impl Ctl {
                 args.has("clear"),
             ),
             "set-jwt-models" => tenant.jwt_allowed_models = args.list("models"),
+            "set-callback-hosts" => tenant.callback_hosts = callback_hosts(args)?,
             "disable" => tenant.disabled = true,
             "enable" => tenant.disabled = false,
             other => bail!("unknown command 'tenants {other}'\n\n{USAGE}"),
@@ -617,7 +668,7 @@ fn key_json(key: &KeyRecord) -> Value {
         "allowed_models": key.allowed_models, "allowed_routes": key.allowed_routes,
         "limits": key.limits, "budget": key.budget, "expires_at_ms": key.expires_at_ms,
         "created_at_ms": key.created_at_ms, "sigv4": key.sigv4_sealed.is_some(),
-        "rotated_to": key.rotated_to,
+        "rotated_to": key.rotated_to, "callback_hosts": key.callback_hosts,
     })
 }
 

@@ -220,3 +220,107 @@ async fn tenants_usage_and_prices() {
     );
     assert!(cli.run("help").await.unwrap().contains("keys create"));
 }
+
+#[tokio::test]
+async fn callback_hosts_are_set_on_keys_and_tenants() {
+    let cli = Cli::new().await;
+    let created = cli
+        .json("keys create --tenant acme --callback-hosts hooks.acme.example,*.acme.example")
+        .await;
+    let key_id = created["key_id"].as_str().unwrap().to_owned();
+    let record = cli.store().key_by_id(&key_id).await.unwrap().unwrap();
+    assert_eq!(
+        record.callback_hosts,
+        ["hooks.acme.example", "*.acme.example"]
+    );
+    let shown = cli
+        .json(&format!(
+            "keys set-callback-hosts {key_id} --callback-hosts other.example"
+        ))
+        .await;
+    assert_eq!(
+        shown["callback_hosts"],
+        serde_json::json!(["other.example"])
+    );
+    let cleared = cli
+        .json(&format!("keys set-callback-hosts {key_id} --clear"))
+        .await;
+    assert_eq!(cleared["callback_hosts"], serde_json::json!([]));
+    assert!(
+        cli.run(&format!(
+            "keys set-callback-hosts {key_id} --callback-hosts https://x/y"
+        ))
+        .await
+        .is_err()
+    );
+    let tenant = cli
+        .json("tenants set-callback-hosts acme --callback-hosts hooks.acme.example")
+        .await;
+    assert_eq!(
+        tenant["callback_hosts"],
+        serde_json::json!(["hooks.acme.example"])
+    );
+    let stored = cli.store().tenant("acme").await.unwrap().unwrap();
+    assert_eq!(stored.callback_hosts, ["hooks.acme.example"]);
+}
+
+#[tokio::test]
+async fn callback_secrets_are_derived_per_tenant_and_source() {
+    const MASTER: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+    let run = |args: &str, masters: Option<&'static str>| {
+        let args: Vec<String> = args.split_whitespace().map(str::to_owned).collect();
+        async move {
+            let env = move |k: &str| match k {
+                "CALLBACK_SIGNING_SECRET" => masters.map(str::to_owned),
+                _ => None,
+            };
+            let mut out = Vec::new();
+            gatewayctl::run(&args, env, testkit::moto().dynamodb(), &mut out)
+                .await
+                .map(|()| String::from_utf8(out).unwrap())
+                .map_err(|e| format!("{e:#}"))
+        }
+    };
+    let x = run("callbacks secret --tenant x", Some(MASTER))
+        .await
+        .unwrap();
+    let y = run("callbacks secret --tenant y", Some(MASTER))
+        .await
+        .unwrap();
+    let source = run("callbacks secret --source x", Some(MASTER))
+        .await
+        .unwrap();
+    assert!(
+        x.starts_with("whsec_") && x.trim().lines().count() == 1,
+        "{x}"
+    );
+    assert!(x != y && x != source && y != source);
+    assert!(!x.contains(&MASTER[6..]), "the master is never printed");
+    // During a rotation every master yields a secret, the current one first.
+    let rotation =
+        "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw,whsec_dGhpcy1pcy1hbm90aGVyLXNlY3JldC0xMjM0NTY=";
+    let both = run("callbacks secret --tenant x", Some(rotation))
+        .await
+        .unwrap();
+    assert_eq!(both.lines().next(), x.lines().next());
+    assert_eq!(both.lines().count(), 2);
+    // The derivation is the documented one.
+    use base64::Engine as _;
+    use hmac::Mac;
+    let key = base64::engine::general_purpose::STANDARD
+        .decode(&MASTER[6..])
+        .unwrap();
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&key).unwrap();
+    mac.update(b"gateway-callback-v1\0tenant\0x");
+    let expected = format!(
+        "whsec_{}",
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    );
+    assert_eq!(x.trim(), expected);
+    assert!(run("callbacks secret --tenant x", None).await.is_err());
+    assert!(
+        run("callbacks secret --tenant x --source y", Some(MASTER))
+            .await
+            .is_err()
+    );
+}

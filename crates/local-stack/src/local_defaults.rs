@@ -20,6 +20,7 @@ pub fn demo_webhook_config() -> String {
                 "system": "You triage support tickets. Answer with one line.",
                 "prompt": "Ticket {{/ticket/id}}: {{/ticket/title}}\n\n{{/ticket/body?}}",
                 "callback": {"pointer": "/callback_url"},
+                "callback_hosts": ["127.0.0.1", "localhost"],
                 "metadata": {"ticket_id": "/ticket/id"}
             }
         }

@@ -8,6 +8,7 @@ use axum::routing::{get, post};
 use gateway::config::GatewayConfig;
 use gateway::jobs::submit::JobSettings;
 use gateway::service::{Gateway, GatewayParts};
+use gateway::webhook::CallbackPolicy;
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use std::sync::Arc;
@@ -28,6 +29,14 @@ pub struct JobsBackend {
     pub store: DynamoJobStore,
     pub queue: SqsJobQueue,
     pub settings: JobSettings,
+    /// The deployment's callback policy, checked at submit (the worker's, from the same
+    /// `CALLBACK_ALLOW_HTTP` / `CALLBACK_ALLOW_PRIVATE` variables).
+    pub callback_policy: CallbackPolicy,
+}
+
+/// A local-development flag: only `true` or `1` turn it on.
+fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> bool {
+    matches!(lookup(name).as_deref().map(str::trim), Some("true" | "1"))
 }
 
 impl JobsBackend {
@@ -47,6 +56,11 @@ impl JobsBackend {
             queue: SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), queue_url),
             settings: JobSettings {
                 ttl_secs: ttl_days * 24 * 3600,
+            },
+            callback_policy: CallbackPolicy {
+                allow_http: flag(&lookup, "CALLBACK_ALLOW_HTTP"),
+                allow_private: flag(&lookup, "CALLBACK_ALLOW_PRIVATE"),
+                allowed_hosts: None,
             },
         })
     }

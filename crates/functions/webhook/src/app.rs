@@ -7,8 +7,10 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::post;
 use gateway::config::GatewayConfig;
+use gateway::controls::Controller;
 use gateway::jobs::submit::JobSettings;
 use gateway::webhook::CallbackPolicy;
+use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 
 use crate::config::WebhookConfig;
@@ -38,6 +40,9 @@ pub struct AppState {
     pub queue: SqsJobQueue,
     pub job_settings: JobSettings,
     pub dedupe: DedupeStore,
+    /// Admits each job against its source's principal (limits, budgets, allowed models) and
+    /// reserves its cost, over the state table, exactly as `POST /v1/jobs` does.
+    pub controls: Controller<DynamoControlStore>,
     pub clock: Clock,
 }
 
@@ -87,6 +92,12 @@ impl AppState {
                 .map_err(|_| format!("JOB_TTL_DAYS must be a whole number, got '{days}'"))?,
         };
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+        let state_table = required(&lookup, "STATE_TABLE")?;
+        let control_store =
+            DynamoControlStore::new(dynamodb.clone(), &state_table, &gateway.controls.cache);
+        let home = sdk.region().map(|r| r.as_ref().to_owned());
+        // No seal key: this function authenticates no one, it only admits its sources' jobs.
+        let controls = Controller::new(&gateway, control_store, Vec::new(), home)?;
         Ok(Arc::new(Self {
             webhooks,
             gateway,
@@ -99,7 +110,8 @@ impl AppState {
             job_settings: JobSettings {
                 ttl_secs: ttl_days * 24 * 3600,
             },
-            dedupe: DedupeStore::new(dynamodb, required(&lookup, "STATE_TABLE")?),
+            dedupe: DedupeStore::new(dynamodb, state_table),
+            controls,
             clock: system_clock(),
         }))
     }

@@ -12,7 +12,7 @@
 //!       "inference_config": {"maxTokens": 512},
 //!       "callback": {"pointer": "/callback_url"},
 //!       "callback_hosts": ["hooks.example.com", "*.example.org"],
-//!       "tenant": "support",
+//!       "principal": {"tenant": "support", "key_id": "GWKAAAAAAAAAAAAAAAAA"},
 //!       "metadata": {"ticket_id": "/ticket/id"}
 //!     },
 //!     "github": {
@@ -30,6 +30,13 @@
 //! A secret written `env:NAME` is read from the environment variable `NAME` at cold start
 //! (in AWS, the template fills that variable from Secrets Manager with a dynamic reference),
 //! so the document itself holds no secret.
+//!
+//! `principal` is who a source's jobs are admitted and charged against, exactly like an API
+//! caller: the tenant's budget always applies, and with `key_id` that key's limits, budget
+//! and allowed models too. Without `principal` the tenant is `tenant` (or `webhook:<source>`)
+//! with its tenant record's budget. Callbacks go only to `callback_hosts`, or to the host of
+//! a fixed `callback.url`: a source taking its callback URL from the payload (`pointer`)
+//! must list its hosts.
 
 use std::collections::BTreeMap;
 
@@ -66,11 +73,14 @@ pub struct Source {
     pub prompt: Template,
     pub inference_config: Option<InferenceConfig>,
     pub callback: Option<CallbackSource>,
-    /// The callback host allow-list (exact names, or `*.suffix`); enforced again at delivery.
+    /// The callback host allow-list (exact names, or `*.suffix`; a fixed URL's host when
+    /// unset); checked at intake and again at delivery.
     pub callback_hosts: Option<Vec<String>>,
-    /// The tenant the job belongs to (quotas, notifications filtering); `webhook:<source>`
-    /// unless set.
+    /// The tenant the job belongs to and is charged to (quotas, notifications filtering):
+    /// `principal.tenant`, else `tenant`, else `webhook:<source>`.
     pub tenant: String,
+    /// The key whose limits, budget and allowed models apply to the source's jobs.
+    pub key_id: Option<String>,
     pub priority: Option<String>,
     /// Job metadata key → JSON pointer into the payload.
     pub metadata: BTreeMap<String, String>,
@@ -105,6 +115,15 @@ fn default_max_body() -> usize {
     DEFAULT_MAX_BODY_BYTES
 }
 
+/// Who a source's jobs are charged to.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrincipal {
+    tenant: String,
+    #[serde(default)]
+    key_id: Option<String>,
+}
+
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawSource {
@@ -121,6 +140,8 @@ struct RawSource {
     callback_hosts: Option<Vec<String>>,
     #[serde(default)]
     tenant: Option<String>,
+    #[serde(default)]
+    principal: Option<RawPrincipal>,
     #[serde(default)]
     priority: Option<String>,
     #[serde(default)]
@@ -234,16 +255,21 @@ impl Source {
             .map(Template::parse)
             .transpose()
             .map_err(|e| invalid(at("system"), e))?;
-        let callback_hosts = raw.callback_hosts.filter(|hosts| !hosts.is_empty());
+        let mut callback_hosts = raw.callback_hosts.filter(|hosts| !hosts.is_empty());
         match &raw.callback {
             Some(CallbackSource::Url(url)) => {
                 let policy = CallbackPolicy {
                     allowed_hosts: callback_hosts.clone(),
                     ..callback_policy.clone()
                 };
-                policy
+                let target = policy
                     .parse_callback_url(url)
                     .map_err(|e| invalid(at("callback.url"), e.to_string()))?;
+                // The operator wrote this URL: its host is the allow-list when none is given.
+                if callback_hosts.is_none() {
+                    let host = target.url().host_str().unwrap_or_default().to_owned();
+                    callback_hosts = Some(vec![host]);
+                }
             }
             Some(CallbackSource::Pointer(pointer)) if !pointer.starts_with('/') => {
                 return Err(invalid(
@@ -251,7 +277,47 @@ impl Source {
                     "must be a JSON pointer starting with `/`",
                 ));
             }
+            Some(CallbackSource::Pointer(_)) if callback_hosts.is_none() => {
+                // A URL from the payload is the sender's choice: only listed hosts get results.
+                return Err(invalid(
+                    at("callback_hosts"),
+                    "required when the callback URL comes from the payload (callback.pointer)",
+                ));
+            }
             Some(CallbackSource::Pointer(_)) | None => {}
+        }
+        let named_tenant = raw.tenant.filter(|t| !t.trim().is_empty());
+        let (tenant, key_id) = match raw.principal {
+            Some(principal) => {
+                if principal.tenant.trim().is_empty() {
+                    return Err(invalid(at("principal.tenant"), "must not be empty"));
+                }
+                if named_tenant
+                    .as_ref()
+                    .is_some_and(|t| *t != principal.tenant)
+                {
+                    return Err(invalid(
+                        at("tenant"),
+                        "differs from principal.tenant; give one of them",
+                    ));
+                }
+                if let Some(key_id) = &principal.key_id
+                    && !gateway::controls::keys::is_key_id(key_id)
+                {
+                    return Err(invalid(
+                        at("principal.key_id"),
+                        "is not a gateway key id (GWK...)",
+                    ));
+                }
+                (principal.tenant, principal.key_id)
+            }
+            None => (
+                named_tenant.unwrap_or_else(|| format!("webhook:{name}")),
+                None,
+            ),
+        };
+        if !gateway::controls::keys::valid_tenant(&tenant) {
+            return Err(invalid(at("tenant"), "is not a usable tenant name"));
         }
         if let Some((key, _)) = raw
             .metadata
@@ -277,23 +343,19 @@ impl Source {
             inference_config: raw.inference_config,
             callback: raw.callback,
             callback_hosts,
-            tenant: raw
-                .tenant
-                .filter(|t| !t.trim().is_empty())
-                .unwrap_or_else(|| format!("webhook:{name}")),
+            tenant,
+            key_id,
             priority: raw.priority,
             metadata: raw.metadata,
             max_body_bytes: raw.max_body_bytes.unwrap_or(default_max_body),
         })
     }
 
-    /// Metadata for the job: the source and delivery id, then the configured pointers'
-    /// values (absent ones skipped, long ones cut).
-    pub fn metadata_for(&self, payload: &Value, delivery_id: &str) -> BTreeMap<String, String> {
-        let mut metadata = BTreeMap::from([
-            ("webhook_source".to_owned(), self.name.clone()),
-            ("webhook_delivery_id".to_owned(), delivery_id.to_owned()),
-        ]);
+    /// Metadata for the job: the source, then the configured pointers' values (absent ones
+    /// skipped, long ones cut). The delivery id is added by the handler after the request is
+    /// hashed: redeliveries of one body under other ids are the same job.
+    pub fn metadata_for(&self, payload: &Value) -> BTreeMap<String, String> {
+        let mut metadata = BTreeMap::from([("webhook_source".to_owned(), self.name.clone())]);
         for (key, pointer) in &self.metadata {
             if let Some(value) = payload.pointer(pointer) {
                 let text: String = crate::template::text_of(value)
@@ -507,6 +569,50 @@ mod tests {
     }
 
     #[test]
+    fn principals_and_callback_hosts_are_checked() {
+        let with_principal = with(
+            example(),
+            "/sources/tickets/principal",
+            json!({"tenant": "support", "key_id": "GWKAAAAAAAAAAAAAAAAA"}),
+        );
+        let config = parse(with_principal.clone()).unwrap();
+        let tickets = &config.sources["tickets"];
+        assert_eq!(tickets.tenant, "support");
+        assert_eq!(tickets.key_id.as_deref(), Some("GWKAAAAAAAAAAAAAAAAA"));
+        // A fixed URL's host is the allow-list when none is given.
+        assert_eq!(
+            config.sources["github"].callback_hosts,
+            Some(vec!["ci.example.com".to_owned()])
+        );
+        let cases = [
+            (
+                with(
+                    with_principal.clone(),
+                    "/sources/tickets/tenant",
+                    json!("other"),
+                ),
+                "sources.tickets.tenant",
+            ),
+            (
+                with(
+                    example(),
+                    "/sources/tickets/principal",
+                    json!({"tenant": "support", "key_id": "nope"}),
+                ),
+                "sources.tickets.principal.key_id",
+            ),
+            (
+                with(example(), "/sources/tickets/callback_hosts", json!([])),
+                "sources.tickets.callback_hosts",
+            ),
+        ];
+        for (document, path) in cases {
+            let err = parse(document).unwrap_err();
+            assert!(err.path.starts_with(path), "{path}: {err}");
+        }
+    }
+
+    #[test]
     fn an_unset_config_means_no_sources() {
         let config = WebhookConfig::from_env(
             &|_| None,
@@ -543,11 +649,10 @@ mod tests {
     fn metadata_comes_from_pointers_and_is_bounded() {
         let config = parse(example()).unwrap();
         let payload = json!({"ticket": {"id": "x".repeat(1000)}});
-        let metadata = config.sources["tickets"].metadata_for(&payload, "msg_1");
+        let metadata = config.sources["tickets"].metadata_for(&payload);
         assert_eq!(metadata["webhook_source"], "tickets");
-        assert_eq!(metadata["webhook_delivery_id"], "msg_1");
         assert_eq!(metadata["ticket_id"].len(), 256);
-        let absent = config.sources["tickets"].metadata_for(&json!({}), "msg_2");
+        let absent = config.sources["tickets"].metadata_for(&json!({}));
         assert!(!absent.contains_key("ticket_id"));
     }
 }

@@ -1,12 +1,16 @@
 //! Remembering deliveries in the state table, so a redelivered webhook is not processed twice.
 //!
-//! Item: `pk = WEBHOOK#<source>#<delivery id>`, `sk = DEDUPE`, the job id, `state`
+//! A delivery is known by its dedupe key (see the handler): `sha256:<hex of the body>`, plus
+//! `:id:<delivery id>` when the scheme signs the id. An unsigned id never identifies a
+//! delivery alone, so one signed body replayed under fresh ids is one delivery.
+//!
+//! Item: `pk = WEBHOOK#<source>#<dedupe key>`, `sk = DEDUPE`, the job id, `state`
 //! (`RECEIVED` when claimed, `ACCEPTED` once its job is queued) and `expires_at` (epoch
 //! seconds, the table's TTL attribute). TTL deletion is lazy (and absent in the emulator),
 //! so the claim's condition treats an expired item as absent itself.
 //!
 //! A delivery whose first attempt died between claim and queue (state still `RECEIVED`) is
-//! processed again on redelivery: the job id is derived from the delivery id, so the job is
+//! processed again on redelivery: the job id is derived from the dedupe key, so the job is
 //! still created once.
 
 use std::collections::HashMap;
@@ -14,6 +18,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway::GatewayError;
+use gateway::webhook::VerifiedDelivery;
+use sha2::{Digest, Sha256};
 
 const SORT_KEY: &str = "DEDUPE";
 const RECEIVED: &str = "RECEIVED";
@@ -55,12 +61,27 @@ impl DedupeStore {
         }
     }
 
-    /// Source names carry no `#` (checked at config time) and delivery ids are bounded,
-    /// printable ASCII (checked by the signature schemes), so keys cannot collide.
+    /// What makes two deliveries the same: the hash of the body, and the delivery id only
+    /// when the signature covers it (Standard Webhooks' `webhook-id`). An unsigned id
+    /// (`X-GitHub-Delivery`, a generic id header) is the sender's word: a replayed body under
+    /// a fresh id must still be recognised.
+    pub fn delivery_key(delivery: &VerifiedDelivery, body: &[u8]) -> String {
+        let hash = hex::encode(Sha256::digest(body));
+        if delivery.id_signed {
+            format!("sha256:{hash}:id:{}", delivery.delivery_id)
+        } else {
+            format!("sha256:{hash}")
+        }
+    }
+
+    /// Source names carry no `#` (checked at config time) and dedupe keys are bounded,
+    /// printable ASCII (a fixed-length hash first, then an id the signature schemes bounded),
+    /// so keys cannot collide.
     pub fn key(source: &str, delivery_id: &str) -> String {
         format!("WEBHOOK#{source}#{delivery_id}")
     }
 
+    /// `delivery_id`: the delivery's [`Self::delivery_key`].
     #[tracing::instrument(skip_all, fields(source, delivery_id))]
     pub async fn claim(
         &self,

@@ -32,6 +32,10 @@ pub enum HandlerError {
     Invalid(GatewayError),
     #[error("this delivery id was already used with a different payload")]
     Conflict,
+    /// The source's principal may not run this job now: a rate limit or budget (429, so the
+    /// sender's retry policy delivers it again later) or its key's allow-lists (403).
+    #[error("{0}")]
+    Refused(GatewayError),
     /// Storage, queue or our own configuration: the sender should retry later.
     #[error("internal error")]
     Internal(String),
@@ -61,6 +65,14 @@ impl HandlerError {
                 StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::BAD_REQUEST)
             }
             Self::Conflict => StatusCode::CONFLICT,
+            // Every sender retries a 429; a budget is exhausted until its period rolls over
+            // or an operator raises it, and then the retried delivery goes through.
+            Self::Refused(GatewayError::RateLimited { .. } | GatewayError::BudgetExceeded(_)) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
+            Self::Refused(e) => {
+                StatusCode::from_u16(e.status_code()).unwrap_or(StatusCode::FORBIDDEN)
+            }
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -76,6 +88,7 @@ impl HandlerError {
             Self::CallbackRefused(e) => e.code(),
             Self::Invalid(e) => e.code(),
             Self::Conflict => "delivery_conflict",
+            Self::Refused(e) => e.code(),
             Self::Internal(_) => "internal_error",
         }
     }
@@ -85,7 +98,7 @@ impl HandlerError {
     fn public_message(&self) -> String {
         match self {
             Self::Unauthenticated(_) => "the delivery's signature could not be verified".to_owned(),
-            Self::Invalid(e) => e.public_message(),
+            Self::Invalid(e) | Self::Refused(e) => e.public_message(),
             other => other.to_string(),
         }
     }
@@ -118,6 +131,14 @@ impl HandlerError {
         let mut response = (status, Json(body)).into_response();
         if let Ok(value) = http::HeaderValue::from_str(request_id) {
             response.headers_mut().insert("x-request-id", value);
+        }
+        if let Self::Refused(e) = &self
+            && let Some(after) = e.retry_after()
+        {
+            response.headers_mut().insert(
+                "retry-after",
+                http::HeaderValue::from(after.as_secs().max(1)),
+            );
         }
         response
     }

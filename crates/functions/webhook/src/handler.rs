@@ -1,22 +1,28 @@
-//! `POST /webhooks/{source}`: verify → parse → map → dedupe → job → queue → 202.
+//! `POST /webhooks/{source}`: verify → parse → map (callback URL checked) → dedupe (source +
+//! body hash, + the delivery id when signed) → admit against the source's principal → job →
+//! queue → 202.
 //!
-//! Fast by construction: no model call here, only the signature check and four small
-//! DynamoDB/SQS writes; the worker does the rest and POSTs the result to the callback.
+//! Fast by construction: no model call here, only the signature check and a few small
+//! DynamoDB/SQS writes; the worker does the rest, settles the charge and POSTs the result to
+//! the callback.
 
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use gateway::GatewayError;
+use gateway::controls::{CallPlan, RouteClass, estimate, models};
 use gateway::jobs::submit::{job_id, prepare};
-use gateway::jobs::{Created, JobQueue, JobStatus, JobStore};
+use gateway::jobs::{Created, JobQueue, JobRecord, JobStatus, JobStore, ORIGIN_WEBHOOK_PREFIX};
 use gateway::webhook::HeaderLookup;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
 
 use crate::app::SharedState;
-use crate::dedupe::Claim;
+use crate::config::Source;
+use crate::dedupe::{Claim, DedupeStore};
 use crate::error::HandlerError;
 use crate::mapping::submission;
 use crate::request_id::RequestId;
@@ -101,19 +107,13 @@ async fn accept(
         .map_err(HandlerError::Unauthenticated)?;
     let payload: Value =
         serde_json::from_slice(&body).map_err(|e| HandlerError::Malformed(e.to_string()))?;
-    let submit = submission(
-        source,
-        &payload,
-        &delivery.delivery_id,
-        &state.callback_policy,
-    )?;
+    // Includes the callback URL's checks (static SSRF policy and the source's host list).
+    let submit = submission(source, &payload, &state.callback_policy)?;
 
-    // One job per delivery, whatever happens to the dedupe record: the id is derived from it.
-    let id = job_id(
-        &source.tenant,
-        Some(&format!("webhook/{name}/{}", delivery.delivery_id)),
-        "",
-    );
+    // One job per delivery, whatever happens to the dedupe record: the id is derived from
+    // what identifies the delivery, which binds the body.
+    let key = DedupeStore::delivery_key(&delivery, &body);
+    let id = job_id(&source.tenant, Some(&format!("webhook/{name}/{key}")), "");
     let mut record = prepare(
         submit,
         &state.gateway,
@@ -123,16 +123,16 @@ async fn accept(
         state.job_settings,
     )?;
     record.callback_hosts = source.callback_hosts.clone();
+    record.origin = Some(format!("{ORIGIN_WEBHOOK_PREFIX}{name}"));
+    // After the request hash: a redelivery under another id is still the same request.
+    record.metadata.insert(
+        "webhook_delivery_id".to_owned(),
+        delivery.delivery_id.clone(),
+    );
 
     let claim = state
         .dedupe
-        .claim(
-            name,
-            &delivery.delivery_id,
-            &id,
-            now_ms,
-            state.webhooks.dedupe_ttl_secs,
-        )
+        .claim(name, &key, &id, now_ms, state.webhooks.dedupe_ttl_secs)
         .await?;
     if let Claim::Seen {
         accepted: true,
@@ -146,13 +146,8 @@ async fn accept(
             duplicate: true,
         });
     }
-    let (record, duplicate) = match state.jobs.create(&record).await? {
-        Created::New => (record, false),
-        Created::Existing(existing) if existing.request_hash == record.request_hash => {
-            (*existing, true)
-        }
-        Created::Existing(_) => return Err(HandlerError::Conflict),
-    };
+
+    let (record, duplicate) = create_admitted(state, source, record).await?;
     // Also for a job an earlier attempt created but may not have queued; the worker ignores
     // duplicate messages.
     if record.status == JobStatus::Queued {
@@ -163,7 +158,7 @@ async fn accept(
     }
     state
         .dedupe
-        .mark_accepted(name, &delivery.delivery_id, state.now_ms())
+        .mark_accepted(name, &key, state.now_ms())
         .await?;
     Ok(Accepted {
         status: if duplicate {
@@ -175,6 +170,74 @@ async fn accept(
         delivery_id: delivery.delivery_id,
         duplicate,
     })
+}
+
+/// Admits the job against the source's principal like `POST /v1/jobs` admits an API job
+/// (rate limits, budgets, allowed models; a refusal creates nothing), then creates its
+/// record carrying the reservation for the worker to settle. `true`: the job existed.
+async fn create_admitted(
+    state: &SharedState,
+    source: &Source,
+    mut record: JobRecord,
+) -> Result<(JobRecord, bool), HandlerError> {
+    let now_ms = state.now_ms();
+    let controls = &state.controls;
+    let principal = controls
+        .service_principal(&source.tenant, source.key_id.as_deref(), now_ms)
+        .await
+        .map_err(refused)?;
+    let (model, request) = record.call()?;
+    let plan = CallPlan {
+        route: RouteClass::Jobs,
+        model: models::resolve(&state.gateway, &model, principal.allowed_models())
+            .map_err(refused)?,
+        estimate: estimate::converse(&request, &state.gateway.controls.estimate)?,
+        cache: None,
+    };
+    let admission = controls
+        .admit(&principal, plan, now_ms)
+        .await
+        .map_err(|refusal| refused(refusal.error))?;
+    let submit_id = uuid::Uuid::new_v4().simple().to_string();
+    record.charge = Some(admission.charge(&submit_id));
+    record.allowed_models = principal
+        .key
+        .as_ref()
+        .map(|k| k.allowed_models.clone())
+        .unwrap_or_default();
+    let own_write = |stored: &JobRecord| stored.charge == record.charge;
+    match state.jobs.create(&record).await {
+        Ok(Created::New) => Ok((record, false)),
+        Ok(Created::Existing(existing)) if own_write(&existing) => Ok((record, false)),
+        Ok(Created::Existing(existing)) => {
+            // An earlier delivery of the same body made the job: its reservation stands.
+            controls.release(&admission).await;
+            if existing.request_hash == record.request_hash {
+                Ok((*existing, true))
+            } else {
+                Err(HandlerError::Conflict)
+            }
+        }
+        Err(error) => {
+            // The write may have landed before the error: look before giving back.
+            match state.jobs.get(&record.job_id).await {
+                Ok(Some(stored)) if own_write(&stored) => Ok((record, false)),
+                _ => {
+                    controls.release(&admission).await;
+                    Err(error.into())
+                }
+            }
+        }
+    }
+}
+
+/// A refusal of the controls: limits and budgets, the key's allow-lists, or a principal
+/// that cannot be used; a store failure stays an internal error.
+fn refused(error: GatewayError) -> HandlerError {
+    match error {
+        GatewayError::Internal(_) => error.into(),
+        other => HandlerError::Refused(other),
+    }
 }
 
 pub async fn not_found(RequestId(request_id): RequestId) -> Response {

@@ -1,6 +1,7 @@
 //! A verified payload → the job it becomes: the model request from the source's templates,
-//! the callback URL (fixed or from the payload, statically checked now, vetted again with DNS
-//! at delivery), and metadata.
+//! the callback URL (fixed or from the payload; checked now against the deployment's static
+//! SSRF policy and the source's host allow-list, before anything is queued, and vetted again
+//! with DNS at delivery), and metadata.
 
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
@@ -17,7 +18,6 @@ use crate::template::MissingField;
 pub fn submission(
     source: &Source,
     payload: &Value,
-    delivery_id: &str,
     policy: &CallbackPolicy,
 ) -> Result<SubmitJob, HandlerError> {
     let prompt = source.prompt.render(payload)?;
@@ -58,7 +58,7 @@ pub fn submission(
         converse: Some(converse),
         chat: None,
         callback_url,
-        metadata: source.metadata_for(payload, delivery_id),
+        metadata: source.metadata_for(payload),
         priority: source.priority.clone(),
     })
 }

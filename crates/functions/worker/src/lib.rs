@@ -36,12 +36,17 @@ pub use config::{CallbackConfig, WorkerConfig};
 pub struct GatewayRunner<M>(pub Gateway<M>);
 
 impl<M: ModelClient> JobRunner for GatewayRunner<M> {
-    async fn run(&self, model: &str, request: &ConverseRequest) -> Result<JobAnswer, GatewayError> {
+    async fn run(
+        &self,
+        caller: Caller<'_>,
+        model: &str,
+        request: &ConverseRequest,
+    ) -> Result<JobAnswer, GatewayError> {
         // The job's own deadline is the configured request timeout; the queue's visibility
         // timeout is six times the function's, so a redelivery never races a live attempt.
         let served = self
             .0
-            .converse(Caller::SYSTEM, Route::Model(model), request, None)
+            .converse(caller, Route::Model(model), request, None)
             .await?;
         Ok(JobAnswer {
             response: served.value,

@@ -3,7 +3,7 @@
 
 use super::aws_error;
 use super::result_codec::{self, StoredResult};
-use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
@@ -70,6 +70,25 @@ fn from_item(mut item: Item) -> Result<JobRecord, GatewayError> {
     Ok(record)
 }
 
+/// DynamoDB's (and moto's) refusal of an item over 400 KB.
+fn is_item_too_large(code: Option<&str>, message: Option<&str>) -> bool {
+    code == Some("ValidationException")
+        && message.is_some_and(|m| m.to_ascii_lowercase().contains("item size"))
+}
+
+/// Why a job whose answer cannot be stored failed; `size` 0 when only the write knew.
+fn result_too_large(size: usize) -> JobError {
+    let size = if size > 0 {
+        format!(" ({size} bytes)")
+    } else {
+        String::new()
+    };
+    JobError {
+        code: "result_too_large".into(),
+        message: format!("the model's answer{size} exceeds what a job can store"),
+    }
+}
+
 fn value<T: serde::Serialize>(value: &T) -> Result<AttributeValue, GatewayError> {
     serde_dynamo::to_attribute_value(value)
         .map_err(|e| GatewayError::Internal(format!("attribute: {e}")))
@@ -102,6 +121,76 @@ impl DynamoJobStore {
             .update_item()
             .table_name(&self.table)
             .key("pk", s(job_id))
+    }
+
+    /// The conditional write that finishes a job with `outcome`.
+    fn finish_request(
+        &self,
+        job_id: &str,
+        token: &str,
+        now_ms: u64,
+        outcome: &JobOutcome,
+    ) -> Result<UpdateItemFluentBuilder, GatewayError> {
+        let mut request = self
+            .update(job_id)
+            .condition_expression("#status = :running AND lease_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", status(JobStatus::Running))
+            .expression_attribute_values(":token", s(token))
+            .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":pending", notification(NotificationState::Pending));
+        let set = match outcome {
+            JobOutcome::Succeeded { result, usage } => {
+                request = request.expression_attribute_values(":usage", value(usage)?);
+                match result_codec::encode(result)
+                    .map_err(|e| GatewayError::Internal(format!("encoding result: {e}")))?
+                {
+                    StoredResult::Plain(result) => {
+                        request = request
+                            .expression_attribute_names("#result", "result")
+                            .expression_attribute_values(":done", status(JobStatus::Succeeded))
+                            .expression_attribute_values(":result", value(&result)?);
+                        "#status = :done, #result = :result, #usage = :usage"
+                    }
+                    StoredResult::Compressed(bytes) => {
+                        request = request
+                            .expression_attribute_values(":done", status(JobStatus::Succeeded))
+                            .expression_attribute_values(
+                                ":result",
+                                AttributeValue::B(Blob::new(bytes)),
+                            );
+                        "#status = :done, result_gz = :result, #usage = :usage"
+                    }
+                    StoredResult::TooLarge(size) => {
+                        let error = result_too_large(size);
+                        request = request
+                            .expression_attribute_values(":done", status(JobStatus::Failed))
+                            .expression_attribute_values(":error", value(&error)?);
+                        "#status = :done, #error = :error, #usage = :usage"
+                    }
+                }
+            }
+            JobOutcome::Failed { error, usage } => {
+                request = request
+                    .expression_attribute_values(":done", status(JobStatus::Failed))
+                    .expression_attribute_values(":error", value(error)?);
+                if let Some(usage) = usage {
+                    request = request.expression_attribute_values(":usage", value(usage)?);
+                    "#status = :done, #error = :error, #usage = :usage"
+                } else {
+                    "#status = :done, #error = :error"
+                }
+            }
+        };
+        if set.contains("#error") {
+            request = request.expression_attribute_names("#error", "error");
+        }
+        if set.contains("#usage") {
+            request = request.expression_attribute_names("#usage", "usage");
+        }
+        Ok(request.update_expression(format!(
+            "SET {set}, updated_at_ms = :now, notification = :pending REMOVE lease_token, lease_until_ms"
+        )))
     }
 }
 
@@ -181,77 +270,38 @@ impl JobStore for DynamoJobStore {
         now_ms: u64,
         outcome: &JobOutcome,
     ) -> Result<Option<JobRecord>, GatewayError> {
-        let mut request = self
-            .update(job_id)
-            .condition_expression("#status = :running AND lease_token = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":running", status(JobStatus::Running))
-            .expression_attribute_values(":token", s(token))
-            .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":pending", notification(NotificationState::Pending));
-        let set = match outcome {
-            JobOutcome::Succeeded { result, usage } => {
-                request = request.expression_attribute_values(":usage", value(usage)?);
-                match result_codec::encode(result)
-                    .map_err(|e| GatewayError::Internal(format!("encoding result: {e}")))?
-                {
-                    StoredResult::Plain(result) => {
-                        request = request
-                            .expression_attribute_names("#result", "result")
-                            .expression_attribute_values(":done", status(JobStatus::Succeeded))
-                            .expression_attribute_values(":result", value(&result)?);
-                        "#status = :done, #result = :result, #usage = :usage"
-                    }
-                    StoredResult::Compressed(bytes) => {
-                        request = request
-                            .expression_attribute_values(":done", status(JobStatus::Succeeded))
-                            .expression_attribute_values(
-                                ":result",
-                                AttributeValue::B(Blob::new(bytes)),
-                            );
-                        "#status = :done, result_gz = :result, #usage = :usage"
-                    }
-                    StoredResult::TooLarge(size) => {
-                        let error = JobError {
-                            code: "result_too_large".into(),
-                            message: format!(
-                                "the model's answer ({size} bytes) exceeds what a job can store"
-                            ),
-                        };
-                        request = request
-                            .expression_attribute_values(":done", status(JobStatus::Failed))
-                            .expression_attribute_values(":error", value(&error)?);
-                        "#status = :done, #error = :error, #usage = :usage"
-                    }
-                }
-            }
-            JobOutcome::Failed { error, usage } => {
-                request = request
-                    .expression_attribute_values(":done", status(JobStatus::Failed))
-                    .expression_attribute_values(":error", value(error)?);
-                if let Some(usage) = usage {
-                    request = request.expression_attribute_values(":usage", value(usage)?);
-                    "#status = :done, #error = :error, #usage = :usage"
-                } else {
-                    "#status = :done, #error = :error"
-                }
-            }
-        };
-        if set.contains("#error") {
-            request = request.expression_attribute_names("#error", "error");
-        }
-        if set.contains("#usage") {
-            request = request.expression_attribute_names("#usage", "usage");
-        }
-        let request = request.update_expression(format!(
-            "SET {set}, updated_at_ms = :now, notification = :pending REMOVE lease_token, lease_until_ms"
-        ));
+        let request = self.finish_request(job_id, token, now_ms, outcome)?;
         // ALL_NEW: the finished record comes back with the write, so the worker announces it
         // without another read.
-        conditional(request, "dynamodb:UpdateItem(finish)")
-            .await?
-            .map(from_item)
-            .transpose()
+        let written = match request.return_values(ReturnValue::AllNew).send().await {
+            Ok(output) => Some(output.attributes.unwrap_or_default()),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                None
+            }
+            Err(SdkError::ServiceError(e))
+                if is_item_too_large(e.err().code(), e.err().message()) =>
+            {
+                // The answer fits on its own but not with this record (one submitted before
+                // the intake's size limit): the job fails once, with a clear error, instead
+                // of the write failing on every redelivery, each of which would call and
+                // bill the model again.
+                let JobOutcome::Succeeded { usage, .. } = outcome else {
+                    return Err(aws_error("dynamodb:UpdateItem(finish)", e));
+                };
+                tracing::error!(
+                    job_id,
+                    "job result does not fit in its record: failing the job"
+                );
+                let failed = JobOutcome::Failed {
+                    error: result_too_large(0),
+                    usage: Some(*usage),
+                };
+                let request = self.finish_request(job_id, token, now_ms, &failed)?;
+                conditional(request, "dynamodb:UpdateItem(finish)").await?
+            }
+            Err(e) => return Err(aws_error("dynamodb:UpdateItem(finish)", e)),
+        };
+        written.map(from_item).transpose()
     }
 
     #[tracing::instrument(skip_all, fields(job_id))]
@@ -392,5 +442,34 @@ impl JobStore for DynamoJobStore {
                 .await?
                 .is_some(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_item_size_refusal_fails_a_job_as_too_large() {
+        // DynamoDB's and moto's wording; a ValidationException for anything else is a bug of
+        // ours and must not turn into a failed job.
+        for message in [
+            "Item size has exceeded the maximum allowed size",
+            "Item size to update has exceeded the maximum allowed size",
+        ] {
+            assert!(is_item_too_large(
+                Some("ValidationException"),
+                Some(message)
+            ));
+        }
+        assert!(!is_item_too_large(
+            Some("ValidationException"),
+            Some("Invalid UpdateExpression")
+        ));
+        assert!(!is_item_too_large(
+            Some("ThrottlingException"),
+            Some("Item size")
+        ));
+        assert!(result_too_large(12).message.contains("12 bytes"));
     }
 }

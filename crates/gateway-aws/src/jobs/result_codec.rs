@@ -1,7 +1,9 @@
 //! Keeping job records under DynamoDB's 400 KB item limit: a result larger than
 //! `COMPRESS_ABOVE` is stored gzip-compressed in a binary attribute; one still larger than
 //! `MAX_STORED` compressed is refused, and the job fails with `result_too_large` instead of the
-//! write failing forever.
+//! write failing forever. `MAX_STORED` plus the largest record the intakes accept
+//! (`gateway::jobs::submit::MAX_JOB_RECORD_BYTES`, 200 KB) plus the callback attempts stays
+//! under 400 KB.
 
 use flate2::Compression;
 use flate2::read::GzDecoder;
@@ -10,7 +12,7 @@ use gateway::jobs::JobResult;
 use std::io::{Read, Write};
 
 pub const COMPRESS_ABOVE: usize = 32 * 1024;
-pub const MAX_STORED: usize = 350 * 1024;
+pub const MAX_STORED: usize = 160 * 1024;
 
 pub enum StoredResult {
     Plain(JobResult),

@@ -318,10 +318,11 @@ impl<S: KeyStore> Controller<S> {
             jwt_limits: default.limits.clone(),
             jwt_allowed_models: default.allowed_models.clone(),
             disabled: false,
+            callback_hosts: Vec::new(),
         }))
     }
 
-    async fn key_principal(
+    pub(super) async fn key_principal(
         &self,
         record: Arc<KeyRecord>,
         method: AuthMethod,
@@ -343,7 +344,7 @@ impl<S: KeyStore> Controller<S> {
         })
     }
 
-    async fn cached_key<F>(
+    pub(super) async fn cached_key<F>(
         &self,
         cache_key: String,
         load: impl FnOnce() -> F,
@@ -369,7 +370,10 @@ impl<S: KeyStore> Controller<S> {
         Ok(loaded)
     }
 
-    async fn tenant_policy(&self, tenant: &str) -> Result<Option<Arc<TenantRecord>>, GatewayError> {
+    pub(super) async fn tenant_policy(
+        &self,
+        tenant: &str,
+    ) -> Result<Option<Arc<TenantRecord>>, GatewayError> {
         let now = Instant::now();
         if let Some(found) = self.tenants.get(&tenant.to_owned(), now, None) {
             return Ok(found);

@@ -241,6 +241,10 @@ pub struct KeyRecord {
     /// The key that replaced this one on rotation.
     #[serde(default)]
     pub rotated_to: Option<String>,
+    /// Hosts this key's jobs may send callbacks to (exact names or `*.suffix`); empty: the
+    /// tenant's list applies, and with none there, callbacks are refused.
+    #[serde(default)]
+    pub callback_hosts: Vec<String>,
 }
 
 impl KeyRecord {
@@ -262,6 +266,7 @@ impl KeyRecord {
             created_at_ms: now_ms,
             sigv4_sealed: None,
             rotated_to: None,
+            callback_hosts: Vec::new(),
         }
     }
 
@@ -301,6 +306,9 @@ pub struct TenantRecord {
     pub jwt_allowed_models: Vec<String>,
     #[serde(default)]
     pub disabled: bool,
+    /// Hosts the tenant's jobs may send callbacks to, for keys without a list of their own.
+    #[serde(default)]
+    pub callback_hosts: Vec<String>,
 }
 
 /// Whether a tenant name can be used in keys of the state table.

@@ -34,6 +34,7 @@ pub mod ports;
 pub mod prices;
 pub mod pricing;
 pub mod reservation;
+mod service_principal;
 pub mod sigv4;
 pub mod testing;
 pub mod usage;

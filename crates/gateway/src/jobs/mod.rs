@@ -11,6 +11,7 @@
 //! the next one with a delay until delivered, gone (410) or given up (dead-letter + alert).
 
 pub mod callback;
+pub mod intake;
 pub mod model;
 pub mod ports;
 pub mod processor;

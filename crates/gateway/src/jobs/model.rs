@@ -116,6 +116,11 @@ pub enum NotificationState {
     Sent,
 }
 
+/// The origin of jobs submitted through `POST /v1/jobs`.
+pub const ORIGIN_API: &str = "api";
+/// The origin of a webhook source's jobs is this prefix and the source name.
+pub const ORIGIN_WEBHOOK_PREFIX: &str = "webhook:";
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobRecord {
     pub job_id: String,
@@ -172,6 +177,15 @@ pub struct JobRecord {
     /// When a worker claimed the settling of `charge` (see `JobStore::claim_charge`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub charge_settled_at_ms: Option<u64>,
+    /// Who caused the job: `webhook:<source>` for a webhook delivery; `None` is `api` (a
+    /// caller of `POST /v1/jobs`). Decides whose derived secret signs the callback, and is
+    /// inside the signed callback body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<String>,
+    /// The model names the submitting principal may call (its key's `allowed_models`; empty:
+    /// all), so the model the worker finally calls is checked against them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allowed_models: Vec<String>,
 }
 
 impl JobRecord {
@@ -181,6 +195,18 @@ impl JobRecord {
             GatewayError::Internal(format!("stored job request does not parse: {e}"))
         })?;
         request.to_converse()
+    }
+
+    /// `api`, or `webhook:<source>`.
+    pub fn origin(&self) -> &str {
+        self.origin.as_deref().unwrap_or(ORIGIN_API)
+    }
+
+    /// The webhook source that caused the job, if one did.
+    pub fn webhook_source(&self) -> Option<&str> {
+        self.origin
+            .as_deref()
+            .and_then(|o| o.strip_prefix(ORIGIN_WEBHOOK_PREFIX))
     }
 
     pub fn is_expired(&self, now_ms: u64) -> bool {

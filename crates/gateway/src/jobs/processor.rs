@@ -13,6 +13,7 @@ use crate::controls::job_charge::ChargeOutcome;
 use crate::controls::pricing::Pricing;
 use crate::controls::usage::TokenUsage;
 use crate::resilience::ErrorClass;
+use crate::service::Caller;
 use std::future::Future;
 use std::time::Duration;
 
@@ -27,8 +28,11 @@ pub struct JobAnswer {
 
 /// Runs a job's model call through the gateway's call path (routing, retries, fallbacks).
 pub trait JobRunner: Send + Sync {
+    /// `caller`: the job's tenant and the allow-list its submitter had, which every model the
+    /// call reaches is checked against, as for a direct call.
     fn run(
         &self,
+        caller: Caller<'_>,
         model: &str,
         request: &ConverseRequest,
     ) -> impl Future<Output = Result<JobAnswer, GatewayError>> + Send;
@@ -250,7 +254,8 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
 
     async fn run(&self, job: &JobRecord) -> Result<(JobOutcome, ChargeOutcome), GatewayError> {
         let (model, converse) = job.call()?;
-        let answer = self.runner.run(&model, &converse).await?;
+        let caller = Caller::new(&job.tenant, &job.allowed_models);
+        let answer = self.runner.run(caller, &model, &converse).await?;
         let usage = answer.response.usage;
         let cost = self.pricing.and_then(|pricing| {
             pricing.cost(

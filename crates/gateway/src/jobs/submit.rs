@@ -122,7 +122,29 @@ pub fn prepare(
         expires_at: now_ms / 1000 + settings.ttl_secs,
         charge: None,
         charge_settled_at_ms: None,
+        origin: None,
+        allowed_models: Vec::new(),
     })
+    .and_then(check_record_size)
+}
+
+/// The largest a job record may be when it is submitted (its JSON form, a close upper bound
+/// of its DynamoDB size). DynamoDB items end at 400 KB; the rest is room for the result
+/// (stored gzip-compressed when large, see the store) and the callback attempts, so a job
+/// accepted here can always be finished.
+pub const MAX_JOB_RECORD_BYTES: usize = 200 * 1024;
+
+/// Refuses a record too large to be stored with its result: 413, before anything is written.
+fn check_record_size(record: JobRecord) -> Result<JobRecord, GatewayError> {
+    let size = serde_json::to_vec(&record)
+        .map_err(|e| GatewayError::Internal(format!("job record: {e}")))?
+        .len();
+    if size > MAX_JOB_RECORD_BYTES {
+        return Err(GatewayError::PayloadTooLarge {
+            limit: MAX_JOB_RECORD_BYTES,
+        });
+    }
+    Ok(record)
 }
 
 impl JobRecord {
@@ -229,6 +251,31 @@ mod tests {
         assert_eq!(
             field(json!({"chat": {"model": "haiku", "messages": [], "n": 3}})),
             Some("n".into())
+        );
+    }
+
+    #[test]
+    fn a_record_too_large_to_finish_is_refused_with_the_limit() {
+        let config = GatewayConfig::default();
+        let body = |chars: usize| json!({"converse": {"modelId": "haiku", "messages": [{"role": "user", "content": [{"text": "x".repeat(chars)}]}]}});
+        let prepare_chars = |chars| {
+            prepare(
+                submit(body(chars)),
+                &config,
+                "t",
+                "j".into(),
+                0,
+                JobSettings::default(),
+            )
+        };
+        assert!(prepare_chars(MAX_JOB_RECORD_BYTES - 2_000).is_ok());
+        let refused = prepare_chars(MAX_JOB_RECORD_BYTES).unwrap_err();
+        assert_eq!(refused.status_code(), 413);
+        assert!(
+            refused
+                .to_string()
+                .contains(&MAX_JOB_RECORD_BYTES.to_string()),
+            "{refused}"
         );
     }
 }

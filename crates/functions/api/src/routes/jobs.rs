@@ -1,5 +1,9 @@
 //! `POST /v1/jobs` (validate, record `QUEUED` under a condition, enqueue, 202) and
 //! `GET /v1/jobs/{id}` (only for its owner).
+//!
+//! Before anything is admitted or queued: reserved metadata keys are refused, and a callback
+//! URL must be on the key's (else the tenant's) callback host allow-list and pass the
+//! deployment's static SSRF checks; a job record too large to finish is refused with 413.
 
 use super::Segment;
 use crate::app::{JobsBackend, SharedState};
@@ -17,6 +21,7 @@ use bytes::Bytes;
 use gateway::GatewayError;
 use gateway::controls::estimate;
 use gateway::controls::{Admission, CallPlan, RouteClass};
+use gateway::jobs::intake::{check_callback_url, check_caller_metadata};
 use gateway::jobs::submit::{job_id, prepare};
 use gateway::jobs::{Created, JobQueue, JobRecord, JobStatus, JobStore, SubmitJob};
 use http::{HeaderMap, StatusCode};
@@ -84,6 +89,17 @@ fn check_model_allowed(
         Err(error @ GatewayError::Forbidden(_)) => Err(error),
         _ => Ok(()),
     }
+}
+
+/// The hosts the principal's jobs may call back: its key's list, else its tenant's; empty
+/// (callbacks refused) for callers with neither.
+fn callback_hosts(principal: &Principal) -> Vec<String> {
+    let key = principal.key.as_ref().map(|k| &k.callback_hosts);
+    let tenant = principal.tenant_policy.as_ref().map(|t| &t.callback_hosts);
+    key.filter(|hosts| !hosts.is_empty())
+        .or(tenant)
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// With controls on, the job's model call is admitted at submit like a direct call (rate
@@ -175,10 +191,19 @@ pub async fn submit(
         let backend = backend(&state)?;
         let submission: SubmitJob = read_json(body, state.body_limit())?;
         check_model_allowed(&state, &principal, &submission)?;
+        check_caller_metadata(&submission.metadata)?;
+        let allowed_callback_hosts = match &submission.callback_url {
+            Some(url) => {
+                let hosts = callback_hosts(&principal);
+                check_callback_url(url, &backend.callback_policy, &hosts)?;
+                Some(hosts)
+            }
+            None => None,
+        };
         let key = idempotency_key(&request_headers)?;
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         let id = job_id(&principal.tenant, key.as_deref(), &fresh);
-        let record = prepare(
+        let mut record = prepare(
             submission,
             state.gateway.config(),
             &principal.tenant,
@@ -186,6 +211,13 @@ pub async fn submit(
             now_ms(),
             backend.settings,
         )?;
+        // The worker vets the callback against the same list again when it delivers.
+        record.callback_hosts = allowed_callback_hosts;
+        record.allowed_models = principal
+            .key
+            .as_ref()
+            .map(|k| k.allowed_models.clone())
+            .unwrap_or_default();
         // A retry with the same Idempotency-Key gets its job back before anything is admitted:
         // a limit reached since the first submit must not refuse it.
         let stored = match key {

@@ -632,6 +632,7 @@ async fn jobs_backend() -> api::JobsBackend {
         store: DynamoJobStore::new(moto.dynamodb(), &table),
         queue: SqsJobQueue::new(moto.sqs(), &queue.url),
         settings: JobSettings::default(),
+        callback_policy: gateway::webhook::CallbackPolicy::default(),
     }
 }
 

@@ -10,6 +10,12 @@ use gateway::jobs::{JobStatus, JobStore};
 use serde_json::json;
 
 const CALLBACK: &str = "http://127.0.0.1:9/results";
+
+/// The dedupe key of a Standard Webhooks delivery (its id is signed): body hash and id.
+fn signed_key(id: &str, body: &str) -> String {
+    use sha2::Digest;
+    format!("sha256:{}:id:{id}", hex::encode(sha2::Sha256::digest(body)))
+}
 /// A well-formed secret nobody configured.
 const STRANGER: &str = "whsec_QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVo=";
 
@@ -353,7 +359,7 @@ async fn a_delivery_whose_first_attempt_died_before_queueing_is_completed_on_red
         .dedupe
         .claim(
             "tickets",
-            "msg_crash",
+            &signed_key("msg_crash", &body),
             "job-whatever",
             EVENT_TIME * 1000,
             3600,
@@ -389,13 +395,23 @@ async fn an_expired_dedupe_record_counts_as_absent() {
     hooks
         .state
         .dedupe
-        .claim("tickets", "msg_old_id", "job-x", EVENT_TIME * 1000, 1)
+        .claim(
+            "tickets",
+            &signed_key("msg_old_id", &body),
+            "job-x",
+            EVENT_TIME * 1000,
+            1,
+        )
         .await
         .unwrap();
     hooks
         .state
         .dedupe
-        .mark_accepted("tickets", "msg_old_id", EVENT_TIME * 1000)
+        .mark_accepted(
+            "tickets",
+            &signed_key("msg_old_id", &body),
+            EVENT_TIME * 1000,
+        )
         .await
         .unwrap();
     hooks.set_now_secs(EVENT_TIME + 10);

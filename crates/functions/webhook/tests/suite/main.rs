@@ -4,6 +4,7 @@
 
 mod common;
 
+mod attack_webhook;
 mod fuzz;
 mod handler;
 mod lambda_events;

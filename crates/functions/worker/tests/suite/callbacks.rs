@@ -39,6 +39,8 @@ use worker::{Callbacks, GatewayRunner, Worker};
 
 /// What the ticket system signs its webhooks with.
 const INBOUND_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
+/// What the GitHub-style source signs with.
+const GITHUB_SECRET: &str = "github-style-shared-secret";
 /// What we sign callbacks with; the receiver knows it.
 const CALLBACK_SECRET: &str = "whsec_Y2FsbGJhY2stc2lnbmluZy1zZWNyZXQtZm9yLXRlc3Rz";
 
@@ -146,14 +148,24 @@ fn verify_independently(headers: &HeaderMap, body: &[u8]) -> bool {
     if now_secs().abs_diff(sent_at) > 300 {
         return false;
     }
-    let key = STANDARD
-        .decode(CALLBACK_SECRET.trim_start_matches("whsec_"))
-        .unwrap();
+    let key = derived_key(CALLBACK_SECRET, b"source\0tickets");
     let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
     mac.update(format!("{id}.{timestamp}.").as_bytes());
     mac.update(body);
     let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
     signatures.split(' ').any(|candidate| candidate == expected)
+}
+
+/// The documented derivation of a tenant's or source's callback secret, computed here
+/// independently: `HMAC-SHA256(master key, "gateway-callback-v1\0" + kind + "\0" + name)`.
+pub(crate) fn derived_key(master: &str, kind_and_name: &[u8]) -> Vec<u8> {
+    let master = STANDARD
+        .decode(master.trim_start_matches("whsec_"))
+        .unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&master).unwrap();
+    mac.update(b"gateway-callback-v1\0");
+    mac.update(kind_and_name);
+    mac.finalize().into_bytes().to_vec()
 }
 
 fn now_secs() -> u64 {
@@ -206,6 +218,14 @@ async fn flow(options: Options) -> Flow {
         "model": "haiku",
         "prompt": "Triage ticket {{/ticket/id}}: {{/ticket/title}}",
         "callback": {"pointer": "/callback_url"},
+        "callback_hosts": ["127.0.0.1"],
+        "metadata": {"ticket_id": "/ticket/id"}
+    }, "ghtickets": {
+        "signature": {"scheme": "github", "secret": GITHUB_SECRET},
+        "model": "haiku",
+        "prompt": "Triage ticket {{/ticket/id}}: {{/ticket/title}}",
+        "callback": {"pointer": "/callback_url"},
+        "callback_hosts": ["127.0.0.1"],
         "metadata": {"ticket_id": "/ticket/id"}
     }}})
     .to_string();
@@ -224,6 +244,17 @@ async fn flow(options: Options) -> Flow {
         queue: SqsJobQueue::new(sqs.clone(), &queue.url),
         job_settings: JobSettings::default(),
         dedupe: webhook::dedupe::DedupeStore::new(ddb.clone(), &state_table),
+        controls: gateway::controls::Controller::new(
+            &GatewayConfig::default(),
+            gateway_aws::controls::DynamoControlStore::new(
+                ddb.clone(),
+                &state_table,
+                &GatewayConfig::default().controls.cache,
+            ),
+            Vec::new(),
+            None,
+        )
+        .unwrap(),
         clock: webhook::app::system_clock(),
     });
 
@@ -628,4 +659,70 @@ async fn without_a_dlq_url_the_redrive_policy_dead_letters_the_last_attempt() {
         (Some("callback"), Some(1))
     );
     assert_eq!(receiver.hits().len(), 1);
+}
+
+#[tokio::test]
+async fn attack_one_signed_github_body_under_four_delivery_ids_is_one_model_call_and_one_callback()
+{
+    let receiver = Receiver::start(&[], 200).await;
+    let flow = flow(Options {
+        schedule: "1s",
+        worker_allows_private: true,
+        explicit_dlq: true,
+    })
+    .await;
+    let body = json!({"ticket": {"id": "T-900", "title": "APPROVED: refund 5000 USD"},
+                      "callback_url": receiver.url()})
+    .to_string();
+    let mut mac = Hmac::<Sha256>::new_from_slice(GITHUB_SECRET.as_bytes()).unwrap();
+    mac.update(body.as_bytes());
+    let tag: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let signature = format!("sha256={tag}");
+    let mut job_ids = Vec::new();
+    // The captured delivery, then three replays under delivery ids the signature never covered.
+    for id in ["d-1", "d-2", "d-3", "d-4"] {
+        let request = Request::post("/webhooks/ghtickets")
+            .header("content-type", "application/json")
+            .header("x-github-delivery", id)
+            .header("x-hub-signature-256", &signature)
+            .body(Body::from(body.clone()))
+            .unwrap();
+        let response = flow.webhook.clone().oneshot(request).await.unwrap();
+        assert!(
+            response.status().is_success(),
+            "{id}: {}",
+            response.status()
+        );
+        let reply: Value =
+            serde_json::from_slice(&response.into_body().collect().await.unwrap().to_bytes())
+                .unwrap();
+        job_ids.push(reply["job_id"].as_str().unwrap().to_owned());
+    }
+    assert!(job_ids.iter().all(|id| *id == job_ids[0]), "{job_ids:?}");
+    let job = flow.until_callback_final(&job_ids[0]).await;
+    assert_eq!(job.callback_state, Some(CallbackState::Delivered));
+    flow.keep_polling(Duration::from_secs(2)).await;
+    assert_eq!(flow.sim.calls(gateway::config::HAIKU), 1, "one model call");
+    let hits = receiver.hits();
+    assert_eq!(hits.len(), 1, "one callback");
+    // Signed with the source's own derived secret; its body says where it came from.
+    let key = derived_key(CALLBACK_SECRET, b"source\0ghtickets");
+    let header = |name: &str| hits[0].headers[name].to_str().unwrap().to_owned();
+    let mut mac = Hmac::<Sha256>::new_from_slice(&key).unwrap();
+    mac.update(format!("{}.{}.", header("webhook-id"), header("webhook-timestamp")).as_bytes());
+    mac.update(&hits[0].body);
+    let expected = format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()));
+    assert!(
+        header("webhook-signature")
+            .split(' ')
+            .any(|s| s == expected)
+    );
+    let callback: Value = serde_json::from_slice(&hits[0].body).unwrap();
+    assert_eq!(callback["data"]["origin"], "webhook:ghtickets");
+    assert_eq!(callback["data"]["tenant"], "webhook:ghtickets");
 }

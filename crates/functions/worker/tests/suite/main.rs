@@ -4,6 +4,7 @@
 
 mod common;
 
+mod attack_jobs;
 mod callbacks;
 mod fuzz;
 mod jobs_charging;

@@ -20,4 +20,4 @@ mod tests;
 
 pub use processor::{CallbackDisposition, CallbackProcessor, CallbackSettings};
 pub use schedule::{Next, RetrySchedule, classify, queue_delay};
-pub use signing::{CallbackSecrets, callback_body, callback_headers};
+pub use signing::{CallbackSecrets, Signer, callback_body, callback_headers};

@@ -17,7 +17,7 @@ use crate::jobs::processor::RecordFailure;
 use crate::webhook::CallbackPolicy;
 
 use super::schedule::{Next, RetrySchedule, classify, queue_delay};
-use super::signing::{CallbackSecrets, callback_body, callback_headers};
+use super::signing::{CallbackSecrets, Signer, callback_body, callback_headers};
 
 /// SQS delays are not exact: a message this early is treated as due.
 const EARLY_TOLERANCE_MS: u64 = 1_000;
@@ -186,7 +186,7 @@ impl<S: JobStore, Q: JobQueue, A: CallbackAlerts, H: CallbackSender>
         let body = callback_body(&job);
         let started = (self.clock)();
         let headers = callback_headers(
-            self.settings.secrets.for_host(&host),
+            &self.settings.secrets.for_job(&host, Signer::of(&job)),
             &job.job_id,
             (started / 1000) as i64,
             &body,

@@ -1,13 +1,58 @@
-//! What a callback carries and how we sign it: Standard Webhooks headers with our own secret
-//! for the destination, so the receiver can verify it with any Standard Webhooks library.
+//! What a callback carries and how we sign it: Standard Webhooks headers, so the receiver
+//! can verify it with any Standard Webhooks library.
+//!
+//! Callbacks are attributable: each tenant (for its API jobs) and each webhook source (for
+//! its jobs) signs with its own secret, derived from the deployment's master secret(s) as
+//! `HMAC-SHA256(master key, "gateway-callback-v1\0tenant\0" + tenant)` (for a source:
+//! `"gateway-callback-v1\0source\0" + source`), handed out as `whsec_<base64>` by
+//! `gatewayctl callbacks secret`. A receiver holding tenant X's secret can never verify a
+//! callback caused by tenant Y, and the tenant, origin and job id are inside the signed body.
 
 use std::collections::BTreeMap;
 use std::fmt;
 
 use serde_json::{Map, Value, json};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+
 use crate::jobs::model::{JobRecord, JobStatus};
 use crate::webhook::{SecretKey, standard_headers};
+
+/// Domain separation for derived callback secrets; a new version means new secrets.
+const DERIVATION_LABEL: &[u8] = b"gateway-callback-v1\0";
+
+/// Whose secret signs a callback.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signer<'a> {
+    /// A tenant, for the jobs its callers submit through `POST /v1/jobs`.
+    Tenant(&'a str),
+    /// A webhook source, for the jobs its deliveries cause.
+    Source(&'a str),
+}
+
+impl<'a> Signer<'a> {
+    /// The signer of a job's callbacks: its webhook source, else its tenant.
+    pub fn of(job: &'a JobRecord) -> Self {
+        match job.webhook_source() {
+            Some(source) => Self::Source(source),
+            None => Self::Tenant(&job.tenant),
+        }
+    }
+
+    fn label(&self) -> Vec<u8> {
+        let (kind, name): (&[u8], &str) = match self {
+            Self::Tenant(tenant) => (b"tenant\0", tenant),
+            Self::Source(source) => (b"source\0", source),
+        };
+        [DERIVATION_LABEL, kind, name.as_bytes()].concat()
+    }
+
+    /// The signer's secret under one master secret, as raw key bytes.
+    fn derive(&self, master: &SecretKey) -> [u8; 32] {
+        master.derive(&self.label())
+    }
+}
 
 /// Our signing secrets: a default set, and optional sets for particular destination hosts
 /// (so one receiver's secret can be rotated or revealed without touching the others). Each
@@ -60,10 +105,29 @@ impl CallbackSecrets {
         })
     }
 
-    /// The secrets that sign a callback to `host`.
+    /// The master secrets for callbacks to `host`.
     pub fn for_host(&self, host: &str) -> &[SecretKey] {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.by_host.get(&host).map_or(&self.default, |s| s)
+    }
+
+    /// The secrets that sign a callback of `signer` to `host`: one derived secret per master
+    /// secret for that host (every one signs, so a rotation of the masters keeps receivers
+    /// verifying).
+    pub fn for_job(&self, host: &str, signer: Signer<'_>) -> Vec<SecretKey> {
+        self.for_host(host)
+            .iter()
+            .filter_map(|master| SecretKey::from_bytes(&signer.derive(master)).ok())
+            .collect()
+    }
+
+    /// The `whsec_` secrets a receiver of `signer`'s callbacks verifies with, one per default
+    /// master secret (the current one first): what `gatewayctl callbacks secret` prints.
+    pub fn whsec_for(&self, signer: Signer<'_>) -> Vec<String> {
+        self.default
+            .iter()
+            .map(|master| format!("whsec_{}", STANDARD.encode(signer.derive(master))))
+            .collect()
     }
 }
 
@@ -96,8 +160,9 @@ fn parse_set(text: &str) -> Result<Vec<SecretKey>, String> {
 }
 
 /// The callback body, the same bytes on every attempt: `{"type": "job.succeeded" |
-/// "job.failed", "data": {job_id, status, result, error, usage, metadata}}` (Standard Webhooks'
-/// suggested shape; the send time is in the signed `webhook-timestamp` header).
+/// "job.failed", "data": {job_id, tenant, origin, status, result, error, usage, metadata}}`
+/// (Standard Webhooks' suggested shape; the send time is in the signed `webhook-timestamp`
+/// header). `origin` is `api` or `webhook:<source>`: who caused the job, signed.
 ///
 /// Object keys are sorted: the record is re-read for each attempt, and a map read back from
 /// DynamoDB comes in no particular order (serde_json keeps insertion order in this build).
@@ -111,6 +176,8 @@ pub fn callback_body(job: &JobRecord) -> Vec<u8> {
         "type": kind,
         "data": {
             "job_id": job.job_id,
+            "tenant": job.tenant,
+            "origin": job.origin(),
             "status": job.status,
             "result": job.result,
             "error": job.error,
@@ -200,6 +267,45 @@ mod tests {
             .unwrap()
             .1;
         assert_eq!(signature.split(' ').count(), 2);
+    }
+
+    #[test]
+    fn each_tenant_and_source_gets_its_own_secret_from_every_master() {
+        let secrets = CallbackSecrets::parse(&format!("{SPEC_SECRET} {OTHER}"), None).unwrap();
+        let x = secrets.whsec_for(Signer::Tenant("x"));
+        let y = secrets.whsec_for(Signer::Tenant("y"));
+        let source_x = secrets.whsec_for(Signer::Source("x"));
+        assert_eq!(x.len(), 2, "one derived secret per master");
+        assert!(x.iter().all(|s| !y.contains(s) && !source_x.contains(s)));
+        // The documented derivation, computed independently.
+        use hmac::Mac;
+        let master = STANDARD.decode(&SPEC_SECRET[6..]).unwrap();
+        let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(&master).unwrap();
+        mac.update(b"gateway-callback-v1\0tenant\0x");
+        assert_eq!(
+            x[0],
+            format!("whsec_{}", STANDARD.encode(mac.finalize().into_bytes()))
+        );
+        // What signs is what a receiver verifies with: X's secret never verifies Y's.
+        let body = b"{}";
+        let signature = |keys: &[SecretKey]| {
+            callback_headers(keys, "job-1", 1, body)
+                .into_iter()
+                .find(|(n, _)| *n == "webhook-signature")
+                .unwrap()
+                .1
+        };
+        let signed_for_y = signature(&secrets.for_job("h", Signer::Tenant("y")));
+        let x_keys: Vec<SecretKey> = x
+            .iter()
+            .map(|s| SecretKey::from_whsec(s).unwrap())
+            .collect();
+        assert_ne!(signed_for_y, signature(&x_keys));
+        let y_keys: Vec<SecretKey> = y
+            .iter()
+            .map(|s| SecretKey::from_whsec(s).unwrap())
+            .collect();
+        assert_eq!(signed_for_y, signature(&y_keys));
     }
 
     #[test]

@@ -136,6 +136,7 @@ impl HmacScheme {
             delivery_id: id,
             timestamp: None,
             matched_secret: matched,
+            id_signed: false,
         })
     }
 }

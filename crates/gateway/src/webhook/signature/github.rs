@@ -72,6 +72,7 @@ impl GithubScheme {
             delivery_id: delivery_id(id, DELIVERY_HEADER)?,
             timestamp: None,
             matched_secret: matched,
+            id_signed: false,
         })
     }
 }

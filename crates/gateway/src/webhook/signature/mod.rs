@@ -53,6 +53,11 @@ pub struct VerifiedDelivery {
     pub delivery_id: String,
     /// The signed send time, for schemes that sign one.
     pub timestamp: Option<i64>,
+    /// Whether the signature covers `delivery_id` (Standard Webhooks signs `webhook-id`;
+    /// GitHub's `X-GitHub-Delivery` and generic id headers are not signed). An unsigned id
+    /// is the sender's word only: anyone holding one signed body can replay it under new ids,
+    /// so dedupe must not trust it alone.
+    pub id_signed: bool,
     /// Index of the configured secret that matched, so operators can see when an old
     /// secret stops being used and can be removed after a rotation.
     pub matched_secret: usize,

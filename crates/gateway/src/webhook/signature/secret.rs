@@ -59,6 +59,12 @@ impl SecretKey {
         Ok(Self { mac })
     }
 
+    /// HMAC-SHA256 of `label` under this secret: a key derived for one purpose, from which
+    /// neither this secret nor any other derived key can be computed.
+    pub fn derive(&self, label: &[u8]) -> [u8; 32] {
+        self.mac_over(&[label]).finalize().into_bytes().into()
+    }
+
     /// HMAC state keyed with this secret and fed `parts` in order.
     pub(super) fn mac_over(&self, parts: &[&[u8]]) -> HmacSha256 {
         let mut mac = self.mac.clone();

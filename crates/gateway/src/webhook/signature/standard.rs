@@ -99,6 +99,7 @@ impl StandardScheme {
             delivery_id: delivery_id(id, WEBHOOK_ID)?,
             timestamp: Some(timestamp),
             matched_secret: matched,
+            id_signed: true,
         })
     }
 }

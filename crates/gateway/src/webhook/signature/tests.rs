@@ -67,6 +67,7 @@ fn standard_accepts_the_spec_vector() {
             delivery_id: SW_ID.into(),
             timestamp: Some(SW_TS),
             matched_secret: 0,
+            id_signed: true,
         }
     );
 }

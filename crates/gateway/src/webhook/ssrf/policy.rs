@@ -188,6 +188,16 @@ impl CallbackPolicy {
         {
             return Err(SsrfError::ForbiddenAddress(ip));
         }
+        // `localhost` and `*.localhost` are loopback by definition (RFC 6761): refused
+        // without asking a resolver, so an intake can refuse them before anything is queued.
+        if let Some(domain) = target.domain()
+            && is_localhost_name(domain)
+            && !self.permits(IpAddr::V4(std::net::Ipv4Addr::LOCALHOST))
+        {
+            return Err(SsrfError::ForbiddenAddress(IpAddr::V4(
+                std::net::Ipv4Addr::LOCALHOST,
+            )));
+        }
         Ok(())
     }
 
@@ -206,6 +216,15 @@ impl CallbackPolicy {
             AddressClass::Forbidden => false,
         }
     }
+}
+
+/// `localhost`, `localhost.` and any name under it.
+fn is_localhost_name(domain: &str) -> bool {
+    let name = domain
+        .strip_suffix('.')
+        .unwrap_or(domain)
+        .to_ascii_lowercase();
+    name == "localhost" || name.ends_with(".localhost")
 }
 
 /// Exact match, or `*.suffix` matching strict subdomains. A trailing root dot is ignored

@@ -127,8 +127,9 @@ refused! {
     nat64_metadata: "https://[64:ff9b::a9fe:a9fe]" => SsrfError::ForbiddenAddress(_), calls: 0;
     six_to_four_loopback: "https://[2002:7f00:1::]" => SsrfError::ForbiddenAddress(_), calls: 0;
     six_to_four_private: "https://[2002:c0a8:101::1]" => SsrfError::ForbiddenAddress(_), calls: 0;
-    localhost_name: "https://localhost" => SsrfError::ForbiddenAddress(_), calls: 1;
-    localhost_name_trailing_dot: "https://localhost./cb" => SsrfError::ForbiddenAddress(_), calls: 1;
+    localhost_name: "https://localhost" => SsrfError::ForbiddenAddress(_), calls: 0;
+    localhost_name_trailing_dot: "https://localhost./cb" => SsrfError::ForbiddenAddress(_), calls: 0;
+    localhost_subdomain: "https://api.LOCALHOST/cb" => SsrfError::ForbiddenAddress(_), calls: 0;
     internal_name: "https://internal.example" => SsrfError::ForbiddenAddress(_), calls: 1;
     rebinding_name_one_bad_answer: "https://rebind.example" => SsrfError::ForbiddenAddress(_), calls: 1;
     name_to_metadata: "https://metadata.example/latest/api/token" => SsrfError::ForbiddenAddress(_), calls: 1;

@@ -10,8 +10,10 @@ use axum::body::Body;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use gateway::config::GatewayConfig;
+use gateway::controls::Controller;
 use gateway::jobs::submit::JobSettings;
 use gateway::webhook::CallbackPolicy;
+use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use hmac::{Hmac, Mac};
 use http::{Request, StatusCode};
@@ -44,6 +46,7 @@ pub fn webhook_config_json() -> String {
                 "prompt": "Ticket {{/ticket/id}}: {{/ticket/title}}\n\n{{/ticket/body?}}",
                 "inference_config": {"maxTokens": 256},
                 "callback": {"pointer": "/callback_url"},
+                "callback_hosts": ["127.0.0.1", "hooks.example.com"],
                 "metadata": {"ticket_id": "/ticket/id", "event": "/type"}
             },
             "github": {
@@ -88,6 +91,20 @@ pub struct Hooks {
 }
 
 pub async fn hooks() -> Hooks {
+    hooks_with(&webhook_config_json()).await
+}
+
+/// The state table's control store (keys, tenants, counters) of `hooks`.
+pub fn control_store(state_table: &str) -> DynamoControlStore {
+    DynamoControlStore::new(
+        moto().dynamodb(),
+        state_table,
+        &GatewayConfig::default().controls.cache,
+    )
+}
+
+/// With a `WEBHOOK_CONFIG` of the test's own.
+pub async fn hooks_with(config_json: &str) -> Hooks {
     let ddb = moto().dynamodb();
     let sqs = moto().sqs();
     let jobs_table = unique_name("jobs");
@@ -101,13 +118,8 @@ pub async fn hooks() -> Hooks {
         allow_private: true,
         allowed_hosts: None,
     };
-    let webhooks = WebhookConfig::parse(
-        &webhook_config_json(),
-        &secrets,
-        &GatewayConfig::default(),
-        &policy,
-    )
-    .expect("test WEBHOOK_CONFIG");
+    let webhooks = WebhookConfig::parse(config_json, &secrets, &GatewayConfig::default(), &policy)
+        .expect("test WEBHOOK_CONFIG");
     let now_ms = Arc::new(AtomicU64::new(EVENT_TIME * 1000));
     let clock = now_ms.clone();
     let state = Arc::new(AppState {
@@ -118,6 +130,13 @@ pub async fn hooks() -> Hooks {
         queue: SqsJobQueue::new(sqs, &queue.url),
         job_settings: JobSettings::default(),
         dedupe: DedupeStore::new(ddb.clone(), &state_table),
+        controls: Controller::new(
+            &GatewayConfig::default(),
+            control_store(&state_table),
+            Vec::new(),
+            Some("us-east-1".to_owned()),
+        )
+        .expect("controller"),
         clock: Arc::new(move || clock.load(Ordering::SeqCst)),
     });
     Hooks {

@@ -13,6 +13,7 @@ use gateway::controls::pricing::Pricing;
 use gateway::jobs::processor::ProcessorSettings;
 use gateway::jobs::submit::JobSettings;
 use gateway::service::Gateway;
+use gateway::webhook::CallbackPolicy;
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::event_source::sqs::SqsPoller;
@@ -51,7 +52,25 @@ pub async fn flow() -> Flow {
 }
 
 pub async fn flow_with(settings: ProcessorSettings) -> Flow {
-    build(settings, None).await
+    build(settings, None, lenient_callbacks()).await
+}
+
+/// Receivers in these tests listen on loopback over plain HTTP.
+pub fn lenient_callbacks() -> CallbackPolicy {
+    CallbackPolicy {
+        allow_http: true,
+        allow_private: true,
+        allowed_hosts: None,
+    }
+}
+
+/// Controls on, and the API checking callback URLs under `policy` (the deployment's).
+pub async fn flow_with_callback_policy(controls: Value, policy: CallbackPolicy) -> Flow {
+    let settings = ProcessorSettings {
+        max_receive_count: MAX_RECEIVE_COUNT,
+        ..ProcessorSettings::default()
+    };
+    build(settings, Some(controls), policy).await
 }
 
 /// With the gateway controls on (`controls` merged over `auth.mode: api_keys`): the API
@@ -62,10 +81,14 @@ pub async fn flow_with_controls(controls: Value) -> Flow {
         max_receive_count: MAX_RECEIVE_COUNT,
         ..ProcessorSettings::default()
     };
-    build(settings, Some(controls)).await
+    build(settings, Some(controls), lenient_callbacks()).await
 }
 
-async fn build(settings: ProcessorSettings, controls: Option<Value>) -> Flow {
+async fn build(
+    settings: ProcessorSettings,
+    controls: Option<Value>,
+    callback_policy: CallbackPolicy,
+) -> Flow {
     let sim = testkit::bedrock_sim().await;
     let ddb = moto().dynamodb();
     let sqs = moto().sqs();
@@ -108,6 +131,7 @@ async fn build(settings: ProcessorSettings, controls: Option<Value>) -> Flow {
         store: DynamoJobStore::new(ddb.clone(), &jobs_table),
         queue: SqsJobQueue::new(sqs.clone(), &queue.url),
         settings: JobSettings::default(),
+        callback_policy,
     };
     let router = api::router(api::AppState::with_controls(
         config.clone(),
