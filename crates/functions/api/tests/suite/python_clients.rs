@@ -50,13 +50,16 @@ async fn official_openai_sdk_chat_stream_and_tools() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn boto3_bedrock_runtime_converse_and_stream() {
+async fn boto3_bedrock_runtime_converse_stream_and_count_tokens() {
     let api = start().await;
     let base = api.serve().await;
     let out = run_client("boto3_bedrock.py", &base).await;
     assert!(
-        out.contains("converse ok") && out.contains("converse_stream ok"),
+        out.contains("converse ok")
+            && out.contains("converse_stream ok")
+            && out.contains("count_tokens ok"),
         "{out}"
     );
+    // CountTokens is not a model call.
     assert_eq!(api.sim.calls(HAIKU), 2);
 }
