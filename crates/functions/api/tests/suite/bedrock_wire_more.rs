@@ -225,7 +225,7 @@ async fn control_plane_reads_show_only_what_the_key_may_use() {
     assert_eq!(summaries[0]["modelId"], HAIKU);
     assert_eq!(summaries[0]["providerName"], "Anthropic");
 
-    // Without a key: 401 in Bedrock's shape.
+    // Without a key: refused as Bedrock refuses unsigned calls (403 AccessDeniedException).
     let anonymous = controls_support::send(
         &stack.router,
         http::Request::get("/inference-profiles")
@@ -233,8 +233,11 @@ async fn control_plane_reads_show_only_what_the_key_may_use() {
             .unwrap(),
     )
     .await;
-    assert_eq!(anonymous.status, 401);
-    assert!(anonymous.header("x-amzn-errortype").is_some());
+    assert_eq!(anonymous.status, 403);
+    assert_eq!(
+        anonymous.header("x-amzn-errortype"),
+        Some("AccessDeniedException")
+    );
 
     // A key without an allow-list sees every configured model.
     let open = stack.key("acme", |_| {}).await;
