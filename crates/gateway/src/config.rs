@@ -143,7 +143,8 @@ pub struct ModelGroup {
 }
 
 /// The geography prefixes of Bedrock's cross-region inference-profile ids.
-pub const PROFILE_GEOGRAPHIES: [&str; 8] = ["us", "us-gov", "eu", "apac", "global", "jp", "au", "ca"];
+pub const PROFILE_GEOGRAPHIES: [&str; 8] =
+    ["us", "us-gov", "eu", "apac", "global", "jp", "au", "ca"];
 
 const TIERS: [Tier; 3] = [Tier::Simple, Tier::Medium, Tier::Complex];
 
@@ -624,8 +625,10 @@ pub fn strip_bedrock_arn(model_id: &str) -> Option<&str> {
     let service = fields.nth(2)?;
     let resource = fields.nth(2)?;
     let (kind, id) = resource.split_once('/')?;
-    (service == "bedrock" && matches!(kind, "inference-profile" | "foundation-model") && !id.is_empty())
-        .then_some(id)
+    (service == "bedrock"
+        && matches!(kind, "inference-profile" | "foundation-model")
+        && !id.is_empty())
+    .then_some(id)
 }
 
 /// A policy section's own validation error, with the section's path in front of its key.

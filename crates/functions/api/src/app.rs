@@ -190,7 +190,10 @@ pub fn router(state: SharedState) -> Router {
             "/model/{model_id}/invoke-with-response-stream",
             post(bedrock::invoke_stream),
         )
-        .route("/model/{model_id}/count-tokens", post(bedrock::count_tokens))
+        .route(
+            "/model/{model_id}/count-tokens",
+            post(bedrock::count_tokens),
+        )
         // Bedrock control-plane reads clients send to the same base URL.
         .route(
             "/inference-profiles",

@@ -11,10 +11,10 @@ use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::config::timeout::TimeoutConfig;
 use aws_sdk_bedrockruntime::config::{Region, StalledStreamProtectionConfig};
 use aws_sdk_bedrockruntime::primitives::Blob;
-use gateway::GatewayError;
 use aws_sdk_bedrockruntime::types::{
     ConverseTokensRequest, CountTokensInput as SdkCountTokensInput, InvokeModelTokensRequest,
 };
+use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
 use gateway::api::count_tokens::{CountTokensInput, CountTokensResponse};
 use gateway::api::invoke::{InvokeRequest, InvokeResponse};

@@ -104,9 +104,8 @@ impl Catalog<'_> {
 
     /// One profile by id or ARN, if the caller may use it; 404 / 403 as Bedrock answers.
     pub fn profile_by_id(&self, identifier: &str) -> Result<InferenceProfile, GatewayError> {
-        let not_found = || {
-            GatewayError::NotFound(format!("inference profile '{identifier}' does not exist"))
-        };
+        let not_found =
+            || GatewayError::NotFound(format!("inference profile '{identifier}' does not exist"));
         let id = strip_bedrock_arn(identifier).ok_or_else(not_found)?;
         let model = self.config.model(id).ok_or_else(not_found)?;
         if !self.config.permits(self.allowed, &model.id) {
@@ -160,7 +159,11 @@ impl Catalog<'_> {
             listed.push(FoundationModel {
                 model_arn: self.model_arn(base),
                 model_id: base.to_owned(),
-                model_name: model.aliases.first().cloned().unwrap_or_else(|| base.to_owned()),
+                model_name: model
+                    .aliases
+                    .first()
+                    .cloned()
+                    .unwrap_or_else(|| base.to_owned()),
                 provider_name: provider_name(provider),
                 input_modalities: vec!["TEXT"],
                 output_modalities: vec![if embedding { "EMBEDDING" } else { "TEXT" }],
@@ -246,7 +249,8 @@ mod tests {
             ids(&haiku_only.profiles()),
             [format!("us.{HAIKU}"), format!("global.{HAIKU}")]
         );
-        let arn = format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.{HAIKU}");
+        let arn =
+            format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/global.{HAIKU}");
         assert_eq!(
             haiku_only.profile_by_id(&arn).unwrap().inference_profile_id,
             format!("global.{HAIKU}")
@@ -262,7 +266,10 @@ mod tests {
         let models = haiku_only.foundation_models();
         assert_eq!(models.len(), 1);
         assert_eq!(
-            (models[0].model_id.as_str(), models[0].provider_name.as_str()),
+            (
+                models[0].model_id.as_str(),
+                models[0].provider_name.as_str()
+            ),
             (HAIKU, "Anthropic")
         );
         let everything = Catalog {

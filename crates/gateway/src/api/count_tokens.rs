@@ -44,9 +44,8 @@ impl CountTokensInput {
     /// Parses Bedrock's CountTokens body; a refusal names the field, as Bedrock's 400 does.
     pub fn from_wire(bytes: &[u8]) -> Result<Self, GatewayError> {
         let deserializer = &mut serde_json::Deserializer::from_slice(bytes);
-        let wire: Wire = serde_path_to_error::deserialize(deserializer).map_err(|e| {
-            GatewayError::invalid("input", format!("{}: {}", e.path(), e.inner()))
-        })?;
+        let wire: Wire = serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| GatewayError::invalid("input", format!("{}: {}", e.path(), e.inner())))?;
         Ok(match wire.input {
             WireInput::Converse(request) => {
                 if request.model_id.is_some() {
@@ -74,7 +73,8 @@ mod tests {
 
     #[test]
     fn both_input_kinds_parse_and_mistakes_are_named() {
-        let converse = br#"{"input":{"converse":{"messages":[{"role":"user","content":[{"text":"hi"}]}]}}}"#;
+        let converse =
+            br#"{"input":{"converse":{"messages":[{"role":"user","content":[{"text":"hi"}]}]}}}"#;
         let CountTokensInput::Converse(request) = CountTokensInput::from_wire(converse).unwrap()
         else {
             panic!("expected converse");

@@ -327,9 +327,33 @@ async fn a_models_profiles_limit_the_geographies_and_the_allow_list_still_applie
     assert!(line["CostUSD"].as_f64().unwrap() > 0.0, "{line}");
 }
 
+/// Log lines written on this thread while the guard lives (the test runtime is single-threaded).
+fn capture_thread_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    #[derive(Clone)]
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Arc::new(Mutex::new(Vec::new()));
+    let sink = Sink(Arc::clone(&buffer));
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || sink.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    (buffer, tracing::subscriber::set_default(subscriber))
+}
+
 #[tokio::test]
 async fn unknown_operations_get_bedrocks_own_error() {
     let api = common::start().await;
+    let (logs, _guard) = capture_thread_logs();
     for (method, path) in [
         (http::Method::POST, "/model/x/frobnicate".to_owned()),
         (http::Method::POST, format!("/model/{HAIKU}/invoke/extra")),
@@ -353,6 +377,14 @@ async fn unknown_operations_get_bedrocks_own_error() {
         let message = reply.json()["message"].as_str().unwrap().to_owned();
         assert!(message.contains(&path), "{message}");
         assert!(reply.header("x-amzn-requestid").is_some());
+        // The log names what was refused, without the body.
+        let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+        assert!(
+            logged
+                .lines()
+                .any(|l| l.contains(method.as_str()) && l.contains(&path)),
+            "{logged}"
+        );
     }
     // Elsewhere the gateway's own 404 stays.
     let other = api.get("/v2/nothing").await;
@@ -360,7 +392,11 @@ async fn unknown_operations_get_bedrocks_own_error() {
 }
 
 /// A keys-off gateway whose EMF lines are kept in memory.
-async fn keys_off() -> (bedrock_sim::SimHandle, axum::Router, Arc<Mutex<Vec<String>>>) {
+async fn keys_off() -> (
+    bedrock_sim::SimHandle,
+    axum::Router,
+    Arc<Mutex<Vec<String>>>,
+) {
     let sim = testkit::bedrock_sim().await;
     let sdk = testkit::local_sdk_config(&sim.endpoint_url());
     let models = gateway_aws::bedrock::BedrockModelClient::from_sdk_config(&sdk, &[]);
@@ -390,7 +426,10 @@ async fn wait_for_lines(metrics: &Mutex<Vec<String>>, n: usize) -> Vec<Value> {
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    panic!("expected {n} metric lines, got {:?}", metrics.lock().unwrap());
+    panic!(
+        "expected {n} metric lines, got {:?}",
+        metrics.lock().unwrap()
+    );
 }
 
 fn cost_of(usage: &TokenUsage) -> f64 {
@@ -438,7 +477,10 @@ async fn with_keys_off_every_call_records_usage_and_cost() {
     });
     assert!(expected > 0.0);
     let recorded = line["CostUSD"].as_f64().unwrap();
-    assert!((recorded - expected).abs() < 1e-9, "{recorded} vs {expected}");
+    assert!(
+        (recorded - expected).abs() < 1e-9,
+        "{recorded} vs {expected}"
+    );
 
     // Converse, buffered and streamed, and buffered InvokeModel: priced too.
     client

@@ -26,12 +26,11 @@ async fn run_client_with(script: &str, args: &[&str]) -> String {
         .join(script);
     let python = python();
     let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python).arg(script).args(args).output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let output =
+        tokio::task::spawn_blocking(move || Command::new(python).arg(script).args(args).output())
+            .await
+            .unwrap()
+            .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -85,9 +84,14 @@ async fn boto3_bedrock_control_plane_reads_with_a_signed_key() {
     .await;
     let seen: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
     let profiles = seen["profiles"].as_array().unwrap();
-    assert!(profiles.contains(&serde_json::json!(format!("us.{HAIKU}"))), "{out}");
     assert!(
-        profiles.iter().all(|p| p.as_str().unwrap().ends_with(HAIKU)),
+        profiles.contains(&serde_json::json!(format!("us.{HAIKU}"))),
+        "{out}"
+    );
+    assert!(
+        profiles
+            .iter()
+            .all(|p| p.as_str().unwrap().ends_with(HAIKU)),
         "{out}"
     );
     assert_eq!(seen["models"], serde_json::json!([HAIKU]), "{out}");
