@@ -631,6 +631,12 @@ pub fn strip_bedrock_arn(model_id: &str) -> Option<&str> {
     .then_some(id)
 }
 
+/// The foundation model behind a model id, profile id or ARN: `us.anthropic.x` →
+/// `anthropic.x`; an id that is neither (e.g. an application-profile ARN) as is.
+pub fn foundation_model_id(model_id: &str) -> &str {
+    strip_bedrock_arn(model_id).map_or(model_id, |id| crate::controls::prices::split_model_id(id).1)
+}
+
 /// A policy section's own validation error, with the section's path in front of its key.
 fn section_error(
     invalid: &impl Fn(String, String) -> ConfigError,
@@ -800,6 +806,14 @@ mod tests {
         ] {
             assert!(config.model(&unknown).is_none(), "{unknown}");
         }
+        assert_eq!(foundation_model_id(&format!("global.{HAIKU}")), HAIKU);
+        assert_eq!(
+            foundation_model_id(&format!(
+                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{HAIKU}"
+            )),
+            HAIKU
+        );
+        assert_eq!(foundation_model_id(HAIKU), HAIKU);
         // The allow-list applies to the model, whatever id it is called by.
         let allowed = ["haiku".to_owned()];
         assert!(config.permits(&allowed, &format!("us.{HAIKU}")));

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum CountTokensInput {
-    Converse(ConverseRequest),
+    Converse(Box<ConverseRequest>),
     /// The InvokeModel body, decoded.
     InvokeModel(Vec<u8>),
 }
@@ -30,7 +30,7 @@ struct Wire {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 enum WireInput {
-    Converse(ConverseRequest),
+    Converse(Box<ConverseRequest>),
     InvokeModel(WireInvoke),
 }
 

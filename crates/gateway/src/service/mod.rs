@@ -328,7 +328,9 @@ impl<M: ModelClient> Gateway<M> {
     }
 
     /// CountTokens for the named model (as InvokeModel: that model only, in its regions,
-    /// through the one retry loop). Free on Bedrock: nothing to cap, no cache tier.
+    /// through the one retry loop). Free on Bedrock: nothing to cap, no cache tier. Asked of
+    /// the foundation model even when the caller named a profile: Bedrock's CountTokens takes
+    /// foundation-model ids, and a profile's count is its model's.
     pub async fn count_tokens(
         &self,
         caller: Caller<'_>,
@@ -344,6 +346,10 @@ impl<M: ModelClient> Gateway<M> {
         let walked = self
             .policies
             .walk(&plan, deadline, |target| async move {
+                let target = Target {
+                    model_id: crate::config::foundation_model_id(&target.model_id).to_owned(),
+                    region: target.region,
+                };
                 models.count_tokens(&target, input).await
             })
             .await;

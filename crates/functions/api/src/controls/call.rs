@@ -350,7 +350,13 @@ impl CallContext {
                 .map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
             let usage: TokenUsage = (&served.value.usage).into();
-            self.record_usage(&usage, stream::open_cost(state, &served.target, &usage));
+            // The cached-response tier called no model: nothing to pay.
+            let cost = if served.from_cache {
+                gateway::controls::Nanos::ZERO
+            } else {
+                stream::open_cost(state, &served.target, &usage)
+            };
+            self.record_usage(&usage, cost);
             return Ok(Done {
                 served,
                 headers: HeaderMap::new(),
