@@ -125,6 +125,43 @@ async fn count_tokens_is_refused_403_outside_the_allow_list_and_is_audited_free(
     assert!(ok.json()["inputTokens"].as_u64().unwrap() > 0);
     assert_eq!(stack.sim.calls(HAIKU), 0, "counting is not a model call");
 
+    // The same through the Rust SDK, signing with the key as AWS credentials.
+    let base = stack.serve().await;
+    let signed = |key: &gateway::controls::keys::IssuedKey| {
+        let config = aws_sdk_bedrockruntime::Config::builder()
+            .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+            .region(aws_sdk_bedrockruntime::config::Region::new("us-east-1"))
+            .endpoint_url(&base)
+            .credentials_provider(aws_sdk_bedrockruntime::config::Credentials::new(
+                &key.key_id,
+                &key.secret,
+                None,
+                None,
+                "gateway-key",
+            ))
+            .build();
+        aws_sdk_bedrockruntime::Client::from_conf(config)
+    };
+    let err = signed(&nova_only)
+        .count_tokens()
+        .model_id(HAIKU)
+        .input(converse_input("count me"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Some("AccessDeniedException"), "{err:?}");
+    let counted = signed(&haiku)
+        .count_tokens()
+        .model_id(HAIKU)
+        .input(converse_input("count me"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        u64::try_from(counted.input_tokens()).unwrap(),
+        ok.json()["inputTokens"].as_u64().unwrap()
+    );
+
     let lines = stack.metric_lines();
     let counted = lines.last().unwrap();
     assert_eq!(counted["Model"], HAIKU);
