@@ -57,6 +57,11 @@ pub struct ModelConfig {
     /// USD per 1k tokens, for the `cost` strategy of model groups.
     #[serde(default)]
     pub price_per_1k_tokens: Option<f64>,
+    /// Inference-profile geographies (`us`, `eu`, `apac`, `global`, …) callers may name this
+    /// model through (`us.<id>` or a profile ARN); the call then goes to that profile.
+    /// Empty: any geography.
+    #[serde(default)]
+    pub profiles: Vec<String>,
 }
 
 /// The resilience policies' settings; every section has working defaults.
@@ -136,6 +141,10 @@ pub struct ModelGroup {
     #[serde(default = "default_stale_after_ms")]
     pub stale_after_ms: u64,
 }
+
+/// The geography prefixes of Bedrock's cross-region inference-profile ids.
+pub const PROFILE_GEOGRAPHIES: [&str; 8] =
+    ["us", "us-gov", "eu", "apac", "global", "jp", "au", "ca"];
 
 const TIERS: [Tier; 3] = [Tier::Simple, Tier::Medium, Tier::Complex];
 
@@ -332,6 +341,17 @@ impl GatewayConfig {
                     Some(_) => {}
                 }
             }
+            for (j, geography) in model.profiles.iter().enumerate() {
+                if !PROFILE_GEOGRAPHIES.contains(&geography.as_str()) {
+                    return Err(invalid(
+                        format!("models[{i}].profiles[{j}]"),
+                        format!(
+                            "'{geography}' is not an inference-profile geography (one of {})",
+                            PROFILE_GEOGRAPHIES.join(", ")
+                        ),
+                    ));
+                }
+            }
             if model
                 .price_per_1k_tokens
                 .is_some_and(|p| !p.is_finite() || p < 0.0)
@@ -501,11 +521,37 @@ impl GatewayConfig {
             .unwrap_or(self.resilience.cache_tier.enabled)
     }
 
-    /// The model a caller's name (id or alias) refers to.
+    /// The model a caller's name refers to: its id or an alias, or an inference-profile id
+    /// or ARN of a configured model (`us.<id>`, `global.<id>`, `arn:…:inference-profile/…`)
+    /// in a geography the model's `profiles` allow.
     pub fn model(&self, name: &str) -> Option<&ModelConfig> {
+        self.named(name).or_else(|| {
+            let id = strip_bedrock_arn(name)?;
+            if let Some(model) = self.models.iter().find(|m| m.id == id) {
+                return Some(model);
+            }
+            let (geography, base) = crate::controls::prices::split_model_id(id);
+            let geography = geography?;
+            self.models.iter().find(|m| {
+                m.id == base && (m.profiles.is_empty() || m.profiles.iter().any(|p| p == geography))
+            })
+        })
+    }
+
+    fn named(&self, name: &str) -> Option<&ModelConfig> {
         self.models
             .iter()
             .find(|m| m.id == name || m.aliases.iter().any(|a| a == name))
+    }
+
+    /// The id to call Bedrock with when a caller named `model` as `name`: the profile id or
+    /// ARN the caller gave (so the call goes through that profile), else the configured id.
+    pub fn call_id<'a>(&self, name: &'a str, model: &'a ModelConfig) -> &'a str {
+        if self.named(name).is_some() {
+            &model.id
+        } else {
+            name
+        }
     }
 
     /// Like [`Self::model`], with the error a caller sees for an unknown name.
@@ -536,6 +582,8 @@ impl GatewayConfig {
     }
 
     fn covers(&self, name: &str, model_id: &str) -> bool {
+        // A target called through an inference profile is the configured model it resolves to.
+        let model_id = self.model(model_id).map_or(model_id, |m| m.id.as_str());
         if name == model_id || self.model(name).is_some_and(|m| m.id == model_id) {
             return true;
         }
@@ -565,6 +613,28 @@ impl GatewayConfig {
         })?;
         self.resolve_model(name)
     }
+}
+
+/// `arn:<partition>:bedrock:<region>:<account>:inference-profile/<id>` (or `foundation-model/`)
+/// → `<id>`; a plain id as is; any other ARN (application profiles, other services) `None`.
+pub fn strip_bedrock_arn(model_id: &str) -> Option<&str> {
+    if !model_id.starts_with("arn:") {
+        return Some(model_id);
+    }
+    let mut fields = model_id.splitn(6, ':');
+    let service = fields.nth(2)?;
+    let resource = fields.nth(2)?;
+    let (kind, id) = resource.split_once('/')?;
+    (service == "bedrock"
+        && matches!(kind, "inference-profile" | "foundation-model")
+        && !id.is_empty())
+    .then_some(id)
+}
+
+/// The foundation model behind a model id, profile id or ARN: `us.anthropic.x` →
+/// `anthropic.x`; an id that is neither (e.g. an application-profile ARN) as is.
+pub fn foundation_model_id(model_id: &str) -> &str {
+    strip_bedrock_arn(model_id).map_or(model_id, |id| crate::controls::prices::split_model_id(id).1)
 }
 
 /// A policy section's own validation error, with the section's path in front of its key.
@@ -706,6 +776,72 @@ mod tests {
         let bare = GatewayConfig::parse("GATEWAY_CONFIG", r#"{"models":[{"id":"a"}],"routes":{}}"#)
             .unwrap();
         assert!(!bare.is_auto("auto"));
+    }
+
+    #[test]
+    fn inference_profile_ids_resolve_to_configured_models() {
+        let config = GatewayConfig::default();
+        for name in [
+            format!("us.{HAIKU}"),
+            format!("global.{HAIKU}"),
+            format!("eu.{HAIKU}"),
+            format!("apac.{HAIKU}"),
+            format!("arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{HAIKU}"),
+            format!("arn:aws:bedrock:us-east-1::foundation-model/{HAIKU}"),
+        ] {
+            let model = config.model(&name).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!(model.id, HAIKU, "{name}");
+            // Called through the profile the caller named.
+            assert_eq!(config.call_id(&name, model), name);
+        }
+        let haiku = config.model("haiku").unwrap();
+        assert_eq!(config.call_id("haiku", haiku), HAIKU);
+        assert_eq!(config.call_id(HAIKU, haiku), HAIKU);
+        for unknown in [
+            format!("xx.{HAIKU}"),
+            "us.anthropic.claude-unknown-v1:0".to_owned(),
+            format!("arn:aws:s3:::bucket/{HAIKU}"),
+            format!("arn:aws:bedrock:us-east-1:1:application-inference-profile/{HAIKU}"),
+            "us.haiku".to_owned(),
+        ] {
+            assert!(config.model(&unknown).is_none(), "{unknown}");
+        }
+        assert_eq!(foundation_model_id(&format!("global.{HAIKU}")), HAIKU);
+        assert_eq!(
+            foundation_model_id(&format!(
+                "arn:aws:bedrock:us-east-1:123456789012:inference-profile/us.{HAIKU}"
+            )),
+            HAIKU
+        );
+        assert_eq!(foundation_model_id(HAIKU), HAIKU);
+        // The allow-list applies to the model, whatever id it is called by.
+        let allowed = ["haiku".to_owned()];
+        assert!(config.permits(&allowed, &format!("us.{HAIKU}")));
+        assert!(!config.permits(&allowed, &format!("us.{SONNET}")));
+        let by_profile = [format!("global.{HAIKU}")];
+        assert!(config.permits(&by_profile, HAIKU));
+    }
+
+    #[test]
+    fn a_model_may_be_limited_to_some_profile_geographies() {
+        let config = GatewayConfig::parse(
+            "GATEWAY_CONFIG",
+            r#"{"models":[{"id":"anthropic.m-v1:0","profiles":["us","global"]},
+                          {"id":"eu.amazon.n-v1:0"}],"routes":{}}"#,
+        )
+        .unwrap();
+        assert!(config.model("us.anthropic.m-v1:0").is_some());
+        assert!(config.model("global.anthropic.m-v1:0").is_some());
+        assert!(config.model("eu.anthropic.m-v1:0").is_none());
+        assert!(config.model("apac.anthropic.m-v1:0").is_none());
+        // A configured profile id is matched as is, and through its ARN.
+        let eu = "arn:aws:bedrock:eu-west-1:123456789012:inference-profile/eu.amazon.n-v1:0";
+        assert_eq!(config.model(eu).unwrap().id, "eu.amazon.n-v1:0");
+        let err = refusal(r#"{"models":[{"id":"a","profiles":["mars"]}],"routes":{}}"#);
+        assert!(
+            err.starts_with("GATEWAY_CONFIG: models[0].profiles[0]"),
+            "{err}"
+        );
     }
 
     #[test]

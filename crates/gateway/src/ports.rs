@@ -2,6 +2,7 @@
 //! every Lambda function gets only the adapters (and IAM permissions) it uses.
 
 use crate::api::converse::{ConverseRequest, ConverseResponse};
+use crate::api::count_tokens::{CountTokensInput, CountTokensResponse};
 use crate::api::invoke::{InvokeChunk, InvokeRequest, InvokeResponse};
 use crate::api::stream::StreamEvent;
 use crate::error::GatewayError;
@@ -68,4 +69,11 @@ pub trait ModelClient: Send + Sync {
         target: &Target,
         request: &InvokeRequest,
     ) -> impl Future<Output = Result<InvokeChunkStream, GatewayError>> + Send;
+
+    /// CountTokens: the input tokens `input` would use on the target, without running it.
+    fn count_tokens(
+        &self,
+        target: &Target,
+        input: &CountTokensInput,
+    ) -> impl Future<Output = Result<CountTokensResponse, GatewayError>> + Send;
 }

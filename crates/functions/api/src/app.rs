@@ -1,11 +1,12 @@
 //! The router: every route of the API function, in one place.
 
 use crate::controls::{Controls, MetricsSink};
-use crate::routes::{bedrock, converse, jobs, meta, openai, tasks, usage};
+use crate::routes::{bedrock, bedrock_catalog, converse, jobs, meta, openai, tasks, usage};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use gateway::config::GatewayConfig;
+use gateway::controls::pricing::Pricing;
 use gateway::jobs::submit::JobSettings;
 use gateway::service::{Gateway, GatewayParts};
 use gateway::webhook::CallbackPolicy;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub controls: Option<Controls>,
     /// Where each request's EMF metric line goes.
     pub metrics: MetricsSink,
+    /// Prices calls with controls off too, so every audit record has its cost.
+    pub pricing: Option<Pricing>,
 }
 
 /// Where `POST /v1/jobs` writes and enqueues.
@@ -154,7 +157,11 @@ impl AppState {
     }
 
     fn build(config: GatewayConfig, models: BedrockModelClient, parts: GatewayParts) -> Self {
+        let pricing = Pricing::new(&config, parts.home_region.clone())
+            .inspect_err(|error| tracing::error!(%error, "no price table; costs are recorded as 0"))
+            .ok();
         Self {
+            pricing,
             gateway: Gateway::new(config, models, parts),
             jobs: None,
             controls: None,
@@ -196,6 +203,23 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/model/{model_id}/invoke-with-response-stream",
             post(bedrock::invoke_stream),
+        )
+        .route(
+            "/model/{model_id}/count-tokens",
+            post(bedrock::count_tokens),
+        )
+        // Bedrock control-plane reads clients send to the same base URL.
+        .route(
+            "/inference-profiles",
+            get(bedrock_catalog::list_inference_profiles),
+        )
+        .route(
+            "/inference-profiles/{id}",
+            get(bedrock_catalog::get_inference_profile),
+        )
+        .route(
+            "/foundation-models",
+            get(bedrock_catalog::list_foundation_models),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),

@@ -11,8 +11,12 @@ use aws_sdk_bedrockruntime::config::retry::RetryConfig;
 use aws_sdk_bedrockruntime::config::timeout::TimeoutConfig;
 use aws_sdk_bedrockruntime::config::{Region, StalledStreamProtectionConfig};
 use aws_sdk_bedrockruntime::primitives::Blob;
+use aws_sdk_bedrockruntime::types::{
+    ConverseTokensRequest, CountTokensInput as SdkCountTokensInput, InvokeModelTokensRequest,
+};
 use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
+use gateway::api::count_tokens::{CountTokensInput, CountTokensResponse};
 use gateway::api::invoke::{InvokeRequest, InvokeResponse};
 use gateway::ports::{ConverseEventStream, InvokeChunkStream, ModelClient, Target};
 use std::collections::HashMap;
@@ -180,6 +184,45 @@ impl ModelClient for BedrockModelClient {
             .await
             .map_err(|err| from_sdk(err, Phase::Call))?;
         Ok(invoke_chunks(output.body))
+    }
+
+    #[tracing::instrument(skip_all, fields(model = %target.model_id, region = ?target.region))]
+    async fn count_tokens(
+        &self,
+        target: &Target,
+        input: &CountTokensInput,
+    ) -> Result<CountTokensResponse, GatewayError> {
+        let client = self.client_for(target)?;
+        let input = match input {
+            CountTokensInput::Converse(request) => {
+                let parts = ConverseParts::from_request(request)?;
+                SdkCountTokensInput::Converse(
+                    ConverseTokensRequest::builder()
+                        .set_messages(Some(parts.messages))
+                        .set_system((!parts.system.is_empty()).then_some(parts.system))
+                        .set_tool_config(parts.tool_config)
+                        .set_additional_model_request_fields(parts.additional_model_request_fields)
+                        .build(),
+                )
+            }
+            CountTokensInput::InvokeModel(body) => SdkCountTokensInput::InvokeModel(
+                InvokeModelTokensRequest::builder()
+                    .body(Blob::new(body.clone()))
+                    .build()
+                    .map_err(|e| GatewayError::invalid("input.invokeModel", e.to_string()))?,
+            ),
+        };
+        let send = client
+            .count_tokens()
+            .model_id(&target.model_id)
+            .input(input)
+            .send();
+        let output = Box::pin(send)
+            .await
+            .map_err(|err| from_sdk(err, Phase::Call))?;
+        Ok(CountTokensResponse {
+            input_tokens: u32::try_from(output.input_tokens).unwrap_or(0),
+        })
     }
 }
 

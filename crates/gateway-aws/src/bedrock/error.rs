@@ -8,6 +8,7 @@ use aws_sdk_bedrockruntime::error::{
 };
 use aws_sdk_bedrockruntime::operation::converse::ConverseError;
 use aws_sdk_bedrockruntime::operation::converse_stream::ConverseStreamError;
+use aws_sdk_bedrockruntime::operation::count_tokens::CountTokensError;
 use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::operation::invoke_model_with_response_stream::InvokeModelWithResponseStreamError;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
@@ -111,6 +112,10 @@ modeled_exceptions! {
         ModelStreamErrorException, ModelTimeoutException, ResourceNotFoundException,
         ServiceQuotaExceededException, ServiceUnavailableException, ThrottlingException,
         ValidationException,
+    ];
+    CountTokensError => [
+        AccessDeniedException, InternalServerException, ResourceNotFoundException,
+        ServiceUnavailableException, ThrottlingException, ValidationException,
     ];
     ConverseStreamOutputError => [
         InternalServerException, ModelStreamErrorException, ValidationException, ThrottlingException,

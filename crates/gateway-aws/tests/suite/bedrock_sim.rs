@@ -560,3 +560,90 @@ async fn a_target_region_selects_that_regions_client() {
         .unwrap_err();
     assert!(matches!(err, GatewayError::Internal(_)));
 }
+
+#[tokio::test]
+async fn count_tokens_counts_both_input_forms_as_bedrock_does() {
+    use aws_sdk_bedrockruntime::primitives::Blob;
+    use aws_sdk_bedrockruntime::types::{
+        ContentBlock as SdkBlock, ConversationRole, ConverseTokensRequest, CountTokensInput as Sdk,
+        InvokeModelTokensRequest, Message as SdkMessage,
+    };
+    use gateway::api::count_tokens::CountTokensInput;
+
+    let sim = start_sim().await;
+    let client = client_for(&sim);
+    let direct = sdk_client(&sim, "us-east-1");
+    let text = "count these words, please";
+
+    let counted = client
+        .count_tokens(
+            &Target::new(CLAUDE),
+            &CountTokensInput::Converse(Box::new(ask(text))),
+        )
+        .await
+        .unwrap();
+    let message = SdkMessage::builder()
+        .role(ConversationRole::User)
+        .content(SdkBlock::Text(text.into()))
+        .build()
+        .unwrap();
+    let expected = direct
+        .count_tokens()
+        .model_id(CLAUDE)
+        .input(Sdk::Converse(
+            ConverseTokensRequest::builder().messages(message).build(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(counted.input_tokens > 0);
+    assert_eq!(
+        i64::from(counted.input_tokens),
+        i64::from(expected.input_tokens())
+    );
+
+    let body = anthropic_body(text);
+    let counted = client
+        .count_tokens(
+            &Target::new(CLAUDE),
+            &CountTokensInput::InvokeModel(body.clone()),
+        )
+        .await
+        .unwrap();
+    let expected = direct
+        .count_tokens()
+        .model_id(CLAUDE)
+        .input(Sdk::InvokeModel(
+            InvokeModelTokensRequest::builder()
+                .body(Blob::new(body))
+                .build()
+                .unwrap(),
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        i64::from(counted.input_tokens),
+        i64::from(expected.input_tokens())
+    );
+    assert_eq!(sim.calls(CLAUDE), 0, "counting is not a model call");
+
+    // A body the model would refuse is Bedrock's validation error, mapped as for any call.
+    let err = client
+        .count_tokens(
+            &Target::new(CLAUDE),
+            &CountTokensInput::InvokeModel(b"{\"nope\": 1}".to_vec()),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            GatewayError::Upstream {
+                kind: UpstreamKind::Validation,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+}

@@ -1,6 +1,8 @@
 //! Request and response shapes the gateway speaks.
 
+pub mod catalog;
 pub mod converse;
+pub mod count_tokens;
 pub mod invoke;
 pub mod openai;
 pub mod openai_stream;

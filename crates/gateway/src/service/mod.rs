@@ -26,6 +26,7 @@ pub use last_good::{InMemoryLastGood, LastGood, LastGoodError, LastGoodStore, ca
 pub use routing::Route;
 
 use crate::api::converse::{ConverseRequest, ConverseResponse};
+use crate::api::count_tokens::{CountTokensInput, CountTokensResponse};
 use crate::api::invoke::{InvokeRequest, InvokeResponse};
 use crate::config::GatewayConfig;
 use crate::controls::{cache, output_cap};
@@ -322,6 +323,39 @@ impl<M: ModelClient> Gateway<M> {
                     .served(walked, &plan)
                     .map(|started| stream::resume(started, policies, target)))
             }
+            Err(unserved) => Err(unserved.unanswered(&plan)),
+        }
+    }
+
+    /// CountTokens for the named model (as InvokeModel: that model only, in its regions,
+    /// through the one retry loop). Free on Bedrock: nothing to cap, no cache tier. Asked of
+    /// the foundation model even when the caller named a profile: Bedrock's CountTokens takes
+    /// foundation-model ids, and a profile's count is its model's.
+    pub async fn count_tokens(
+        &self,
+        caller: Caller<'_>,
+        model: &str,
+        input: &CountTokensInput,
+        deadline: Option<Instant>,
+    ) -> Result<Served<CountTokensResponse>, Unanswered> {
+        let deadline = self.deadline(deadline);
+        let plan = self
+            .plan(caller, Route::Model(model), None, Flexibility::SameModel)
+            .await?;
+        let models = &self.models;
+        let walked = self
+            .policies
+            .walk(&plan, deadline, |target| async move {
+                let target = Target {
+                    model_id: crate::config::foundation_model_id(&target.model_id).to_owned(),
+                    region: target.region,
+                };
+                models.count_tokens(&target, input).await
+            })
+            .await;
+        self.policies.flush().await;
+        match walked {
+            Ok(walked) => Ok(self.served(walked, &plan)),
             Err(unserved) => Err(unserved.unanswered(&plan)),
         }
     }

@@ -79,7 +79,12 @@ pub(crate) async fn plan<H: HealthStore>(
         Route::Model(name) => (name, "static".to_owned()),
     };
     if let Some(model) = config.model(name) {
-        return Ok(model_plan(config, model, decision, flexibility));
+        let mut plan = model_plan(config, model, decision, flexibility);
+        // Named through an inference profile: called through it, in the model's regions.
+        if let Some(first) = plan.chain.targets.first_mut() {
+            config.call_id(name, model).clone_into(&mut first.model_id);
+        }
+        return Ok(plan);
     }
     if let Some(group) = config.group(name) {
         if flexibility == Flexibility::SameModel {
@@ -299,6 +304,40 @@ mod tests {
             plan_for_invoke(&config, "fast").await.unwrap_err().field(),
             Some("modelId")
         );
+    }
+
+    #[tokio::test]
+    async fn a_profile_id_calls_the_profile_with_the_models_fallbacks() {
+        let config = config(CHAIN);
+        let not_a_profile = plan_for_invoke(&config, "us.big").await;
+        assert!(
+            not_a_profile.is_err(),
+            "'big' has no dot, so 'us.big' is no profile of it"
+        );
+        let config = GatewayConfig::parse(
+            "test",
+            r#"{"models":[{"id":"anthropic.big-v1:0","fallbacks":["anthropic.small-v1:0"]},
+                          {"id":"anthropic.small-v1:0"}],"routes":{}}"#,
+        )
+        .unwrap();
+        let plan = plan(
+            &config,
+            &health(),
+            Route::Model("global.anthropic.big-v1:0"),
+            Some(&ask("x")),
+            Flexibility::AnyModel,
+            0,
+        )
+        .await
+        .unwrap();
+        let ids: Vec<&str> = plan
+            .chain
+            .targets
+            .iter()
+            .map(|t| t.model_id.as_str())
+            .collect();
+        assert_eq!(ids, ["global.anthropic.big-v1:0", "anthropic.small-v1:0"]);
+        assert_eq!(plan.scope, "anthropic.big-v1:0");
     }
 
     async fn plan_for_invoke(

@@ -177,6 +177,15 @@ impl ModelClient for Arc<Scripted> {
         play(self.next(target)).await?;
         Ok(Box::pin(futures_stream_empty()))
     }
+
+    async fn count_tokens(
+        &self,
+        target: &Target,
+        _: &crate::api::count_tokens::CountTokensInput,
+    ) -> Result<crate::api::count_tokens::CountTokensResponse, GatewayError> {
+        play(self.next(target)).await?;
+        Ok(crate::api::count_tokens::CountTokensResponse { input_tokens: 7 })
+    }
 }
 
 fn futures_stream_empty()

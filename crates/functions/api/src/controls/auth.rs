@@ -1,7 +1,8 @@
 //! The layer in front of every model, jobs and usage route: opens the audit record, finds out
 //! who is calling, refuses who may not, and hands the principal to the handler.
 //!
-//! Credentials, first found: `x-api-key: gwk_…`; `Authorization: Bearer gwk_…`; on `/model/*`,
+//! Credentials, first found: `x-api-key: gwk_…`; `Authorization: Bearer gwk_…`; on `/model/*`
+//! (and Bedrock's `/inference-profiles`, `/foundation-models`),
 //! `Authorization: AWS4-HMAC-SHA256 …` (a gateway key's id and secret used as AWS credentials);
 //! the claims of API Gateway's JWT authorizer (tenant from `controls.auth.jwt_tenant_claim`).
 
@@ -47,6 +48,11 @@ pub fn classify(path: &str) -> RouteInfo {
         } else {
             bedrock(RouteClass::Invoke)
         };
+    }
+    // Bedrock control-plane reads: listings of what the key may use, open to every key like
+    // its own usage, in Bedrock's error shape and signed like the runtime calls.
+    if path.starts_with("/inference-profiles") || path.starts_with("/foundation-models") {
+        return bedrock(RouteClass::Usage);
     }
     match path {
         "/v1/converse" => gateway(RouteClass::Converse),

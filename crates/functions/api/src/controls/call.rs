@@ -349,10 +349,14 @@ impl CallContext {
                 .await
                 .map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
-            self.record_usage(
-                &(&served.value.usage).into(),
-                gateway::controls::Nanos::ZERO,
-            );
+            let usage: TokenUsage = (&served.value.usage).into();
+            // The cached-response tier called no model: nothing to pay.
+            let cost = if served.from_cache {
+                gateway::controls::Nanos::ZERO
+            } else {
+                stream::open_cost(state, &served.target, &usage)
+            };
+            self.record_usage(&usage, cost);
             return Ok(Done {
                 served,
                 headers: HeaderMap::new(),
@@ -453,9 +457,9 @@ impl CallContext {
                 .await
                 .map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
-            let audit = self.audit.clone();
+            let observe = stream::Observe::new(state, &served.target, self.audit.clone());
             return Ok(Done {
-                served: served.map(|events| stream::observe_usage(events, audit)),
+                served: served.map(|events| stream::observe_usage(events, observe)),
                 headers: HeaderMap::new(),
             });
         };
@@ -540,7 +544,7 @@ impl CallContext {
             let served = result.map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
             if let Some(usage) = token_usage::from_invoke_body(&served.value.body) {
-                self.record_usage(&usage, gateway::controls::Nanos::ZERO);
+                self.record_usage(&usage, stream::open_cost(state, &served.target, &usage));
             }
             return Ok(Done {
                 served,
@@ -592,8 +596,9 @@ impl CallContext {
         else {
             let served = result.map_err(|u| self.unanswered(u, HeaderMap::new()))?;
             self.record_served(&served);
+            let observe = stream::Observe::new(state, &served.target, self.audit.clone());
             return Ok(Done {
-                served,
+                served: served.map(|chunks| stream::observe_invoke_usage(chunks, observe)),
                 headers: HeaderMap::new(),
             });
         };

@@ -8,7 +8,7 @@ use super::auth::now_ms;
 use crate::app::SharedState;
 use futures_util::StreamExt;
 use gateway::controls::usage::{StreamAccumulator, TokenUsage, from_invoke_chunk};
-use gateway::controls::{Admission, Outcome};
+use gateway::controls::{Admission, Nanos, Outcome};
 use gateway::ports::{ConverseEventStream, InvokeChunkStream, Target};
 use gateway::service::LastGood;
 
@@ -154,8 +154,41 @@ pub fn invoke(
     })
 }
 
-/// With controls off: the stream unchanged, its usage noted in the audit record at the end.
-pub fn observe_usage(mut events: ConverseEventStream, audit: AuditSlot) -> ConverseEventStream {
+/// With controls off, what a call's usage is recorded with: the audit record, and the price
+/// of the target that served.
+pub struct Observe {
+    audit: AuditSlot,
+    state: SharedState,
+    target: Target,
+}
+
+impl Observe {
+    pub fn new(state: &SharedState, target: &Target, audit: AuditSlot) -> Self {
+        Self {
+            audit,
+            state: state.clone(),
+            target: target.clone(),
+        }
+    }
+
+    fn record(&self, usage: &TokenUsage) {
+        let cost = open_cost(&self.state, &self.target, usage);
+        self.audit.update(|r| r.set_usage(usage, cost));
+    }
+}
+
+/// What `usage` on `target` cost, from the price table (0 for a model without a price).
+pub fn open_cost(state: &SharedState, target: &Target, usage: &TokenUsage) -> Nanos {
+    state
+        .pricing
+        .as_ref()
+        .and_then(|p| p.cost(&target.model_id, target.region.as_deref(), usage))
+        .unwrap_or(Nanos::ZERO)
+}
+
+/// With controls off: the stream unchanged, its usage and cost noted in the audit record at
+/// the end.
+pub fn observe_usage(mut events: ConverseEventStream, observe: Observe) -> ConverseEventStream {
     Box::pin(async_stream::stream! {
         let mut collected = StreamAccumulator::default();
         while let Some(item) = events.next().await {
@@ -165,7 +198,26 @@ pub fn observe_usage(mut events: ConverseEventStream, audit: AuditSlot) -> Conve
             yield item;
         }
         if let Some(usage) = collected.usage() {
-            audit.update(|r| r.set_usage(&usage, gateway::controls::Nanos::ZERO));
+            observe.record(&usage);
+        }
+    })
+}
+
+/// With controls off: InvokeModelWithResponseStream unchanged, its usage (Bedrock's
+/// `amazon-bedrock-invocationMetrics` on the last chunk) and cost noted at the end.
+pub fn observe_invoke_usage(mut chunks: InvokeChunkStream, observe: Observe) -> InvokeChunkStream {
+    Box::pin(async_stream::stream! {
+        let mut usage: Option<TokenUsage> = None;
+        while let Some(item) = chunks.next().await {
+            if let Ok(chunk) = &item
+                && let Some(found) = from_invoke_chunk(&chunk.bytes)
+            {
+                usage = Some(found);
+            }
+            yield item;
+        }
+        if let Some(usage) = usage {
+            observe.record(&usage);
         }
     })
 }

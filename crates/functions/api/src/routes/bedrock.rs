@@ -1,4 +1,4 @@
-//! The bedrock-runtime wire API: `/model/{modelId}/converse|converse-stream|invoke|invoke-with-response-stream`.
+//! The bedrock-runtime wire API: `/model/{modelId}/converse|converse-stream|invoke|invoke-with-response-stream|count-tokens`.
 //! Bodies, errors and stream framing are Bedrock's own, so an unmodified AWS SDK works.
 
 use super::{CallDeadline, Segment, streaming};
@@ -15,6 +15,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
+use gateway::api::count_tokens::CountTokensInput;
 use gateway::api::invoke::InvokeRequest;
 use gateway::service::Route;
 use http::{HeaderMap, HeaderValue, header};
@@ -154,6 +155,44 @@ pub async fn invoke_stream(
                 wire::CONTENT_TYPE,
                 wire::invoke_frames(done.served.value, ctx.request_id),
             )
+        }
+        Err(refused) => bedrock_error(refused, &ctx),
+    }
+}
+
+/// CountTokens: free on Bedrock, so no limit, budget or cache applies; the allow-list does (the
+/// gateway checks the model as for any call) and the audit record names the model counted on.
+pub async fn count_tokens(
+    State(state): State<SharedState>,
+    Segment(model_id): Segment,
+    ctx: RequestContext,
+    call: CallContext,
+    CallDeadline(deadline): CallDeadline,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    call.audit.update(|r| model_id.clone_into(&mut r.model));
+    let result = async {
+        let input = CountTokensInput::from_wire(&bytes_or_error(body, state.body_limit())?)?;
+        state
+            .gateway
+            .count_tokens(call.principal.caller(), &model_id, &input, deadline)
+            .await
+            .map_err(|unanswered| {
+                call.audit.update(|r| r.attempts = unanswered.attempts);
+                Refused::from(unanswered.error)
+            })
+    }
+    .await;
+    match result {
+        Ok(served) => {
+            call.audit.update(|r| {
+                r.served_model.clone_from(&served.target.model_id);
+                r.region = served.region.clone().unwrap_or_default();
+                r.attempts = served.attempts;
+            });
+            let mut headers = crate::headers::served_headers(&ctx.request_id, &served);
+            crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
+            (headers, Json(&served.value)).into_response()
         }
         Err(refused) => bedrock_error(refused, &ctx),
     }

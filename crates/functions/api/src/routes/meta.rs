@@ -1,4 +1,5 @@
-//! Health, model list, and the JSON 404 and 405.
+//! Health, model list, and the JSON 404 and 405 (Bedrock's `UnknownOperationException` on
+//! Bedrock's paths, so an AWS SDK reports what was refused).
 
 use crate::app::SharedState;
 use crate::context::RequestContext;
@@ -25,9 +26,38 @@ pub async fn models(State(state): State<SharedState>) -> Json<Value> {
     Json(json!({"object": "list", "data": data}))
 }
 
-pub async fn not_found(ctx: RequestContext, uri: http::Uri) -> Response {
+pub async fn not_found(ctx: RequestContext, method: http::Method, uri: http::Uri) -> Response {
+    tracing::warn!(request_id = %ctx.request_id, %method, path = uri.path(), "no route");
+    if is_bedrock_path(uri.path()) {
+        return unknown_operation(&ctx, &method, &uri);
+    }
     let error = GatewayError::NotFound(format!("no route for {}", uri.path()));
     ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response()
+}
+
+/// Paths an AWS SDK sends to Bedrock: what it reads errors on is `x-amzn-ErrorType`.
+fn is_bedrock_path(path: &str) -> bool {
+    path.starts_with("/model/")
+        || path.starts_with("/inference-profiles")
+        || path.starts_with("/foundation-models")
+}
+
+/// Bedrock's answer to an operation it does not have: 404, `UnknownOperationException`.
+fn unknown_operation(ctx: &RequestContext, method: &http::Method, uri: &http::Uri) -> Response {
+    let message = format!("{method} {} is not an operation of this API", uri.path());
+    let mut response = (
+        http::StatusCode::NOT_FOUND,
+        Json(json!({ "message": message })),
+    )
+        .into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-amzn-errortype",
+        http::HeaderValue::from_static("UnknownOperationException"),
+    );
+    crate::headers::insert(headers, "x-amzn-requestid", &ctx.request_id);
+    crate::headers::insert(headers, crate::headers::REQUEST_ID, &ctx.request_id);
+    response
 }
 
 /// A registered path with a method it does not take: JSON like every other error (axum's
@@ -37,6 +67,10 @@ pub async fn method_not_allowed(
     method: http::Method,
     uri: http::Uri,
 ) -> Response {
+    tracing::warn!(request_id = %ctx.request_id, %method, path = uri.path(), "method not allowed");
+    if is_bedrock_path(uri.path()) {
+        return unknown_operation(&ctx, &method, &uri);
+    }
     let message = format!("{method} is not allowed on {}", uri.path());
     let body = json!({"error": {
         "code": "method_not_allowed", "message": message, "field": null, "request_id": ctx.request_id,

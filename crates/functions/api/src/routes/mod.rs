@@ -1,6 +1,7 @@
 //! Route handlers, one file per front door.
 
 pub mod bedrock;
+pub mod bedrock_catalog;
 pub mod converse;
 mod deadline;
 pub mod jobs;

@@ -1,5 +1,7 @@
-"""boto3's bedrock-runtime client with endpoint_url set to the gateway: converse and converse_stream.
+"""boto3's bedrock-runtime client with endpoint_url set to the gateway: converse, converse_stream
+and count_tokens.
 Usage: boto3_bedrock.py BASE_URL. Exits non-zero on any mismatch."""
+import json
 import sys
 
 import boto3
@@ -30,3 +32,12 @@ for event in client.converse_stream(modelId=model, messages=messages)["stream"]:
 assert "".join(text) == reply["output"]["message"]["content"][0]["text"], (text, reply)
 assert stop == "end_turn"
 print("converse_stream ok")
+
+# CountTokens (bedrock-runtime's count_tokens, botocore 1.40+), both input forms.
+counted = client.count_tokens(modelId=model, input={"converse": {"messages": messages}})
+assert counted["inputTokens"] > 0, counted
+body = json.dumps({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 50,
+                   "messages": [{"role": "user", "content": "Hello from boto3"}]})
+invoked = client.count_tokens(modelId=model, input={"invokeModel": {"body": body}})
+assert invoked["inputTokens"] > 0, invoked
+print("count_tokens ok")

@@ -7,6 +7,7 @@ mod controls_support;
 
 mod attack_governance;
 mod bedrock_wire;
+mod bedrock_wire_more;
 mod controls_budget;
 mod controls_cache;
 mod controls_hot_path;

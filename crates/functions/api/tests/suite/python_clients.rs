@@ -17,17 +17,20 @@ fn python() -> PathBuf {
 }
 
 async fn run_client(script: &str, base_url: &str) -> String {
+    run_client_with(script, &[base_url]).await
+}
+
+async fn run_client_with(script: &str, args: &[&str]) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);
     let python = python();
-    let base_url = base_url.to_owned();
-    let output = tokio::task::spawn_blocking(move || {
-        Command::new(python).arg(script).arg(base_url).output()
-    })
-    .await
-    .unwrap()
-    .unwrap();
+    let args: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    let output =
+        tokio::task::spawn_blocking(move || Command::new(python).arg(script).args(args).output())
+            .await
+            .unwrap()
+            .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -50,13 +53,46 @@ async fn official_openai_sdk_chat_stream_and_tools() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn boto3_bedrock_runtime_converse_and_stream() {
+async fn boto3_bedrock_runtime_converse_stream_and_count_tokens() {
     let api = start().await;
     let base = api.serve().await;
     let out = run_client("boto3_bedrock.py", &base).await;
     assert!(
-        out.contains("converse ok") && out.contains("converse_stream ok"),
+        out.contains("converse ok")
+            && out.contains("converse_stream ok")
+            && out.contains("count_tokens ok"),
         "{out}"
     );
+    // CountTokens is not a model call.
     assert_eq!(api.sim.calls(HAIKU), 2);
+}
+
+/// Claude Code's `GET /inference-profiles?type=SYSTEM_DEFINED`, as boto3's control-plane client
+/// sends it: SigV4-signed with a gateway key, parsed by botocore's model of the `bedrock` API,
+/// and showing only the models the key may use.
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_bedrock_control_plane_reads_with_a_signed_key() {
+    let stack = crate::controls_support::start(serde_json::json!({})).await;
+    let key = stack
+        .key("acme", |k| k.allowed_models = vec!["haiku".into()])
+        .await;
+    let base = stack.serve().await;
+    let out = run_client_with(
+        "boto3_bedrock_control.py",
+        &[&base, &key.key_id, &key.secret],
+    )
+    .await;
+    let seen: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    let profiles = seen["profiles"].as_array().unwrap();
+    assert!(
+        profiles.contains(&serde_json::json!(format!("us.{HAIKU}"))),
+        "{out}"
+    );
+    assert!(
+        profiles
+            .iter()
+            .all(|p| p.as_str().unwrap().ends_with(HAIKU)),
+        "{out}"
+    );
+    assert_eq!(seen["models"], serde_json::json!([HAIKU]), "{out}");
 }
