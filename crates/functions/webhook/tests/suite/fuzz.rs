@@ -357,6 +357,11 @@ fn request(case: &Case, unique: u64) -> (Request<Body>, bool) {
             if let Some(id) = payload.pointer_mut("/ticket/id") {
                 *id = json!(format!("T-{unique}"));
             }
+            // A body seen before is a redelivery whatever its delivery id (dedupe binds the
+            // body), so every valid delivery carries something of its own.
+            if let Some(object) = payload.as_object_mut() {
+                object.insert("fuzz_delivery".into(), json!(unique));
+            }
             payload.to_string().into_bytes()
         }
         BodyKind::Mutated(index, replacement) => {
