@@ -38,6 +38,9 @@ use std::time::{Duration, Instant};
 /// The service name the Bedrock Runtime SDKs sign with.
 pub const SIGV4_SERVICE: &str = "bedrock";
 
+/// The longest JWT subject a principal id is made from (it is part of state-table keys).
+const MAX_JWT_SUBJECT_BYTES: usize = 256;
+
 /// Unknown keys are remembered for at most this long, so a key created a moment ago works
 /// soon on instances that looked for it before.
 const NEGATIVE_TTL: Duration = Duration::from_secs(5);
@@ -285,10 +288,14 @@ impl<S: KeyStore> Controller<S> {
                         "the token's tenant claim is not a usable tenant name".into(),
                     ));
                 }
-                let policy = match self.tenant_policy(tenant).await? {
-                    Some(policy) => policy,
-                    None => self.jwt_default_policy(tenant)?,
-                };
+                // The subject becomes part of the state table's keys (`RL#jwt:<sub>#…`),
+                // which DynamoDB caps at 2 KB.
+                if subject.is_empty() || subject.len() > MAX_JWT_SUBJECT_BYTES {
+                    return Err(GatewayError::Forbidden(format!(
+                        "the token's subject claim must be 1 to {MAX_JWT_SUBJECT_BYTES} bytes"
+                    )));
+                }
+                let policy = self.jwt_policy(tenant).await?;
                 if policy.disabled {
                     return Err(GatewayError::Forbidden("this tenant is disabled".into()));
                 }
@@ -304,22 +311,37 @@ impl<S: KeyStore> Controller<S> {
         }
     }
 
-    /// The configured default policy for a JWT caller's tenant that has no record; without
-    /// one the caller is refused: a JWT alone never means unlimited.
-    fn jwt_default_policy(&self, tenant: &str) -> Result<Arc<TenantRecord>, GatewayError> {
+    /// What a JWT caller of `tenant` may do: its tenant record's JWT policy when the record
+    /// sets one (JWT limits or JWT models); otherwise the configured default policy (with
+    /// the record's budget, disabled flag and callback hosts when there is a record). A record
+    /// made for other reasons (a budget, callback hosts) must not switch the default off:
+    /// empty JWT fields mean "not set", never "unlimited". No policy at all: refused.
+    async fn jwt_policy(&self, tenant: &str) -> Result<Arc<TenantRecord>, GatewayError> {
+        let record = self.tenant_policy(tenant).await?;
+        if let Some(record) = &record
+            && record.sets_jwt_policy()
+        {
+            return Ok(Arc::clone(record));
+        }
         let Some(default) = &self.config.auth.jwt_default_policy else {
             return Err(GatewayError::Forbidden(format!(
-                "tenant '{tenant}' has no policy for JWT callers: create it (gatewayctl tenants set-jwt-limits) or configure controls.auth.jwt_default_policy"
+                "tenant '{tenant}' has no policy for JWT callers: set one (gatewayctl tenants set-jwt-limits / set-jwt-models) or configure controls.auth.jwt_default_policy"
             )));
         };
-        Ok(Arc::new(TenantRecord {
-            tenant: tenant.to_owned(),
-            budget: default.budget,
-            jwt_limits: default.limits.clone(),
-            jwt_allowed_models: default.allowed_models.clone(),
-            disabled: false,
-            callback_hosts: Vec::new(),
-        }))
+        let mut policy = record.map_or_else(
+            || TenantRecord {
+                tenant: tenant.to_owned(),
+                budget: default.budget,
+                ..TenantRecord::default()
+            },
+            |record| (*record).clone(),
+        );
+        if policy.budget.is_unlimited() {
+            policy.budget = default.budget;
+        }
+        policy.jwt_limits = default.limits.clone();
+        policy.jwt_allowed_models = default.allowed_models.clone();
+        Ok(Arc::new(policy))
     }
 
     pub(super) async fn key_principal(
@@ -530,10 +552,19 @@ impl<S: CounterStore> Controller<S> {
                 now_secs,
             )
         });
+        // A cached answer is served only if its model is one this caller may reach: another
+        // key of the tenant may have been answered by a model outside this key's allow-list
+        // (`auto` routes by content, so the same request can land on either).
         let cached = match (&plan.cache, peeked.cached) {
             (Some(cache), Some(found)) => cache
                 .read_max_age_secs
                 .filter(|max_age| found.serves(*max_age, now_ms))
+                .filter(|_| {
+                    plan.model
+                        .candidates
+                        .iter()
+                        .any(|t| t.model_id == found.answer.model_id)
+                })
                 .map(|_| found),
             _ => None,
         };

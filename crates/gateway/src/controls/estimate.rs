@@ -108,16 +108,20 @@ fn block_bytes(block: &ContentBlock) -> usize {
     }
 }
 
-/// A native InvokeModel body: the whole body counts as input; the output limit is read from
-/// the provider's field for it (`max_tokens`, `max_new_tokens`, `maxTokenCount`,
+/// A native InvokeModel body for `model_id` (the configured id): the whole body counts as
+/// input; the output limit is read from the model's provider's field for it (`max_tokens`, `max_new_tokens`, `maxTokenCount`,
 /// `max_gen_len`, Nova's `inferenceConfig.max_new_tokens`; see [`output_cap`]). An absurd or
 /// malformed limit is a 400 naming the field.
-pub fn invoke(body: &[u8], config: &EstimateConfig) -> Result<Estimate, GatewayError> {
+pub fn invoke(
+    model_id: &str,
+    body: &[u8],
+    config: &EstimateConfig,
+) -> Result<Estimate, GatewayError> {
     Ok(Estimate {
         // Anthropic's native prompt caching marks blocks with `cache_control`.
         writes_prompt_cache: body.windows(13).any(|w| w == b"cache_control"),
         input_tokens: tokens(body.len(), config),
-        max_output_tokens: output_cap::invoke_limit(body)?
+        max_output_tokens: output_cap::invoke_limit(model_id, body)?
             .unwrap_or(config.default_max_output_tokens),
     })
 }
@@ -180,24 +184,32 @@ mod tests {
     fn invoke_reads_each_providers_output_limit() {
         let c = config(1.0, 0);
         assert_eq!(
-            invoke(br#"{"max_tokens":77}"#, &c)
+            invoke("anthropic.claude", br#"{"max_tokens":77}"#, &c)
                 .unwrap()
                 .max_output_tokens,
             77
         );
         assert_eq!(
-            invoke(br#"{"textGenerationConfig":{"maxTokenCount":12}}"#, &c)
-                .unwrap()
-                .max_output_tokens,
+            invoke(
+                "amazon.titan-text-express-v1",
+                br#"{"textGenerationConfig":{"maxTokenCount":12}}"#,
+                &c
+            )
+            .unwrap()
+            .max_output_tokens,
             12
         );
         assert_eq!(
-            invoke(br#"{"inferenceConfig":{"max_new_tokens":9}}"#, &c)
-                .unwrap()
-                .max_output_tokens,
+            invoke(
+                "amazon.nova-lite-v1:0",
+                br#"{"inferenceConfig":{"max_new_tokens":9}}"#,
+                &c
+            )
+            .unwrap()
+            .max_output_tokens,
             9
         );
-        let unknown = invoke(b"not json", &c).unwrap();
+        let unknown = invoke("anthropic.claude", b"not json", &c).unwrap();
         assert_eq!(
             unknown,
             Estimate {
@@ -207,9 +219,13 @@ mod tests {
             }
         );
         assert!(
-            invoke(br#"{"system":[{"cache_control":{}}]}"#, &c)
-                .unwrap()
-                .writes_prompt_cache
+            invoke(
+                "anthropic.claude",
+                br#"{"system":[{"cache_control":{}}]}"#,
+                &c
+            )
+            .unwrap()
+            .writes_prompt_cache
         );
     }
 }

@@ -311,6 +311,16 @@ pub struct TenantRecord {
     pub callback_hosts: Vec<String>,
 }
 
+impl TenantRecord {
+    /// Whether the record says what its JWT callers may do (limits or models); a record
+    /// that only sets a budget or callback hosts does not.
+    pub fn sets_jwt_policy(&self) -> bool {
+        !self.jwt_limits.default.is_unlimited()
+            || !self.jwt_limits.models.is_empty()
+            || !self.jwt_allowed_models.is_empty()
+    }
+}
+
 /// Whether a tenant name can be used in keys of the state table.
 pub fn valid_tenant(tenant: &str) -> bool {
     !tenant.is_empty()

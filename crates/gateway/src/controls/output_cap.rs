@@ -22,8 +22,9 @@ enum Field {
     Nested(&'static str, &'static str),
 }
 
-const FIELDS: [Field; 7] = [
+const FIELDS: [Field; 8] = [
     Field::Top("max_tokens"),
+    Field::Top("max_completion_tokens"),
     Field::Top("max_new_tokens"),
     Field::Top("max_gen_len"),
     Field::Top("max_tokens_to_sample"),
@@ -94,28 +95,38 @@ pub fn cap_converse(request: &ConverseRequest, default: u64) -> Cow<'_, Converse
     Cow::Owned(capped)
 }
 
-/// An InvokeModel body's output limit (the first provider field that is set), checked: 400
-/// naming the field when it is not a whole number or above the maximum. `None` for bodies
-/// that are not JSON objects (Bedrock refuses them; nothing is spent) or set no limit.
-pub fn invoke_limit(body: &[u8]) -> Result<Option<u64>, GatewayError> {
+/// An InvokeModel body's output limit for `model_id` (the configured or profile id): the
+/// largest of the fields that model's provider reads, `None` when it sets none. Only the
+/// provider's own fields count: a limit in a field the model ignores (Titan reading
+/// `max_tokens`, say) would reserve one token while the model wrote thousands. Every known
+/// limit field, the provider's or not, must be a whole number no larger than the maximum (400
+/// naming the field). `None` also for bodies that are not JSON objects (Bedrock refuses them;
+/// nothing is spent).
+pub fn invoke_limit(model_id: &str, body: &[u8]) -> Result<Option<u64>, GatewayError> {
     let Ok(Value::Object(json)) = serde_json::from_slice::<Value>(body) else {
         return Ok(None);
     };
-    limit_of(&json)
+    provider_limit(model_id, &json)
 }
 
-fn limit_of(json: &Map<String, Value>) -> Result<Option<u64>, GatewayError> {
+fn provider_limit(model_id: &str, json: &Map<String, Value>) -> Result<Option<u64>, GatewayError> {
+    let mut limit = None;
+    let ours = provider_fields(model_id, json);
     for field in FIELDS {
-        if let Some(value) = field.get(json) {
-            let Some(n) = value.as_u64() else {
-                let name = field.name();
-                let message = format!("{name} must be a whole number of tokens");
-                return Err(GatewayError::invalid(name, message));
-            };
-            return check(&field.name(), Some(n));
+        let Some(value) = field.get(json) else {
+            continue;
+        };
+        let Some(n) = value.as_u64() else {
+            let name = field.name();
+            let message = format!("{name} must be a whole number of tokens");
+            return Err(GatewayError::invalid(name, message));
+        };
+        check(&field.name(), Some(n))?;
+        if ours.contains(&field) {
+            limit = limit.max(Some(n));
         }
     }
-    Ok(None)
+    Ok(limit)
 }
 
 fn check(field: &str, limit: Option<u64>) -> Result<Option<u64>, GatewayError> {
@@ -128,9 +139,11 @@ fn check(field: &str, limit: Option<u64>) -> Result<Option<u64>, GatewayError> {
     }
 }
 
-/// The body as sent: its own limit, or `default` written into the field the model's provider
-/// reads. Embedding models produce no output tokens and are left alone, as are bodies that
-/// are not JSON objects (Bedrock refuses those before any output).
+/// The body as sent: the provider's primary limit field set to the body's own limit (the
+/// largest of the provider's fields it sets) or, when it sets none, to `default` — so the
+/// model stops where the reservation ([`invoke_limit`]) ends. Embedding models produce no
+/// output tokens and are left alone, as are bodies that are not JSON objects (Bedrock refuses
+/// those before any output).
 pub fn cap_invoke<'b>(
     model_id: &str,
     body: &'b [u8],
@@ -139,36 +152,61 @@ pub fn cap_invoke<'b>(
     let Ok(Value::Object(mut json)) = serde_json::from_slice::<Value>(body) else {
         return Ok(Cow::Borrowed(body));
     };
-    if limit_of(&json)?.is_some() {
-        return Ok(Cow::Borrowed(body));
-    }
-    let Some(field) = provider_field(model_id, &json) else {
+    let limit = provider_limit(model_id, &json)?;
+    let Some(primary) = provider_fields(model_id, &json).first().copied() else {
         return Ok(Cow::Borrowed(body));
     };
-    field.set(&mut json, default);
+    if primary.get(&json).is_some() && limit == primary.get(&json).and_then(Value::as_u64) {
+        return Ok(Cow::Borrowed(body));
+    }
+    primary.set(&mut json, limit.unwrap_or(default));
     serde_json::to_vec(&json)
         .map(Cow::Owned)
         .map_err(|e| GatewayError::Internal(format!("re-encoding an InvokeModel body: {e}")))
 }
 
-/// The field a model's provider reads its output limit from, by model id (profile ids and
-/// ARNs contain the base id) and, for bodies of unknown models, by shape.
-fn provider_field(model_id: &str, body: &Map<String, Value>) -> Option<Field> {
+/// The fields a model's provider reads its output limit from, the one the gateway writes
+/// first; by model id (profile ids and ARNs contain the base id) and, for ids of no known
+/// provider, by the body's shape. Empty for embedding models.
+fn provider_fields(model_id: &str, body: &Map<String, Value>) -> &'static [Field] {
+    const ANTHROPIC: &[Field] = &[Field::Top("max_tokens"), Field::Top("max_tokens_to_sample")];
+    const TITAN: &[Field] = &[Field::Nested("textGenerationConfig", "maxTokenCount")];
+    const NOVA: &[Field] = &[
+        Field::Nested("inferenceConfig", "max_new_tokens"),
+        Field::Nested("inferenceConfig", "maxTokens"),
+    ];
+    const LLAMA: &[Field] = &[Field::Top("max_gen_len")];
+    const OPENAI: &[Field] = &[
+        Field::Top("max_completion_tokens"),
+        Field::Top("max_tokens"),
+    ];
+    const OTHERS: &[Field] = &[Field::Top("max_tokens")];
     let id = model_id.to_ascii_lowercase();
     if id.contains("embed") {
-        return None;
+        &[]
+    } else if id.contains("anthropic.") {
+        ANTHROPIC
+    } else if id.contains("amazon.titan-text") {
+        TITAN
+    } else if id.contains("amazon.nova") {
+        NOVA
+    } else if id.contains("meta.llama") {
+        LLAMA
+    } else if id.contains("openai.") {
+        OPENAI
+    } else if id.contains("mistral.")
+        || id.contains("cohere.")
+        || id.contains("ai21.")
+        || id.contains("deepseek.")
+    {
+        OTHERS
+    } else if body.contains_key("textGenerationConfig") || body.contains_key("inputText") {
+        TITAN
+    } else if body.contains_key("schemaVersion") {
+        NOVA
+    } else {
+        OTHERS
     }
-    if id.contains("amazon.titan-text") || body.contains_key("textGenerationConfig") {
-        return Some(Field::Nested("textGenerationConfig", "maxTokenCount"));
-    }
-    if id.contains("amazon.nova") || body.contains_key("schemaVersion") {
-        return Some(Field::Nested("inferenceConfig", "max_new_tokens"));
-    }
-    if id.contains("meta.llama") {
-        return Some(Field::Top("max_gen_len"));
-    }
-    // Anthropic, Mistral, Cohere Command, AI21, DeepSeek, OpenAI's open-weight models.
-    Some(Field::Top("max_tokens"))
 }
 
 #[cfg(test)]
@@ -226,13 +264,13 @@ mod tests {
     #[test]
     fn absurd_limits_are_refused_naming_the_field() {
         let huge = br#"{"max_tokens":18446744073709551615}"#;
-        let err = invoke_limit(huge).unwrap_err();
+        let err = invoke_limit("anthropic.claude", huge).unwrap_err();
         assert_eq!(err.status_code(), 400);
         assert!(err.to_string().contains("max_tokens"), "{err}");
         assert!(cap_invoke("anthropic.x", huge, 1).is_err());
         let negative = br#"{"textGenerationConfig":{"maxTokenCount":-1}}"#;
         assert!(
-            invoke_limit(negative)
+            invoke_limit("amazon.titan-text-express-v1", negative)
                 .unwrap_err()
                 .to_string()
                 .contains("textGenerationConfig.maxTokenCount")
@@ -242,5 +280,41 @@ mod tests {
             invoke_limit(br#"{"max_tokens":1000000}"#).unwrap(),
             Some(1_000_000)
         );
+    }
+
+    /// The red team's overspend: a Titan/Nova body "limited" by `max_tokens`, a field those
+    /// models ignore, reserved one token while the model wrote thousands. Only the model's
+    /// own fields count, and its own field is written.
+    #[test]
+    fn a_limit_in_a_field_the_model_ignores_reserves_and_sends_the_default() {
+        let titan = br#"{"inputText":"x","max_tokens":1}"#;
+        assert_eq!(
+            invoke_limit("amazon.titan-text-express-v1", titan).unwrap(),
+            None
+        );
+        let sent = cap_invoke("amazon.titan-text-express-v1", titan, 300).unwrap();
+        assert_eq!(parsed(&sent)["textGenerationConfig"]["maxTokenCount"], 300);
+        let nova = br#"{"inputText":"x","max_gen_len":1}"#;
+        assert_eq!(
+            invoke_limit("us.amazon.nova-lite-v1:0", nova).unwrap(),
+            None
+        );
+        let sent = cap_invoke("us.amazon.nova-lite-v1:0", nova, 300).unwrap();
+        assert_eq!(parsed(&sent)["inferenceConfig"]["max_new_tokens"], 300);
+        // Nova's other spelling counts, and is mirrored into the field written.
+        let nova2 = br#"{"inferenceConfig":{"maxTokens":7}}"#;
+        assert_eq!(
+            invoke_limit("amazon.nova-lite-v1:0", nova2).unwrap(),
+            Some(7)
+        );
+        let sent = cap_invoke("amazon.nova-lite-v1:0", nova2, 300).unwrap();
+        assert_eq!(parsed(&sent)["inferenceConfig"]["max_new_tokens"], 7);
+        // Claude reads max_tokens: its own limit is kept as sent.
+        let claude = br#"{"max_tokens":5,"textGenerationConfig":{"maxTokenCount":1}}"#;
+        assert_eq!(invoke_limit("anthropic.claude-x", claude).unwrap(), Some(5));
+        assert!(matches!(
+            cap_invoke("anthropic.claude-x", claude, 300).unwrap(),
+            Cow::Borrowed(_)
+        ));
     }
 }

@@ -71,9 +71,15 @@ fn model_routes_keep_the_jwt_authorizer_when_auth_mode_is_none() {
         .filter_map(Yaml::as_str)
         .filter(|p| p.starts_with("/model/"))
         .collect();
-    assert_eq!(model_paths.len(), 4, "{model_paths:?}");
-    for path in model_paths {
-        let security = &paths[path]["post"]["security"];
+    assert_eq!(model_paths.len(), 5, "{model_paths:?}");
+    // Every Bedrock path of the body (model operations and control-plane reads) keeps it.
+    for path in paths.keys().filter_map(Yaml::as_str) {
+        let operation = if path.starts_with("/model/") {
+            "post"
+        } else {
+            "get"
+        };
+        let security = &paths[path][operation]["security"];
         assert_eq!(
             serde_yaml::to_string(security).unwrap(),
             "!If\n- JwtOnly\n- - GatewayJwt: []\n- - NONE: []\n",

@@ -320,6 +320,19 @@ impl CallContext {
         }
     }
 
+    /// An InvokeModel body's estimate, its output limit read from the fields the resolved
+    /// model's provider reads (an alias names no provider; the call path writes the same
+    /// model's field).
+    fn invoke_estimate(
+        state: &SharedState,
+        model: &str,
+        request: &InvokeRequest,
+    ) -> Result<Estimate, GatewayError> {
+        let config = state.gateway.config();
+        let model_id = config.model(model).map_or(model, |m| m.id.as_str());
+        estimate::invoke(model_id, &request.body, &config.controls.estimate)
+    }
+
     /// A Converse call (`/v1/converse`, `/model/{id}/converse`, OpenAI chat, task routes).
     pub async fn converse(
         &self,
@@ -527,7 +540,7 @@ impl CallContext {
         request: &InvokeRequest,
         deadline: Option<Instant>,
     ) -> Result<Done<InvokeResponse>, Refused> {
-        let estimate = estimate::invoke(&request.body, &state.gateway.config().controls.estimate)?;
+        let estimate = Self::invoke_estimate(state, model, request)?;
         let admitted = self.admit(state, model, estimate, |_| None).await?;
         let result = state
             .gateway
@@ -586,7 +599,7 @@ impl CallContext {
         request: &InvokeRequest,
         deadline: Option<Instant>,
     ) -> Result<Done<InvokeChunkStream>, Refused> {
-        let estimate = estimate::invoke(&request.body, &state.gateway.config().controls.estimate)?;
+        let estimate = Self::invoke_estimate(state, model, request)?;
         let admitted = self.admit(state, model, estimate, |_| None).await?;
         let result = state
             .gateway

@@ -330,3 +330,120 @@ async fn a_fresh_instance_makes_every_configured_attempt() {
     assert_eq!(reply.header("x-gateway-attempts"), Some("3"));
     assert_eq!(stack.sim.calls(HAIKU), 3);
 }
+
+/// Red-team finding: a limit in a field the model does not read (`max_tokens: 1` in a Titan
+/// body) was reserved as one token while the model wrote the whole answer. Only the model's
+/// own field counts, and that field is what the gateway writes.
+#[tokio::test]
+async fn a_limit_in_a_field_the_model_ignores_cannot_overspend() {
+    const TITAN: &str = "amazon.titan-text-express-v1";
+    let config = GatewayConfig::parse(
+        "test",
+        &json!({
+            "models": [{"id": TITAN, "aliases": ["titan"]}],
+            "routes": {},
+            "controls": {"auth": {"mode": "api_keys"},
+                         "estimate": {"default_max_output_tokens": 30},
+                         "cache": {"enabled": false}}
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let stack = start_with(config).await;
+    let key = stack.key("acme", |_| {}).await;
+    let words: Vec<String> = (0..500).map(|i| format!("w{i}")).collect();
+    let body = json!({"inputText": format!("reply with: {}", words.join(" ")), "max_tokens": 1});
+    for path in [
+        format!("/model/{TITAN}/invoke"),
+        "/model/titan/invoke".to_owned(),
+    ] {
+        let reply = stack.post(&path, &key.api_key, &body).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text());
+        let answer = reply.json();
+        let output = answer["results"][0]["tokenCount"].as_u64().unwrap();
+        assert!(output <= 30, "{path}: {output} output tokens: {answer}");
+    }
+}
+
+/// Red-team finding: a tenant record made for another reason (callback hosts, a budget)
+/// switched the JWT default policy off, and empty JWT fields then meant "every model, no
+/// limit". Now only a record that sets a JWT policy replaces the default.
+#[tokio::test]
+async fn a_tenant_record_without_a_jwt_policy_keeps_the_default() {
+    let stack = start(json!({"auth": {"jwt_default_policy": {
+        "limits": {"default": {"requests_per_minute": 1}},
+        "allowed_models": ["haiku"]
+    }}}))
+    .await;
+    stack
+        .store
+        .save_tenant(&gateway::controls::TenantRecord {
+            tenant: "acme".into(),
+            callback_hosts: vec!["hooks.acme.example".into()],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut event: Value =
+        serde_json::from_str(include_str!("../../../../../events/api/converse.json")).unwrap();
+    event["requestContext"]["authorizer"]["jwt"]["claims"] =
+        json!({"sub": "mallory", "tenant": "acme"});
+    event["body"] = json!(
+        json!({"modelId": "sonnet", "messages": [{"role": "user", "content": [{"text": "hi"}]}]})
+            .to_string()
+    );
+    let request = |event: &Value| {
+        let request = lambda_http::request::from_str(&event.to_string()).unwrap();
+        let (parts, body) = request.into_parts();
+        http::Request::from_parts(parts, axum::body::Body::from(body.to_vec()))
+    };
+    let sonnet = send(&stack.router, request(&event)).await;
+    assert_eq!(sonnet.status, 403, "{}", sonnet.text());
+    assert_eq!(stack.sim.calls(SONNET), 0);
+    let first = send(
+        &stack.router,
+        jwt_request(json!({"sub": "mallory", "tenant": "acme"})),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let second = send(
+        &stack.router,
+        jwt_request(json!({"sub": "mallory", "tenant": "acme"})),
+    )
+    .await;
+    assert_eq!(
+        second.status,
+        429,
+        "the default rate limit applies: {}",
+        second.text()
+    );
+    // A subject too long for the state table's keys is a 403, not a 500.
+    let long = send(
+        &stack.router,
+        jwt_request(json!({"sub": "m".repeat(3_000), "tenant": "acme"})),
+    )
+    .await;
+    assert_eq!(long.status, 403, "{}", long.text());
+}
+
+/// Red-team finding: a key allowed only `haiku` got Sonnet's cached answer to an `auto`
+/// request another key of its tenant had made. A cached answer is served only if its model
+/// is one the caller may reach.
+#[tokio::test]
+async fn a_cached_answer_from_a_model_outside_the_allow_list_is_not_served() {
+    let stack = start(json!({})).await;
+    let all = stack.key("acme", |_| {}).await;
+    let haiku_only = stack
+        .key("acme", |k| k.allowed_models = vec!["haiku".into()])
+        .await;
+    let body = json!({"modelId": "auto", "inferenceConfig": {"temperature": 0, "maxTokens": 50},
+        "messages": [{"role": "user", "content": [{"text": review_prompt()}]}]});
+    let first = stack.post("/v1/converse", &all.api_key, &body).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("x-gateway-model"), Some(SONNET));
+    let again = stack.post("/v1/converse", &all.api_key, &body).await;
+    assert_eq!(again.header("x-gateway-cache"), Some("hit"));
+    let probe = stack.post("/v1/converse", &haiku_only.api_key, &body).await;
+    assert_eq!(probe.status, 403, "{}", probe.text());
+    assert_ne!(probe.header("x-gateway-cache"), Some("hit"));
+}
