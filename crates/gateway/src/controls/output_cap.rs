@@ -275,9 +275,9 @@ mod tests {
                 .to_string()
                 .contains("textGenerationConfig.maxTokenCount")
         );
-        assert_eq!(invoke_limit(b"not json").unwrap(), None);
+        assert_eq!(invoke_limit("anthropic.claude", b"not json").unwrap(), None);
         assert_eq!(
-            invoke_limit(br#"{"max_tokens":1000000}"#).unwrap(),
+            invoke_limit("anthropic.claude", br#"{"max_tokens":1000000}"#).unwrap(),
             Some(1_000_000)
         );
     }
