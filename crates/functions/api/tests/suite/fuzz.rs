@@ -102,6 +102,10 @@ fn wire_converse_body() -> Value {
     json!({"messages": [user_message()], "inferenceConfig": {"maxTokens": 16, "temperature": 0.5}})
 }
 
+fn count_tokens_body() -> Value {
+    json!({"input": {"converse": {"messages": [user_message()]}}})
+}
+
 fn invoke_body() -> Value {
     json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 16, "temperature": 0.5,
            "messages": [{"role": "user", "content": "Say hi"}]})
@@ -219,6 +223,13 @@ fn target() -> impl Strategy<Value = Target> {
                 let valid_id = id == HAIKU || id == "haiku";
                 Target { succeeds: valid_id, ..post("/model/{id}/*", format!("/model/{id}/{op}"), body) }
             }),
+        3 => Just(post("/model/{id}/count-tokens", format!("/model/{HAIKU}/count-tokens"), count_tokens_body())),
+        1 => Just(get("/inference-profiles", "/inference-profiles?type=SYSTEM_DEFINED".into(), true)),
+        1 => (query_value(), query_value()).prop_map(move |(max, next)| {
+            get("/inference-profiles", format!("/inference-profiles?maxResults={max}&nextToken={next}"), false)
+        }),
+        1 => segment().prop_map(move |id| get("/inference-profiles/{id}", format!("/inference-profiles/{id}"), false)),
+        1 => Just(get("/foundation-models", "/foundation-models".into(), true)),
         3 => prop::collection::vec(segment(), 0..5).prop_map(move |segments| {
             get("unknown", format!("/{}", segments.join("/")), false)
         }),
