@@ -2,11 +2,13 @@
 //! implement its traits, and the Lambda functions wire the two together.
 
 pub mod api;
+pub mod clock;
 pub mod config;
 pub mod controls;
 pub mod enrichment;
 pub mod error;
 pub mod jobs;
+pub mod metered;
 pub mod ports;
 pub mod resilience;
 pub mod secrets;

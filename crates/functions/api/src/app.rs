@@ -8,9 +8,11 @@ use axum::routing::{get, post};
 use gateway::config::GatewayConfig;
 use gateway::controls::pricing::Pricing;
 use gateway::jobs::submit::JobSettings;
+use gateway::metered::Meter;
 use gateway::service::{Gateway, GatewayParts};
 use gateway::webhook::CallbackPolicy;
 use gateway_aws::bedrock::BedrockModelClient;
+use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use std::sync::Arc;
 
@@ -20,11 +22,11 @@ pub struct AppState {
     /// The async jobs backends; `None` when this deployment has no jobs table/queue configured.
     pub jobs: Option<JobsBackend>,
     /// Keys, limits, budgets, usage and the response cache; `None` with `auth.mode: none`.
-    pub controls: Option<Controls>,
+    pub controls: Option<Arc<Controls>>,
     /// Where each request's EMF metric line goes.
     pub metrics: MetricsSink,
     /// Prices calls with controls off too, so every audit record has its cost.
-    pub pricing: Option<Pricing>,
+    pub pricing: Option<Arc<Pricing>>,
 }
 
 /// Where `POST /v1/jobs` writes and enqueues.
@@ -115,7 +117,7 @@ impl AppState {
                 parts = parts.with_last_good(Arc::new(gateway_aws::controls::TieredLastGood::new(
                     max, store,
                 )));
-                Some(controls)
+                Some(Arc::new(controls))
             }
             None => None,
         };
@@ -149,7 +151,7 @@ impl AppState {
         jobs: Option<JobsBackend>,
     ) -> Arc<Self> {
         Arc::new(Self {
-            controls,
+            controls: controls.map(Arc::new),
             metrics,
             jobs,
             ..Self::build(config, models, parts)
@@ -159,13 +161,23 @@ impl AppState {
     fn build(config: GatewayConfig, models: BedrockModelClient, parts: GatewayParts) -> Self {
         let pricing = Pricing::new(&config, parts.home_region.clone())
             .inspect_err(|error| tracing::error!(%error, "no price table; costs are recorded as 0"))
-            .ok();
+            .ok()
+            .map(Arc::new);
         Self {
             pricing,
             gateway: Gateway::new(config, models, parts),
             jobs: None,
             controls: None,
             metrics: MetricsSink::Off,
+        }
+    }
+
+    /// The one metered call path over this state's gateway and controls.
+    pub fn meter(&self) -> Meter<'_, BedrockModelClient, DynamoControlStore> {
+        Meter {
+            gateway: &self.gateway,
+            controls: self.controls.as_ref(),
+            pricing: self.pricing.as_ref(),
         }
     }
 

@@ -27,7 +27,7 @@ pub fn served_headers<T>(request_id: &str, served: &Served<T>) -> HeaderMap {
     if served.fell_back {
         headers.insert(FALLBACK, HeaderValue::from_static("true"));
     }
-    if served.from_cache {
+    if served.from_fallback_tier {
         headers.insert(CACHE, HeaderValue::from_static("fallback"));
     }
     insert(&mut headers, ROUTE, &served.route);

@@ -15,10 +15,12 @@ use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use futures_util::{FutureExt, StreamExt};
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
+use gateway::controls::RouteClass;
 use gateway::enrichment::{
     Disposition, DocumentStore, EnrichmentConfig, EnrichmentProcessor, EnrichmentSettings,
     ModelAnswer, ModelRunner, RecordFailure, StreamChange,
 };
+use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
 use gateway_aws::bedrock::BedrockModelClient;
@@ -37,20 +39,23 @@ pub const FILTER_PATTERN: &str = r#"{"eventName": ["INSERT", "MODIFY"], "dynamod
 /// Time kept back from the invocation's deadline for the write-back after the model answers.
 pub const WRITE_BACK_RESERVE: Duration = Duration::from_secs(5);
 
-/// Runs the model call through the same [`Gateway`] the API uses.
-pub struct GatewayRunner<M>(pub Gateway<M>);
+/// Runs the enrichment's model call through the gateway's one metered call, as the gateway's
+/// own (no caller's allow-list or budget).
+pub struct MeteredEnrichmentRunner<M>(pub Gateway<M>);
 
-impl<M: ModelClient> ModelRunner for GatewayRunner<M> {
+impl<M: ModelClient> ModelRunner for MeteredEnrichmentRunner<M> {
     async fn run(
         &self,
         model: &str,
         request: &ConverseRequest,
         deadline: Option<Instant>,
     ) -> Result<ModelAnswer, GatewayError> {
-        let served = self
-            .0
-            .converse(Caller::SYSTEM, Route::Model(model), request, deadline)
-            .await?;
+        let call = Call::admitted(Caller::SYSTEM, RouteClass::Converse, deadline);
+        let served = Meter::unadmitted(&self.0)
+            .converse(&call, Route::Model(model), request)
+            .await
+            .map_err(|refused| refused.error)?
+            .served;
         Ok(ModelAnswer {
             text: served.value.text(),
             model: served.target.model_id,
@@ -69,7 +74,8 @@ pub struct StreamProcessor<S, R> {
 }
 
 /// The Lambda function as deployed: DynamoDB documents table, Bedrock through the gateway.
-pub type LambdaProcessor = StreamProcessor<DynamoDocumentStore, GatewayRunner<BedrockModelClient>>;
+pub type LambdaProcessor =
+    StreamProcessor<DynamoDocumentStore, MeteredEnrichmentRunner<BedrockModelClient>>;
 
 impl LambdaProcessor {
     /// Configuration from the environment (see [`config`]) and clients from `sdk`. Makes no
@@ -88,7 +94,7 @@ impl LambdaProcessor {
                 aws_sdk_dynamodb::Client::new(sdk),
                 config.documents_table,
             ),
-            runner: GatewayRunner(Gateway::new(config.gateway, models, parts)),
+            runner: MeteredEnrichmentRunner(Gateway::new(config.gateway, models, parts)),
             enrichment: config.enrichment,
             settings: config.settings,
             concurrency: config.concurrency,

@@ -13,12 +13,13 @@ use futures_util::{FutureExt, StreamExt};
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::config::GatewayConfig;
-use gateway::controls::Controller;
 use gateway::controls::pricing::Pricing;
+use gateway::controls::{Controller, RouteClass};
 use gateway::jobs::processor::{
     Disposition, JobAnswer, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
 };
 use gateway::jobs::{JobMessage, MessageKind};
+use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
 use gateway::webhook::Resolver;
@@ -32,10 +33,11 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub use callback::Callbacks;
 pub use config::{CallbackConfig, WorkerConfig};
 
-/// Runs a job's model call through the same [`Gateway`] the API uses.
-pub struct GatewayRunner<M>(pub Gateway<M>);
+/// Runs a job's model call through the gateway's one metered call, admitted already: the
+/// job's submit reserved it, and the processor settles that charge.
+pub struct MeteredJobRunner<M>(pub Gateway<M>);
 
-impl<M: ModelClient> JobRunner for GatewayRunner<M> {
+impl<M: ModelClient> JobRunner for MeteredJobRunner<M> {
     async fn run(
         &self,
         caller: Caller<'_>,
@@ -44,10 +46,12 @@ impl<M: ModelClient> JobRunner for GatewayRunner<M> {
     ) -> Result<JobAnswer, GatewayError> {
         // The job's own deadline is the configured request timeout; the queue's visibility
         // timeout is six times the function's, so a redelivery never races a live attempt.
-        let served = self
-            .0
-            .converse(caller, Route::Model(model), request, None)
-            .await?;
+        let call = Call::admitted(caller, RouteClass::Jobs, None);
+        let served = Meter::unadmitted(&self.0)
+            .converse(&call, Route::Model(model), request)
+            .await
+            .map_err(|refused| refused.error)?
+            .served;
         Ok(JobAnswer {
             response: served.value,
             model: served.target.model_id,
@@ -59,7 +63,7 @@ impl<M: ModelClient> JobRunner for GatewayRunner<M> {
 pub struct Worker<M> {
     pub store: DynamoJobStore,
     pub notifier: SnsJobNotifier,
-    pub runner: GatewayRunner<M>,
+    pub runner: MeteredJobRunner<M>,
     pub settings: ProcessorSettings,
     pub concurrency: usize,
     /// Prices each job's answer into its result and notification (`cost_usd`).
@@ -110,7 +114,7 @@ impl LambdaWorker {
         let worker = Worker {
             store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), config.jobs_table),
             notifier: SnsJobNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
-            runner: GatewayRunner(Gateway::new(
+            runner: MeteredJobRunner(Gateway::new(
                 gateway_config.clone(),
                 BedrockModelClient::from_sdk_config(sdk, &gateway_config.regions()),
                 gateway_aws::resilience_store::gateway_parts(sdk, &gateway_config, &lookup),

@@ -100,3 +100,23 @@ pub trait UsageStore: Send + Sync {
         day: &str,
     ) -> impl Future<Output = Result<Vec<UsageRow>, StoreError>> + Send;
 }
+
+/// The store of a host that admits nothing (the worker and the stream processor, whose calls
+/// were admitted elsewhere): it cannot be made, so its methods are never called.
+impl CounterStore for std::convert::Infallible {
+    async fn reserve(&self, _counters: &[Counter]) -> Result<Reserved, StoreError> {
+        match *self {}
+    }
+
+    async fn peek(
+        &self,
+        _rate_pk: Option<&str>,
+        _cache_key: Option<&str>,
+    ) -> Result<Peek, StoreError> {
+        match *self {}
+    }
+
+    async fn settle(&self, _settlement: &Settlement) -> Result<(), StoreError> {
+        match *self {}
+    }
+}

@@ -99,7 +99,7 @@ pub struct FallbackReport {
     pub attempts: u32,
     /// Served by anything but the first target.
     pub fell_back: bool,
-    pub from_cache: bool,
+    pub from_fallback_tier: bool,
 }
 
 /// One request's walk along a chain.
@@ -194,7 +194,7 @@ impl FallbackPlan {
             served_by_region: served.and_then(|(_, t)| t.region.clone()),
             attempts: self.attempts,
             fell_back: served.is_some_and(|(i, _)| i > 0),
-            from_cache: false,
+            from_fallback_tier: false,
         }
     }
 
@@ -202,7 +202,7 @@ impl FallbackPlan {
         FallbackReport {
             attempts: self.attempts,
             fell_back: true,
-            from_cache: true,
+            from_fallback_tier: true,
             ..FallbackReport::default()
         }
     }
@@ -274,7 +274,7 @@ mod tests {
                 served_by_region: Some("us-west-2".into()),
                 attempts: 3,
                 fell_back: true,
-                from_cache: false,
+                from_fallback_tier: false,
             }
         );
     }
@@ -321,7 +321,7 @@ mod tests {
             plan.skip();
         }
         let report = plan.served_from_cache();
-        assert!(report.from_cache && report.fell_back && report.served_by_model.is_none());
+        assert!(report.from_fallback_tier && report.fell_back && report.served_by_model.is_none());
     }
 
     #[test]

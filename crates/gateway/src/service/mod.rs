@@ -39,7 +39,7 @@ use crate::resilience::{
 use routing::{Flexibility, RoutePlan};
 use std::borrow::Cow;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use walk::{Policies, Unserved, Walked};
 
 /// A model's answer and who gave it, for response headers, audit and cost.
@@ -53,7 +53,7 @@ pub struct Served<T> {
     /// Served by anything but the chain's first target (another region, model, or the cache).
     pub fell_back: bool,
     /// Served by the cached-response tier.
-    pub from_cache: bool,
+    pub from_fallback_tier: bool,
     /// The region that answered by name (the home region when the target named none).
     pub region: Option<String>,
     /// How the route was chosen, e.g. `static`, `task:classify`, `complex:code+long(5234 chars)`.
@@ -67,7 +67,7 @@ impl<T> Served<T> {
             target: self.target,
             attempts: self.attempts,
             fell_back: self.fell_back,
-            from_cache: self.from_cache,
+            from_fallback_tier: self.from_fallback_tier,
             region: self.region,
             route: self.route,
         }
@@ -193,7 +193,7 @@ impl<M: ModelClient> Gateway<M> {
     /// the reserved default). `deadline`: when the caller stops waiting (Lambda's remaining
     /// time); the configured `limits.request_timeout_ms` applies too, whichever is sooner.
     /// The error says how many model calls were made (`x-gateway-attempts`).
-    pub async fn converse(
+    pub(crate) async fn converse(
         &self,
         caller: Caller<'_>,
         route: Route<'_>,
@@ -231,7 +231,7 @@ impl<M: ModelClient> Gateway<M> {
 
     /// A ConverseStream call. Falls over only until the first event arrived; the returned
     /// stream starts with it. A failure after that ends the stream with an `Err` item.
-    pub async fn converse_stream(
+    pub(crate) async fn converse_stream(
         &self,
         caller: Caller<'_>,
         route: Route<'_>,
@@ -266,7 +266,7 @@ impl<M: ModelClient> Gateway<M> {
 
     /// An InvokeModel call: the provider's own body, so only the named model (in its regions)
     /// can take it; no cross-model fallback and no cache tier.
-    pub async fn invoke(
+    pub(crate) async fn invoke(
         &self,
         caller: Caller<'_>,
         model: &str,
@@ -294,7 +294,7 @@ impl<M: ModelClient> Gateway<M> {
     }
 
     /// InvokeModelWithResponseStream, with the same first-chunk rule as `converse_stream`.
-    pub async fn invoke_stream(
+    pub(crate) async fn invoke_stream(
         &self,
         caller: Caller<'_>,
         model: &str,
@@ -331,7 +331,7 @@ impl<M: ModelClient> Gateway<M> {
     /// through the one retry loop). Free on Bedrock: nothing to cap, no cache tier. Asked of
     /// the foundation model even when the caller named a profile: Bedrock's CountTokens takes
     /// foundation-model ids, and a profile's count is its model's.
-    pub async fn count_tokens(
+    pub(crate) async fn count_tokens(
         &self,
         caller: Caller<'_>,
         model: &str,
@@ -447,7 +447,7 @@ impl<M: ModelClient> Gateway<M> {
             target,
             attempts: report.attempts,
             fell_back: report.fell_back,
-            from_cache: false,
+            from_fallback_tier: false,
             region,
             route: plan.decision.clone(),
         }
@@ -512,20 +512,14 @@ impl<M: ModelClient> Gateway<M> {
             },
             attempts: report.attempts,
             fell_back: true,
-            from_cache: true,
+            from_fallback_tier: true,
             region,
             route: plan.decision.clone(),
         })
     }
 }
 
-/// Wall-clock milliseconds: the time base of state shared with other instances.
-pub(crate) fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
-}
+pub(crate) use crate::clock::unix_ms;
 
 #[cfg(test)]
 pub(crate) mod tests;

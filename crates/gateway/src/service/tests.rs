@@ -372,7 +372,7 @@ async fn every_target_failing_serves_the_last_good_answer_or_a_clear_503() {
         .converse(Caller::SYSTEM, Route::Model("sonnet"), &question, None)
         .await
         .unwrap();
-    assert!(!fresh.from_cache);
+    assert!(!fresh.from_fallback_tier);
     h.models
         .always("sonnet", Play::Fail(UpstreamKind::ModelError));
     h.models
@@ -382,7 +382,7 @@ async fn every_target_failing_serves_the_last_good_answer_or_a_clear_503() {
         .converse(Caller::SYSTEM, Route::Model("large"), &question, None)
         .await
         .unwrap();
-    assert!(cached.from_cache && cached.fell_back);
+    assert!(cached.from_fallback_tier && cached.fell_back);
     assert_eq!(cached.value, fresh.value);
     assert_eq!(cached.target.model_id, "sonnet");
     assert_eq!(

@@ -8,73 +8,45 @@ use axum::body::Body;
 use axum::body::HttpBody as _;
 use axum::response::Response;
 use futures_util::StreamExt;
-use gateway::controls::audit::AuditRecord;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-/// The request's audit record while it is being served.
-#[derive(Clone)]
-pub struct AuditSlot {
-    record: Arc<Mutex<AuditRecord>>,
-    started: Instant,
-}
+pub use gateway::metered::AuditSlot;
 
-impl AuditSlot {
-    pub fn new(record: AuditRecord) -> Self {
-        Self {
-            record: Arc::new(Mutex::new(record)),
-            started: Instant::now(),
-        }
-    }
-
-    pub fn update(&self, f: impl FnOnce(&mut AuditRecord)) {
-        f(&mut self.lock());
-    }
-
-    fn lock(&self) -> MutexGuard<'_, AuditRecord> {
-        self.record.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Writes the record: the `audit` event and the EMF line.
-    fn write(&self, metrics: &MetricsSink, namespace: &str) {
-        let latency_ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        // Written once, at the end of the response: the record is not cloned for it.
-        let mut record = self.lock();
-        record.latency_ms = latency_ms;
-        tracing::info!(
-            target: "audit",
-            request_id = %record.request_id,
-            principal = %record.principal,
-            tenant = %record.tenant,
-            auth = %record.auth,
-            method = %record.method,
-            route = %record.route,
-            model = %record.model,
-            served_model = %record.served_model,
-            region = %record.region,
-            status = record.status,
-            error_code = %record.error_code,
-            input_tokens = record.input_tokens,
-            output_tokens = record.output_tokens,
-            cache_read_tokens = record.cache_read_tokens,
-            cache_write_tokens = record.cache_write_tokens,
-            cost_usd = %record.cost_usd,
-            latency_ms = record.latency_ms,
-            cache = record.cache.as_str(),
-            attempts = record.attempts,
-            streamed = record.streamed,
-            prompt = record.prompt.as_deref(),
-            completion = record.completion.as_deref(),
-            "audit"
-        );
-        if metrics.is_on() {
-            let now_ms = SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
-            let line = record.emf_line(namespace, now_ms);
-            if !line.is_empty() {
-                metrics.emit(&line);
-            }
+/// Writes the record: the `audit` event and the EMF line.
+fn write(slot: &AuditSlot, metrics: &MetricsSink, namespace: &str) {
+    let latency_ms = u64::try_from(slot.elapsed().as_millis()).unwrap_or(u64::MAX);
+    // Written once, at the end of the response: the record is not cloned for it.
+    let mut record = slot.lock();
+    record.latency_ms = latency_ms;
+    tracing::info!(
+        target: "audit",
+        request_id = %record.request_id,
+        principal = %record.principal,
+        tenant = %record.tenant,
+        auth = %record.auth,
+        method = %record.method,
+        route = %record.route,
+        model = %record.model,
+        served_model = %record.served_model,
+        region = %record.region,
+        status = record.status,
+        error_code = %record.error_code,
+        input_tokens = record.input_tokens,
+        output_tokens = record.output_tokens,
+        cache_read_tokens = record.cache_read_tokens,
+        cache_write_tokens = record.cache_write_tokens,
+        cost_usd = %record.cost_usd,
+        latency_ms = record.latency_ms,
+        cache = record.cache.as_str(),
+        attempts = record.attempts,
+        streamed = record.streamed,
+        prompt = record.prompt.as_deref(),
+        completion = record.completion.as_deref(),
+        "audit"
+    );
+    if metrics.is_on() {
+        let line = record.emf_line(namespace, gateway::clock::unix_ms());
+        if !line.is_empty() {
+            metrics.emit(&line);
         }
     }
 }
@@ -88,7 +60,7 @@ struct WriteOnDrop {
 
 impl Drop for WriteOnDrop {
     fn drop(&mut self) {
-        self.slot.write(&self.metrics, &self.namespace);
+        write(&self.slot, &self.metrics, &self.namespace);
     }
 }
 
@@ -113,7 +85,7 @@ pub fn finish(
         }
     });
     if response.body().size_hint().exact().is_some() {
-        slot.write(&metrics, &namespace);
+        write(&slot, &metrics, &namespace);
         return response;
     }
     slot.update(|r| r.streamed = true);

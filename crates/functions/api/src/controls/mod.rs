@@ -11,7 +11,6 @@
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod call;
-mod stream;
 
 use gateway::config::{ConfigError, GatewayConfig};
 use gateway::controls::{AuthMode, Controller};

@@ -170,26 +170,13 @@ pub async fn count_tokens(
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    call.audit.update(|r| model_id.clone_into(&mut r.model));
     let result = async {
         let input = CountTokensInput::from_wire(&bytes_or_error(body, state.body_limit())?)?;
-        state
-            .gateway
-            .count_tokens(call.principal.caller(), &model_id, &input, deadline)
-            .await
-            .map_err(|unanswered| {
-                call.audit.update(|r| r.attempts = unanswered.attempts);
-                Refused::from(unanswered.error)
-            })
+        call.count_tokens(&state, &model_id, &input, deadline).await
     }
     .await;
     match result {
         Ok(served) => {
-            call.audit.update(|r| {
-                r.served_model.clone_from(&served.target.model_id);
-                r.region = served.region.clone().unwrap_or_default();
-                r.attempts = served.attempts;
-            });
             let mut headers = crate::headers::served_headers(&ctx.request_id, &served);
             crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
             (headers, Json(&served.value)).into_response()

@@ -35,7 +35,7 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use testkit::{moto, resources, unique_name};
 use tower::ServiceExt;
-use worker::{Callbacks, GatewayRunner, Worker};
+use worker::{Callbacks, MeteredJobRunner, Worker};
 
 /// What the ticket system signs its webhooks with.
 const INBOUND_SECRET: &str = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw";
@@ -262,7 +262,7 @@ async fn flow(options: Options) -> Flow {
     let worker = Worker {
         store: DynamoJobStore::new(ddb.clone(), &jobs_table),
         notifier: SnsJobNotifier::new(sns.clone(), &topic),
-        runner: GatewayRunner(Gateway::new(
+        runner: MeteredJobRunner(Gateway::new(
             GatewayConfig::default(),
             BedrockModelClient::from_sdk_config(&bedrock, &[]),
             gateway_aws::resilience_store::local_parts(&GatewayConfig::default()),

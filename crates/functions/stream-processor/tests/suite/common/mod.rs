@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::sync::Mutex;
-use stream_processor::{FILTER_PATTERN, GatewayRunner, StreamProcessor};
+use stream_processor::{FILTER_PATTERN, MeteredEnrichmentRunner, StreamProcessor};
 use testkit::{moto, resources, unique_name};
 
 pub const HAIKU: &str = gateway::config::HAIKU;
@@ -38,7 +38,8 @@ const ENRICHMENT_CONFIG: &str = r#"{
     }
 }"#;
 
-pub type Processor = StreamProcessor<DynamoDocumentStore, GatewayRunner<BedrockModelClient>>;
+pub type Processor =
+    StreamProcessor<DynamoDocumentStore, MeteredEnrichmentRunner<BedrockModelClient>>;
 
 pub struct Harness {
     pub sim: SimHandle,
@@ -67,7 +68,7 @@ pub async fn harness() -> Harness {
     let parts = GatewayParts::local(&config, TokioClock);
     let processor = StreamProcessor {
         store: DynamoDocumentStore::new(ddb.clone(), &table),
-        runner: GatewayRunner(Gateway::new(config, models, parts)),
+        runner: MeteredEnrichmentRunner(Gateway::new(config, models, parts)),
         enrichment,
         settings: EnrichmentSettings {
             max_attempts: MAX_ATTEMPTS,

@@ -25,7 +25,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 use testkit::{moto, resources, unique_name};
 use tower::ServiceExt;
-use worker::{GatewayRunner, Worker};
+use worker::{MeteredJobRunner, Worker};
 
 pub const HAIKU: &str = gateway::config::HAIKU;
 pub const MAX_RECEIVE_COUNT: u32 = 3;
@@ -144,7 +144,7 @@ async fn build(
     let worker = Worker {
         store: DynamoJobStore::new(ddb, &jobs_table),
         notifier: SnsJobNotifier::new(sns, &topic),
-        runner: GatewayRunner(Gateway::new(
+        runner: MeteredJobRunner(Gateway::new(
             config.clone(),
             models(),
             gateway_aws::resilience_store::local_parts(&config),

@@ -1,0 +1,345 @@
+//! The operations a metered call can make, each saying only what differs between them: how
+//! its request is estimated, whether it may be answered from the response cache, how the
+//! gateway's call path makes it, and how its answer settles (a whole answer at once, a stream
+//! at its end). Everything else — authorise, admit, short-circuit, settle, audit — is the one
+//! metered call in `super`.
+
+use super::settlement::Settlement;
+use super::streams;
+use crate::api::converse::{ContentBlock, ConverseRequest, ConverseResponse, SystemBlock};
+use crate::api::invoke::{InvokeRequest, InvokeResponse};
+use crate::config::GatewayConfig;
+use crate::controls::Outcome;
+use crate::controls::cache;
+use crate::controls::estimate::{self, Estimate};
+use crate::controls::ports::CounterStore;
+use crate::controls::usage::from_invoke_body;
+use crate::error::GatewayError;
+use crate::ports::{ConverseEventStream, InvokeChunkStream, ModelClient};
+use crate::service::{Caller, Gateway, LastGood, Route, Served, Unanswered};
+use std::future::Future;
+use std::time::Instant;
+
+/// How the answer settles, and what it needs from the call to do so.
+pub(crate) struct Finish {
+    /// Keep the answer in the response cache (the plan stores).
+    pub keep: bool,
+    /// Note prompt and completion in the audit record, cut to this many characters.
+    pub content_chars: Option<usize>,
+}
+
+pub(crate) trait Operation: Sync {
+    type Output: Send + 'static;
+
+    /// The model (or task) the caller named.
+    fn route(&self) -> Route<'_>;
+
+    fn estimate(&self, config: &GatewayConfig) -> Result<Estimate, GatewayError>;
+
+    /// The request the response cache keys, when this operation may be served from it.
+    fn cacheable(&self) -> Option<&ConverseRequest> {
+        None
+    }
+
+    /// A cached answer in this operation's shape.
+    fn replay(&self, _answer: &LastGood) -> Option<Self::Output> {
+        None
+    }
+
+    /// The gateway's call path: routing, retries, breakers, fallbacks.
+    fn call<M: ModelClient>(
+        &self,
+        gateway: &Gateway<M>,
+        caller: Caller<'_>,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<Served<Self::Output>, Unanswered>> + Send;
+
+    /// Settles the served answer (now, or when its stream ends) and hands it on.
+    fn finish<S: CounterStore + 'static>(
+        &self,
+        served: Served<Self::Output>,
+        settlement: Settlement<S>,
+        how: Finish,
+    ) -> impl Future<Output = (Served<Self::Output>, Option<crate::controls::Settled>)> + Send;
+}
+
+/// Converse, whole answer.
+pub(crate) struct Converse<'a> {
+    pub route: Route<'a>,
+    pub request: &'a ConverseRequest,
+}
+
+/// ConverseStream.
+pub(crate) struct ConverseStream<'a> {
+    pub route: Route<'a>,
+    pub request: &'a ConverseRequest,
+}
+
+/// InvokeModel: the provider's own body. Not cached.
+pub(crate) struct Invoke<'a> {
+    pub model: &'a str,
+    pub request: &'a InvokeRequest,
+}
+
+/// InvokeModelWithResponseStream. Not cached.
+pub(crate) struct InvokeStream<'a> {
+    pub model: &'a str,
+    pub request: &'a InvokeRequest,
+}
+
+/// How a served answer that no model gave now (the fallback tier) or a model's answer settles.
+fn answered(served_from_tier: bool, model_id: &str) -> Option<Outcome> {
+    served_from_tier.then(|| Outcome::FallbackCache {
+        model_id: model_id.to_owned(),
+    })
+}
+
+impl Operation for Converse<'_> {
+    type Output = ConverseResponse;
+
+    fn route(&self) -> Route<'_> {
+        self.route
+    }
+
+    fn estimate(&self, config: &GatewayConfig) -> Result<Estimate, GatewayError> {
+        estimate::converse(self.request, &config.controls.estimate)
+    }
+
+    fn cacheable(&self) -> Option<&ConverseRequest> {
+        Some(self.request)
+    }
+
+    fn replay(&self, answer: &LastGood) -> Option<ConverseResponse> {
+        Some(answer.response.clone())
+    }
+
+    async fn call<M: ModelClient>(
+        &self,
+        gateway: &Gateway<M>,
+        caller: Caller<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Served<ConverseResponse>, Unanswered> {
+        gateway
+            .converse(caller, self.route, self.request, deadline)
+            .await
+    }
+
+    async fn finish<S: CounterStore + 'static>(
+        &self,
+        served: Served<ConverseResponse>,
+        mut settlement: Settlement<S>,
+        how: Finish,
+    ) -> (Served<ConverseResponse>, Option<crate::controls::Settled>) {
+        let target = &served.target;
+        let outcome = answered(served.from_fallback_tier, &target.model_id).unwrap_or_else(|| {
+            Outcome::Answered {
+                model_id: target.model_id.clone(),
+                region: target.region.clone(),
+                usage: (&served.value.usage).into(),
+                keep: how.keep.then(|| {
+                    Box::new(LastGood {
+                        response: served.value.clone(),
+                        model_id: target.model_id.clone(),
+                        region: target.region.clone(),
+                        stored_at_ms: crate::clock::unix_ms(),
+                    })
+                }),
+            }
+        });
+        let settled = settlement.settle(outcome).await;
+        if let Some(max) = how.content_chars
+            && !served.from_fallback_tier
+        {
+            record_content(
+                settlement.audit(),
+                max,
+                &prompt_text(self.request),
+                &served.value.text(),
+            );
+        }
+        (served, settled)
+    }
+}
+
+impl Operation for ConverseStream<'_> {
+    type Output = ConverseEventStream;
+
+    fn route(&self) -> Route<'_> {
+        self.route
+    }
+
+    fn estimate(&self, config: &GatewayConfig) -> Result<Estimate, GatewayError> {
+        estimate::converse(self.request, &config.controls.estimate)
+    }
+
+    fn cacheable(&self) -> Option<&ConverseRequest> {
+        Some(self.request)
+    }
+
+    fn replay(&self, answer: &LastGood) -> Option<ConverseEventStream> {
+        let events = cache::replay_events(&answer.response, 24);
+        Some(Box::pin(futures_util::stream::iter(
+            events.into_iter().map(Ok),
+        )))
+    }
+
+    async fn call<M: ModelClient>(
+        &self,
+        gateway: &Gateway<M>,
+        caller: Caller<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Served<ConverseEventStream>, Unanswered> {
+        gateway
+            .converse_stream(caller, self.route, self.request, deadline)
+            .await
+    }
+
+    async fn finish<S: CounterStore + 'static>(
+        &self,
+        served: Served<ConverseEventStream>,
+        mut settlement: Settlement<S>,
+        how: Finish,
+    ) -> (
+        Served<ConverseEventStream>,
+        Option<crate::controls::Settled>,
+    ) {
+        if served.from_fallback_tier {
+            let outcome = Outcome::FallbackCache {
+                model_id: served.target.model_id.clone(),
+            };
+            let settled = settlement.settle(outcome).await;
+            return (served, settled);
+        }
+        let target = served.target.clone();
+        let prompt = how
+            .content_chars
+            .map(|max| (max, prompt_text(self.request)));
+        let settle = streams::ConverseSettle {
+            settlement,
+            target,
+            keep: how.keep,
+            prompt,
+        };
+        (served.map(|events| streams::converse(events, settle)), None)
+    }
+}
+
+impl Operation for Invoke<'_> {
+    type Output = InvokeResponse;
+
+    fn route(&self) -> Route<'_> {
+        Route::Model(self.model)
+    }
+
+    fn estimate(&self, config: &GatewayConfig) -> Result<Estimate, GatewayError> {
+        invoke_estimate(config, self.model, self.request)
+    }
+
+    async fn call<M: ModelClient>(
+        &self,
+        gateway: &Gateway<M>,
+        caller: Caller<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Served<InvokeResponse>, Unanswered> {
+        gateway
+            .invoke(caller, self.model, self.request, deadline)
+            .await
+    }
+
+    async fn finish<S: CounterStore + 'static>(
+        &self,
+        served: Served<InvokeResponse>,
+        mut settlement: Settlement<S>,
+        _how: Finish,
+    ) -> (Served<InvokeResponse>, Option<crate::controls::Settled>) {
+        let outcome = match from_invoke_body(&served.value.body) {
+            Some(usage) => Outcome::Answered {
+                model_id: served.target.model_id.clone(),
+                region: served.target.region.clone(),
+                usage,
+                keep: None,
+            },
+            // A body without usage: the tokens are unknown, so the reservation is charged.
+            None => Outcome::Broken {
+                output_chars: served.value.body.len(),
+            },
+        };
+        let settled = settlement.settle(outcome).await;
+        (served, settled)
+    }
+}
+
+impl Operation for InvokeStream<'_> {
+    type Output = InvokeChunkStream;
+
+    fn route(&self) -> Route<'_> {
+        Route::Model(self.model)
+    }
+
+    fn estimate(&self, config: &GatewayConfig) -> Result<Estimate, GatewayError> {
+        invoke_estimate(config, self.model, self.request)
+    }
+
+    async fn call<M: ModelClient>(
+        &self,
+        gateway: &Gateway<M>,
+        caller: Caller<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Served<InvokeChunkStream>, Unanswered> {
+        gateway
+            .invoke_stream(caller, self.model, self.request, deadline)
+            .await
+    }
+
+    async fn finish<S: CounterStore + 'static>(
+        &self,
+        served: Served<InvokeChunkStream>,
+        settlement: Settlement<S>,
+        _how: Finish,
+    ) -> (Served<InvokeChunkStream>, Option<crate::controls::Settled>) {
+        let target = served.target.clone();
+        (
+            served.map(|chunks| streams::invoke(chunks, settlement, target)),
+            None,
+        )
+    }
+}
+
+/// An InvokeModel body's estimate, its output limit read from the fields the resolved model's
+/// provider reads (an alias names no provider; the call path writes the same model's field).
+fn invoke_estimate(
+    config: &GatewayConfig,
+    model: &str,
+    request: &InvokeRequest,
+) -> Result<Estimate, GatewayError> {
+    let model_id = config.model(model).map_or(model, |m| m.id.as_str());
+    estimate::invoke(model_id, &request.body, &config.controls.estimate)
+}
+
+/// Text of the request (system and messages), for audit records that keep content.
+pub(crate) fn prompt_text(request: &ConverseRequest) -> String {
+    let mut parts: Vec<&str> = request
+        .system
+        .iter()
+        .filter_map(|b| match b {
+            SystemBlock::Text(t) => Some(t.as_str()),
+            _ => None,
+        })
+        .collect();
+    for message in &request.messages {
+        for block in &message.content {
+            if let ContentBlock::Text(text) = block {
+                parts.push(text);
+            }
+        }
+    }
+    parts.join("\n")
+}
+
+pub(crate) fn record_content(audit: &super::AuditSlot, max: usize, prompt: &str, completion: &str) {
+    use crate::controls::audit::truncate;
+    audit.update(|r| {
+        r.prompt = Some(truncate(prompt, max));
+        r.completion = Some(truncate(completion, max));
+    });
+}

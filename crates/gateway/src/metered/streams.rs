@@ -1,0 +1,112 @@
+//! Streams passed through unchanged while their usage (and, for a cacheable request, the
+//! whole answer) is collected; the call settles when the stream ends, before its last item
+//! goes out. A stream that is dropped midway leaves its settlement to the [`Settlement`]'s drop.
+
+use super::operation::record_content;
+use super::settlement::Settlement;
+use crate::clock::unix_ms;
+use crate::controls::Outcome;
+use crate::controls::ports::CounterStore;
+use crate::controls::usage::{StreamAccumulator, TokenUsage, from_invoke_chunk};
+use crate::ports::{ConverseEventStream, InvokeChunkStream, Target};
+use crate::service::LastGood;
+use futures_util::StreamExt;
+
+/// How a ConverseStream settles at its end.
+pub(crate) struct ConverseSettle<S: CounterStore + 'static> {
+    pub settlement: Settlement<S>,
+    pub target: Target,
+    /// Keep the whole answer in the response cache.
+    pub keep: bool,
+    /// Note the prompt (and the completion) in the audit record, cut to this many characters.
+    pub prompt: Option<(usize, String)>,
+}
+
+pub(crate) fn converse<S: CounterStore + 'static>(
+    mut events: ConverseEventStream,
+    settle: ConverseSettle<S>,
+) -> ConverseEventStream {
+    let ConverseSettle {
+        mut settlement,
+        target,
+        keep,
+        prompt,
+    } = settle;
+    Box::pin(async_stream::stream! {
+        let mut collected = StreamAccumulator::default();
+        while let Some(item) = events.next().await {
+            match &item {
+                Ok(event) => collected.observe(event),
+                Err(_) => {
+                    settlement.settle(Outcome::Broken { output_chars: collected.output_chars() }).await;
+                    yield item;
+                    return;
+                }
+            }
+            yield item;
+        }
+        let outcome = match collected.usage() {
+            Some(usage) => {
+                let response = collected.finish();
+                if let (Some((max, prompt)), Some(response)) = (&prompt, &response) {
+                    record_content(settlement.audit(), *max, prompt, &response.text());
+                }
+                let keep = response.filter(|_| keep).map(|response| {
+                    Box::new(LastGood {
+                        response,
+                        model_id: target.model_id.clone(),
+                        region: target.region.clone(),
+                        stored_at_ms: unix_ms(),
+                    })
+                });
+                Outcome::Answered {
+                    model_id: target.model_id.clone(),
+                    region: target.region.clone(),
+                    usage,
+                    keep,
+                }
+            }
+            None => Outcome::Broken { output_chars: collected.output_chars() },
+        };
+        settlement.settle(outcome).await;
+    })
+}
+
+/// InvokeModelWithResponseStream, settled from the usage Bedrock adds to the last chunk
+/// (`amazon-bedrock-invocationMetrics`).
+pub(crate) fn invoke<S: CounterStore + 'static>(
+    mut chunks: InvokeChunkStream,
+    mut settlement: Settlement<S>,
+    target: Target,
+) -> InvokeChunkStream {
+    Box::pin(async_stream::stream! {
+        let mut usage: Option<TokenUsage> = None;
+        let mut bytes = 0usize;
+        while let Some(item) = chunks.next().await {
+            match &item {
+                Ok(chunk) => {
+                    bytes = bytes.saturating_add(chunk.bytes.len());
+                    if let Some(found) = from_invoke_chunk(&chunk.bytes) {
+                        usage = Some(found);
+                    }
+                }
+                Err(_) => {
+                    settlement.settle(Outcome::Broken { output_chars: bytes }).await;
+                    yield item;
+                    return;
+                }
+            }
+            yield item;
+        }
+        let outcome = match usage {
+            Some(usage) => Outcome::Answered {
+                model_id: target.model_id.clone(),
+                region: target.region.clone(),
+                usage,
+                keep: None,
+            },
+            None => Outcome::Broken { output_chars: bytes },
+        };
+        settlement.settle(outcome).await;
+    })
+}
