@@ -4,6 +4,9 @@
 // Helpers outside `#[test]` functions fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+// The adapter's own tests call the model client directly: that is what they test.
+#![allow(clippy::disallowed_methods)]
+
 use aws_sdk_bedrockruntime::config::{
     BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
 };

@@ -193,6 +193,7 @@ impl<M: ModelClient> Gateway<M> {
     /// the reserved default). `deadline`: when the caller stops waiting (Lambda's remaining
     /// time); the configured `limits.request_timeout_ms` applies too, whichever is sooner.
     /// The error says how many model calls were made (`x-gateway-attempts`).
+    #[allow(clippy::disallowed_methods)] // the call path: the model client's one caller
     pub(crate) async fn converse(
         &self,
         caller: Caller<'_>,
@@ -231,6 +232,7 @@ impl<M: ModelClient> Gateway<M> {
 
     /// A ConverseStream call. Falls over only until the first event arrived; the returned
     /// stream starts with it. A failure after that ends the stream with an `Err` item.
+    #[allow(clippy::disallowed_methods)] // the call path: the model client's one caller
     pub(crate) async fn converse_stream(
         &self,
         caller: Caller<'_>,
@@ -266,6 +268,7 @@ impl<M: ModelClient> Gateway<M> {
 
     /// An InvokeModel call: the provider's own body, so only the named model (in its regions)
     /// can take it; no cross-model fallback and no cache tier.
+    #[allow(clippy::disallowed_methods)] // the call path: the model client's one caller
     pub(crate) async fn invoke(
         &self,
         caller: Caller<'_>,
@@ -294,6 +297,7 @@ impl<M: ModelClient> Gateway<M> {
     }
 
     /// InvokeModelWithResponseStream, with the same first-chunk rule as `converse_stream`.
+    #[allow(clippy::disallowed_methods)] // the call path: the model client's one caller
     pub(crate) async fn invoke_stream(
         &self,
         caller: Caller<'_>,
@@ -331,6 +335,7 @@ impl<M: ModelClient> Gateway<M> {
     /// through the one retry loop). Free on Bedrock: nothing to cap, no cache tier. Asked of
     /// the foundation model even when the caller named a profile: Bedrock's CountTokens takes
     /// foundation-model ids, and a profile's count is its model's.
+    #[allow(clippy::disallowed_methods)] // the call path: the model client's one caller
     pub(crate) async fn count_tokens(
         &self,
         caller: Caller<'_>,
