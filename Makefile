@@ -11,7 +11,7 @@ run:
 
 lint:
 	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets -- -D warnings
+	cargo clippy --workspace --all-targets --quiet -- -D warnings
 
 bench:
 	bash scripts/bench.sh
