@@ -5,11 +5,13 @@ pub mod bedrock;
 pub mod callback;
 pub mod controls;
 pub mod documents;
+mod dynamo_attr;
 pub mod event_source;
 pub mod jobs;
 pub mod resilience_store;
 mod sdk;
 pub mod secrets;
 pub mod telemetry;
+pub mod webhook_dedupe;
 
 pub use sdk::{lambda_sdk_config, lambda_sdk_config_from, sdk_config};

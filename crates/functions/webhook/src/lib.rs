@@ -7,7 +7,8 @@
 
 pub mod app;
 pub mod config;
-pub mod dedupe;
+/// Remembering deliveries (the adapter over the state table).
+pub use gateway_aws::webhook_dedupe as dedupe;
 mod error;
 mod handler;
 mod mapping;

@@ -26,13 +26,15 @@ mod usage;
 
 pub use cache::TieredLastGood;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use gateway::controls::config::CacheConfig;
 use gateway::controls::ports::StoreError;
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-type Item = HashMap<String, AttributeValue>;
+use crate::dynamo_attr::{self, Item, n, now_secs, s, string};
+
+fn number(item: &Item, name: &str) -> Option<i64> {
+    dynamo_attr::number(item, name)
+}
 
 /// The controls' records and counters in the state table. Cheap to clone.
 #[derive(Debug, Clone)]
@@ -77,42 +79,13 @@ impl DynamoControlStore {
     }
 }
 
-fn s(value: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(value.into())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
 fn key(pk: String, sk: &str) -> Item {
     HashMap::from([("pk".to_owned(), s(pk)), ("sk".to_owned(), s(sk))])
 }
 
-fn number(item: &Item, name: &str) -> Option<i64> {
-    match item.get(name) {
-        Some(AttributeValue::N(value)) => value.parse().ok(),
-        _ => None,
-    }
-}
-
-fn string(item: &Item, name: &str) -> Option<String> {
-    match item.get(name) {
-        Some(AttributeValue::S(value)) => Some(value.clone()),
-        _ => None,
-    }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-/// Whether an item's TTL has passed (DynamoDB deletes expired items only eventually, and
-/// the local emulator never does).
+/// Whether an item's TTL has passed, now.
 fn expired(item: &Item) -> bool {
-    number(item, "expires_at").is_some_and(|at| u64::try_from(at).unwrap_or(0) <= now_secs())
+    dynamo_attr::expired(item, now_secs())
 }
 
 fn aws_error(operation: &str, error: impl std::error::Error) -> StoreError {

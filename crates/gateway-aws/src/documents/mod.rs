@@ -3,6 +3,7 @@
 //! `PENDING` at the version the processor worked on, so the table arbitrates between duplicate
 //! deliveries and a newer write by the application always wins.
 
+use crate::dynamo_attr::{n, number_value as number, s};
 use crate::jobs::aws_error;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -19,14 +20,6 @@ pub struct DynamoDocumentStore {
     table: String,
 }
 
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn n(value: impl ToString) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
 fn reason(reason: &FailureReason) -> AttributeValue {
     AttributeValue::M(HashMap::from([
         ("code".to_owned(), s(&reason.code)),
@@ -40,13 +33,6 @@ fn usage(usage: &Usage) -> AttributeValue {
         ("output_tokens".to_owned(), n(usage.output_tokens)),
         ("total_tokens".to_owned(), n(usage.total_tokens)),
     ]))
-}
-
-fn number<T: std::str::FromStr>(value: Option<&AttributeValue>) -> Option<T> {
-    match value {
-        Some(AttributeValue::N(n)) => n.parse().ok(),
-        _ => None,
-    }
 }
 
 /// `Ok(false)` when the condition failed: the item is no longer what the processor saw.

@@ -20,9 +20,9 @@ pub use wiring::{gateway_parts, local_parts};
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
-type Item = HashMap<String, AttributeValue>;
+use crate::dynamo_attr::{Item, expired, now_secs, number};
 
 /// The sort key of every resilience item: one item per breaker or model.
 const SK: &str = "STATE";
@@ -122,24 +122,6 @@ impl DynamoStateStore {
     fn expires_at(&self, now_secs: u64) -> AttributeValue {
         AttributeValue::N(now_secs.saturating_add(self.ttl.as_secs()).to_string())
     }
-}
-
-fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
-fn number(item: &Item, name: &str) -> Option<u64> {
-    match item.get(name) {
-        Some(AttributeValue::N(n)) => n.parse().ok(),
-        _ => None,
-    }
-}
-
-/// Whether an item's TTL has passed (DynamoDB deletes expired items only eventually).
-fn expired(item: &Item, now_secs: u64) -> bool {
-    number(item, "expires_at").is_some_and(|at| at <= now_secs)
 }
 
 /// The item without the table's own attributes, ready for `serde_dynamo::from_item`.

@@ -63,6 +63,22 @@ pub struct VerifiedDelivery {
     pub matched_secret: usize,
 }
 
+impl VerifiedDelivery {
+    /// What makes two deliveries the same: the hash of the body, and the delivery id only
+    /// when the signature covers it (Standard Webhooks' `webhook-id`). An unsigned id
+    /// (`X-GitHub-Delivery`, a generic id header) is the sender's word: a replayed body under
+    /// a fresh id must still be recognised.
+    pub fn dedupe_key(&self, body: &[u8]) -> String {
+        use sha2::{Digest, Sha256};
+        let hash = hex::encode(Sha256::digest(body));
+        if self.id_signed {
+            format!("sha256:{hash}:id:{}", self.delivery_id)
+        } else {
+            format!("sha256:{hash}")
+        }
+    }
+}
+
 impl SignatureScheme {
     /// Checks `body` against the signature headers. `now_unix` is injected so replay
     /// windows are testable. Errors never contain the secret or the body.

@@ -15,11 +15,10 @@
 
 use std::collections::HashMap;
 
+use crate::dynamo_attr::{n, s};
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::types::AttributeValue;
 use gateway::GatewayError;
 use gateway::webhook::VerifiedDelivery;
-use sha2::{Digest, Sha256};
 
 const SORT_KEY: &str = "DEDUPE";
 const RECEIVED: &str = "RECEIVED";
@@ -40,14 +39,6 @@ pub struct DedupeStore {
     table: String,
 }
 
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
 fn aws_error(operation: &str, error: impl std::fmt::Debug) -> GatewayError {
     tracing::error!(operation, error = ?error, "AWS call failed");
     GatewayError::Internal(format!("{operation} failed"))
@@ -61,17 +52,9 @@ impl DedupeStore {
         }
     }
 
-    /// What makes two deliveries the same: the hash of the body, and the delivery id only
-    /// when the signature covers it (Standard Webhooks' `webhook-id`). An unsigned id
-    /// (`X-GitHub-Delivery`, a generic id header) is the sender's word: a replayed body under
-    /// a fresh id must still be recognised.
+    /// What makes two deliveries the same: see [`VerifiedDelivery::dedupe_key`].
     pub fn delivery_key(delivery: &VerifiedDelivery, body: &[u8]) -> String {
-        let hash = hex::encode(Sha256::digest(body));
-        if delivery.id_signed {
-            format!("sha256:{hash}:id:{}", delivery.delivery_id)
-        } else {
-            format!("sha256:{hash}")
-        }
+        delivery.dedupe_key(body)
     }
 
     /// Source names carry no `#` (checked at config time) and dedupe keys are bounded,
@@ -93,7 +76,7 @@ impl DedupeStore {
     ) -> Result<Claim, GatewayError> {
         let now_secs = now_ms / 1000;
         let item = HashMap::from([
-            ("pk".to_owned(), s(&Self::key(source, delivery_id))),
+            ("pk".to_owned(), s(Self::key(source, delivery_id))),
             ("sk".to_owned(), s(SORT_KEY)),
             ("job_id".to_owned(), s(job_id)),
             ("state".to_owned(), s(RECEIVED)),
@@ -128,7 +111,7 @@ impl DedupeStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", s(&Self::key(source, delivery_id)))
+            .key("pk", s(Self::key(source, delivery_id)))
             .key("sk", s(SORT_KEY))
             .consistent_read(true)
             .send()
@@ -153,7 +136,7 @@ impl DedupeStore {
         self.client
             .update_item()
             .table_name(&self.table)
-            .key("pk", s(&Self::key(source, delivery_id)))
+            .key("pk", s(Self::key(source, delivery_id)))
             .key("sk", s(SORT_KEY))
             .update_expression("SET #state = :accepted, accepted_at_ms = :now")
             .expression_attribute_names("#state", "state")
