@@ -3,7 +3,8 @@
 //! a known shape needs no change here:
 //!
 //! - OpenAI chat: `choices[0].message` (`content`, `tool_calls`), `usage.completion_tokens`;
-//!   a streamed one (`text/event-stream`) is its `data:` chunks' deltas put together;
+//! - a server-sent event stream (`text/event-stream`): OpenAI chat chunks, or Converse stream
+//!   events (`/v1/converse-stream`), their deltas put together;
 //! - Converse: `output.message.content[]` (`text`, `toolUse`), `usage.outputTokens`;
 //! - Anthropic messages (InvokeModel): `content[]` (`text`, `tool_use`), `usage.output_tokens`;
 //! - task routes: `text`, `usage.outputTokens`.
@@ -106,7 +107,8 @@ fn openai_tool_calls(message: &Value) -> Vec<ToolCall> {
         .collect()
 }
 
-/// An OpenAI chat stream: `data: {chunk}` lines up to `data: [DONE]`.
+/// An event stream: OpenAI chat chunks (`data: {chunk}` up to `data: [DONE]`) or Converse
+/// events (`event: contentBlockDelta` + `data: {payload}`, Bedrock's payloads).
 fn from_sse(body: &str) -> Answer {
     let mut answer = Answer::default();
     // Tool-call fragments by index: the name comes once, the arguments in pieces.
@@ -141,10 +143,30 @@ fn from_sse(body: &str) -> Answer {
         {
             answer.output_tokens = Some(tokens);
         }
+        // Converse events.
+        if let Some(text) = chunk.pointer("/delta/text").and_then(Value::as_str) {
+            answer.text.push_str(text);
+        }
+        let block = chunk["contentBlockIndex"].as_u64().unwrap_or(0).min(63) as usize;
+        let name = chunk.pointer("/start/toolUse/name").and_then(Value::as_str);
+        let input = chunk
+            .pointer("/delta/toolUse/input")
+            .and_then(Value::as_str);
+        if name.is_some() || input.is_some() {
+            if calls.len() <= block {
+                calls.resize(block + 1, (String::new(), String::new()));
+            }
+            calls[block].0.push_str(name.unwrap_or_default());
+            calls[block].1.push_str(input.unwrap_or_default());
+        }
+        if let Some(tokens) = chunk.pointer("/usage/outputTokens").and_then(Value::as_u64) {
+            answer.output_tokens = Some(tokens);
+        }
         chunks.push(chunk);
     }
     answer.tool_calls = calls
         .into_iter()
+        .filter(|(name, _)| !name.is_empty())
         .map(|(name, args)| ToolCall {
             name,
             arguments: serde_json::from_str(&args).unwrap_or(Value::String(args)),
@@ -213,6 +235,26 @@ mod tests {
         assert_eq!(answer.text, "a b");
         assert_eq!(answer.output_tokens, Some(4));
         assert_eq!(answer.tool_calls[0].arguments, json!({"x": 2}));
+    }
+
+    #[test]
+    fn a_converse_stream_is_put_together_from_its_events() {
+        let body = "event: messageStart\ndata: {\"role\":\"assistant\"}\n\n\
+                    event: contentBlockDelta\ndata: {\"contentBlockIndex\":0,\"delta\":{\"text\":\"All \"}}\n\n\
+                    event: contentBlockDelta\ndata: {\"contentBlockIndex\":0,\"delta\":{\"text\":\"good.\"}}\n\n\
+                    event: contentBlockStart\ndata: {\"contentBlockIndex\":1,\"start\":{\"toolUse\":{\"name\":\"f\",\"toolUseId\":\"t\"}}}\n\n\
+                    event: contentBlockDelta\ndata: {\"contentBlockIndex\":1,\"delta\":{\"toolUse\":{\"input\":\"{\\\"a\\\":1}\"}}}\n\n\
+                    event: metadata\ndata: {\"usage\":{\"inputTokens\":3,\"outputTokens\":2,\"totalTokens\":5}}\n\n";
+        let answer = Answer::from_body(body, true);
+        assert_eq!(answer.text, "All good.");
+        assert_eq!(answer.output_tokens, Some(2));
+        assert_eq!(
+            answer.tool_calls,
+            vec![ToolCall {
+                name: "f".into(),
+                arguments: json!({"a": 1})
+            }]
+        );
     }
 
     #[test]
