@@ -183,17 +183,7 @@ pub fn load(path: &Path) -> Result<Vec<Suite>, EvalError> {
 }
 
 fn load_file(path: &Path) -> Result<Suite, EvalError> {
-    let shown = path.display();
-    let size = std::fs::metadata(path)
-        .map_err(|e| EvalError::file(&shown, e))?
-        .len();
-    if size > MAX_FILE_BYTES {
-        return Err(EvalError::file(
-            &shown,
-            format!("{size} bytes; a suite file may have at most {MAX_FILE_BYTES}"),
-        ));
-    }
-    let text = std::fs::read_to_string(path).map_err(|e| EvalError::file(&shown, e))?;
+    let text = crate::files::read_bounded(path, MAX_FILE_BYTES, "a suite file")?;
     parse(&text, path)
 }
 

@@ -3,8 +3,9 @@
 
 use crate::case;
 use crate::error::EvalError;
+use crate::files;
 use crate::gate::{Gate, Verdict};
-use crate::report::{self, Report};
+use crate::report::Report;
 use crate::run::Runner;
 use crate::{junit, markdown};
 use std::path::PathBuf;
@@ -144,9 +145,9 @@ pub async fn execute(options: &Options) -> Result<Outcome, EvalError> {
     let report_json = options.out.join("report.json");
     let junit_xml = options.out.join("junit.xml");
     let summary_md = options.out.join("summary.md");
-    report::write(&report_json, &report.to_json())?;
-    report::write(&junit_xml, &junit::render(&report))?;
-    report::write(&summary_md, &summary)?;
+    files::write(&report_json, &report.to_json())?;
+    files::write(&junit_xml, &junit::render(&report))?;
+    files::write(&summary_md, &summary)?;
     Ok(Outcome {
         report,
         verdict,

@@ -11,6 +11,7 @@ pub mod case;
 pub mod check;
 pub mod cli;
 pub mod error;
+pub mod files;
 pub mod gate;
 pub mod judge;
 pub mod junit;

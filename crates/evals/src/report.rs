@@ -65,31 +65,13 @@ impl Report {
     }
 
     pub fn read(path: &Path) -> Result<Self, EvalError> {
-        let shown = path.display();
-        let size = std::fs::metadata(path)
-            .map_err(|e| EvalError::file(&shown, e))?
-            .len();
-        if size > MAX_REPORT_BYTES {
-            return Err(EvalError::file(
-                &shown,
-                format!("{size} bytes; a report may have at most {MAX_REPORT_BYTES}"),
-            ));
-        }
-        let text = std::fs::read_to_string(path).map_err(|e| EvalError::file(&shown, e))?;
+        let text = crate::files::read_bounded(path, MAX_REPORT_BYTES, "a report")?;
         serde_json::from_str(&text)
-            .map_err(|e| EvalError::file(&shown, format!("not an eval report (JSON): {e}")))
+            .map_err(|e| EvalError::file(path.display(), format!("not an eval report (JSON): {e}")))
     }
 
     pub fn to_json(&self) -> String {
         // A report of plain fields always serialises; the fallback keeps the signature total.
         serde_json::to_string_pretty(self).unwrap_or_else(|_| "{\"cases\":[]}".to_owned())
     }
-}
-
-/// Writes `text` to `path`, creating its directory.
-pub fn write(path: &Path, text: &str) -> Result<(), EvalError> {
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| EvalError::file(dir.display(), e))?;
-    }
-    std::fs::write(path, text).map_err(|e| EvalError::file(path.display(), e))
 }

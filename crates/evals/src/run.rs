@@ -140,7 +140,10 @@ impl Runner {
         }
         // A fresh model call for every case: a cached answer would hide the model's cost,
         // latency and any regression behind a replay. A case may ask otherwise.
-        if !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("cache-control")) {
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("cache-control"))
+        {
             request = request.header("cache-control", "no-store");
         }
         for (name, value) in headers {

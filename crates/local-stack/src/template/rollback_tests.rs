@@ -4,20 +4,8 @@
 //! only, able to fire inside the canary's first interval, and present whenever its function is.
 //! A rename, a dropped alarm or an alarm on the wrong version fails here, not in production.
 
+use super::security_tests::{tagged, template};
 use serde_yaml::Value as Yaml;
-
-fn template() -> Yaml {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
-    serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-/// `!Tag value` → (tag, value); anything else → ("", itself).
-fn tagged(value: &Yaml) -> (String, &Yaml) {
-    match value {
-        Yaml::Tagged(t) => (t.tag.to_string(), &t.value),
-        other => (String::new(), other),
-    }
-}
 
 fn functions(t: &Yaml) -> Vec<(String, &Yaml)> {
     t["Resources"]

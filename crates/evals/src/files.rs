@@ -1,0 +1,27 @@
+//! The runner's file I/O: reads bounded before they start, writes that create their folder.
+
+use crate::error::EvalError;
+use std::path::Path;
+
+/// The text of `path`, refused unread when over `max` bytes; `what` names it in the error.
+pub fn read_bounded(path: &Path, max: u64, what: &str) -> Result<String, EvalError> {
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| EvalError::file(&shown, e))?
+        .len();
+    if size > max {
+        return Err(EvalError::file(
+            &shown,
+            format!("{size} bytes; {what} may have at most {max}"),
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| EvalError::file(&shown, e))
+}
+
+/// Writes `text` to `path`, creating its directory.
+pub fn write(path: &Path, text: &str) -> Result<(), EvalError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| EvalError::file(dir.display(), e))?;
+    }
+    std::fs::write(path, text).map_err(|e| EvalError::file(path.display(), e))
+}
