@@ -63,7 +63,7 @@ pub fn failures(expect: &Expect, observed: &Observed) -> Vec<String> {
         }
     }
     if let Some(schema) = &expect.json_schema {
-        match serde_json::from_str::<Value>(text.trim()) {
+        match serde_json::from_str::<Value>(unfenced(text)) {
             Ok(value) => {
                 let errors = gateway::enrichment::schema::validate(schema, &value);
                 if !errors.is_empty() {
@@ -150,6 +150,19 @@ pub fn failures(expect: &Expect, observed: &Observed) -> Vec<String> {
         }
     }
     out
+}
+
+/// The answer without a Markdown code fence around it (models often fence JSON).
+fn unfenced(text: &str) -> &str {
+    let text = text.trim();
+    let Some(inner) = text.strip_prefix("```").and_then(|t| t.strip_suffix("```")) else {
+        return text;
+    };
+    // The fence's language tag (`json`) runs to the first line break.
+    inner
+        .split_once('\n')
+        .map_or(inner, |(_, body)| body)
+        .trim()
 }
 
 fn body_or_text(observed: &Observed) -> String {
@@ -257,6 +270,11 @@ mod tests {
             ..Expect::default()
         };
         assert!(failures(&expect, &observed(r#"{"name":"x"}"#)).is_empty());
+        let fenced = "```json\n{\"name\":\"x\"}\n```";
+        assert!(
+            failures(&expect, &observed(fenced)).is_empty(),
+            "a fenced answer is read"
+        );
         let wrong = failures(&expect, &observed(r#"{"name":1}"#));
         assert!(wrong[0].contains("breaks the schema"), "{wrong:?}");
         let not_json = failures(&expect, &observed("name: x"));
