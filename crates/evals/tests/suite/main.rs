@@ -6,4 +6,5 @@
 mod common;
 mod pipeline;
 mod regression;
+mod runner;
 mod starter;
