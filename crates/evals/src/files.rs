@@ -25,3 +25,26 @@ pub fn write(path: &Path, text: &str) -> Result<(), EvalError> {
     }
     std::fs::write(path, text).map_err(|e| EvalError::file(path.display(), e))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_over_the_bound_is_refused_unread() {
+        let path = std::env::temp_dir().join(format!("evals-bound-{}.json", std::process::id()));
+        write(&path, &"x".repeat(2048)).unwrap();
+        let error = read_bounded(&path, 1024, "a suite file")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("2048 bytes; a suite file may have at most 1024"),
+            "{error}"
+        );
+        assert_eq!(
+            read_bounded(&path, 4096, "a suite file").unwrap().len(),
+            2048
+        );
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -56,7 +56,12 @@ async fn endpoint() -> (String, Arc<Seen>) {
                 seen.heads.lock().await.push(head);
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 seen.in_flight.fetch_sub(1, Ordering::SeqCst);
-                let body = format!(r#"{{"text":"answer of {path}","usage":{{"outputTokens":3}}}}"#);
+                let body = if path.contains("huge") {
+                    // Past the runner's 4 MiB response bound.
+                    format!(r#"{{"text":"{}"}}"#, "x".repeat(5 * 1024 * 1024))
+                } else {
+                    format!(r#"{{"text":"answer of {path}","usage":{{"outputTokens":3}}}}"#)
+                };
                 let response = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nx-gateway-cost: 0.000010\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
                     body.len()
@@ -115,4 +120,20 @@ async fn cases_run_in_parallel_within_the_bound_with_the_key_and_no_store() {
         assert!(head.contains("authorization: bearer gwk_test"), "{head}");
         assert!(head.contains("cache-control: no-store"), "{head}");
     }
+}
+
+#[tokio::test]
+async fn an_oversized_response_fails_its_case_without_being_read_whole() {
+    let (url, _) = endpoint().await;
+    let runner = Runner::new(&url, None, 1, Duration::from_secs(10)).unwrap();
+    let mut one = suite(1);
+    one.cases[0].route = "/api/huge".into();
+    let report = runner.run(&[one]).await;
+    let case = &report.cases[0];
+    assert!(!case.passed);
+    assert!(
+        case.reasons[0].contains("is over 4194304 bytes"),
+        "{:?}",
+        case.reasons
+    );
 }
