@@ -7,6 +7,8 @@ set -euo pipefail
 : "${GATEWAY_URL:?the gateway to test (the ApiUrl output of the staging stack)}"
 : "${GATEWAY_EVAL_KEY:?the gateway key the suite calls with}"
 runner="${GATEWAY_EVAL_BIN:-dist/gateway-eval}"
+# A pipeline artifact (a zip) may not keep the executable bit.
+[ -x "$runner" ] || chmod +x "$runner"
 args=(--url "$GATEWAY_URL" --suite evals --out eval-reports
       --min-pass-rate "${EVAL_MIN_PASS_RATE:-1}" --concurrency "${EVAL_CONCURRENCY:-4}")
 if [ -n "${ARTIFACT_BUCKET:-}" ] \
