@@ -18,7 +18,7 @@ struct Seen {
     heads: Mutex<Vec<String>>,
 }
 
-/// Answers every request after 100 ms with a task-route body naming its path.
+/// Answers every request after 300 ms (long enough that a bounded batch overlaps) with a task-route body naming its path.
 async fn endpoint() -> (String, Arc<Seen>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
@@ -54,7 +54,7 @@ async fn endpoint() -> (String, Arc<Seen>) {
                 }
                 let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
                 seen.heads.lock().await.push(head);
-                tokio::time::sleep(Duration::from_millis(100)).await;
+                tokio::time::sleep(Duration::from_millis(300)).await;
                 seen.in_flight.fetch_sub(1, Ordering::SeqCst);
                 let body = if path.contains("huge") {
                     // Past the runner's 4 MiB response bound.
@@ -101,9 +101,7 @@ fn suite(cases: usize) -> Suite {
 async fn cases_run_in_parallel_within_the_bound_with_the_key_and_no_store() {
     let (url, seen) = endpoint().await;
     let runner = Runner::new(&url, Some("gwk_test".into()), 3, Duration::from_secs(10)).unwrap();
-    let started = std::time::Instant::now();
     let report = runner.run(&[suite(9)]).await;
-    let elapsed = started.elapsed();
 
     let ids: Vec<&str> = report.cases.iter().map(|c| c.id.as_str()).collect();
     let expected: Vec<String> = (0..9).map(|i| format!("case-{i}")).collect();
@@ -114,8 +112,6 @@ async fn cases_run_in_parallel_within_the_bound_with_the_key_and_no_store() {
         3,
         "at most --concurrency at once, and that many"
     );
-    // 9 cases of 100 ms, 3 at a time: about 300 ms, not 900.
-    assert!(elapsed < Duration::from_millis(800), "{elapsed:?}");
     for head in seen.heads.lock().await.iter() {
         assert!(head.contains("authorization: bearer gwk_test"), "{head}");
         assert!(head.contains("cache-control: no-store"), "{head}");
