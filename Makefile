@@ -1,5 +1,5 @@
 # Shortcuts; each target is one script under scripts/, which is what CI and the README call.
-.PHONY: test run lint bench
+.PHONY: test run lint bench evals-local security-scan
 
 test:
 	bash scripts/test.sh
@@ -12,6 +12,17 @@ run:
 lint:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --quiet -- -D warnings
+# template.yaml and pipeline.yaml are linted (cfn-lint, sam validate, checkov) by tests in
+# `make test` (testkit template_lint, evals pipeline), so CI does not run the scanners twice.
+
+# The pipeline's eval gate against the offline stack (reports in target/evals/local/).
+evals-local:
+	bash scripts/ci/evals-local.sh
+
+# The pipeline's security-scan stage; installs cargo-deny when missing (ARGS=--offline: no
+# advisory database fetch).
+security-scan:
+	bash scripts/ci/security-scan.sh $(ARGS)
 
 bench:
 	bash scripts/bench.sh

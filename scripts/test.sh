@@ -10,6 +10,8 @@ bash scripts/setup.sh
 # One build of the whole workspace, then one test run over it.
 cargo test --workspace --no-run --quiet
 mkdir -p target
+# Eval reports of this run only (crates/evals' tests write them under target/evals/).
+rm -rf target/evals
 set +e
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
@@ -17,5 +19,11 @@ status=${PIPESTATUS[0]}
 set -e
 passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
+# The starter eval suite against the offline stack (crates/evals, test `starter`).
+if [ -f target/evals/starter/summary.md ]; then
+  echo
+  cat target/evals/starter/summary.md
+  echo "(JUnit XML: target/evals/starter/junit.xml)"
+fi
 echo "cargo test: $passed passed, $failed failed"
 exit "$status"

@@ -718,6 +718,8 @@ fn only(map: &Mapping, keys: &[&str]) -> Mapping {
 }
 
 #[cfg(test)]
+mod rollback_tests;
+#[cfg(test)]
 mod security_tests;
 #[cfg(test)]
 mod tests;

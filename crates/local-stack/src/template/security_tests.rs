@@ -5,13 +5,13 @@
 
 use serde_yaml::Value as Yaml;
 
-fn template() -> Yaml {
+pub(super) fn template() -> Yaml {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
     serde_yaml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
 /// `!Tag value` → (tag, value); anything else → ("", itself).
-fn tagged(value: &Yaml) -> (String, &Yaml) {
+pub(super) fn tagged(value: &Yaml) -> (String, &Yaml) {
     match value {
         Yaml::Tagged(t) => (t.tag.to_string(), &t.value),
         other => (String::new(), other),
