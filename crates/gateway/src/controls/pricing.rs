@@ -23,7 +23,11 @@ impl Pricing {
             .models
             .iter()
             .filter_map(|m| {
-                let per_1k = Nanos::from_usd(m.price_per_1k_tokens?)?;
+                // A SageMaker endpoint's hourly price, spread over the tokens it is sized for.
+                let usd = m
+                    .price_per_1k_tokens
+                    .or_else(|| m.sagemaker.as_ref()?.price_per_1k_tokens())?;
+                let per_1k = Nanos::from_usd(usd)?;
                 Some((m.id.clone(), Price::flat(per_1k)))
             })
             .collect();
