@@ -2,7 +2,7 @@
 //! (`POST /knowledgebases/{knowledgeBaseId}/retrieve`) and `RetrieveAndGenerate`
 //! (`POST /retrieveAndGenerate`).
 //!
-//! Any id of the service's shape (`[0-9a-zA-Z]{1,10}`) names a knowledge base. Results are
+//! Any id of the service's shape (`[0-9a-zA-Z]{10}`) names a knowledge base. Results are
 //! deterministic: [`passages`] gives the chunks a query retrieves (text, S3 location, a score
 //! falling by 0.07 from 0.95), and the generated answer cites the top ones. Behaviours and
 //! call counts use the key `kb:<id>` (errors, hangs, first-token delay; Bedrock's error names).
@@ -141,7 +141,7 @@ fn number_of_results(config: Option<&RetrievalConfiguration>) -> Result<usize, A
 }
 
 fn valid_id(id: &str) -> bool {
-    (1..=10).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    id.len() == 10 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
@@ -251,8 +251,7 @@ pub(crate) async fn retrieve_and_generate(
         .into_response();
     };
     if !valid_id(&kb.knowledge_base_id) {
-        return ApiError::validation("knowledgeBaseId must match [0-9a-zA-Z]{1,10}")
-            .into_response();
+        return ApiError::validation("knowledgeBaseId must match [0-9a-zA-Z]{10}").into_response();
     }
     if kb.model_arn.trim().is_empty() {
         return ApiError::validation("modelArn must not be empty").into_response();
@@ -297,7 +296,8 @@ mod tests {
 
     #[test]
     fn ids_and_counts_are_checked() {
-        assert!(valid_id("ABC123"));
+        assert!(valid_id("ABC1234567"));
+        assert!(!valid_id("ABC123"));
         assert!(!valid_id("bad-id"));
         assert!(!valid_id("ABCDEFGHIJK"));
         let config = RetrievalConfiguration {

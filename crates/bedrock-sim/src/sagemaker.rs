@@ -191,11 +191,17 @@ fn parse(body: &[u8]) -> Result<(Dialect, GenRequest), SageMakerError> {
     if value.get("inputs").is_some() {
         let plain: PromptBody = serde_json::from_value(value)
             .map_err(|e| SageMakerError::validation(format!("Received client error (400): {e}")))?;
+        // A trailing `Assistant:` cue is the turn the model is asked to write, not prompt text.
+        let prompt = plain.inputs.trim_end();
+        let prompt = prompt
+            .strip_suffix("Assistant:")
+            .unwrap_or(prompt)
+            .trim_end();
         return Ok((
             Dialect::Prompt,
             GenRequest {
                 input_chars: plain.inputs.chars().count(),
-                prompt: plain.inputs,
+                prompt: prompt.to_string(),
                 max_tokens: plain.parameters.max_new_tokens,
                 stop_sequences: plain.parameters.stop,
                 ..GenRequest::default()

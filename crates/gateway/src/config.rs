@@ -498,10 +498,7 @@ impl GatewayConfig {
             if !valid_id(&kb.id) {
                 return Err(invalid(
                     path("id"),
-                    format!(
-                        "'{}' is not a knowledge base id ([0-9a-zA-Z]{{1,10}})",
-                        kb.id
-                    ),
+                    format!("'{}' is not a knowledge base id ([0-9a-zA-Z]{{10}})", kb.id),
                 ));
             }
             if !ids.insert(kb.id.as_str()) {
@@ -960,11 +957,11 @@ mod tests {
                 "knowledge_bases[0].id",
             ),
             (
-                r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"KB1","model":"zz"}]}"#,
+                r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"KB00000001","model":"zz"}]}"#,
                 "knowledge_bases[0].model",
             ),
             (
-                r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"KB1","model":"a","number_of_results":0}]}"#,
+                r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"KB00000001","model":"a","number_of_results":0}]}"#,
                 "knowledge_bases[0].number_of_results",
             ),
         ];

@@ -162,7 +162,7 @@ async fn retrieve_gives_ranked_deterministic_chunks() {
     let retrieve = || {
         client
             .retrieve()
-            .knowledge_base_id("KB12345")
+            .knowledge_base_id("KB12345678")
             .retrieval_query(
                 KnowledgeBaseQuery::builder()
                     .text("vacation policy")
@@ -194,15 +194,15 @@ async fn retrieve_gives_ranked_deterministic_chunks() {
             .unwrap()
             .uri()
             .unwrap()
-            .starts_with("s3://kb-kb12345/")
+            .starts_with("s3://kb-kb12345678/")
     );
     sim.set_behavior(
-        "kb:KB12345",
+        "kb:KB12345678",
         Behavior::script([Outcome::Error(ErrorKind::ThrottlingException)]),
     );
     let err = retrieve().await.unwrap_err().into_service_error();
     assert!(err.is_throttling_exception(), "{err:?}");
-    assert_eq!(sim.calls("kb:KB12345"), 3);
+    assert_eq!(sim.calls("kb:KB12345678"), 3);
 }
 
 #[tokio::test]
@@ -222,7 +222,7 @@ async fn retrieve_and_generate_answers_with_citations() {
                 .r#type(RetrieveAndGenerateType::KnowledgeBase)
                 .knowledge_base_configuration(
                     KnowledgeBaseRetrieveAndGenerateConfiguration::builder()
-                        .knowledge_base_id("KB12345")
+                        .knowledge_base_id("KB12345678")
                         .model_arn("anthropic.claude-3-5-haiku-20241022-v1:0")
                         .build()
                         .unwrap(),
@@ -235,7 +235,7 @@ async fn retrieve_and_generate_answers_with_citations() {
         .unwrap();
     assert_eq!(
         out.output().unwrap().text(),
-        "According to knowledge base KB12345: ten days a year"
+        "According to knowledge base KB12345678: ten days a year"
     );
     assert!(!out.session_id().is_empty());
     let citation = &out.citations()[0];

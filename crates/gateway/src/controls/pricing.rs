@@ -91,4 +91,31 @@ mod tests {
         );
         assert_eq!(pricing.cost("acme.unknown-v9", None, &usage), None);
     }
+
+    #[test]
+    fn a_sagemaker_endpoints_hourly_price_is_spread_over_its_tokens() {
+        let mut config = GatewayConfig::default();
+        config.models.push(crate::config::ModelConfig {
+            id: "ft-llama".to_owned(),
+            sagemaker: Some(crate::sagemaker::SageMakerModel {
+                endpoint: "ft-llama-ep".to_owned(),
+                inference_component: None,
+                dialect: crate::sagemaker::PayloadDialect::Chat,
+                price_per_hour: Some(7.2),
+                tokens_per_hour: Some(3_600_000),
+            }),
+            ..Default::default()
+        });
+        let pricing = Pricing::new(&config, None).unwrap();
+        let usage = TokenUsage {
+            input: 600,
+            output: 400,
+            ..Default::default()
+        };
+        // $7.20 / 3.6M tokens = $0.002 per 1k tokens; 1k tokens cost $0.002.
+        assert_eq!(
+            pricing.cost("ft-llama", None, &usage),
+            Nanos::from_usd(0.002)
+        );
+    }
 }

@@ -22,7 +22,7 @@ pub const MAX_QUERY_CHARS: usize = 1000;
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KnowledgeBaseConfig {
-    /// The Bedrock knowledge base id (`[0-9a-zA-Z]{1,10}`).
+    /// The Bedrock knowledge base id (`[0-9a-zA-Z]{10}`).
     pub id: String,
     /// The model (id, alias or group) that answers from the retrieved chunks when the request
     /// names none.
@@ -37,7 +37,7 @@ fn default_results() -> u32 {
 
 /// Bedrock's knowledge base id rule.
 pub fn valid_id(id: &str) -> bool {
-    (1..=10).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric())
+    id.len() == 10 && id.bytes().all(|b| b.is_ascii_alphanumeric())
 }
 
 /// Whether an allow-list (empty: everything) lets a caller use knowledge base `id`.
@@ -93,7 +93,8 @@ mod tests {
     fn ids_follow_bedrocks_rule() {
         assert!(valid_id("ABCDE12345"));
         assert!(!valid_id("ABCDE123456"));
-        assert!(!valid_id("kb-1"));
+        assert!(!valid_id("kb-1234567"));
+        assert!(!valid_id("KB1"));
         assert!(!valid_id(""));
     }
 }

@@ -351,7 +351,10 @@ fn sagemaker_and_knowledge_base_access_is_limited_to_the_named_resources() {
         };
         assert_eq!(granted, actions, "{policy}");
         let resources = serde_yaml::to_string(&statement["Resource"]).unwrap();
-        assert!(!resources.contains("/*"), "{policy}: no wildcard resource: {resources}");
+        assert!(
+            !resources.contains("/*"),
+            "{policy}: no wildcard resource: {resources}"
+        );
         let pinned = &statement["Condition"]["StringEquals"];
         assert!(pinned.get("aws:ResourceAccount").is_some(), "{policy}");
         assert!(pinned.get("aws:RequestedRegion").is_some(), "{policy}");
@@ -361,11 +364,16 @@ fn sagemaker_and_knowledge_base_access_is_limited_to_the_named_resources() {
     for role in ["ApiRole", "WorkerRole", "StreamProcessorRole"] {
         let policies = conditional_policies(&t, role);
         assert!(
-            policies.contains(&("HasSageMakerEndpoints".into(), "SageMakerInvokePolicy".into())),
+            policies.contains(&(
+                "HasSageMakerEndpoints".into(),
+                "SageMakerInvokePolicy".into()
+            )),
             "{role}: {policies:?}"
         );
         assert_eq!(
-            policies.iter().any(|(_, p)| p == "KnowledgeBaseRetrievePolicy"),
+            policies
+                .iter()
+                .any(|(_, p)| p == "KnowledgeBaseRetrievePolicy"),
             role == "ApiRole",
             "{role}: {policies:?}"
         );
