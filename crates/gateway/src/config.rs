@@ -370,8 +370,17 @@ impl GatewayConfig {
                     "must be a non-negative number".into(),
                 ));
             }
-            if let Some(Err((field, reason))) = model.sagemaker.as_ref().map(|s| s.validate()) {
-                return Err(invalid(format!("models[{i}].sagemaker.{field}"), reason));
+            if let Some(sagemaker) = &model.sagemaker {
+                if let Err((field, reason)) = sagemaker.validate() {
+                    return Err(invalid(format!("models[{i}].sagemaker.{field}"), reason));
+                }
+                // The endpoint lives in the home region; failover is a fallback model's job.
+                if !model.regions.is_empty() || !model.profiles.is_empty() {
+                    return Err(invalid(
+                        format!("models[{i}].regions"),
+                        "a SageMaker-served model has no regions or inference profiles".into(),
+                    ));
+                }
             }
         }
         Ok(())
@@ -585,8 +594,11 @@ impl GatewayConfig {
             }
             let (geography, base) = crate::controls::prices::split_model_id(id);
             let geography = geography?;
+            // A SageMaker-served model has no inference profiles.
             self.models.iter().find(|m| {
-                m.id == base && (m.profiles.is_empty() || m.profiles.iter().any(|p| p == geography))
+                m.id == base
+                    && m.sagemaker.is_none()
+                    && (m.profiles.is_empty() || m.profiles.iter().any(|p| p == geography))
             })
         })
     }
@@ -951,6 +963,10 @@ mod tests {
             (
                 r#"{"models":[{"id":"a","sagemaker":{"endpoint":"ep","dialect":"yaml"}}],"routes":{}}"#,
                 "models[0].sagemaker.dialect",
+            ),
+            (
+                r#"{"models":[{"id":"a","regions":["us-west-2"],"sagemaker":{"endpoint":"ep","dialect":"chat"}}],"routes":{}}"#,
+                "models[0].regions",
             ),
             (
                 r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"kb-1","model":"a"}]}"#,
