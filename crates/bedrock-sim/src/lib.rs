@@ -7,6 +7,10 @@
 //! [`admin`](crate::admin) docs). Replies are deterministic: see [`expected_reply`] and the
 //! [`reply`] module.
 //!
+//! Also SageMaker Runtime (`POST /endpoints/{name}/invocations[-response-stream]`, chat and
+//! plain-prompt payloads: [`sagemaker`]) and Bedrock Agent Runtime's knowledge-base reads
+//! (`Retrieve`, `RetrieveAndGenerate`: [`knowledge_base`]) on the same port.
+//!
 //! Beyond text generation: prompt caching with Bedrock's usage fields ([`prompt_cache`]),
 //! Anthropic bodies with tools, extended thinking and `cache_control`, CountTokens, and the
 //! Titan Text Embeddings v2 / Cohere Embed v3 models with deterministic vectors ([`embeddings`]).
@@ -33,9 +37,11 @@ mod count_tokens;
 pub mod embeddings;
 pub mod error;
 pub mod eventstream;
+pub mod knowledge_base;
 pub mod prompt_cache;
 pub mod reply;
 mod request_id;
+pub mod sagemaker;
 mod server;
 mod stream;
 mod thinking;

@@ -199,6 +199,16 @@ impl Drop for SimHandle {
 pub(crate) fn router(state: Arc<SimState>) -> Router {
     Router::new()
         .route("/model/{*rest}", post(model_route))
+        // SageMaker Runtime and Bedrock Agent Runtime share the port: their paths do not collide.
+        .route("/endpoints/{*rest}", post(crate::sagemaker::route))
+        .route(
+            "/knowledgebases/{*rest}",
+            post(crate::knowledge_base::retrieve),
+        )
+        .route(
+            "/retrieveAndGenerate",
+            post(crate::knowledge_base::retrieve_and_generate),
+        )
         .merge(admin::routes())
         .fallback(unknown_operation)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

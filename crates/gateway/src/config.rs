@@ -32,6 +32,9 @@ pub struct GatewayConfig {
     /// Authentication, limits, budgets, prices, the response cache, audit and metrics.
     #[serde(default)]
     pub controls: crate::controls::ControlsConfig,
+    /// Bedrock knowledge bases callers may query (RAG route, Retrieve, RetrieveAndGenerate).
+    #[serde(default)]
+    pub knowledge_bases: Vec<crate::knowledge_base::KnowledgeBaseConfig>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -62,6 +65,10 @@ pub struct ModelConfig {
     /// Empty: any geography.
     #[serde(default)]
     pub profiles: Vec<String>,
+    /// Served by a SageMaker endpoint instead of Bedrock (`id` is then the gateway's own name
+    /// for it): endpoint, inference component, payload dialect, hourly price.
+    #[serde(default)]
+    pub sagemaker: Option<crate::sagemaker::SageMakerModel>,
 }
 
 /// The resilience policies' settings; every section has working defaults.
@@ -200,6 +207,7 @@ impl Default for GatewayConfig {
             resilience: ResilienceConfig::default(),
             routing: RoutingConfig::default(),
             controls: crate::controls::ControlsConfig::default(),
+            knowledge_bases: Vec::new(),
         }
     }
 }
@@ -301,6 +309,7 @@ impl GatewayConfig {
             ));
         }
         self.validate_resilience(&invalid)?;
+        self.validate_knowledge_bases(&invalid)?;
         self.controls
             .validate()
             .map_err(|e| invalid(format!("controls.{}", e.key), e.reason))
@@ -360,6 +369,18 @@ impl GatewayConfig {
                     format!("models[{i}].price_per_1k_tokens"),
                     "must be a non-negative number".into(),
                 ));
+            }
+            if let Some(sagemaker) = &model.sagemaker {
+                if let Err((field, reason)) = sagemaker.validate() {
+                    return Err(invalid(format!("models[{i}].sagemaker.{field}"), reason));
+                }
+                // The endpoint lives in the home region; failover is a fallback model's job.
+                if !model.regions.is_empty() || !model.profiles.is_empty() {
+                    return Err(invalid(
+                        format!("models[{i}].regions"),
+                        "a SageMaker-served model has no regions or inference profiles".into(),
+                    ));
+                }
             }
         }
         Ok(())
@@ -475,6 +496,47 @@ impl GatewayConfig {
         Ok(())
     }
 
+    fn validate_knowledge_bases(
+        &self,
+        invalid: &impl Fn(String, String) -> ConfigError,
+    ) -> Result<(), ConfigError> {
+        use crate::knowledge_base::{MAX_RESULTS, valid_id};
+        let mut ids = HashSet::new();
+        for (i, kb) in self.knowledge_bases.iter().enumerate() {
+            let path = |field: &str| format!("knowledge_bases[{i}].{field}");
+            if !valid_id(&kb.id) {
+                return Err(invalid(
+                    path("id"),
+                    format!("'{}' is not a knowledge base id ([0-9a-zA-Z]{{10}})", kb.id),
+                ));
+            }
+            if !ids.insert(kb.id.as_str()) {
+                return Err(invalid(path("id"), format!("'{}' is listed twice", kb.id)));
+            }
+            if !self.is_routable(&kb.model) {
+                return Err(invalid(
+                    path("model"),
+                    format!(
+                        "'{}' is not a configured model id, alias or group",
+                        kb.model
+                    ),
+                ));
+            }
+            if !(1..=MAX_RESULTS).contains(&kb.number_of_results) {
+                return Err(invalid(
+                    path("number_of_results"),
+                    format!("must be 1 to {MAX_RESULTS}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// A configured knowledge base.
+    pub fn knowledge_base(&self, id: &str) -> Option<&crate::knowledge_base::KnowledgeBaseConfig> {
+        self.knowledge_bases.iter().find(|kb| kb.id == id)
+    }
+
     /// The model group a caller's name refers to.
     pub fn group(&self, name: &str) -> Option<&ModelGroup> {
         self.routing.groups.iter().find(|g| g.name == name)
@@ -532,8 +594,11 @@ impl GatewayConfig {
             }
             let (geography, base) = crate::controls::prices::split_model_id(id);
             let geography = geography?;
+            // A SageMaker-served model has no inference profiles.
             self.models.iter().find(|m| {
-                m.id == base && (m.profiles.is_empty() || m.profiles.iter().any(|p| p == geography))
+                m.id == base
+                    && m.sagemaker.is_none()
+                    && (m.profiles.is_empty() || m.profiles.iter().any(|p| p == geography))
             })
         })
     }
@@ -890,6 +955,30 @@ mod tests {
             (
                 r#"{"models":[{"id":"a"}],"routes":{},"limits":{"request_timeout_ms":0}}"#,
                 "limits.request_timeout_ms",
+            ),
+            (
+                r#"{"models":[{"id":"a","sagemaker":{"endpoint":"bad_name","dialect":"chat"}}],"routes":{}}"#,
+                "models[0].sagemaker.endpoint",
+            ),
+            (
+                r#"{"models":[{"id":"a","sagemaker":{"endpoint":"ep","dialect":"yaml"}}],"routes":{}}"#,
+                "models[0].sagemaker.dialect",
+            ),
+            (
+                r#"{"models":[{"id":"a","regions":["us-west-2"],"sagemaker":{"endpoint":"ep","dialect":"chat"}}],"routes":{}}"#,
+                "models[0].regions",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"kb-1","model":"a"}]}"#,
+                "knowledge_bases[0].id",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"KB00000001","model":"zz"}]}"#,
+                "knowledge_bases[0].model",
+            ),
+            (
+                r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"KB00000001","model":"a","number_of_results":0}]}"#,
+                "knowledge_bases[0].number_of_results",
             ),
         ];
         for (json, path) in cases {

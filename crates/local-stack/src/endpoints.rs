@@ -1,7 +1,9 @@
-//! One SDK configuration for every hosted function: Bedrock Runtime → bedrock-sim, every other
+//! One SDK configuration for every hosted function: Bedrock Runtime, SageMaker Runtime and
+//! Bedrock Agent Runtime → bedrock-sim (one server simulates all three), every other
 //! service → moto, dummy credentials, us-east-1. It is what `AWS_ENDPOINT_URL` and
-//! `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` give a deployed binary, built without touching this
-//! process's environment (which would leak into other threads).
+//! `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` (`_SAGEMAKER_RUNTIME`, `_BEDROCK_AGENT_RUNTIME`) give a
+//! deployed binary, built without touching this process's environment (which would leak into
+//! other threads).
 
 use crate::template::intrinsics::REGION;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
@@ -10,6 +12,12 @@ use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 
 /// The SDK's `service_id` of bedrock-runtime (what `AWS_ENDPOINT_URL_BEDROCK_RUNTIME` keys on).
 const BEDROCK_RUNTIME: &str = "Bedrock Runtime";
+/// `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` and `AWS_ENDPOINT_URL_BEDROCK_AGENT_RUNTIME`.
+const SIMULATED: [&str; 3] = [
+    BEDROCK_RUNTIME,
+    "SageMaker Runtime",
+    "Bedrock Agent Runtime",
+];
 
 #[derive(Debug, Clone)]
 struct LocalEndpoints {
@@ -22,7 +30,7 @@ impl LoadServiceConfig for LocalEndpoints {
         if key.env() != "AWS_ENDPOINT_URL" {
             return None;
         }
-        Some(if key.service_id() == BEDROCK_RUNTIME {
+        Some(if SIMULATED.contains(&key.service_id()) {
             self.bedrock.clone()
         } else {
             self.moto.clone()
@@ -75,6 +83,15 @@ mod tests {
                 .as_deref(),
             Some("http://127.0.0.1:4010")
         );
+        for service in ["SageMaker Runtime", "Bedrock Agent Runtime"] {
+            assert_eq!(
+                endpoints
+                    .load_config(key(service, "AWS_ENDPOINT_URL"))
+                    .as_deref(),
+                Some("http://127.0.0.1:4010"),
+                "{service}"
+            );
+        }
         for service in ["DynamoDB", "DynamoDB Streams", "SQS", "SNS"] {
             assert_eq!(
                 endpoints

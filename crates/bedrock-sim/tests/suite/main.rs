@@ -13,3 +13,4 @@ mod sdk_embeddings;
 mod sdk_faults;
 mod sdk_invoke;
 mod sdk_prompt_cache;
+mod sdk_sagemaker_kb;

@@ -1,7 +1,9 @@
 //! The router: every route of the API function, in one place.
 
 use crate::controls::{Controls, MetricsSink};
-use crate::routes::{bedrock, bedrock_catalog, converse, jobs, meta, openai, tasks, usage};
+use crate::routes::{
+    bedrock, bedrock_catalog, converse, jobs, knowledge_base, meta, openai, sagemaker, tasks, usage,
+};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -11,14 +13,15 @@ use gateway::jobs::submit::JobSettings;
 use gateway::metered::Meter;
 use gateway::service::{Gateway, GatewayParts};
 use gateway::webhook::CallbackPolicy;
-use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
+use gateway_aws::knowledge_base::BedrockKnowledgeBases;
+use gateway_aws::models::GatewayModelClient;
 use std::sync::Arc;
 
 /// Everything a request needs, built once at cold start and shared by all requests.
 pub struct AppState {
-    pub gateway: Gateway<BedrockModelClient>,
+    pub gateway: Gateway<GatewayModelClient>,
     /// The async jobs backends; `None` when this deployment has no jobs table/queue configured.
     pub jobs: Option<JobsBackend>,
     /// Keys, limits, budgets, usage and the response cache; `None` with `auth.mode: none`.
@@ -27,6 +30,9 @@ pub struct AppState {
     pub metrics: MetricsSink,
     /// Prices calls with controls off too, so every audit record has its cost.
     pub pricing: Option<Arc<Pricing>>,
+    /// Bedrock Knowledge Bases' Retrieve, for the knowledge-base routes: set at cold start when
+    /// the configuration lists knowledge bases (tests set it over their simulator).
+    pub knowledge_bases: std::sync::OnceLock<BedrockKnowledgeBases>,
 }
 
 /// Where `POST /v1/jobs` writes and enqueues.
@@ -73,7 +79,7 @@ impl JobsBackend {
 
 impl AppState {
     /// Per-instance resilience state (breakers, health, last good answers in memory).
-    pub fn new(config: GatewayConfig, models: BedrockModelClient) -> Arc<Self> {
+    pub fn new(config: GatewayConfig, models: impl Into<GatewayModelClient>) -> Arc<Self> {
         let parts = gateway_aws::resilience_store::local_parts(&config);
         Arc::new(Self::build(config, models, parts))
     }
@@ -81,7 +87,7 @@ impl AppState {
     /// With the resilience state the caller chose (e.g. breakers shared through DynamoDB).
     pub fn with_resilience(
         config: GatewayConfig,
-        models: BedrockModelClient,
+        models: impl Into<GatewayModelClient>,
         parts: GatewayParts,
     ) -> Arc<Self> {
         Arc::new(Self::build(config, models, parts))
@@ -89,7 +95,7 @@ impl AppState {
 
     pub fn new_with_jobs(
         config: GatewayConfig,
-        models: BedrockModelClient,
+        models: impl Into<GatewayModelClient>,
         jobs: JobsBackend,
     ) -> Arc<Self> {
         let parts = gateway_aws::resilience_store::local_parts(&config);
@@ -107,8 +113,9 @@ impl AppState {
     ) -> Result<Arc<Self>, gateway::config::ConfigError> {
         let mut config = GatewayConfig::from_env(&lookup)?;
         crate::controls::apply_auth_mode(&mut config, &lookup)?;
-        // One Bedrock client per region a model may fail over to; state shared via STATE_TABLE.
-        let models = BedrockModelClient::from_sdk_config(sdk, &config.regions());
+        // One Bedrock client per region a model may fail over to, and a SageMaker client when
+        // a model is served by an endpoint; state shared via STATE_TABLE.
+        let models = GatewayModelClient::from_sdk_config(sdk, &config);
         let mut parts = gateway_aws::resilience_store::gateway_parts(sdk, &config, &lookup);
         let controls = match crate::controls::from_env(sdk, &config, &lookup)? {
             Some((controls, store)) => {
@@ -126,9 +133,14 @@ impl AppState {
         } else {
             MetricsSink::Off
         };
+        let knowledge_bases = std::sync::OnceLock::new();
+        if !config.knowledge_bases.is_empty() {
+            let _ = knowledge_bases.set(BedrockKnowledgeBases::from_sdk_config(sdk));
+        }
         let state = Self {
             controls,
             metrics,
+            knowledge_bases,
             ..Self::build(config, models, parts)
         };
         Ok(Arc::new(match JobsBackend::from_env(sdk, &lookup) {
@@ -144,7 +156,7 @@ impl AppState {
     /// and, optionally, the jobs backends.
     pub fn with_controls(
         config: GatewayConfig,
-        models: BedrockModelClient,
+        models: impl Into<GatewayModelClient>,
         parts: GatewayParts,
         controls: Option<Controls>,
         metrics: MetricsSink,
@@ -158,22 +170,27 @@ impl AppState {
         })
     }
 
-    fn build(config: GatewayConfig, models: BedrockModelClient, parts: GatewayParts) -> Self {
+    fn build(
+        config: GatewayConfig,
+        models: impl Into<GatewayModelClient>,
+        parts: GatewayParts,
+    ) -> Self {
         let pricing = Pricing::new(&config, parts.home_region.clone())
             .inspect_err(|error| tracing::error!(%error, "no price table; costs are recorded as 0"))
             .ok()
             .map(Arc::new);
         Self {
             pricing,
-            gateway: Gateway::new(config, models, parts),
+            gateway: Gateway::new(config, models.into(), parts),
             jobs: None,
             controls: None,
             metrics: MetricsSink::Off,
+            knowledge_bases: std::sync::OnceLock::new(),
         }
     }
 
     /// The one metered call path over this state's gateway and controls.
-    pub fn meter(&self) -> Meter<'_, BedrockModelClient, DynamoControlStore> {
+    pub fn meter(&self) -> Meter<'_, GatewayModelClient, DynamoControlStore> {
         Meter {
             gateway: &self.gateway,
             controls: self.controls.as_ref(),
@@ -232,6 +249,28 @@ pub fn router(state: SharedState) -> Router {
         .route(
             "/foundation-models",
             get(bedrock_catalog::list_foundation_models),
+        )
+        // SageMaker Runtime's wire API, for endpoints configured models name.
+        .route(
+            "/endpoints/{endpoint}/invocations",
+            post(sagemaker::invoke_endpoint),
+        )
+        .route(
+            "/endpoints/{endpoint}/invocations-response-stream",
+            post(sagemaker::invoke_endpoint_stream),
+        )
+        // Knowledge Bases: the gateway's RAG route, and Bedrock Agent Runtime's wire reads.
+        .route(
+            "/v1/knowledge-bases/{kb_id}/query",
+            post(knowledge_base::query),
+        )
+        .route(
+            "/knowledgebases/{kb_id}/retrieve",
+            post(knowledge_base::retrieve),
+        )
+        .route(
+            "/retrieveAndGenerate",
+            post(knowledge_base::retrieve_and_generate),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),

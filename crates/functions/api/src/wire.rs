@@ -99,3 +99,42 @@ pub fn invoke_frames(
         }
     }
 }
+
+/// SageMaker's InvokeEndpointWithResponseStream: each chunk is a `PayloadPart` event whose
+/// payload is the container's bytes; a failure is a `ModelStreamError` exception.
+pub fn payload_part_frames(
+    mut chunks: InvokeChunkStream,
+    request_id: String,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    async_stream::stream! {
+        while let Some(item) = chunks.next().await {
+            match item {
+                Ok(chunk) => yield Ok(frame(
+                    [
+                        (":message-type", "event".to_owned()),
+                        (":event-type", "PayloadPart".to_owned()),
+                        (":content-type", "application/octet-stream".to_owned()),
+                    ],
+                    chunk.bytes,
+                )),
+                Err(error) => {
+                    let error = ApiError::new(error, Dialect::Bedrock, &request_id);
+                    error.log();
+                    let payload = serde_json::json!({
+                        "Message": error.error.public_message(),
+                        "ErrorCode": error.error.code(),
+                    });
+                    yield Ok(frame(
+                        [
+                            (":message-type", "exception".to_owned()),
+                            (":exception-type", "ModelStreamError".to_owned()),
+                            (":content-type", "application/json".to_owned()),
+                        ],
+                        payload.to_string().into_bytes(),
+                    ));
+                    return;
+                }
+            }
+        }
+    }
+}

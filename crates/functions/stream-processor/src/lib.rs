@@ -23,9 +23,9 @@ use gateway::enrichment::{
 use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
-use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::documents::DynamoDocumentStore;
 use gateway_aws::event_source::dynamodb_stream::batch_response;
+use gateway_aws::models::GatewayModelClient;
 use serde_json::{Map, Value};
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -75,7 +75,7 @@ pub struct StreamProcessor<S, R> {
 
 /// The Lambda function as deployed: DynamoDB documents table, Bedrock through the gateway.
 pub type LambdaProcessor =
-    StreamProcessor<DynamoDocumentStore, MeteredEnrichmentRunner<BedrockModelClient>>;
+    StreamProcessor<DynamoDocumentStore, MeteredEnrichmentRunner<GatewayModelClient>>;
 
 impl LambdaProcessor {
     /// Configuration from the environment (see [`config`]) and clients from `sdk`. Makes no
@@ -85,7 +85,7 @@ impl LambdaProcessor {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, String> {
         let config = ProcessorConfig::from_env(&lookup)?;
-        let models = BedrockModelClient::from_sdk_config(sdk, &config.gateway.regions());
+        let models = GatewayModelClient::from_sdk_config(sdk, &config.gateway);
         // With STATE_TABLE set, breakers and model health are the ones the API and the worker
         // see: a model the API found failing is not hammered again by a burst of documents.
         let parts = gateway_aws::resilience_store::gateway_parts(sdk, &config.gateway, &lookup);

@@ -23,10 +23,10 @@ use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
 use gateway::webhook::Resolver;
-use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
+use gateway_aws::models::GatewayModelClient;
 use std::panic::AssertUnwindSafe;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -81,7 +81,7 @@ fn now_ms() -> u64 {
 }
 
 /// The worker as deployed: Bedrock through the gateway, DynamoDB, SNS and SQS.
-pub type LambdaWorker = Worker<BedrockModelClient>;
+pub type LambdaWorker = Worker<GatewayModelClient>;
 
 impl LambdaWorker {
     /// The batch handler and, when the environment enables them, callback delivery, from the
@@ -116,7 +116,7 @@ impl LambdaWorker {
             notifier: SnsJobNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
             runner: MeteredJobRunner(Gateway::new(
                 gateway_config.clone(),
-                BedrockModelClient::from_sdk_config(sdk, &gateway_config.regions()),
+                GatewayModelClient::from_sdk_config(sdk, &gateway_config),
                 gateway_aws::resilience_store::gateway_parts(sdk, &gateway_config, &lookup),
             )),
             settings: config.settings,

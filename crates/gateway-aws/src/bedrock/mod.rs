@@ -7,7 +7,7 @@
 
 mod client;
 mod convert;
-mod error;
+pub(crate) mod error;
 mod stream;
 
 pub use client::{BedrockModelClient, CONNECT_TIMEOUT};

@@ -22,7 +22,7 @@ enum Field {
     Nested(&'static str, &'static str),
 }
 
-const FIELDS: [Field; 8] = [
+const FIELDS: [Field; 9] = [
     Field::Top("max_tokens"),
     Field::Top("max_completion_tokens"),
     Field::Top("max_new_tokens"),
@@ -31,6 +31,7 @@ const FIELDS: [Field; 8] = [
     Field::Nested("textGenerationConfig", "maxTokenCount"),
     Field::Nested("inferenceConfig", "max_new_tokens"),
     Field::Nested("inferenceConfig", "maxTokens"),
+    Field::Nested("parameters", "max_new_tokens"),
 ];
 
 impl Field {
@@ -181,6 +182,8 @@ fn provider_fields(model_id: &str, body: &Map<String, Value>) -> &'static [Field
         Field::Top("max_tokens"),
     ];
     const OTHERS: &[Field] = &[Field::Top("max_tokens")];
+    // A SageMaker container's plain-prompt body (TGI's generate API).
+    const TGI: &[Field] = &[Field::Nested("parameters", "max_new_tokens")];
     let id = model_id.to_ascii_lowercase();
     if id.contains("embed") {
         &[]
@@ -204,6 +207,8 @@ fn provider_fields(model_id: &str, body: &Map<String, Value>) -> &'static [Field
         TITAN
     } else if body.contains_key("schemaVersion") {
         NOVA
+    } else if body.contains_key("inputs") {
+        TGI
     } else {
         OTHERS
     }

@@ -23,7 +23,11 @@ impl Pricing {
             .models
             .iter()
             .filter_map(|m| {
-                let per_1k = Nanos::from_usd(m.price_per_1k_tokens?)?;
+                // A SageMaker endpoint's hourly price, spread over the tokens it is sized for.
+                let usd = m
+                    .price_per_1k_tokens
+                    .or_else(|| m.sagemaker.as_ref()?.price_per_1k_tokens())?;
+                let per_1k = Nanos::from_usd(usd)?;
                 Some((m.id.clone(), Price::flat(per_1k)))
             })
             .collect();
@@ -86,5 +90,32 @@ mod tests {
             Nanos::from_usd(4.0)
         );
         assert_eq!(pricing.cost("acme.unknown-v9", None, &usage), None);
+    }
+
+    #[test]
+    fn a_sagemaker_endpoints_hourly_price_is_spread_over_its_tokens() {
+        let mut config = GatewayConfig::default();
+        config.models.push(crate::config::ModelConfig {
+            id: "ft-llama".to_owned(),
+            sagemaker: Some(crate::sagemaker::SageMakerModel {
+                endpoint: "ft-llama-ep".to_owned(),
+                inference_component: None,
+                dialect: crate::sagemaker::PayloadDialect::Chat,
+                price_per_hour: Some(7.2),
+                tokens_per_hour: Some(3_600_000),
+            }),
+            ..Default::default()
+        });
+        let pricing = Pricing::new(&config, None).unwrap();
+        let usage = TokenUsage {
+            input: 600,
+            output: 400,
+            ..Default::default()
+        };
+        // $7.20 / 3.6M tokens = $0.002 per 1k tokens; 1k tokens cost $0.002.
+        assert_eq!(
+            pricing.cost("ft-llama", None, &usage),
+            Nanos::from_usd(0.002)
+        );
     }
 }

@@ -94,6 +94,14 @@ fn from_invoke_json(json: &Value) -> Option<TokenUsage> {
                     .unwrap_or(0),
             });
         }
+        // OpenAI's chat shape (SageMaker's TGI / LMI / vLLM containers, Bedrock's OpenAI models).
+        if let Some(input) = count(usage.get("prompt_tokens")) {
+            return Some(TokenUsage {
+                input,
+                output: count(usage.get("completion_tokens")).unwrap_or(0),
+                ..TokenUsage::default()
+            });
+        }
     }
     if let Some(input) = count(json.get("inputTextTokenCount")) {
         let output = json
@@ -298,6 +306,8 @@ mod tests {
         assert_eq!(from_invoke_body(titan).unwrap().output, 6);
         let llama = br#"{"generation":"x","prompt_token_count":3,"generation_token_count":8}"#;
         assert_eq!(from_invoke_body(llama).unwrap().output, 8);
+        let openai = br#"{"choices":[],"usage":{"prompt_tokens":5,"completion_tokens":4}}"#;
+        assert_eq!(from_invoke_body(openai).unwrap().output, 4);
         assert_eq!(from_invoke_body(b"not json"), None);
         let last = br#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":10,"outputTokenCount":20}}"#;
         assert_eq!(from_invoke_chunk(last).unwrap().total(), 30);

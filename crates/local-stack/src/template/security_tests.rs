@@ -74,7 +74,8 @@ fn model_routes_keep_the_jwt_authorizer_when_auth_mode_is_none() {
     assert_eq!(model_paths.len(), 5, "{model_paths:?}");
     // Every Bedrock path of the body (model operations and control-plane reads) keeps it.
     for path in paths.keys().filter_map(Yaml::as_str) {
-        let operation = if path.starts_with("/model/") {
+        // Model operations, SageMaker's and Agent Runtime's are POSTs; control-plane reads GETs.
+        let operation = if paths[path].get("post").is_some() {
             "post"
         } else {
             "get"
@@ -298,6 +299,92 @@ fn each_function_touches_only_its_own_state_table_prefixes_and_none_writes_keys(
                 .iter()
                 .all(|(a, _)| !a.iter().any(|a| a == "dynamodb:Scan")),
             "{role} may scan"
+        );
+    }
+}
+
+/// The role's managed policies that exist only under `condition` (`!If [condition, !Ref X, …]`).
+fn conditional_policies(t: &Yaml, role: &str) -> Vec<(String, String)> {
+    at(resource(t, role), &["Properties", "ManagedPolicyArns"])
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .filter_map(|arn| match tagged(arn) {
+            (tag, value) if tag == "!If" => {
+                let (_, policy) = tagged(&value[1]);
+                Some((value[0].as_str()?.to_owned(), policy.as_str()?.to_owned()))
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn sagemaker_and_knowledge_base_access_is_limited_to_the_named_resources() {
+    let t = template();
+    for (policy, condition, actions) in [
+        (
+            "SageMakerInvokePolicy",
+            "HasSageMakerEndpoints",
+            vec![
+                "sagemaker:InvokeEndpoint",
+                "sagemaker:InvokeEndpointWithResponseStream",
+            ],
+        ),
+        (
+            "KnowledgeBaseRetrievePolicy",
+            "HasKnowledgeBases",
+            vec!["bedrock:Retrieve"],
+        ),
+    ] {
+        let body = resource(&t, policy);
+        assert_eq!(at(body, &["Condition"]).as_str(), Some(condition));
+        let statements = at(body, &["Properties", "PolicyDocument", "Statement"])
+            .as_sequence()
+            .unwrap();
+        assert_eq!(statements.len(), 1, "{policy}");
+        let statement = &statements[0];
+        let granted: Vec<&str> = match &statement["Action"] {
+            Yaml::Sequence(items) => items.iter().filter_map(Yaml::as_str).collect(),
+            Yaml::String(one) => vec![one.as_str()],
+            other => panic!("{policy}: {other:?}"),
+        };
+        assert_eq!(granted, actions, "{policy}");
+        let resources = serde_yaml::to_string(&statement["Resource"]).unwrap();
+        assert!(
+            !resources.contains("/*"),
+            "{policy}: no wildcard resource: {resources}"
+        );
+        let pinned = &statement["Condition"]["StringEquals"];
+        assert!(pinned.get("aws:ResourceAccount").is_some(), "{policy}");
+        assert!(pinned.get("aws:RequestedRegion").is_some(), "{policy}");
+    }
+    // SageMaker models are called by every function that calls models; knowledge bases only
+    // by the API.
+    for role in ["ApiRole", "WorkerRole", "StreamProcessorRole"] {
+        let policies = conditional_policies(&t, role);
+        assert!(
+            policies.contains(&(
+                "HasSageMakerEndpoints".into(),
+                "SageMakerInvokePolicy".into()
+            )),
+            "{role}: {policies:?}"
+        );
+        assert_eq!(
+            policies
+                .iter()
+                .any(|(_, p)| p == "KnowledgeBaseRetrievePolicy"),
+            role == "ApiRole",
+            "{role}: {policies:?}"
+        );
+    }
+    for (endpoint, condition) in [
+        ("SageMakerRuntimeEndpoint", "UseVpcForSageMaker"),
+        ("BedrockAgentRuntimeEndpoint", "UseVpcForKnowledgeBases"),
+    ] {
+        assert_eq!(
+            at(resource(&t, endpoint), &["Condition"]).as_str(),
+            Some(condition)
         );
     }
 }

@@ -54,6 +54,13 @@ pub fn classify(path: &str) -> RouteInfo {
     if path.starts_with("/inference-profiles") || path.starts_with("/foundation-models") {
         return bedrock(RouteClass::Usage);
     }
+    // SageMaker Runtime's invoke and Bedrock Agent Runtime's knowledge-base reads, SDK-shaped.
+    if path.starts_with("/endpoints/") {
+        return bedrock(RouteClass::Invoke);
+    }
+    if path.starts_with("/knowledgebases/") || path == "/retrieveAndGenerate" {
+        return bedrock(RouteClass::Converse);
+    }
     match path {
         "/v1/converse" => gateway(RouteClass::Converse),
         "/v1/converse-stream" => gateway(RouteClass::ConverseStream),
@@ -62,6 +69,7 @@ pub fn classify(path: &str) -> RouteInfo {
             dialect: Dialect::OpenAi,
         },
         "/v1/usage" => gateway(RouteClass::Usage),
+        p if p.starts_with("/v1/knowledge-bases/") => gateway(RouteClass::Converse),
         p if p.starts_with("/v1/jobs") => gateway(RouteClass::Jobs),
         _ => gateway(RouteClass::Task),
     }

@@ -85,7 +85,7 @@ pub async fn converse_stream(
     }
 }
 
-fn invoke_request(
+pub(super) fn invoke_request(
     model_id: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,

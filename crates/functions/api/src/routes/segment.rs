@@ -19,7 +19,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Segment {
         match Path::<String>::from_request_parts(parts, state).await {
             Ok(Path(segment)) => Ok(Self(segment)),
             Err(rejection) => {
-                let dialect = if parts.uri.path().starts_with("/model/") {
+                let path = parts.uri.path();
+                let dialect = if ["/model/", "/endpoints/", "/knowledgebases/"]
+                    .iter()
+                    .any(|p| path.starts_with(p))
+                {
                     Dialect::Bedrock
                 } else {
                     Dialect::Gateway

@@ -6,6 +6,7 @@ mod common;
 mod controls_support;
 
 mod attack_governance;
+mod attack_sagemaker_kb;
 mod bedrock_wire;
 mod bedrock_wire_more;
 mod controls_budget;
@@ -23,4 +24,5 @@ mod resilience_breaker;
 mod resilience_fallback;
 mod resilience_routing;
 mod robustness;
+mod sagemaker_kb;
 mod task_routes;

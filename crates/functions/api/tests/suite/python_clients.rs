@@ -96,3 +96,22 @@ async fn boto3_bedrock_control_plane_reads_with_a_signed_key() {
     );
     assert_eq!(seen["models"], serde_json::json!([HAIKU]), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_sagemaker_runtime_and_bedrock_agent_runtime_through_the_gateway() {
+    use crate::sagemaker_kb::{CHAT_ENDPOINT, KB, start_sagemaker};
+    let api = start_sagemaker().await;
+    let base = api.serve().await;
+    let out = run_client_with("boto3_sagemaker_kb.py", &[&base, CHAT_ENDPOINT, KB, HAIKU]).await;
+    for step in [
+        "invoke_endpoint ok",
+        "unknown endpoint ok",
+        "retrieve ok",
+        "retrieve_and_generate ok",
+    ] {
+        assert!(out.contains(step), "{out}");
+    }
+    assert_eq!(api.sim.calls(&format!("sagemaker:{CHAT_ENDPOINT}")), 1);
+    assert_eq!(api.sim.calls(&format!("kb:{KB}")), 2);
+    assert_eq!(api.sim.calls(HAIKU), 1);
+}

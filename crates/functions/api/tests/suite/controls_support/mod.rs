@@ -205,14 +205,19 @@ pub fn instance(
         Some("us-east-1".to_owned()),
     )
     .unwrap();
-    api::router(api::AppState::with_controls(
+    let state = api::AppState::with_controls(
         config.clone(),
         models,
         parts,
         Some(controls),
         api::MetricsSink::Memory(Arc::clone(metrics)),
         None,
-    ))
+    );
+    // Knowledge bases on the same simulator, for configs that list some.
+    let _ = state
+        .knowledge_bases
+        .set(gateway_aws::knowledge_base::BedrockKnowledgeBases::from_sdk_config(&sdk));
+    api::router(state)
 }
 
 impl Stack {

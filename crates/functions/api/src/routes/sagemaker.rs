@@ -1,0 +1,107 @@
+//! SageMaker Runtime's wire API for SDK users whose endpoint is the gateway:
+//! `POST /endpoints/{EndpointName}/invocations` and `…/invocations-response-stream`. The
+//! endpoint must be one a configured model names (`models[].sagemaker.endpoint`); the call is
+//! then an InvokeModel of that model through the call path, so keys, allow-lists, limits,
+//! budgets, cost and audit apply. Bodies go to the container unchanged.
+
+use super::{CallDeadline, Segment, streaming};
+use crate::app::SharedState;
+use crate::context::RequestContext;
+use crate::controls::call::CallContext;
+use crate::controls::call::Refused;
+use crate::error_response::Dialect;
+use crate::wire;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gateway::GatewayError;
+use gateway::api::invoke::InvokeRequest;
+use http::{HeaderMap, HeaderValue, header};
+
+/// An InvokeModel request for the configured model served by `endpoint`.
+fn request(
+    state: &SharedState,
+    endpoint: &str,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<InvokeRequest, GatewayError> {
+    let model = state
+        .gateway
+        .config()
+        .models
+        .iter()
+        .find(|m| m.sagemaker.as_ref().is_some_and(|s| s.endpoint == endpoint))
+        .ok_or_else(|| {
+            GatewayError::NotFound(format!(
+                "endpoint '{endpoint}' is not served by this gateway"
+            ))
+        })?;
+    super::bedrock::invoke_request(&model.id, headers, body, state)
+}
+
+fn refused(refused: Refused, ctx: &RequestContext) -> Response {
+    refused.into_response(Dialect::Bedrock, &ctx.request_id)
+}
+
+pub async fn invoke_endpoint(
+    State(state): State<SharedState>,
+    Segment(endpoint): Segment,
+    ctx: RequestContext,
+    call: CallContext,
+    CallDeadline(deadline): CallDeadline,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let request = request(&state, &endpoint, &headers, body)?;
+        call.invoke(&state, &request.model_id, &request, deadline)
+            .await
+    }
+    .await;
+    match result {
+        Ok(done) => {
+            let mut headers = done.headers(&ctx.request_id);
+            let content_type = HeaderValue::from_str(&done.served.value.content_type)
+                .unwrap_or_else(|_| HeaderValue::from_static("application/json"));
+            headers.insert(header::CONTENT_TYPE, content_type);
+            crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
+            (headers, done.served.value.body).into_response()
+        }
+        Err(e) => refused(e, &ctx),
+    }
+}
+
+pub async fn invoke_endpoint_stream(
+    State(state): State<SharedState>,
+    Segment(endpoint): Segment,
+    ctx: RequestContext,
+    call: CallContext,
+    CallDeadline(deadline): CallDeadline,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let request = request(&state, &endpoint, &headers, body)?;
+        call.invoke_stream(&state, &request.model_id, &request, deadline)
+            .await
+    }
+    .await;
+    match result {
+        Ok(done) => {
+            let mut headers = done.headers(&ctx.request_id);
+            crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
+            crate::headers::insert(
+                &mut headers,
+                "x-amzn-sagemaker-content-type",
+                "application/json",
+            );
+            streaming(
+                headers,
+                wire::CONTENT_TYPE,
+                wire::payload_part_frames(done.served.value, ctx.request_id),
+            )
+        }
+        Err(e) => refused(e, &ctx),
+    }
+}

@@ -1,0 +1,111 @@
+//! `KnowledgeBaseClient` over `aws-sdk-bedrockagentruntime`: Bedrock Knowledge Bases'
+//! `Retrieve`, one attempt per call (SDK retries off), errors through the one SDK-error
+//! mapping. Generation never goes through Bedrock's RetrieveAndGenerate: the gateway answers
+//! with its own call path so routing, fallbacks and cost apply.
+
+use crate::bedrock::CONNECT_TIMEOUT;
+use crate::bedrock::error::{ModeledException, Phase, from_sdk};
+use aws_sdk_bedrockagentruntime::Client;
+use aws_sdk_bedrockagentruntime::config::retry::RetryConfig;
+use aws_sdk_bedrockagentruntime::config::timeout::TimeoutConfig;
+use aws_sdk_bedrockagentruntime::operation::retrieve::RetrieveError;
+use aws_sdk_bedrockagentruntime::types::{
+    KnowledgeBaseQuery, KnowledgeBaseRetrievalConfiguration, KnowledgeBaseRetrievalResult,
+    KnowledgeBaseVectorSearchConfiguration,
+};
+use gateway::GatewayError;
+use gateway::knowledge_base::{Chunk, KnowledgeBaseClient};
+
+#[derive(Debug, Clone)]
+pub struct BedrockKnowledgeBases {
+    client: Client,
+}
+
+impl BedrockKnowledgeBases {
+    /// Makes no network call.
+    pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
+        let timeouts = TimeoutConfig::builder()
+            .connect_timeout(CONNECT_TIMEOUT)
+            .disable_operation_timeout()
+            .disable_operation_attempt_timeout()
+            .build();
+        let conf = aws_sdk_bedrockagentruntime::config::Builder::from(sdk)
+            .retry_config(RetryConfig::disabled())
+            .timeout_config(timeouts)
+            .build();
+        Self {
+            client: Client::from_conf(conf),
+        }
+    }
+}
+
+fn chunk(result: &KnowledgeBaseRetrievalResult) -> Option<Chunk> {
+    let location = result.location();
+    let uri = location
+        .and_then(|l| l.s3_location().and_then(|s| s.uri()))
+        .or_else(|| location.and_then(|l| l.web_location().and_then(|w| w.url())))
+        .map(str::to_owned);
+    Some(Chunk {
+        text: result.content()?.text().to_owned(),
+        uri,
+        score: result.score(),
+    })
+}
+
+impl KnowledgeBaseClient for BedrockKnowledgeBases {
+    #[tracing::instrument(skip_all, fields(knowledge_base = %knowledge_base_id))]
+    async fn retrieve(
+        &self,
+        knowledge_base_id: &str,
+        query: &str,
+        number_of_results: u32,
+    ) -> Result<Vec<Chunk>, GatewayError> {
+        let count = i32::try_from(number_of_results).unwrap_or(i32::MAX);
+        let send = self
+            .client
+            .retrieve()
+            .knowledge_base_id(knowledge_base_id)
+            .retrieval_query(KnowledgeBaseQuery::builder().text(query).build())
+            .retrieval_configuration(
+                KnowledgeBaseRetrievalConfiguration::builder()
+                    .vector_search_configuration(
+                        KnowledgeBaseVectorSearchConfiguration::builder()
+                            .number_of_results(count)
+                            .build(),
+                    )
+                    .build(),
+            )
+            .send();
+        // Boxed: the SDK's send futures are several KB (see the Bedrock client).
+        let output = Box::pin(send)
+            .await
+            .map_err(|err| from_sdk(err, Phase::Call))?;
+        Ok(output
+            .retrieval_results()
+            .iter()
+            .filter_map(chunk)
+            .collect())
+    }
+}
+
+impl ModeledException for RetrieveError {
+    fn exception(&self) -> Option<(&'static str, Option<&str>)> {
+        match self {
+            Self::AccessDeniedException(e) => Some(("AccessDeniedException", e.message())),
+            Self::ResourceNotFoundException(e) => Some(("ResourceNotFoundException", e.message())),
+            Self::ThrottlingException(e) => Some(("ThrottlingException", e.message())),
+            Self::ServiceQuotaExceededException(e) => {
+                Some(("ServiceQuotaExceededException", e.message()))
+            }
+            Self::ValidationException(e) => Some(("ValidationException", e.message())),
+            Self::InternalServerException(e) => Some(("InternalServerException", e.message())),
+            // The vector store or the embedding model behind the knowledge base failed.
+            Self::DependencyFailedException(e) => {
+                Some(("ServiceUnavailableException", e.message()))
+            }
+            Self::BadGatewayException(e) => Some(("ServiceUnavailableException", e.message())),
+            Self::ConflictException(e) => Some(("ValidationException", e.message())),
+            _ => None,
+        }
+    }
+}
