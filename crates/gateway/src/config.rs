@@ -62,6 +62,30 @@ pub struct ModelConfig {
     /// Empty: any geography.
     #[serde(default)]
     pub profiles: Vec<String>,
+    /// `chat` or `embedding` (served on `/v1/embeddings`). Unset: `embedding` for the ids of
+    /// Titan Text Embeddings v2 and Cohere Embed v3, else `chat`.
+    #[serde(default)]
+    pub kind: Option<ModelKind>,
+}
+
+/// What a model is called for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Chat,
+    Embedding,
+}
+
+impl ModelConfig {
+    pub fn kind(&self) -> ModelKind {
+        self.kind.unwrap_or_else(|| {
+            if crate::api::embeddings::EmbeddingFamily::of(&self.id).is_some() {
+                ModelKind::Embedding
+            } else {
+                ModelKind::Chat
+            }
+        })
+    }
 }
 
 /// The resilience policies' settings; every section has working defaults.
@@ -173,6 +197,8 @@ impl Default for Limits {
 pub const HAIKU: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 pub const SONNET: &str = "anthropic.claude-3-7-sonnet-20250219-v1:0";
 pub const NOVA_LITE: &str = "amazon.nova-lite-v1:0";
+pub const TITAN_EMBED: &str = "amazon.titan-embed-text-v2:0";
+pub const COHERE_EMBED: &str = "cohere.embed-english-v3";
 
 fn default_routes() -> BTreeMap<Task, String> {
     BTreeMap::from([
@@ -194,6 +220,8 @@ impl Default for GatewayConfig {
                 model(HAIKU, &["haiku", "small"]),
                 model(NOVA_LITE, &["nova-lite", "medium"]),
                 model(SONNET, &["sonnet", "large"]),
+                model(TITAN_EMBED, &["titan-embed"]),
+                model(COHERE_EMBED, &["cohere-embed"]),
             ],
             routes: default_routes(),
             limits: Limits::default(),
@@ -351,6 +379,13 @@ impl GatewayConfig {
                         ),
                     ));
                 }
+            }
+            let speaks = crate::api::embeddings::EmbeddingFamily::of(&model.id).is_some();
+            if model.kind() == ModelKind::Embedding && !speaks {
+                return Err(invalid(
+                    format!("models[{i}].kind"),
+                    "embedding models are Titan Text Embeddings v2 or Cohere Embed v3 ids".into(),
+                ));
             }
             if model
                 .price_per_1k_tokens

@@ -2,6 +2,7 @@
 
 use crate::controls::{Controls, MetricsSink};
 use crate::routes::{bedrock, bedrock_catalog, converse, jobs, meta, openai, tasks, usage};
+use crate::routes::{embeddings, responses};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -186,6 +187,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/converse-stream", post(converse::converse_stream))
         // OpenAI-compatible chat.
         .route("/v1/chat/completions", post(openai::chat_completions))
+        // OpenAI's Responses API, stateless.
+        .route("/v1/responses", post(responses::create))
+        // OpenAI's embeddings API on Titan / Cohere embedding models (InvokeModel).
+        .route("/v1/embeddings", post(embeddings::create))
         // Task routes: statically routed to the model configured for the task.
         .route("/api/{task}", post(tasks::run_task))
         // Async jobs: submit, then poll (or be notified / called back).

@@ -80,7 +80,9 @@ impl Catalog<'_> {
     /// Every system-defined profile of a model the caller may use, in configuration order.
     pub fn profiles(&self) -> Vec<InferenceProfile> {
         let mut listed: Vec<InferenceProfile> = Vec::new();
-        for model in self.usable() {
+        // Embedding models have no cross-region inference profiles on Bedrock.
+        let chat = |m: &&ModelConfig| m.kind() == crate::config::ModelKind::Chat;
+        for model in self.usable().filter(chat) {
             let id = strip_bedrock_arn(&model.id).unwrap_or(&model.id);
             let ids: Vec<String> = match split_model_id(id) {
                 (Some(_), _) => vec![id.to_owned()],
@@ -277,6 +279,7 @@ mod tests {
             allowed: &[],
             region: "us-east-1",
         };
-        assert_eq!(everything.foundation_models().len(), 3);
+        // The three chat models and the two embedding models.
+        assert_eq!(everything.foundation_models().len(), 5);
     }
 }
