@@ -926,6 +926,10 @@ mod tests {
                 r#"{"models":[{"id":"a"}],"routes":{},"limits":{"request_timeout_ms":0}}"#,
                 "limits.request_timeout_ms",
             ),
+            (
+                r#"{"models":[{"id":"a","kind":"embedding"}],"routes":{}}"#,
+                "models[0].kind",
+            ),
         ];
         for (json, path) in cases {
             let err = refusal(json);
@@ -934,5 +938,26 @@ mod tests {
                 "{path}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn embedding_kind_is_inferred_from_the_id_or_set() {
+        let config = GatewayConfig::default();
+        let kind = |name: &str| config.model(name).map(ModelConfig::kind);
+        assert_eq!(kind("titan-embed"), Some(ModelKind::Embedding));
+        assert_eq!(kind("cohere-embed"), Some(ModelKind::Embedding));
+        assert_eq!(kind("haiku"), Some(ModelKind::Chat));
+        let set = GatewayConfig::parse(
+            "GATEWAY_CONFIG",
+            r#"{"models":[{"id":"us.amazon.titan-embed-text-v2:0","kind":"embedding"},
+                          {"id":"cohere.embed-english-v3","kind":"chat"}],"routes":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(set.models[0].kind(), ModelKind::Embedding);
+        assert_eq!(
+            set.models[1].kind(),
+            ModelKind::Chat,
+            "an explicit kind wins"
+        );
     }
 }

@@ -54,7 +54,9 @@ impl EmbeddingFamily {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EmbeddingsRequest {
     pub model: String,
-    /// A string, or a list of strings. Token-id arrays are not supported.
+    /// A string, or a list of strings. Token-id arrays are not supported. (Defaulted so that a
+    /// missing input is refused naming the field.)
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub input: Value,
     /// Titan v2: 256, 512 or 1024 (default). Cohere v3: 1024.

@@ -15,6 +15,7 @@ mod controls_keys;
 mod controls_limits;
 mod controls_sigv4;
 mod converse_routes;
+mod embeddings_routes;
 mod fuzz;
 mod lambda_events;
 mod openai_routes;

@@ -23,3 +23,19 @@ async fn official_openai_sdk_responses() {
     }
     assert!(api.sim.calls(HAIKU) >= 5);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn official_openai_sdk_embeddings() {
+    use gateway::config::TITAN_EMBED;
+    let api = start().await;
+    let base = api.serve().await;
+    let out = run_client_with("openai_embeddings.py", &[&format!("{base}/v1")]).await;
+    for step in ["embeddings ok", "float ok", "cohere ok", "refusal ok"] {
+        assert!(out.contains(step), "{step} missing: {out}");
+    }
+    // The SDK decoded the model's own vector.
+    let first: Vec<f32> = serde_json::from_str(out.lines().last().unwrap()).unwrap();
+    let expected = bedrock_sim::embeddings::vector(TITAN_EMBED, "hello world", 256, true);
+    assert_eq!(first, expected[..4]);
+    assert_eq!(api.sim.calls(TITAN_EMBED), 3);
+}
