@@ -233,6 +233,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/health", get(meta::health))
         .route("/v1/models", get(meta::models))
+        .route("/openapi.json", get(crate::openapi::serve))
         .merge(controlled)
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)

@@ -227,6 +227,7 @@ fn target() -> impl Strategy<Value = Target> {
         1 => Just(get("/v1/usage", "/v1/usage".into(), true)),
         1 => Just(get("/v1/models", "/v1/models".into(), true)),
         1 => Just(get("/health", "/health".into(), true)),
+        1 => Just(get("/openapi.json", "/openapi.json".into(), true)),
         5 => Just(post("/model/{id}/converse", format!("/model/{HAIKU}/converse"), wire_converse_body())),
         4 => Just(post("/model/{id}/converse-stream", format!("/model/{HAIKU}/converse-stream"), wire_converse_body())),
         5 => Just(post("/model/{id}/invoke", format!("/model/{HAIKU}/invoke"), invoke_body())),

@@ -19,6 +19,7 @@ mod embeddings_routes;
 mod fuzz;
 mod lambda_events;
 mod openai_routes;
+mod openapi_doc;
 mod python_clients;
 mod python_openai_more;
 mod resilience_breaker;
