@@ -1,8 +1,8 @@
 //! `POST /v1/embeddings`: OpenAI's embeddings API on Bedrock's embedding models through
 //! InvokeModel (`gateway::api::embeddings`). Each model call goes through the controls like any
 //! InvokeModel call (allow-list, limits, budget, cost, audit): a Titan request is one call per
-//! input (at most 4 at a time), a Cohere request one call. The audit record and
-//! `x-gateway-cost` carry the sum of the calls.
+//! input, one after another, a Cohere request one call. The audit record and `x-gateway-cost`
+//! carry the sum of the calls.
 
 use super::CallDeadline;
 use crate::app::SharedState;
@@ -24,8 +24,9 @@ use gateway::controls::Nanos;
 use gateway::controls::usage::{TokenUsage, from_invoke_body};
 use std::time::Instant;
 
-/// Titan calls of one request in flight at once.
-const CONCURRENT_CALLS: usize = 4;
+/// Titan calls of one request in flight at once. One: each call takes a slot of the key's
+/// concurrency cap, and a request must not be refused by its own other calls.
+const CONCURRENT_CALLS: usize = 1;
 
 /// Sums of the calls, read from the audit record each call's settlement wrote.
 #[derive(Default)]

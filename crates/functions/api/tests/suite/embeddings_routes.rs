@@ -200,6 +200,16 @@ async fn governed_allow_list_budget_cost_and_ledger() {
     // 3 + 2 tokens at $0.00002 per 1k = 20 nano-dollars a token.
     assert_eq!(reply.json()["usage"]["prompt_tokens"], 5);
     assert_eq!(nanos(reply.header("x-gateway-cost").unwrap()), 100);
+    // A key allowed one request in flight: the request's own calls never refuse each other.
+    let one_at_a_time = stack
+        .key("acme", |k| k.limits.default.concurrency = Some(1))
+        .await;
+    let three = json!({"model": "titan-embed", "input": ["a", "b", "c"]});
+    let reply = stack
+        .post("/v1/embeddings", &one_at_a_time.api_key, &three)
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+
     let usage = stack.get("/v1/usage", &ok.api_key).await;
     assert_eq!(usage.status, 200, "{}", usage.text());
     let text = usage.text();
