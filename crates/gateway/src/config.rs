@@ -69,6 +69,30 @@ pub struct ModelConfig {
     /// for it): endpoint, inference component, payload dialect, hourly price.
     #[serde(default)]
     pub sagemaker: Option<crate::sagemaker::SageMakerModel>,
+    /// `chat` or `embedding` (served on `/v1/embeddings`). Unset: `embedding` for the ids of
+    /// Titan Text Embeddings v2 and Cohere Embed v3, else `chat`.
+    #[serde(default)]
+    pub kind: Option<ModelKind>,
+}
+
+/// What a model is called for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelKind {
+    Chat,
+    Embedding,
+}
+
+impl ModelConfig {
+    pub fn kind(&self) -> ModelKind {
+        self.kind.unwrap_or_else(|| {
+            if crate::api::embeddings::EmbeddingFamily::of(&self.id).is_some() {
+                ModelKind::Embedding
+            } else {
+                ModelKind::Chat
+            }
+        })
+    }
 }
 
 /// The resilience policies' settings; every section has working defaults.
@@ -180,6 +204,8 @@ impl Default for Limits {
 pub const HAIKU: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
 pub const SONNET: &str = "anthropic.claude-3-7-sonnet-20250219-v1:0";
 pub const NOVA_LITE: &str = "amazon.nova-lite-v1:0";
+pub const TITAN_EMBED: &str = "amazon.titan-embed-text-v2:0";
+pub const COHERE_EMBED: &str = "cohere.embed-english-v3";
 
 fn default_routes() -> BTreeMap<Task, String> {
     BTreeMap::from([
@@ -201,6 +227,8 @@ impl Default for GatewayConfig {
                 model(HAIKU, &["haiku", "small"]),
                 model(NOVA_LITE, &["nova-lite", "medium"]),
                 model(SONNET, &["sonnet", "large"]),
+                model(TITAN_EMBED, &["titan-embed"]),
+                model(COHERE_EMBED, &["cohere-embed"]),
             ],
             routes: default_routes(),
             limits: Limits::default(),
@@ -360,6 +388,13 @@ impl GatewayConfig {
                         ),
                     ));
                 }
+            }
+            let speaks = crate::api::embeddings::EmbeddingFamily::of(&model.id).is_some();
+            if model.kind() == ModelKind::Embedding && !speaks {
+                return Err(invalid(
+                    format!("models[{i}].kind"),
+                    "embedding models are Titan Text Embeddings v2 or Cohere Embed v3 ids".into(),
+                ));
             }
             if model
                 .price_per_1k_tokens
@@ -980,6 +1015,10 @@ mod tests {
                 r#"{"models":[{"id":"a"}],"routes":{},"knowledge_bases":[{"id":"KB00000001","model":"a","number_of_results":0}]}"#,
                 "knowledge_bases[0].number_of_results",
             ),
+            (
+                r#"{"models":[{"id":"a","kind":"embedding"}],"routes":{}}"#,
+                "models[0].kind",
+            ),
         ];
         for (json, path) in cases {
             let err = refusal(json);
@@ -988,5 +1027,26 @@ mod tests {
                 "{path}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn embedding_kind_is_inferred_from_the_id_or_set() {
+        let config = GatewayConfig::default();
+        let kind = |name: &str| config.model(name).map(ModelConfig::kind);
+        assert_eq!(kind("titan-embed"), Some(ModelKind::Embedding));
+        assert_eq!(kind("cohere-embed"), Some(ModelKind::Embedding));
+        assert_eq!(kind("haiku"), Some(ModelKind::Chat));
+        let set = GatewayConfig::parse(
+            "GATEWAY_CONFIG",
+            r#"{"models":[{"id":"us.amazon.titan-embed-text-v2:0","kind":"embedding"},
+                          {"id":"cohere.embed-english-v3","kind":"chat"}],"routes":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(set.models[0].kind(), ModelKind::Embedding);
+        assert_eq!(
+            set.models[1].kind(),
+            ModelKind::Chat,
+            "an explicit kind wins"
+        );
     }
 }

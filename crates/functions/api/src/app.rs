@@ -2,7 +2,8 @@
 
 use crate::controls::{Controls, MetricsSink};
 use crate::routes::{
-    bedrock, bedrock_catalog, converse, jobs, knowledge_base, meta, openai, sagemaker, tasks, usage,
+    bedrock, bedrock_catalog, converse, embeddings, jobs, knowledge_base, meta, openai, responses,
+    sagemaker, tasks, usage,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -215,6 +216,10 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/converse-stream", post(converse::converse_stream))
         // OpenAI-compatible chat.
         .route("/v1/chat/completions", post(openai::chat_completions))
+        // OpenAI's Responses API, stateless.
+        .route("/v1/responses", post(responses::create))
+        // OpenAI's embeddings API on Titan / Cohere embedding models (InvokeModel).
+        .route("/v1/embeddings", post(embeddings::create))
         // Task routes: statically routed to the model configured for the task.
         .route("/api/{task}", post(tasks::run_task))
         // Async jobs: submit, then poll (or be notified / called back).
@@ -279,6 +284,7 @@ pub fn router(state: SharedState) -> Router {
     Router::new()
         .route("/health", get(meta::health))
         .route("/v1/models", get(meta::models))
+        .route("/openapi.json", get(crate::openapi::serve))
         .merge(controlled)
         .fallback(meta::not_found)
         .method_not_allowed_fallback(meta::method_not_allowed)

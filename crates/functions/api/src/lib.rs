@@ -7,6 +7,7 @@ mod context;
 pub mod controls;
 mod error_response;
 mod headers;
+pub mod openapi;
 mod principal;
 mod routes;
 mod sse;

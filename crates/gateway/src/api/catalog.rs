@@ -8,7 +8,7 @@
 //! is offered as itself. ARNs carry the home region and a placeholder account, since the gateway
 //! is not an AWS account: clients match profiles by id.
 
-use crate::config::{GatewayConfig, ModelConfig, strip_bedrock_arn};
+use crate::config::{GatewayConfig, ModelConfig, ModelKind, strip_bedrock_arn};
 use crate::controls::prices::split_model_id;
 use crate::error::GatewayError;
 use serde::Serialize;
@@ -80,7 +80,9 @@ impl Catalog<'_> {
     /// Every system-defined profile of a model the caller may use, in configuration order.
     pub fn profiles(&self) -> Vec<InferenceProfile> {
         let mut listed: Vec<InferenceProfile> = Vec::new();
-        for model in self.usable() {
+        // Embedding models have no cross-region inference profiles on Bedrock.
+        let chat = |m: &&ModelConfig| m.kind() == ModelKind::Chat;
+        for model in self.usable().filter(chat) {
             let id = strip_bedrock_arn(&model.id).unwrap_or(&model.id);
             let ids: Vec<String> = match split_model_id(id) {
                 (Some(_), _) => vec![id.to_owned()],
@@ -194,7 +196,7 @@ fn provider_name(prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{HAIKU, NOVA_LITE, SONNET};
+    use crate::config::{HAIKU, NOVA_LITE, SONNET, TITAN_EMBED};
 
     fn ids(profiles: &[InferenceProfile]) -> Vec<&str> {
         profiles
@@ -209,7 +211,7 @@ mod tests {
             "test",
             &format!(
                 r#"{{"models":[{{"id":"{HAIKU}","aliases":["haiku"],"profiles":["us","global"]}},
-                    {{"id":"eu.{SONNET}"}},{{"id":"{NOVA_LITE}"}}],"routes":{{}}}}"#
+                    {{"id":"eu.{SONNET}"}},{{"id":"{NOVA_LITE}"}},{{"id":"{TITAN_EMBED}"}}],"routes":{{}}}}"#
             ),
         )
         .unwrap();
@@ -277,6 +279,7 @@ mod tests {
             allowed: &[],
             region: "us-east-1",
         };
-        assert_eq!(everything.foundation_models().len(), 3);
+        // Three chat models and one embedding model (which has no inference profiles above).
+        assert_eq!(everything.foundation_models().len(), 4);
     }
 }

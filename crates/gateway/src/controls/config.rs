@@ -226,6 +226,8 @@ pub enum RouteClass {
     Jobs,
     /// `GET /v1/usage`.
     Usage,
+    /// `POST /v1/embeddings`.
+    Embeddings,
 }
 
 impl RouteClass {
@@ -238,6 +240,7 @@ impl RouteClass {
             Self::Invoke => "invoke",
             Self::Jobs => "jobs",
             Self::Usage => "usage",
+            Self::Embeddings => "embeddings",
         }
     }
 
@@ -250,6 +253,7 @@ impl RouteClass {
             "invoke" => Self::Invoke,
             "jobs" => Self::Jobs,
             "usage" => Self::Usage,
+            "embeddings" => Self::Embeddings,
             _ => return None,
         })
     }

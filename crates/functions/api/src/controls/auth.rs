@@ -64,8 +64,12 @@ pub fn classify(path: &str) -> RouteInfo {
     match path {
         "/v1/converse" => gateway(RouteClass::Converse),
         "/v1/converse-stream" => gateway(RouteClass::ConverseStream),
-        "/v1/chat/completions" => RouteInfo {
+        "/v1/chat/completions" | "/v1/responses" => RouteInfo {
             class: RouteClass::Chat,
+            dialect: Dialect::OpenAi,
+        },
+        "/v1/embeddings" => RouteInfo {
+            class: RouteClass::Embeddings,
             dialect: Dialect::OpenAi,
         },
         "/v1/usage" => gateway(RouteClass::Usage),

@@ -279,7 +279,8 @@ async fn control_plane_reads_show_only_what_the_key_may_use() {
     // A key without an allow-list sees every configured model.
     let open = stack.key("acme", |_| {}).await;
     let all = stack.get("/foundation-models", &open.api_key).await.json();
-    assert_eq!(all["modelSummaries"].as_array().unwrap().len(), 3);
+    // The three chat models and the two embedding models.
+    assert_eq!(all["modelSummaries"].as_array().unwrap().len(), 5);
     let all = profile_ids(&stack.get("/inference-profiles", &open.api_key).await.json());
     assert!(all.contains(&format!("apac.{NOVA_LITE}")), "{all:?}");
 }

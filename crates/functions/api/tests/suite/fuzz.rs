@@ -117,6 +117,19 @@ fn chat_body() -> Value {
            "max_tokens": 16, "temperature": 0.5, "n": 1, "stream": false})
 }
 
+fn responses_body() -> Value {
+    json!({"model": "haiku", "instructions": "Be brief.", "max_output_tokens": 16,
+           "input": [{"role": "user", "content": "Say hi"}],
+           "tools": [{"type": "function", "name": "get_weather",
+                      "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}],
+           "temperature": 0.5, "stream": false})
+}
+
+fn embeddings_body() -> Value {
+    json!({"model": "titan-embed", "input": ["Say hi", "Say bye"], "dimensions": 256,
+           "encoding_format": "float"})
+}
+
 fn job_body() -> Value {
     json!({"converse": converse_body(), "metadata": {"ticket": "T-1"}})
 }
@@ -194,6 +207,8 @@ fn target() -> impl Strategy<Value = Target> {
         8 => Just(post("/v1/converse", "/v1/converse".into(), converse_body())),
         5 => Just(post("/v1/converse-stream", "/v1/converse-stream".into(), converse_body())),
         8 => Just(post("/v1/chat/completions", "/v1/chat/completions".into(), chat_body())),
+        6 => Just(post("/v1/responses", "/v1/responses".into(), responses_body())),
+        4 => Just(post("/v1/embeddings", "/v1/embeddings".into(), embeddings_body())),
         3 => Just(post("/api/{task}", "/api/classify".into(),
                        json!({"text": "I love it", "labels": ["positive", "negative"]}))),
         3 => Just(post("/api/{task}", "/api/generate".into(), json!({"prompt": "Write a haiku", "max_tokens": 16}))),
@@ -212,6 +227,7 @@ fn target() -> impl Strategy<Value = Target> {
         1 => Just(get("/v1/usage", "/v1/usage".into(), true)),
         1 => Just(get("/v1/models", "/v1/models".into(), true)),
         1 => Just(get("/health", "/health".into(), true)),
+        1 => Just(get("/openapi.json", "/openapi.json".into(), true)),
         5 => Just(post("/model/{id}/converse", format!("/model/{HAIKU}/converse"), wire_converse_body())),
         4 => Just(post("/model/{id}/converse-stream", format!("/model/{HAIKU}/converse-stream"), wire_converse_body())),
         5 => Just(post("/model/{id}/invoke", format!("/model/{HAIKU}/invoke"), invoke_body())),
@@ -235,11 +251,13 @@ fn target() -> impl Strategy<Value = Target> {
         }),
         // A registered path with a method it does not take.
         2 => (prop::sample::select(vec!["/v1/converse", "/v1/jobs", "/health", "/v1/models", "/v1/usage",
-                                        "/v1/chat/completions", "/api/generate"]),
+                                        "/v1/chat/completions", "/api/generate", "/v1/responses",
+                                        "/v1/embeddings"]),
               prop::sample::select(vec![Method::PUT, Method::DELETE, Method::PATCH, Method::OPTIONS, Method::GET, Method::POST]))
             .prop_map(|(path, method)| {
                 let allowed = matches!((path, &method),
-                    ("/health" | "/v1/models" | "/v1/usage", &Method::GET) | ("/v1/converse" | "/v1/jobs" | "/v1/chat/completions" | "/api/generate", &Method::POST));
+                    ("/health" | "/v1/models" | "/v1/usage", &Method::GET) | ("/v1/converse" | "/v1/jobs" | "/v1/chat/completions" | "/api/generate"
+                     | "/v1/responses" | "/v1/embeddings", &Method::POST));
                 Target { route: "wrong method", method, path: path.into(), template: None,
                          succeeds: allowed && matches!(path, "/health" | "/v1/models") }
             }),
@@ -299,6 +317,13 @@ fn field_name() -> impl Strategy<Value = String> {
             "type",
             "priority",
             "additionalModelRequestFields",
+            "input",
+            "instructions",
+            "tools",
+            "max_output_tokens",
+            "previous_response_id",
+            "dimensions",
+            "encoding_format",
         ])
         .prop_map(str::to_owned),
         any::<String>(),

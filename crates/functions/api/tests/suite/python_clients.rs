@@ -20,7 +20,7 @@ async fn run_client(script: &str, base_url: &str) -> String {
     run_client_with(script, &[base_url]).await
 }
 
-async fn run_client_with(script: &str, args: &[&str]) -> String {
+pub(crate) async fn run_client_with(script: &str, args: &[&str]) -> String {
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/clients")
         .join(script);

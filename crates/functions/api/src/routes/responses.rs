@@ -1,0 +1,120 @@
+//! `POST /v1/responses`: OpenAI's Responses API, stateless, answered by Bedrock through
+//! Converse (the translation is `gateway::api::responses*`). Errors in OpenAI's shape.
+
+use super::{CallDeadline, streaming};
+use crate::app::SharedState;
+use crate::body::read_json;
+use crate::context::RequestContext;
+use crate::controls::call::{CallContext, Refused};
+use crate::error_response::{ApiError, Dialect};
+use axum::Json;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_util::StreamExt;
+use gateway::api::responses::ResponsesRequest;
+use gateway::api::responses_output::{ResponseIds, ResponseObject};
+use gateway::api::responses_stream::{ResponsesEvent, ResponsesStreamMapper};
+use gateway::ports::ConverseEventStream;
+use gateway::service::Route;
+use std::convert::Infallible;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    ctx: RequestContext,
+    call: CallContext,
+    CallDeadline(deadline): CallDeadline,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let fail = |refused: Refused| refused.into_response(Dialect::OpenAi, &ctx.request_id);
+    let request: ResponsesRequest = match read_json(body, state.body_limit()) {
+        Ok(request) => request,
+        Err(error) => return fail(error.into()),
+    };
+    let converse = match request.to_converse() {
+        Ok(converse) => converse,
+        Err(error) => return fail(error.into()),
+    };
+    let route = Route::Model(&request.model);
+    let ids = ResponseIds::new(&ctx.request_id);
+    if request.stream {
+        match call
+            .converse_stream(&state, route, &converse, deadline)
+            .await
+        {
+            Ok(done) => {
+                let headers = done.headers(&ctx.request_id);
+                let mapper = ResponsesStreamMapper::new(
+                    &request,
+                    ids,
+                    unix_now(),
+                    done.served.target.model_id.clone(),
+                );
+                streaming(
+                    headers,
+                    "text/event-stream",
+                    events(done.served.value, mapper, ctx.request_id),
+                )
+            }
+            Err(refused) => fail(refused),
+        }
+    } else {
+        match call.converse(&state, route, &converse, deadline).await {
+            Ok(done) => {
+                let response = ResponseObject::from_converse(
+                    &request,
+                    &ids,
+                    unix_now(),
+                    done.served.target.model_id.clone(),
+                    &done.served.value,
+                );
+                (done.headers(&ctx.request_id), Json(response)).into_response()
+            }
+            Err(refused) => fail(refused),
+        }
+    }
+}
+
+fn frame(event: &ResponsesEvent) -> Bytes {
+    Bytes::from(format!("event: {}\ndata: {}\n\n", event.name, event.data))
+}
+
+/// `event: response.*` + `data: {…}` frames; a failure midway is a final `error` event.
+fn events(
+    mut stream: ConverseEventStream,
+    mut mapper: ResponsesStreamMapper,
+    request_id: String,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    async_stream::stream! {
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(event) => {
+                    for out in mapper.map(&event) {
+                        yield Ok(frame(&out));
+                    }
+                }
+                Err(error) => {
+                    let error = ApiError::new(error, Dialect::OpenAi, &request_id);
+                    error.log();
+                    let e = &error.error;
+                    let event = mapper.error(e.code(), &e.public_message(), e.field());
+                    yield Ok(frame(&event));
+                    return;
+                }
+            }
+        }
+        for out in mapper.finish() {
+            yield Ok(frame(&out));
+        }
+    }
+}
