@@ -214,6 +214,16 @@ fn convert_usage(usage: &sdk::TokenUsage) -> Usage {
         total_tokens: count(usage.total_tokens),
         cache_read_input_tokens: usage.cache_read_input_tokens.map(count),
         cache_write_input_tokens: usage.cache_write_input_tokens.map(count),
+        cache_write_1h_input_tokens: usage
+            .cache_details
+            .as_ref()
+            .map(|details| {
+                details
+                    .iter()
+                    .filter(|d| d.ttl == sdk::CacheTtl::OneHour)
+                    .map(|d| count(d.input_tokens))
+                    .fold(0u32, u32::saturating_add)
+            }),
     }
 }
 
