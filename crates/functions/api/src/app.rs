@@ -1,7 +1,9 @@
 //! The router: every route of the API function, in one place.
 
 use crate::controls::{Controls, MetricsSink};
-use crate::routes::{bedrock, bedrock_catalog, converse, jobs, meta, openai, tasks, usage};
+use crate::routes::{
+    bedrock, bedrock_catalog, converse, jobs, messages, meta, openai, tasks, usage,
+};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
@@ -186,6 +188,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/converse-stream", post(converse::converse_stream))
         // OpenAI-compatible chat.
         .route("/v1/chat/completions", post(openai::chat_completions))
+        // Anthropic's Messages API (the Anthropic SDKs, Claude Code's ANTHROPIC_BASE_URL).
+        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         // Task routes: statically routed to the model configured for the task.
         .route("/api/{task}", post(tasks::run_task))
         // Async jobs: submit, then poll (or be notified / called back).

@@ -215,7 +215,10 @@ fn check_metadata(metadata: Option<&Value>) -> Result<(), GatewayError> {
         return Err(invalid("metadata", "must be an object"));
     };
     if let Some(key) = map.keys().find(|k| k.as_str() != "user_id") {
-        return Err(invalid(&format!("metadata.{key}"), "is not a metadata field"));
+        return Err(invalid(
+            &format!("metadata.{key}"),
+            "is not a metadata field",
+        ));
     }
     match map.get("user_id") {
         None | Some(Value::Null) => Ok(()),
@@ -229,7 +232,9 @@ fn check_metadata(metadata: Option<&Value>) -> Result<(), GatewayError> {
 
 fn check_numbers(input: &Map<String, Value>, endpoint: Endpoint) -> Result<(), GatewayError> {
     match input.get("max_tokens") {
-        Some(v) if v.as_u64().is_some_and(|n| (1..=MAX_OUTPUT_TOKENS).contains(&n)) => {}
+        Some(v)
+            if v.as_u64()
+                .is_some_and(|n| (1..=MAX_OUTPUT_TOKENS).contains(&n)) => {}
         Some(_) => {
             return Err(invalid(
                 "max_tokens",
@@ -517,34 +522,67 @@ mod tests {
             body[key] = value;
             body
         };
-        assert_eq!(refused(json!({"max_tokens": 5, "messages": []}), Endpoint::Create), "model");
-        assert_eq!(refused(with("model", json!("x".repeat(300))), Endpoint::Create), "model");
-        assert_eq!(refused(with("max_tokens", json!(0)), Endpoint::Create), "max_tokens");
+        assert_eq!(
+            refused(json!({"max_tokens": 5, "messages": []}), Endpoint::Create),
+            "model"
+        );
+        assert_eq!(
+            refused(with("model", json!("x".repeat(300))), Endpoint::Create),
+            "model"
+        );
+        assert_eq!(
+            refused(with("max_tokens", json!(0)), Endpoint::Create),
+            "max_tokens"
+        );
         assert_eq!(
             refused(with("max_tokens", json!(1e12)), Endpoint::Create),
             "max_tokens"
         );
-        assert_eq!(refused(with("messages", json!([])), Endpoint::Create), "messages");
         assert_eq!(
-            refused(with("messages", json!([{"role": "tool", "content": "x"}])), Endpoint::Create),
+            refused(with("messages", json!([])), Endpoint::Create),
+            "messages"
+        );
+        assert_eq!(
+            refused(
+                with("messages", json!([{"role": "tool", "content": "x"}])),
+                Endpoint::Create
+            ),
             "messages.0.role"
         );
         assert_eq!(
-            refused(with("messages", json!([{"role": "user", "content": 5}])), Endpoint::Create),
+            refused(
+                with("messages", json!([{"role": "user", "content": 5}])),
+                Endpoint::Create
+            ),
             "messages.0.content"
         );
         assert_eq!(
             refused(
-                with("messages", json!([{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral", "ttl": "1d"}}]}])),
+                with(
+                    "messages",
+                    json!([{"role": "user", "content": [{"type": "text", "text": "x", "cache_control": {"type": "ephemeral", "ttl": "1d"}}]}])
+                ),
                 Endpoint::Create
             ),
             "messages.0.content.0.cache_control.ttl"
         );
-        assert_eq!(refused(with("temperature", json!(7)), Endpoint::Create), "temperature");
-        assert_eq!(refused(with("mcp_servers", json!([])), Endpoint::Create), "mcp_servers");
-        assert_eq!(refused(with("frobnicate", json!(1)), Endpoint::Create), "frobnicate");
         assert_eq!(
-            refused(with("metadata", json!({"user_id": "u".repeat(300)})), Endpoint::Create),
+            refused(with("temperature", json!(7)), Endpoint::Create),
+            "temperature"
+        );
+        assert_eq!(
+            refused(with("mcp_servers", json!([])), Endpoint::Create),
+            "mcp_servers"
+        );
+        assert_eq!(
+            refused(with("frobnicate", json!(1)), Endpoint::Create),
+            "frobnicate"
+        );
+        assert_eq!(
+            refused(
+                with("metadata", json!({"user_id": "u".repeat(300)})),
+                Endpoint::Create
+            ),
             "metadata.user_id"
         );
         assert_eq!(
@@ -581,7 +619,9 @@ mod tests {
         let nova = route_name(&config, crate::config::NOVA_LITE).unwrap_err();
         assert_eq!(nova.field(), Some("model"));
         assert_eq!(
-            route_name(&config, "claude-nonexistent-9").unwrap_err().code(),
+            route_name(&config, "claude-nonexistent-9")
+                .unwrap_err()
+                .code(),
             "unknown_model"
         );
     }

@@ -62,14 +62,22 @@ mod tests {
 
     #[test]
     fn chunks_become_named_events() {
-        let start = br#"{"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":3}}}"#;
+        let start =
+            br#"{"type":"message_start","message":{"id":"msg_1","usage":{"input_tokens":3}}}"#;
         let out = events(start);
         assert_eq!(out.len(), 2);
         let first = String::from_utf8(out[0].clone()).unwrap();
-        assert!(first.starts_with("event: message_start\ndata: {"), "{first}");
+        assert!(
+            first.starts_with("event: message_start\ndata: {"),
+            "{first}"
+        );
         assert!(first.ends_with("\n\n"));
-        assert_eq!(out[1], b"event: ping\ndata: {\"type\":\"ping\"}\n\n".to_vec());
-        let stop = br#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":3}}"#;
+        assert_eq!(
+            out[1],
+            b"event: ping\ndata: {\"type\":\"ping\"}\n\n".to_vec()
+        );
+        let stop =
+            br#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":3}}"#;
         let out = events(stop);
         assert_eq!(
             String::from_utf8(out[0].clone()).unwrap(),
@@ -86,8 +94,14 @@ mod tests {
         assert_eq!(body["type"], "error");
         assert_eq!(body["error"]["type"], "invalid_request_error");
         assert_eq!(body["error"]["message"], "max_tokens: too big");
-        assert_eq!(error_type(&GatewayError::Forbidden("no".into())), "permission_error");
-        assert_eq!(error_type(&GatewayError::Unauthenticated), "authentication_error");
+        assert_eq!(
+            error_type(&GatewayError::Forbidden("no".into())),
+            "permission_error"
+        );
+        assert_eq!(
+            error_type(&GatewayError::Unauthenticated),
+            "authentication_error"
+        );
         assert_eq!(
             error_type(&GatewayError::RateLimited {
                 retry_after: std::time::Duration::from_secs(1),

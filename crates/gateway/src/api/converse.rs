@@ -149,6 +149,9 @@ pub struct GuardText {
 pub struct CachePoint {
     #[serde(rename = "type")]
     pub kind: String,
+    /// `5m` (Bedrock's default) or `1h`: 1-hour writes are priced apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

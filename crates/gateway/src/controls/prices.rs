@@ -272,7 +272,10 @@ mod tests {
         // Global list price ($1 in, $5 out, $0.10 read, $1.25 5m write, $2 1h write per MTok):
         // tokens × price per 1k / 1000, in nano-dollars.
         let global = table.lookup(&format!("global.{haiku45}"), None).unwrap();
-        assert_eq!(global.cost(&usage), Nanos(100_000 + 50_000 + 100_000 + 1_250_000 + 4_000_000));
+        assert_eq!(
+            global.cost(&usage),
+            Nanos(100_000 + 50_000 + 100_000 + 1_250_000 + 4_000_000)
+        );
         // In-region and geographic profiles: 10% above.
         let us = table.lookup(&format!("us.{haiku45}"), None).unwrap();
         assert_eq!(us.cost(&usage), Nanos(6_050_000));

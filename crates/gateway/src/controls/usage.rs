@@ -382,16 +382,22 @@ mod tests {
         assert_eq!(usage.cache_write_5m(), 10);
         // A stream: the split from message_start, the totals from the last chunk.
         let mut fold = InvokeStreamUsage::default();
-        fold.observe(br#"{"type":"message_start","message":{"usage":{"input_tokens":5,
+        fold.observe(
+            br#"{"type":"message_start","message":{"usage":{"input_tokens":5,
             "cache_creation_input_tokens":30,
-            "cache_creation":{"ephemeral_5m_input_tokens":10,"ephemeral_1h_input_tokens":20}}}}"#);
+            "cache_creation":{"ephemeral_5m_input_tokens":10,"ephemeral_1h_input_tokens":20}}}}"#,
+        );
         assert_eq!(fold.usage(), None, "no totals before the last chunk");
         fold.observe(br#"{"type":"content_block_delta"}"#);
         fold.observe(b"not json");
         fold.observe(br#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":5,"outputTokenCount":7,"cacheReadInputTokenCount":0,"cacheWriteInputTokenCount":30}}"#);
         let streamed = fold.usage().unwrap();
         assert_eq!(
-            (streamed.output, streamed.cache_write, streamed.cache_write_1h),
+            (
+                streamed.output,
+                streamed.cache_write,
+                streamed.cache_write_1h
+            ),
             (7, 30, 20)
         );
         // A split larger than the total (a malformed body) never exceeds it.

@@ -62,6 +62,11 @@ pub fn classify(path: &str) -> RouteInfo {
             dialect: Dialect::OpenAi,
         },
         "/v1/usage" => gateway(RouteClass::Usage),
+        // Anthropic's Messages API: InvokeModel with the Anthropic body, in Anthropic's errors.
+        "/v1/messages" | "/v1/messages/count_tokens" => RouteInfo {
+            class: RouteClass::Invoke,
+            dialect: Dialect::Anthropic,
+        },
         p if p.starts_with("/v1/jobs") => gateway(RouteClass::Jobs),
         _ => gateway(RouteClass::Task),
     }

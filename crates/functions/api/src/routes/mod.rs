@@ -5,6 +5,7 @@ pub mod bedrock_catalog;
 pub mod converse;
 mod deadline;
 pub mod jobs;
+pub mod messages;
 pub mod meta;
 pub mod openai;
 mod segment;

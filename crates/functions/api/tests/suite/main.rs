@@ -17,6 +17,7 @@ mod controls_sigv4;
 mod converse_routes;
 mod fuzz;
 mod lambda_events;
+mod messages_routes;
 mod openai_routes;
 mod python_clients;
 mod resilience_breaker;
