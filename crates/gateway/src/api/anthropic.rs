@@ -603,19 +603,26 @@ mod tests {
     fn names_resolve_to_configured_claude_models_only() {
         let mut config = GatewayConfig::default();
         config.models.push(crate::config::ModelConfig {
-            id: "us.anthropic.claude-haiku-4-5-20251001-v1:0".into(),
-            aliases: vec!["haiku45".into()],
+            id: "us.anthropic.claude-opus-4-5-20251101-v1:0".into(),
+            aliases: vec!["opus45".into()],
             ..Default::default()
         });
-        assert_eq!(route_name(&config, "haiku45").unwrap(), "haiku45");
+        assert_eq!(route_name(&config, "opus45").unwrap(), "opus45");
         assert_eq!(
-            route_name(&config, "claude-haiku-4-5-20251001").unwrap(),
-            "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+            route_name(&config, "claude-opus-4-5-20251101").unwrap(),
+            "us.anthropic.claude-opus-4-5-20251101-v1:0"
         );
         assert_eq!(
-            route_name(&config, "claude-haiku-4-5").unwrap(),
-            "us.anthropic.claude-haiku-4-5-20251001-v1:0"
+            route_name(&config, "claude-opus-4-5").unwrap(),
+            "us.anthropic.claude-opus-4-5-20251101-v1:0"
         );
+        let haiku = crate::config::HAIKU;
+        let anthropic_name = haiku
+            .trim_start_matches("anthropic.")
+            .rsplit_once("-v")
+            .unwrap()
+            .0;
+        assert_eq!(route_name(&config, anthropic_name).unwrap(), haiku);
         let nova = route_name(&config, crate::config::NOVA_LITE).unwrap_err();
         assert_eq!(nova.field(), Some("model"));
         assert_eq!(

@@ -147,10 +147,10 @@ async fn official_anthropic_sdk_messages_and_cached_prompt_costs() {
         assert!(n(turn, "cache_write") > 0, "{out}");
     }
 
-    // By hand, from prices.json's row for Claude 3.5 Haiku, in nano-dollars per token:
-    // input $0.0008/1k = 800, output $0.004/1k = 4000, cache read $0.00008/1k = 80,
-    // 5-minute write $0.001/1k = 1000, 1-hour write $0.0016/1k = 1600.
-    let (input, output, read, write_5m, write_1h) = (800, 4_000, 80, 1_000, 1_600);
+    // By hand, from prices.json's in-region row for Claude Haiku 4.5 (list price + 10%), in
+    // nano-dollars per token: input $0.0011/1k = 1100, output $0.0055/1k = 5500, cache read
+    // $0.00011/1k = 110, 5-minute write $0.001375/1k = 1375, 1-hour write $0.0022/1k = 2200.
+    let (input, output, read, write_5m, write_1h) = (1_100, 5_500, 110, 1_375, 2_200);
     let table = gateway::controls::prices::PriceTable::builtin(&[]).unwrap();
     let price = table.lookup(HAIKU, Some("us-east-1")).unwrap();
     assert_eq!(
@@ -188,4 +188,5 @@ async fn official_anthropic_sdk_messages_and_cached_prompt_costs() {
     let sum = |field: &str| turns.iter().map(|t| n(t, field)).sum::<u64>();
     assert_eq!(totals["cache_read_tokens"], sum("cache_read"));
     assert_eq!(totals["cache_write_tokens"], sum("cache_write"));
+    assert_eq!(totals["cache_write_1h_tokens"], sum("cache_write_1h"));
 }
