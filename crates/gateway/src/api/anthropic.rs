@@ -252,7 +252,7 @@ fn check_numbers(input: &Map<String, Value>, endpoint: Endpoint) -> Result<(), G
         }
     }
     if let Some(v) = input.get("top_k")
-        && !v.as_u64().is_some_and(|k| k <= MAX_OUTPUT_TOKENS)
+        && v.as_u64().is_none_or(|k| k > MAX_OUTPUT_TOKENS)
     {
         return Err(invalid("top_k", "must be a non-negative integer"));
     }
@@ -273,7 +273,7 @@ fn check_numbers(input: &Map<String, Value>, endpoint: Endpoint) -> Result<(), G
         return Err(invalid("tools", "must be an array"));
     }
     if let Some(budget) = input.get("thinking").and_then(|t| t.get("budget_tokens"))
-        && !budget.as_u64().is_some_and(|b| b <= MAX_OUTPUT_TOKENS)
+        && budget.as_u64().is_none_or(|b| b > MAX_OUTPUT_TOKENS)
     {
         return Err(invalid(
             "thinking.budget_tokens",
