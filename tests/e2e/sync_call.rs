@@ -37,5 +37,5 @@ async fn a_sync_converse_call_goes_through_the_api_function_to_bedrock() {
 }
 
 fn gateway_haiku() -> &'static str {
-    "anthropic.claude-3-5-haiku-20241022-v1:0"
+    "anthropic.claude-haiku-4-5-20251001-v1:0"
 }

@@ -22,11 +22,14 @@ use prompt::walk_prompt;
 /// The first Messages API version on Bedrock; newer dated versions are accepted too.
 pub const ANTHROPIC_VERSION: &str = "bedrock-2023-05-31";
 
-/// Bedrock accepts `bedrock-2023-05-31` and later dated versions (`bedrock-YYYY-MM-DD`), which
-/// newer Anthropic SDKs send; anything else is rejected like an unknown enum value.
+/// Bedrock accepts `bedrock-2023-05-31` and later dated versions (`bedrock-YYYY-MM-DD`), and
+/// the Anthropic SDK's `AnthropicBedrock` (2.10) sends its own API version (`2026-10-21`, any
+/// date from Anthropic's first, `2023-06-01`); anything else is rejected like an unknown enum
+/// value.
 pub fn is_accepted_version(version: &str) -> bool {
-    let Some(date) = version.strip_prefix("bedrock-") else {
-        return false;
+    let (date, first) = match version.strip_prefix("bedrock-") {
+        Some(date) => (date, &ANTHROPIC_VERSION["bedrock-".len()..]),
+        None => (version, "2023-06-01"),
     };
     let parts: Vec<&str> = date.split('-').collect();
     let [y, m, d] = parts.as_slice() else {
@@ -38,7 +41,7 @@ pub fn is_accepted_version(version: &str) -> bool {
             .flatten()
     };
     match (num(y, 4), num(m, 2), num(d, 2)) {
-        (Some(_), Some(1..=12), Some(1..=31)) => date >= &ANTHROPIC_VERSION["bedrock-".len()..],
+        (Some(_), Some(1..=12), Some(1..=31)) => date >= first,
         _ => false,
     }
 }

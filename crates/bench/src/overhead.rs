@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-pub const MODEL_PATH_ID: &str = "anthropic.claude-3-5-haiku-20241022-v1%3A0";
+pub const MODEL_PATH_ID: &str = "anthropic.claude-haiku-4-5-20251001-v1%3A0";
 pub const CONVERSE_BODY: &str = r#"{"messages":[{"role":"user","content":[{"text":"What is the capital of France? Answer in one sentence."}]}],"inferenceConfig":{"maxTokens":200}}"#;
 /// The same request on the gateway's own route (model in the body, by alias).
 pub const GATEWAY_CONVERSE_BODY: &str = r#"{"modelId":"haiku","messages":[{"role":"user","content":[{"text":"What is the capital of France? Answer in one sentence."}]}],"inferenceConfig":{"maxTokens":200}}"#;

@@ -201,8 +201,9 @@ impl Default for Limits {
     }
 }
 
-pub const HAIKU: &str = "anthropic.claude-3-5-haiku-20241022-v1:0";
-pub const SONNET: &str = "anthropic.claude-3-7-sonnet-20250219-v1:0";
+/// Claude Haiku 4.5 and Sonnet 4.5: current models (3.5 Haiku and 3.7 Sonnet are retired).
+pub const HAIKU: &str = "anthropic.claude-haiku-4-5-20251001-v1:0";
+pub const SONNET: &str = "anthropic.claude-sonnet-4-5-20250929-v1:0";
 pub const NOVA_LITE: &str = "amazon.nova-lite-v1:0";
 pub const TITAN_EMBED: &str = "amazon.titan-embed-text-v2:0";
 pub const COHERE_EMBED: &str = "cohere.embed-english-v3";

@@ -30,6 +30,9 @@ async fn dated_versions_and_beta_flags_are_accepted_garbage_is_not() {
         "bedrock-2023-05-31",
         "bedrock-2024-10-22",
         "bedrock-2025-06-01",
+        // The anthropic SDK's AnthropicBedrock sends its own API version.
+        "2023-06-01",
+        "2026-10-21",
     ] {
         let body = json!({
             "anthropic_version": version,
@@ -43,7 +46,7 @@ async fn dated_versions_and_beta_flags_are_accepted_garbage_is_not() {
     }
     for version in [
         "bedrock-2022-01-01",
-        "2023-06-01",
+        "2023-05-01",
         "bedrock-2024-13-01",
         "bedrock-latest",
     ] {

@@ -2,8 +2,8 @@
 
 use crate::controls::{Controls, MetricsSink};
 use crate::routes::{
-    bedrock, bedrock_catalog, converse, embeddings, jobs, knowledge_base, meta, openai, responses,
-    sagemaker, tasks, usage,
+    bedrock, bedrock_catalog, converse, embeddings, jobs, knowledge_base, messages, meta, openai,
+    responses, sagemaker, tasks, usage,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -220,6 +220,9 @@ pub fn router(state: SharedState) -> Router {
         .route("/v1/responses", post(responses::create))
         // OpenAI's embeddings API on Titan / Cohere embedding models (InvokeModel).
         .route("/v1/embeddings", post(embeddings::create))
+        // Anthropic's Messages API (the Anthropic SDKs, Claude Code's ANTHROPIC_BASE_URL).
+        .route("/v1/messages", post(messages::create))
+        .route("/v1/messages/count_tokens", post(messages::count_tokens))
         // Task routes: statically routed to the model configured for the task.
         .route("/api/{task}", post(tasks::run_task))
         // Async jobs: submit, then poll (or be notified / called back).

@@ -13,6 +13,8 @@ pub enum Dialect {
     OpenAi,
     /// Bedrock wire routes: `x-amzn-ErrorType` + `{"message"}`, as the AWS SDKs expect.
     Bedrock,
+    /// Anthropic's Messages API: `{"type": "error", "error": {"type", "message"}}`.
+    Anthropic,
 }
 
 /// The stable error code of a response, for the audit record.
@@ -46,6 +48,7 @@ impl ApiError {
                 "message": e.public_message(), "type": e.openai_type(), "param": e.field(), "code": e.code(),
             }}),
             Dialect::Bedrock => json!({"message": e.public_message()}),
+            Dialect::Anthropic => gateway::api::anthropic_stream::error_body(e, &self.request_id),
         }
     }
 

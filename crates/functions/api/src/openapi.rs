@@ -207,6 +207,70 @@ fn get_inference_profile() {}
         (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
 fn list_foundation_models() {}
 
+/// Errors on the Anthropic Messages routes.
+#[derive(Serialize, ToSchema)]
+pub struct AnthropicErrorBody {
+    /// Always `error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub error: AnthropicError,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AnthropicError {
+    /// `invalid_request_error`, `authentication_error`, `permission_error`,
+    /// `billing_error`, `rate_limit_error`, `api_error`, `overloaded_error`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub message: String,
+}
+
+#[utoipa::path(post, path = "/v1/messages", tag = "anthropic",
+    request_body(content = Object, description = "Anthropic's Messages API (Claude models): system, messages, tools, thinking, cache_control"),
+    responses((status = 200, description = "Anthropic's Message; with `stream: true`, Anthropic's server-sent events", body = Object),
+        (status = "4XX", description = "Anthropic's error shape", body = AnthropicErrorBody)))]
+fn messages() {}
+
+#[utoipa::path(post, path = "/v1/messages/count_tokens", tag = "anthropic",
+    request_body(content = Object, description = "A Messages request without max_tokens"),
+    responses((status = 200, description = "`{\"input_tokens\": n}`", body = Object),
+        (status = "4XX", description = "Anthropic's error shape", body = AnthropicErrorBody)))]
+fn messages_count_tokens() {}
+
+#[utoipa::path(post, path = "/endpoints/{endpoint}/invocations", tag = "sagemaker",
+    params(("endpoint" = String, Path, description = "A SageMaker endpoint a configured model names")),
+    request_body(content = Object, description = "SageMaker Runtime InvokeEndpoint: the container's own payload"),
+    responses((status = 200, description = "The container's response", body = Object),
+        (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
+fn sagemaker_invoke() {}
+
+#[utoipa::path(post, path = "/endpoints/{endpoint}/invocations-response-stream", tag = "sagemaker",
+    params(("endpoint" = String, Path)),
+    request_body(content = Object, description = "SageMaker Runtime InvokeEndpointWithResponseStream"),
+    responses((status = 200, description = "AWS event-stream frames (PayloadPart)", content((String = "application/vnd.amazon.eventstream"))),
+        (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
+fn sagemaker_invoke_stream() {}
+
+#[utoipa::path(post, path = "/v1/knowledge-bases/{kb_id}/query", tag = "gateway",
+    params(("kb_id" = String, Path)),
+    request_body(content = Object, description = "A question; retrieved from the knowledge base, answered through the gateway's call path"),
+    responses((status = 200, description = "The answer with citations, sources, model and usage", body = Object),
+        (status = "4XX", description = "The gateway's error shape", body = GatewayErrorBody)))]
+fn knowledge_base_query() {}
+
+#[utoipa::path(post, path = "/knowledgebases/{kb_id}/retrieve", tag = "bedrock",
+    params(("kb_id" = String, Path)),
+    request_body(content = Object, description = "Bedrock Agent Runtime Retrieve"),
+    responses((status = 200, description = "Retrieval results", body = Object),
+        (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
+fn knowledge_base_retrieve() {}
+
+#[utoipa::path(post, path = "/retrieveAndGenerate", tag = "bedrock",
+    request_body(content = Object, description = "Bedrock Agent Runtime RetrieveAndGenerate (knowledge-base configuration)"),
+    responses((status = 200, description = "Output with citations", body = Object),
+        (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
+fn retrieve_and_generate() {}
+
 /// Gateway keys: `x-api-key`, a bearer token, or (Bedrock paths) SigV4 with the key's id and
 /// secret; API Gateway's JWT authorizer where deployed.
 struct Security;
@@ -254,10 +318,13 @@ task routes; async jobs; usage; the Bedrock Runtime wire API and control-plane r
         health, openapi_json, models, chat_completions, responses, embeddings, converse,
         converse_stream, task, submit_job, job_status, usage, bedrock_converse,
         bedrock_converse_stream, bedrock_invoke, bedrock_invoke_stream, bedrock_count_tokens,
-        list_inference_profiles, get_inference_profile, list_foundation_models,
+        list_inference_profiles, get_inference_profile, list_foundation_models, messages,
+        messages_count_tokens, sagemaker_invoke, sagemaker_invoke_stream, knowledge_base_query,
+        knowledge_base_retrieve, retrieve_and_generate,
     ),
     components(schemas(
         OpenAiErrorBody, OpenAiError, GatewayErrorBody, GatewayError, BedrockErrorBody,
+        AnthropicErrorBody, AnthropicError,
         ResponsesRequest, ResponsesInput, InputItem, TypedItem, MessageItem, ItemRole,
         ItemContent, ContentItem, FunctionCallItem, FunctionCallOutputItem, FunctionTool,
         TextConfig, TextFormat, ResponseObject, IncompleteDetails, OutputItem, OutputText,

@@ -111,6 +111,7 @@ fn ledger_update(table: &str, entry: &LedgerEntry) -> Result<TransactWriteItem, 
         (":out".to_owned(), n(entry.usage.output)),
         (":cr".to_owned(), n(entry.usage.cache_read)),
         (":cw".to_owned(), n(entry.usage.cache_write)),
+        (":cw1h".to_owned(), n(entry.usage.cache_write_1h)),
         (":cost".to_owned(), n(entry.cost.0)),
         (":hit".to_owned(), n(u8::from(entry.cache_hit))),
         (":err".to_owned(), n(u8::from(entry.error))),
@@ -127,7 +128,7 @@ fn ledger_update(table: &str, entry: &LedgerEntry) -> Result<TransactWriteItem, 
         )))
         .update_expression(
             "ADD requests :one, input_tokens :in, output_tokens :out, cache_read_tokens :cr, \
-             cache_write_tokens :cw, cost_nanos :cost, cache_hits :hit, errors :err \
+             cache_write_tokens :cw, cache_write_1h_tokens :cw1h, cost_nanos :cost, cache_hits :hit, errors :err \
              SET principal = :principal, model = :model, #day = :day, expires_at = :exp",
         )
         .expression_attribute_names("#day", "day")

@@ -36,6 +36,7 @@ impl UsageStore for DynamoControlStore {
                     output_tokens: count("output_tokens"),
                     cache_read_tokens: count("cache_read_tokens"),
                     cache_write_tokens: count("cache_write_tokens"),
+                    cache_write_1h_tokens: count("cache_write_1h_tokens"),
                     cost_nanos: count("cost_nanos"),
                     cache_hits: count("cache_hits"),
                     errors: count("errors"),

@@ -149,6 +149,9 @@ pub struct GuardText {
 pub struct CachePoint {
     #[serde(rename = "type")]
     pub kind: String,
+    /// `5m` (Bedrock's default) or `1h`: 1-hour writes are priced apart.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -292,6 +295,11 @@ pub struct Usage {
     pub cache_read_input_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache_write_input_tokens: Option<u32>,
+    /// Of the cache writes, those with a 1-hour TTL (Bedrock's `cacheDetails` entry for
+    /// `1h`), priced apart from 5-minute writes. Read from the SDK's response; not part of
+    /// the JSON the gateway writes or caches (a cached answer costs nothing).
+    #[serde(skip)]
+    pub cache_write_1h_input_tokens: Option<u32>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -1,5 +1,7 @@
 //! Request and response shapes the gateway speaks.
 
+pub mod anthropic;
+pub mod anthropic_stream;
 pub mod catalog;
 pub mod converse;
 pub mod count_tokens;

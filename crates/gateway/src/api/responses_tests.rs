@@ -27,6 +27,7 @@ fn answer(blocks: Vec<ContentBlock>, stop: &str) -> ConverseResponse {
             total_tokens: 15,
             cache_read_input_tokens: Some(3),
             cache_write_input_tokens: None,
+            cache_write_1h_input_tokens: None,
         },
         metrics: Metrics { latency_ms: 1 },
         additional_model_response_fields: None,

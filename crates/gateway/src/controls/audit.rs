@@ -51,6 +51,8 @@ pub struct AuditRecord {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Of `cache_write_tokens`, the 1-hour writes.
+    pub cache_write_1h_tokens: u64,
     pub cost_usd: String,
     #[serde(skip)]
     pub cost: Nanos,
@@ -71,6 +73,7 @@ impl AuditRecord {
         self.output_tokens = usage.output;
         self.cache_read_tokens = usage.cache_read;
         self.cache_write_tokens = usage.cache_write;
+        self.cache_write_1h_tokens = usage.cache_write_1h;
         self.cost = cost;
         self.cost_usd = cost.usd();
     }

@@ -357,6 +357,7 @@ mod tests {
                 total_tokens: 11,
                 cache_read_input_tokens: None,
                 cache_write_input_tokens: None,
+                cache_write_1h_input_tokens: None,
             },
             metrics: Metrics { latency_ms: 3 },
             additional_model_response_fields: None,

@@ -203,11 +203,12 @@ impl<S> Controller<S> {
         Ok(worst)
     }
 
-    /// The worst-case cost of an estimate: input at the input rate (the cache-write rate when
-    /// the request writes the prompt cache and that is dearer), output at the output rate.
+    /// The worst-case cost of an estimate: input at the input rate (the dearest cache-write
+    /// rate, 5-minute or 1-hour, when the request writes the prompt cache), output at the
+    /// output rate.
     fn worst_cost(price: &Price, estimate: &Estimate) -> Nanos {
         let input_rate = if estimate.writes_prompt_cache {
-            price.input.max(price.cache_write)
+            price.input.max(price.cache_write).max(price.cache_write_1h)
         } else {
             price.input
         };

@@ -41,6 +41,9 @@ pub struct UsageRow {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    /// Of `cache_write_tokens`, those written for 1 hour (priced apart).
+    #[serde(default)]
+    pub cache_write_1h_tokens: u64,
     pub cost_nanos: u64,
     pub cache_hits: u64,
     pub errors: u64,
@@ -57,6 +60,9 @@ impl UsageRow {
         self.cache_write_tokens = self
             .cache_write_tokens
             .saturating_add(other.cache_write_tokens);
+        self.cache_write_1h_tokens = self
+            .cache_write_1h_tokens
+            .saturating_add(other.cache_write_1h_tokens);
         self.cost_nanos = self.cost_nanos.saturating_add(other.cost_nanos);
         self.cache_hits = self.cache_hits.saturating_add(other.cache_hits);
         self.errors = self.errors.saturating_add(other.errors);
@@ -71,6 +77,7 @@ pub struct Totals {
     pub output_tokens: u64,
     pub cache_read_tokens: u64,
     pub cache_write_tokens: u64,
+    pub cache_write_1h_tokens: u64,
     pub cache_hits: u64,
     pub errors: u64,
     pub cost_usd: String,
@@ -86,6 +93,7 @@ impl Totals {
             output_tokens: row.output_tokens,
             cache_read_tokens: row.cache_read_tokens,
             cache_write_tokens: row.cache_write_tokens,
+            cache_write_1h_tokens: row.cache_write_1h_tokens,
             cache_hits: row.cache_hits,
             errors: row.errors,
             cost_usd: Nanos(row.cost_nanos).usd(),

@@ -24,9 +24,12 @@ pub struct PriceEntry {
     /// Unset: billed as input tokens.
     #[serde(default)]
     pub cache_read_per_1k: Option<f64>,
-    /// Unset: billed as input tokens.
+    /// 5-minute cache writes. Unset: billed as input tokens.
     #[serde(default)]
     pub cache_write_per_1k: Option<f64>,
+    /// 1-hour cache writes. Unset: billed as 5-minute writes.
+    #[serde(default)]
+    pub cache_write_1h_per_1k: Option<f64>,
 }
 
 impl PriceEntry {
@@ -39,6 +42,7 @@ impl PriceEntry {
             Some(self.output_per_1k),
             self.cache_read_per_1k,
             self.cache_write_per_1k,
+            self.cache_write_1h_per_1k,
         ];
         if prices
             .into_iter()
@@ -53,11 +57,13 @@ impl PriceEntry {
     fn price(&self) -> Price {
         let nanos = |usd: f64| Nanos::from_usd(usd).unwrap_or(Nanos::ZERO);
         let input = nanos(self.input_per_1k);
+        let cache_write = self.cache_write_per_1k.map_or(input, nanos);
         Price {
             input,
             output: nanos(self.output_per_1k),
             cache_read: self.cache_read_per_1k.map_or(input, nanos),
-            cache_write: self.cache_write_per_1k.map_or(input, nanos),
+            cache_write,
+            cache_write_1h: self.cache_write_1h_per_1k.map_or(cache_write, nanos),
         }
     }
 }
@@ -68,7 +74,10 @@ pub struct Price {
     pub input: Nanos,
     pub output: Nanos,
     pub cache_read: Nanos,
+    /// 5-minute cache writes.
     pub cache_write: Nanos,
+    /// 1-hour cache writes.
+    pub cache_write_1h: Nanos,
 }
 
 impl Price {
@@ -79,6 +88,7 @@ impl Price {
             output: per_1k,
             cache_read: per_1k,
             cache_write: per_1k,
+            cache_write_1h: per_1k,
         }
     }
 
@@ -88,7 +98,8 @@ impl Price {
         let total = part(usage.input, self.input)
             .saturating_add(part(usage.output, self.output))
             .saturating_add(part(usage.cache_read, self.cache_read))
-            .saturating_add(part(usage.cache_write, self.cache_write));
+            .saturating_add(part(usage.cache_write_5m(), self.cache_write))
+            .saturating_add(part(usage.cache_write_1h, self.cache_write_1h));
         Nanos(u64::try_from(total.div_ceil(1_000)).unwrap_or(u64::MAX))
     }
 
@@ -99,6 +110,7 @@ impl Price {
             output: self.output.max(other.output),
             cache_read: self.cache_read.max(other.cache_read),
             cache_write: self.cache_write.max(other.cache_write),
+            cache_write_1h: self.cache_write_1h.max(other.cache_write_1h),
         }
     }
 }
@@ -225,6 +237,7 @@ mod tests {
             output: 1_000,
             cache_read: 1_000,
             cache_write: 1_000,
+            cache_write_1h: 0,
         };
         // 0.0008 + 0.004 + 0.00008 + 0.001
         assert_eq!(price.cost(&usage), Nanos(5_880_000));
@@ -243,6 +256,51 @@ mod tests {
             ..TokenUsage::default()
         };
         assert_eq!(lite.cost(&odd), Nanos(240));
+    }
+
+    #[test]
+    fn one_hour_writes_and_the_global_profile_have_their_own_prices() {
+        let table = PriceTable::builtin(&[]).unwrap();
+        let haiku45 = "anthropic.claude-haiku-4-5-20251001-v1:0";
+        let usage = TokenUsage {
+            input: 100,
+            output: 10,
+            cache_read: 1_000,
+            cache_write: 3_000,
+            cache_write_1h: 2_000,
+        };
+        // Global list price ($1 in, $5 out, $0.10 read, $1.25 5m write, $2 1h write per MTok):
+        // tokens × price per 1k / 1000, in nano-dollars.
+        let global = table.lookup(&format!("global.{haiku45}"), None).unwrap();
+        assert_eq!(
+            global.cost(&usage),
+            Nanos(100_000 + 50_000 + 100_000 + 1_250_000 + 4_000_000)
+        );
+        // In-region and geographic profiles: 10% above.
+        let us = table.lookup(&format!("us.{haiku45}"), None).unwrap();
+        assert_eq!(us.cost(&usage), Nanos(6_050_000));
+        assert_eq!(table.lookup(haiku45, None), Some(us));
+        // Without a 1h price, 1h writes cost what 5m writes do.
+        let flat = PriceEntry {
+            model: "m.x".into(),
+            region: None,
+            profile: None,
+            input_per_1k: 1.0,
+            output_per_1k: 1.0,
+            cache_read_per_1k: None,
+            cache_write_per_1k: Some(2.0),
+            cache_write_1h_per_1k: None,
+        };
+        assert_eq!(flat.price().cache_write_1h, flat.price().cache_write);
+        for model in [
+            "amazon.titan-embed-text-v2:0",
+            "cohere.embed-english-v3",
+            "amazon.nova-pro-v1:0",
+            "anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "anthropic.claude-opus-4-5-20251101-v1:0",
+        ] {
+            assert!(table.lookup(model, None).is_some(), "{model} has no price");
+        }
     }
 
     #[test]
@@ -272,6 +330,7 @@ mod tests {
             output_per_1k: 1.0,
             cache_read_per_1k: None,
             cache_write_per_1k: None,
+            cache_write_1h_per_1k: None,
         };
         let table = PriceTable::builtin(&[
             entry(None, None, 1.0),

@@ -15,6 +15,11 @@
 //! on what an SDK sends and undoes API Gateway's decoding; on `/model/{modelId}/{operation}`
 //! everything between `/model/` and the operation is the one model id segment, since an ARN
 //! model id's `/` (sent as `%2F`) arrives decoded too.
+//!
+//! Clients that sign with botocore outside an AWS SDK call (the `anthropic` SDK's
+//! `AnthropicBedrock`) send the model id's `:` raw and sign the path encoded once
+//! (`…-v1%3A0/invoke`), as AWS itself accepts. A signature that does not match the SDK form is
+//! checked once more against that form.
 
 use super::crypto::{hmac_sha256, new_mac, sha256_hex};
 use hmac::Mac;
@@ -165,13 +170,22 @@ pub fn verify(
     {
         return Err(SigV4Error::PayloadHash);
     }
-    let canonical = canonical_request(request, &auth.signed_headers, &payload_hash);
-    let to_sign = string_to_sign(&amz_date, &auth.scope(), &canonical);
     let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
-    let mut mac = new_mac(&key);
-    mac.update(to_sign.as_bytes());
-    mac.verify_slice(&auth.signature)
-        .map_err(|_| SigV4Error::Signature)
+    let matches = |uri: String| {
+        let canonical = build_canonical(request, &uri, &auth.signed_headers, &payload_hash);
+        let to_sign = string_to_sign(&amz_date, &auth.scope(), &canonical);
+        let mut mac = new_mac(&key);
+        mac.update(to_sign.as_bytes());
+        mac.verify_slice(&auth.signature).is_ok()
+    };
+    // The encoded-once form only for a path without escapes: `%253A` is not `:`.
+    if matches(canonical_uri(request.path))
+        || (!request.path.contains('%') && matches(encoded_once_uri(request.path)))
+    {
+        Ok(())
+    } else {
+        Err(SigV4Error::Signature)
+    }
 }
 
 /// `20150830T123600Z` → unix seconds.
@@ -196,10 +210,24 @@ pub fn canonical_request(
     signed_headers: &[String],
     payload_hash: &str,
 ) -> String {
+    build_canonical(
+        request,
+        &canonical_uri(request.path),
+        signed_headers,
+        payload_hash,
+    )
+}
+
+fn build_canonical(
+    request: &SignedRequest<'_>,
+    uri: &str,
+    signed_headers: &[String],
+    payload_hash: &str,
+) -> String {
     let mut canonical = String::with_capacity(256);
     canonical.push_str(request.method);
     canonical.push('\n');
-    canonical.push_str(&canonical_uri(request.path));
+    canonical.push_str(uri);
     canonical.push('\n');
     canonical.push_str(&canonical_query(request.query.unwrap_or("")));
     canonical.push('\n');
@@ -283,7 +311,16 @@ pub fn wire_path(path: &str) -> String {
 
 /// The wire path with `.`/`..` segments and repeated slashes removed, encoded once more.
 fn canonical_uri(path: &str) -> String {
-    let path = wire_path(path);
+    normalised_and_encoded(&wire_path(path))
+}
+
+/// The path decoded (as API Gateway hands it over, or as sent with raw `:`), normalised and
+/// encoded once: what botocore signs for a path it did not encode itself.
+fn encoded_once_uri(path: &str) -> String {
+    normalised_and_encoded(&percent_decode(path))
+}
+
+fn normalised_and_encoded(path: &str) -> String {
     let mut segments: Vec<&str> = Vec::new();
     for segment in path.split('/') {
         match segment {
@@ -499,6 +536,21 @@ mod tests {
         assert_eq!(wire_path("/example space/"), "/example%20space/");
         assert_eq!(wire_path("/example%20space/"), "/example%20space/");
         assert_eq!(wire_path("/"), "/");
+    }
+
+    #[test]
+    fn a_raw_colon_signed_encoded_once_is_the_form_botocore_signs_alone() {
+        let raw = "/model/anthropic.claude-3-5-haiku-20241022-v1:0/invoke";
+        assert_eq!(
+            encoded_once_uri(raw),
+            "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke"
+        );
+        assert_eq!(
+            encoded_once_uri("/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/invoke"),
+            encoded_once_uri(raw),
+            "the same from API Gateway's decoded path"
+        );
+        assert_ne!(canonical_uri(raw), encoded_once_uri(raw));
     }
 
     #[test]

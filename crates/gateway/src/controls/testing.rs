@@ -157,6 +157,7 @@ impl CounterStore for InMemoryControlStore {
             row.output_tokens += entry.usage.output;
             row.cache_read_tokens += entry.usage.cache_read;
             row.cache_write_tokens += entry.usage.cache_write;
+            row.cache_write_1h_tokens += entry.usage.cache_write_1h;
             row.cost_nanos += entry.cost.0;
             row.cache_hits += u64::from(entry.cache_hit);
             row.errors += u64::from(entry.error);

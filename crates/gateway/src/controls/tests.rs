@@ -101,6 +101,7 @@ fn answer() -> LastGood {
                 total_tokens: 30,
                 cache_read_input_tokens: None,
                 cache_write_input_tokens: None,
+                cache_write_1h_input_tokens: None,
             },
             metrics: Metrics::default(),
             additional_model_response_fields: None,

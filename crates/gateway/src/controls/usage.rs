@@ -17,7 +17,12 @@ pub struct TokenUsage {
     pub input: u64,
     pub output: u64,
     pub cache_read: u64,
+    /// Every token written to the prompt cache, whatever its TTL.
     pub cache_write: u64,
+    /// Of `cache_write`, the tokens written with a 1-hour TTL: priced apart (Anthropic bills
+    /// them at 2× input, 5-minute writes at 1.25×), so pricing every write alike undercounts.
+    #[serde(default)]
+    pub cache_write_1h: u64,
 }
 
 impl TokenUsage {
@@ -35,6 +40,12 @@ impl TokenUsage {
         self.output = self.output.saturating_add(other.output);
         self.cache_read = self.cache_read.saturating_add(other.cache_read);
         self.cache_write = self.cache_write.saturating_add(other.cache_write);
+        self.cache_write_1h = self.cache_write_1h.saturating_add(other.cache_write_1h);
+    }
+
+    /// Writes with a 5-minute TTL: every write not known to be a 1-hour one.
+    pub fn cache_write_5m(&self) -> u64 {
+        self.cache_write.saturating_sub(self.cache_write_1h)
     }
 }
 
@@ -45,6 +56,7 @@ impl From<&Usage> for TokenUsage {
             output: u64::from(usage.output_tokens),
             cache_read: u64::from(usage.cache_read_input_tokens.unwrap_or(0)),
             cache_write: u64::from(usage.cache_write_input_tokens.unwrap_or(0)),
+            cache_write_1h: u64::from(usage.cache_write_1h_input_tokens.unwrap_or(0)),
         }
     }
 }
@@ -75,12 +87,29 @@ fn invocation_metrics(metrics: &Value) -> Option<TokenUsage> {
         output: count(metrics.get("outputTokenCount")).unwrap_or(0),
         cache_read: count(metrics.get("cacheReadInputTokenCount")).unwrap_or(0),
         cache_write: count(metrics.get("cacheWriteInputTokenCount")).unwrap_or(0),
+        cache_write_1h: 0,
     })
+}
+
+/// Of an Anthropic usage object's cache writes, the 1-hour ones
+/// (`cache_creation.ephemeral_1h_input_tokens`).
+fn anthropic_1h_writes(usage: &Value) -> u64 {
+    count(
+        usage
+            .get("cache_creation")
+            .and_then(|c| c.get("ephemeral_1h_input_tokens")),
+    )
+    .unwrap_or(0)
 }
 
 fn from_invoke_json(json: &Value) -> Option<TokenUsage> {
     if let Some(metrics) = json.get("amazon-bedrock-invocationMetrics") {
-        return invocation_metrics(metrics);
+        let mut usage = invocation_metrics(metrics)?;
+        // Bedrock's metrics total the writes; the Anthropic body beside them splits them.
+        if let Some(body_usage) = json.get("usage") {
+            usage.cache_write_1h = anthropic_1h_writes(body_usage).min(usage.cache_write);
+        }
+        return Some(usage);
     }
     if let Some(usage) = json.get("usage") {
         // Anthropic's snake_case or Nova's camelCase.
@@ -92,6 +121,7 @@ fn from_invoke_json(json: &Value) -> Option<TokenUsage> {
                 cache_read: get("cache_read_input_tokens", "cacheReadInputTokenCount").unwrap_or(0),
                 cache_write: get("cache_creation_input_tokens", "cacheWriteInputTokenCount")
                     .unwrap_or(0),
+                cache_write_1h: anthropic_1h_writes(usage),
             });
         }
         // OpenAI's chat shape (SageMaker's TGI / LMI / vLLM containers, Bedrock's OpenAI models).
@@ -128,6 +158,40 @@ fn from_invoke_json(json: &Value) -> Option<TokenUsage> {
         });
     }
     None
+}
+
+/// The usage of a whole InvokeModelWithResponseStream, folded over its chunks: Bedrock's
+/// `amazon-bedrock-invocationMetrics` on the last chunk has the totals, but only Anthropic's
+/// `message_start` says which cache writes were 1-hour ones. Reading the last chunk alone
+/// ([`from_invoke_chunk`]) prices every write as a 5-minute one.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct InvokeStreamUsage {
+    totals: Option<TokenUsage>,
+    writes_1h: u64,
+}
+
+impl InvokeStreamUsage {
+    pub fn observe(&mut self, chunk: &[u8]) {
+        let Ok(json) = serde_json::from_slice::<Value>(chunk) else {
+            return;
+        };
+        if json.get("type").and_then(Value::as_str) == Some("message_start")
+            && let Some(usage) = json.get("message").and_then(|m| m.get("usage"))
+        {
+            self.writes_1h = anthropic_1h_writes(usage);
+        }
+        if let Some(metrics) = json.get("amazon-bedrock-invocationMetrics") {
+            self.totals = invocation_metrics(metrics);
+        }
+    }
+
+    /// The whole call's usage, once the last chunk's metrics were seen.
+    pub fn usage(&self) -> Option<TokenUsage> {
+        self.totals.map(|mut usage| {
+            usage.cache_write_1h = self.writes_1h.min(usage.cache_write);
+            usage
+        })
+    }
 }
 
 /// Folds ConverseStream events back into the Converse response they amount to.
@@ -297,7 +361,8 @@ mod tests {
                 input: 12,
                 output: 5,
                 cache_read: 3,
-                cache_write: 0
+                cache_write: 0,
+                cache_write_1h: 0,
             })
         );
         let nova = br#"{"output":{},"usage":{"inputTokens":7,"outputTokens":2}}"#;
@@ -318,6 +383,40 @@ mod tests {
     }
 
     #[test]
+    fn one_hour_cache_writes_are_told_apart() {
+        let body = br#"{"usage":{"input_tokens":5,"output_tokens":2,"cache_read_input_tokens":0,
+            "cache_creation_input_tokens":30,
+            "cache_creation":{"ephemeral_5m_input_tokens":10,"ephemeral_1h_input_tokens":20}}}"#;
+        let usage = from_invoke_body(body).unwrap();
+        assert_eq!((usage.cache_write, usage.cache_write_1h), (30, 20));
+        assert_eq!(usage.cache_write_5m(), 10);
+        // A stream: the split from message_start, the totals from the last chunk.
+        let mut fold = InvokeStreamUsage::default();
+        fold.observe(
+            br#"{"type":"message_start","message":{"usage":{"input_tokens":5,
+            "cache_creation_input_tokens":30,
+            "cache_creation":{"ephemeral_5m_input_tokens":10,"ephemeral_1h_input_tokens":20}}}}"#,
+        );
+        assert_eq!(fold.usage(), None, "no totals before the last chunk");
+        fold.observe(br#"{"type":"content_block_delta"}"#);
+        fold.observe(b"not json");
+        fold.observe(br#"{"type":"message_stop","amazon-bedrock-invocationMetrics":{"inputTokenCount":5,"outputTokenCount":7,"cacheReadInputTokenCount":0,"cacheWriteInputTokenCount":30}}"#);
+        let streamed = fold.usage().unwrap();
+        assert_eq!(
+            (
+                streamed.output,
+                streamed.cache_write,
+                streamed.cache_write_1h
+            ),
+            (7, 30, 20)
+        );
+        // A split larger than the total (a malformed body) never exceeds it.
+        let odd = br#"{"amazon-bedrock-invocationMetrics":{"inputTokenCount":1,"cacheWriteInputTokenCount":4},
+            "usage":{"cache_creation":{"ephemeral_1h_input_tokens":9}}}"#;
+        assert_eq!(from_invoke_body(odd).unwrap().cache_write_1h, 4);
+    }
+
+    #[test]
     fn a_stream_folds_back_into_its_response() {
         let usage = Usage {
             input_tokens: 3,
@@ -325,6 +424,7 @@ mod tests {
             total_tokens: 7,
             cache_read_input_tokens: None,
             cache_write_input_tokens: None,
+            cache_write_1h_input_tokens: None,
         };
         let events = vec![
             StreamEvent::MessageStart(MessageStart {

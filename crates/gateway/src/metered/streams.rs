@@ -7,7 +7,7 @@ use super::settlement::Settlement;
 use crate::clock::unix_ms;
 use crate::controls::Outcome;
 use crate::controls::ports::CounterStore;
-use crate::controls::usage::{StreamAccumulator, TokenUsage, from_invoke_chunk};
+use crate::controls::usage::{InvokeStreamUsage, StreamAccumulator};
 use crate::ports::{ConverseEventStream, InvokeChunkStream, Target};
 use crate::service::LastGood;
 use futures_util::StreamExt;
@@ -80,15 +80,15 @@ pub(crate) fn invoke<S: CounterStore + 'static>(
     target: Target,
 ) -> InvokeChunkStream {
     Box::pin(async_stream::stream! {
-        let mut usage: Option<TokenUsage> = None;
+        // The 5-minute / 1-hour split of cache writes comes in `message_start`, the totals on
+        // the last chunk: both are needed to price the writes.
+        let mut usage = InvokeStreamUsage::default();
         let mut bytes = 0usize;
         while let Some(item) = chunks.next().await {
             match &item {
                 Ok(chunk) => {
                     bytes = bytes.saturating_add(chunk.bytes.len());
-                    if let Some(found) = from_invoke_chunk(&chunk.bytes) {
-                        usage = Some(found);
-                    }
+                    usage.observe(&chunk.bytes);
                 }
                 Err(_) => {
                     settlement.settle(Outcome::Broken { output_chars: bytes }).await;
@@ -98,7 +98,7 @@ pub(crate) fn invoke<S: CounterStore + 'static>(
             }
             yield item;
         }
-        let outcome = match usage {
+        let outcome = match usage.usage() {
             Some(usage) => Outcome::Answered {
                 model_id: target.model_id.clone(),
                 region: target.region.clone(),

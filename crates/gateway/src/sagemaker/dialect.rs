@@ -228,6 +228,7 @@ pub fn response(
             total_tokens: input_tokens.saturating_add(output_tokens),
             cache_read_input_tokens: None,
             cache_write_input_tokens: None,
+            cache_write_1h_input_tokens: None,
         },
         metrics: Metrics { latency_ms },
         additional_model_response_fields: None,

@@ -172,6 +172,7 @@ impl StreamDecoder {
                     total_tokens: input_tokens.saturating_add(output_tokens),
                     cache_read_input_tokens: None,
                     cache_write_input_tokens: None,
+                    cache_write_1h_input_tokens: None,
                 },
                 metrics: Metrics { latency_ms },
             }),

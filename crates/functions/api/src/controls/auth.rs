@@ -74,6 +74,11 @@ pub fn classify(path: &str) -> RouteInfo {
         },
         "/v1/usage" => gateway(RouteClass::Usage),
         p if p.starts_with("/v1/knowledge-bases/") => gateway(RouteClass::Converse),
+        // Anthropic's Messages API: InvokeModel with the Anthropic body, in Anthropic's errors.
+        "/v1/messages" | "/v1/messages/count_tokens" => RouteInfo {
+            class: RouteClass::Invoke,
+            dialect: Dialect::Anthropic,
+        },
         p if p.starts_with("/v1/jobs") => gateway(RouteClass::Jobs),
         _ => gateway(RouteClass::Task),
     }

@@ -114,6 +114,7 @@ async fn embed(
                         output: r.output_tokens,
                         cache_read: r.cache_read_tokens,
                         cache_write: r.cache_write_tokens,
+                        cache_write_1h: r.cache_write_1h_tokens,
                     },
                     r.cost,
                 );

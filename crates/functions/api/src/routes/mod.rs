@@ -7,6 +7,7 @@ mod deadline;
 pub mod embeddings;
 pub mod jobs;
 pub mod knowledge_base;
+pub mod messages;
 pub mod meta;
 pub mod openai;
 pub mod responses;

@@ -15,7 +15,7 @@ client = boto3.client(
     aws_secret_access_key="test",
     config=Config(retries={"max_attempts": 1}),
 )
-model = "anthropic.claude-3-5-haiku-20241022-v1:0"
+model = "anthropic.claude-haiku-4-5-20251001-v1:0"
 messages = [{"role": "user", "content": [{"text": "Hello from boto3"}]}]
 
 reply = client.converse(modelId=model, messages=messages)

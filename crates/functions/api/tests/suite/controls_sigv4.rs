@@ -202,7 +202,7 @@ async fn a_sdk_signed_request_verifies_through_the_http_api_decoded_path_and_the
     let key = stack.key("acme", |_| {}).await;
     let captured = sdk_signed_converse(&key.key_id, &key.secret, "through api gateway").await;
     // The SDK encodes the model id's `:` once on the wire.
-    let wire = "/model/anthropic.claude-3-5-haiku-20241022-v1%3A0/converse";
+    let wire = "/model/anthropic.claude-haiku-4-5-20251001-v1%3A0/converse";
     assert_eq!(captured.path, wire);
     let decoded = wire.replace("%3A", ":");
 
@@ -230,7 +230,7 @@ async fn a_sdk_signed_request_verifies_through_the_http_api_decoded_path_and_the
     for tampered in [
         "/model/anthropic.claude-3-7-sonnet-20250219-v1:0/converse",
         "/model/anthropic.claude-3-7-sonnet-20250219-v1%3A0/converse",
-        "/model/anthropic.claude-3-5-haiku-20241022-v1:0/converse-stream",
+        "/model/anthropic.claude-haiku-4-5-20251001-v1:0/converse-stream",
     ] {
         for (host, fixture) in [
             ("HTTP API", HTTP_API_EVENT),

@@ -19,6 +19,7 @@ mod converse_routes;
 mod embeddings_routes;
 mod fuzz;
 mod lambda_events;
+mod messages_routes;
 mod openai_routes;
 mod openapi_doc;
 mod python_clients;

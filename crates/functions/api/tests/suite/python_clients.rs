@@ -115,3 +115,97 @@ async fn boto3_sagemaker_runtime_and_bedrock_agent_runtime_through_the_gateway()
     assert_eq!(api.sim.calls(&format!("kb:{KB}")), 2);
     assert_eq!(api.sim.calls(HAIKU), 1);
 }
+
+/// The `anthropic` SDK: `Anthropic(base_url=…)` create (tools, cache_control), stream,
+/// count_tokens, a Claude-Code-shaped beta call and an error; `AnthropicBedrock(base_url=…)`
+/// create and stream with the gateway key as SigV4 credentials. Then a cached-prompt
+/// conversation (one long system prompt cached for 1 hour, the latest turn for 5 minutes,
+/// three turns): a write, then reads; each turn's `x-gateway-cost` equals a hand computation
+/// from the price table to the nano-dollar, and the usage ledger holds their sum.
+#[tokio::test(flavor = "multi_thread")]
+async fn official_anthropic_sdk_messages_and_cached_prompt_costs() {
+    let stack = crate::controls_support::start(serde_json::json!({})).await;
+    let key = stack.key("acme", |_| {}).await;
+    let conversation_key = stack.key("cached-talk", |_| {}).await;
+    let base = stack.serve().await;
+    // Anthropic's name for the configured Bedrock model: `claude-…-YYYYMMDD`.
+    let anthropic_name = HAIKU
+        .trim_start_matches("anthropic.")
+        .rsplit_once("-v")
+        .unwrap()
+        .0;
+    let out = run_client_with(
+        "anthropic_messages.py",
+        &[
+            &base,
+            &key.api_key,
+            &key.key_id,
+            &key.secret,
+            HAIKU,
+            anthropic_name,
+            &conversation_key.api_key,
+        ],
+    )
+    .await;
+    let seen: serde_json::Value = serde_json::from_str(out.trim().lines().last().unwrap()).unwrap();
+    let turns = seen["turns"].as_array().unwrap();
+    assert_eq!(turns.len(), 3, "{out}");
+    let n = |turn: &serde_json::Value, field: &str| turn[field].as_u64().unwrap();
+    // Turn 1 writes the system prompt (1 hour) and the question (5 minutes); later turns read
+    // the system prompt and write only their new question.
+    assert_eq!(n(&turns[0], "cache_read"), 0, "{out}");
+    let system_tokens = n(&turns[0], "cache_write_1h");
+    assert!(system_tokens > 1_000, "{out}");
+    assert!(
+        n(&turns[0], "cache_write") > system_tokens,
+        "a 5-minute write too: {out}"
+    );
+    for turn in &turns[1..] {
+        assert_eq!(n(turn, "cache_read"), system_tokens, "{out}");
+        assert_eq!(n(turn, "cache_write_1h"), 0, "{out}");
+        assert!(n(turn, "cache_write") > 0, "{out}");
+    }
+
+    // By hand, from prices.json's in-region row for Claude Haiku 4.5 (list price + 10%), in
+    // nano-dollars per token: input $0.0011/1k = 1100, output $0.0055/1k = 5500, cache read
+    // $0.00011/1k = 110, 5-minute write $0.001375/1k = 1375, 1-hour write $0.0022/1k = 2200.
+    let (input, output, read, write_5m, write_1h) = (1_100, 5_500, 110, 1_375, 2_200);
+    let table = gateway::controls::prices::PriceTable::builtin(&[]).unwrap();
+    let price = table.lookup(HAIKU, Some("us-east-1")).unwrap();
+    assert_eq!(
+        [
+            price.input.0,
+            price.output.0,
+            price.cache_read.0,
+            price.cache_write.0,
+            price.cache_write_1h.0
+        ],
+        [input, output, read, write_5m, write_1h].map(|p| p * 1_000),
+        "the table's row changed: update the hand computation"
+    );
+    let mut total = 0;
+    for turn in turns {
+        let expected = n(turn, "input") * input
+            + n(turn, "output") * output
+            + n(turn, "cache_read") * read
+            + (n(turn, "cache_write") - n(turn, "cache_write_1h")) * write_5m
+            + n(turn, "cache_write_1h") * write_1h;
+        let charged = crate::controls_support::nanos(turn["cost_usd"].as_str().unwrap());
+        assert_eq!(charged, expected, "{turn}");
+        total += expected;
+    }
+    // The ledger agrees.
+    let usage = stack.get("/v1/usage", &conversation_key.api_key).await;
+    assert_eq!(usage.status, 200, "{}", usage.text());
+    let totals = &usage.json()["totals"];
+    assert_eq!(
+        crate::controls_support::nanos(totals["cost_usd"].as_str().unwrap()),
+        total,
+        "{totals}"
+    );
+    assert_eq!(totals["requests"], 3);
+    let sum = |field: &str| turns.iter().map(|t| n(t, field)).sum::<u64>();
+    assert_eq!(totals["cache_read_tokens"], sum("cache_read"));
+    assert_eq!(totals["cache_write_tokens"], sum("cache_write"));
+    assert_eq!(totals["cache_write_1h_tokens"], sum("cache_write_1h"));
+}

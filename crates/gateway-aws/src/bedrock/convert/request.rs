@@ -341,6 +341,7 @@ fn convert_cache_point(
 ) -> Result<sdk::CachePointBlock, GatewayError> {
     sdk::CachePointBlock::builder()
         .r#type(sdk::CachePointType::from(cache_point.kind.as_str()))
+        .set_ttl(cache_point.ttl.as_deref().map(sdk::CacheTtl::from))
         .build()
         .map_err(|err| invalid_input(path, &err))
 }

@@ -104,6 +104,7 @@ fn convert_block(block: sdk::ContentBlock) -> Option<ContentBlock> {
         }
         sdk::ContentBlock::CachePoint(cache_point) => ContentBlock::CachePoint(CachePoint {
             kind: cache_point.r#type.as_str().to_owned(),
+            ttl: cache_point.ttl.map(|ttl| ttl.as_str().to_owned()),
         }),
         // Cited text is still the model's answer: keep the words, drop the citations.
         sdk::ContentBlock::CitationsContent(citations) => ContentBlock::Text(
@@ -214,6 +215,13 @@ fn convert_usage(usage: &sdk::TokenUsage) -> Usage {
         total_tokens: count(usage.total_tokens),
         cache_read_input_tokens: usage.cache_read_input_tokens.map(count),
         cache_write_input_tokens: usage.cache_write_input_tokens.map(count),
+        cache_write_1h_input_tokens: usage.cache_details.as_ref().map(|details| {
+            details
+                .iter()
+                .filter(|d| d.ttl == sdk::CacheTtl::OneHour)
+                .map(|d| count(d.input_tokens))
+                .fold(0u32, u32::saturating_add)
+        }),
     }
 }
 

@@ -1,0 +1,147 @@
+//! Anthropic's Messages API: `POST /v1/messages` (plain and `stream: true`) and
+//! `POST /v1/messages/count_tokens`, for the Anthropic SDKs and Claude Code with
+//! `ANTHROPIC_BASE_URL`. Served as InvokeModel with the Anthropic body through the one call
+//! path (`CallContext::invoke` / `invoke_stream`), so keys, allow-lists, limits, budgets, cost
+//! and audit apply as on `/model/{id}/invoke`. Translation: `gateway::api::anthropic`.
+
+use super::{CallDeadline, streaming};
+use crate::app::SharedState;
+use crate::body::bytes_or_error;
+use crate::context::RequestContext;
+use crate::controls::call::{CallContext, Refused};
+use crate::error_response::{ApiError, Dialect};
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use futures_core::Stream;
+use futures_util::StreamExt;
+use gateway::GatewayError;
+use gateway::api::anthropic::{self, Endpoint, MessagesRequest};
+use gateway::api::anthropic_stream;
+use gateway::api::count_tokens::CountTokensInput;
+use gateway::api::invoke::InvokeRequest;
+use gateway::ports::InvokeChunkStream;
+use http::{HeaderMap, HeaderValue, header};
+use std::convert::Infallible;
+
+/// Anthropic's own request-id header, which its SDKs surface as `_request_id`.
+const ANTHROPIC_REQUEST_ID: &str = "request-id";
+
+fn parse(
+    state: &SharedState,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+    endpoint: Endpoint,
+) -> Result<(MessagesRequest, String), GatewayError> {
+    let bytes = bytes_or_error(body, state.body_limit())?;
+    let betas: Vec<&str> = headers
+        .get_all("anthropic-beta")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    let request = anthropic::parse(&bytes, &betas, endpoint)?;
+    if !request.dropped.is_empty() {
+        tracing::debug!(dropped = ?request.dropped, "Messages fields Bedrock does not take");
+    }
+    let name = anthropic::route_name(state.gateway.config(), &request.model)?;
+    Ok((request, name))
+}
+
+fn refuse(refused: Refused, ctx: &RequestContext) -> Response {
+    let mut response = refused.into_response(Dialect::Anthropic, &ctx.request_id);
+    crate::headers::insert(
+        response.headers_mut(),
+        ANTHROPIC_REQUEST_ID,
+        &ctx.request_id,
+    );
+    response
+}
+
+pub async fn create(
+    State(state): State<SharedState>,
+    ctx: RequestContext,
+    call: CallContext,
+    CallDeadline(deadline): CallDeadline,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let (request, name) = parse(&state, &headers, body, Endpoint::Create)?;
+        let invoke = InvokeRequest {
+            model_id: name.clone(),
+            body: request.body,
+            content_type: Some("application/json".to_owned()),
+            accept: Some("application/json".to_owned()),
+        };
+        if request.stream {
+            let done = call.invoke_stream(&state, &name, &invoke, deadline).await?;
+            let mut headers = done.headers(&ctx.request_id);
+            crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
+            return Ok(streaming(
+                headers,
+                "text/event-stream",
+                events(done.served.value, ctx.request_id.clone()),
+            ));
+        }
+        let done = call.invoke(&state, &name, &invoke, deadline).await?;
+        let body = anthropic::response_body(&done.served.value.body)?;
+        let mut headers = done.headers(&ctx.request_id);
+        crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        Ok::<_, Refused>((headers, body).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|refused| refuse(refused, &ctx))
+}
+
+/// Bedrock's chunks as Anthropic's server-sent events; a failure midway is a final `error`
+/// event (the stream's settlement is the call path's, whatever happens here).
+fn events(
+    mut chunks: InvokeChunkStream,
+    request_id: String,
+) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
+    async_stream::stream! {
+        while let Some(item) = chunks.next().await {
+            match item {
+                Ok(chunk) => {
+                    for event in anthropic_stream::events(&chunk.bytes) {
+                        yield Ok(Bytes::from(event));
+                    }
+                }
+                Err(error) => {
+                    let error = ApiError::new(error, Dialect::Anthropic, &request_id);
+                    error.log();
+                    yield Ok(Bytes::from(anthropic_stream::sse("error", &error.body())));
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Free on Bedrock, so no limit, budget or cache applies; the allow-list does (the gateway
+/// checks the model as for any call), as on `/model/{id}/count-tokens`.
+pub async fn count_tokens(
+    State(state): State<SharedState>,
+    ctx: RequestContext,
+    call: CallContext,
+    CallDeadline(deadline): CallDeadline,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let (request, name) = parse(&state, &headers, body, Endpoint::CountTokens)?;
+        let input = CountTokensInput::InvokeModel(request.body);
+        let served = call.count_tokens(&state, &name, &input, deadline).await?;
+        let mut headers = crate::headers::served_headers(&ctx.request_id, &served);
+        crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
+        let body = anthropic::count_tokens_body(served.value.input_tokens);
+        Ok::<_, Refused>((headers, axum::Json(body)).into_response())
+    }
+    .await;
+    result.unwrap_or_else(|refused| refuse(refused, &ctx))
+}
