@@ -16,6 +16,7 @@ pub mod model;
 pub mod ports;
 pub mod processor;
 pub mod submit;
+pub mod submitter;
 
 pub use model::*;
 pub use ports::*;

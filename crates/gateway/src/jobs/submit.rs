@@ -89,10 +89,8 @@ pub fn prepare(
             "must be \"high\" or \"normal\"",
         ));
     }
-    let request = serde_json::to_value(&request)
-        .map_err(|e| GatewayError::Internal(format!("job request: {e}")))?;
     let canonical = serde_json::json!({
-        "request": request, "callback_url": submit.callback_url, "metadata": submit.metadata, "priority": submit.priority,
+        "request": &request, "callback_url": submit.callback_url, "metadata": submit.metadata, "priority": submit.priority,
     });
     let request_hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
     Ok(JobRecord {
