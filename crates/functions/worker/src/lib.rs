@@ -7,6 +7,7 @@
 
 pub mod callback;
 pub mod config;
+pub mod producer;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt};
@@ -15,9 +16,12 @@ use gateway::api::converse::ConverseRequest;
 use gateway::config::GatewayConfig;
 use gateway::controls::Controller;
 use gateway::controls::pricing::Pricing;
+use gateway::jobs::events::JobEventPublisher;
 use gateway::jobs::processor::{
     Disposition, JobAnswer, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
 };
+use gateway::jobs::producer::Producers;
+use gateway::jobs::submit::JobSettings;
 use gateway::jobs::{JobMessage, MessageKind};
 use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
@@ -25,12 +29,15 @@ use gateway::webhook::Resolver;
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::event_source::sqs::batch_response;
-use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
+use gateway_aws::jobs::{
+    DynamoJobStore, EventBridgeJobEvents, SnsJobNotifier, SqsDeadLetters, SqsJobQueue,
+};
 use std::panic::AssertUnwindSafe;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use callback::Callbacks;
 pub use config::{CallbackConfig, WorkerConfig};
+pub use producer::ProducerIntake;
 
 /// Runs a job's model call through the same [`Gateway`] the API uses.
 pub struct GatewayRunner<M>(pub Gateway<M>);
@@ -67,6 +74,11 @@ pub struct Worker<M> {
     /// Settles what each job's submit reserved against the caller's limits and budgets, and
     /// adds the job to the usage ledger; `None` without `STATE_TABLE`.
     pub charges: Option<Controller<DynamoControlStore>>,
+    /// Turns producer messages (`gateway.job.v1`, direct or from the event bus) into jobs;
+    /// `None`: they are reported failed, and the redrive policy dead-letters them.
+    pub intake: Option<ProducerIntake>,
+    /// Publishes each terminal job's result event to the bus; `None`: no events.
+    pub events: Option<EventBridgeJobEvents>,
 }
 
 fn now_ms() -> u64 {
@@ -119,9 +131,53 @@ impl LambdaWorker {
             concurrency: config.concurrency,
             pricing: Some(Pricing::new(&gateway_config, home)?),
             charges,
+            intake: producer_intake(sdk, &lookup)?,
+            events: lookup("EVENT_BUS_NAME")
+                .filter(|v| !v.trim().is_empty())
+                .map(|bus| EventBridgeJobEvents::new(aws_sdk_eventbridge::Client::new(sdk), bus)),
         };
         Ok((worker, callbacks))
     }
+}
+
+/// Producer intake when `JOB_PRODUCERS` names producers (JSON: name → policy, see
+/// `gateway::jobs::producer`); it queues pointers on `JOBS_QUEUE_URL` (required then) and
+/// dead-letters refused messages to `JOBS_DLQ_URL`.
+fn producer_intake(
+    sdk: &aws_config::SdkConfig,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<ProducerIntake>, String> {
+    let Some(json) = lookup("JOB_PRODUCERS").filter(|v| !v.trim().is_empty()) else {
+        return Ok(None);
+    };
+    let producers = Producers::parse(&json)?;
+    let queue_url = lookup("JOBS_QUEUE_URL")
+        .filter(|v| !v.trim().is_empty())
+        .ok_or("JOBS_QUEUE_URL is required with JOB_PRODUCERS")?;
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let ttl_days = match lookup("JOB_TTL_DAYS") {
+        None => 7,
+        Some(days) => days
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| format!("JOB_TTL_DAYS must be a whole number, got '{days}'"))?,
+    };
+    let flag = |name: &str| matches!(lookup(name).as_deref().map(str::trim), Some("true" | "1"));
+    Ok(Some(ProducerIntake {
+        producers,
+        queue: SqsJobQueue::new(sqs.clone(), queue_url),
+        dead_letters: lookup("JOBS_DLQ_URL")
+            .filter(|v| !v.trim().is_empty())
+            .map(|url| SqsDeadLetters::new(sqs, url)),
+        settings: JobSettings {
+            ttl_secs: ttl_days * 24 * 3600,
+        },
+        callback_policy: gateway::webhook::CallbackPolicy {
+            allow_http: flag("CALLBACK_ALLOW_HTTP"),
+            allow_private: flag("CALLBACK_ALLOW_PRIVATE"),
+            allowed_hosts: None,
+        },
+    }))
 }
 
 impl<M: ModelClient> Worker<M> {
@@ -158,10 +214,16 @@ impl<M: ModelClient> Worker<M> {
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
         let body = record.body.as_deref().unwrap_or_default();
+        let sender_id = record.attributes.get("SenderId").map(String::as_str);
         // A panic in one record must not take the batch down (or be mistaken for success).
-        let outcome = AssertUnwindSafe(self.dispatch(body, receive_count, callbacks))
-            .catch_unwind()
-            .await;
+        let outcome = AssertUnwindSafe(self.dispatch(
+            body,
+            (&message_id, sender_id),
+            receive_count,
+            callbacks,
+        ))
+        .catch_unwind()
+        .await;
         match outcome {
             Ok(Ok(disposition)) => {
                 tracing::info!(message_id, disposition, "record done");
@@ -189,9 +251,24 @@ impl<M: ModelClient> Worker<M> {
     async fn dispatch<R: Resolver + Send + Sync>(
         &self,
         body: &str,
+        (message_id, sender_id): (&str, Option<&str>),
         receive_count: u32,
         callbacks: Option<&Callbacks<R>>,
     ) -> Result<&'static str, RecordFailure> {
+        if let Some(inbound) = gateway::jobs::producer::read(body, message_id, sender_id) {
+            let intake = self.intake.as_ref().ok_or_else(|| {
+                RecordFailure::Poison(
+                    "producer message, but JOB_PRODUCERS is not configured".into(),
+                )
+            })?;
+            let cx = producer::Context {
+                store: &self.store,
+                controls: self.charges.as_ref(),
+                config: self.runner.0.config(),
+                now_ms: now_ms(),
+            };
+            return intake.accept(&cx, body, inbound).await;
+        }
         let callback = serde_json::from_str::<JobMessage>(body)
             .ok()
             .filter(|m| m.kind == MessageKind::Callback);
@@ -211,6 +288,10 @@ impl<M: ModelClient> Worker<M> {
             clock: now_ms,
             pricing: self.pricing.as_ref(),
             charges: self.charges.as_ref(),
+            events: self
+                .events
+                .as_ref()
+                .map(|events| events as &dyn JobEventPublisher),
         };
         Ok(match processor.process(body, receive_count).await? {
             Disposition::Completed(status) => status.as_str(),

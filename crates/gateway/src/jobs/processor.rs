@@ -2,6 +2,7 @@
 //! message delivered twice, or redelivered after a worker died, still yields exactly one result
 //! and one notification.
 
+use super::events::{JobEventPublisher, JobResultEvent};
 use super::model::{
     CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobResult, JobStatus,
     MessageKind, NotificationState,
@@ -93,6 +94,8 @@ pub struct JobProcessor<'a, S, N, R, Q, C> {
     /// Settles the charge a job's submit reserved; `None`: this worker has no state table
     /// (logged for jobs that carry a charge: their reservation stays counted).
     pub charges: Option<&'a C>,
+    /// Where each terminal job's result event goes (the event bus); `None`: no events.
+    pub events: Option<&'a dyn JobEventPublisher>,
 }
 
 /// How a finished job ended, as its record says (priced in the home region: the record does
@@ -136,6 +139,14 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             .await
             .map_err(store_failure)?
             .ok_or_else(|| RecordFailure::Poison(format!("unknown job {}", message.job_id)))?;
+        // A pointer is only ever written by the gateway with its job's tenant: one naming
+        // another tenant is forged (anyone who may send to the queue could write one).
+        if !message.tenant.is_empty() && message.tenant != job.tenant {
+            return Err(RecordFailure::Poison(format!(
+                "pointer to job {} names another tenant",
+                message.job_id
+            )));
+        }
         if job.is_expired(now) {
             // A job that never ran gives back what its submit reserved.
             let outcome = (!job.status.is_terminal()).then_some(ChargeOutcome::Failed);
@@ -316,6 +327,12 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             .publish(&notification)
             .await
             .map_err(|e| RecordFailure::Retry(format!("notify: {e}")))?;
+        if let Some(events) = self.events {
+            events
+                .publish(&JobResultEvent::of(job))
+                .await
+                .map_err(|e| RecordFailure::Retry(format!("result event: {e}")))?;
+        }
         // Before marking the job announced: if this fails, the message comes back and queues it
         // again; a duplicate first-attempt message is dropped by the callback claim.
         self.queue_first_callback(job).await?;

@@ -117,7 +117,10 @@ impl<S: JobStore, Q: JobQueue, C: CounterStore> JobSubmitter<'_, S, Q, C> {
                 record: same_request(existing, &record)?,
                 replay: true,
             },
-            None => self.create_admitted(principal, record, submit_id, now_ms).await?,
+            None => {
+                self.create_admitted(principal, record, submit_id, now_ms)
+                    .await?
+            }
         };
         // A replay re-sends the message while the job is still queued: if the first submit's
         // enqueue failed, this is what gets the job going (its reservation stays counted

@@ -9,3 +9,4 @@ mod callbacks;
 mod fuzz;
 mod jobs_charging;
 mod jobs_flow;
+mod producers;
