@@ -399,6 +399,45 @@ mod tests {
     }
 
     #[test]
+    fn the_sample_events_are_read_as_documented() {
+        let producers = Producers::parse(
+            &json!({"crm": {"tenant": "crm", "models": ["haiku"], "event_sources": ["com.example.crm"],
+                            "callback_hosts": ["hooks.example.com"]}})
+            .to_string(),
+        )
+        .unwrap();
+        let config = GatewayConfig::default();
+        let direct = include_str!("../../../../events/jobs/producer-message.json");
+        let authorised = read(direct, "m-1", None)
+            .unwrap()
+            .unwrap()
+            .authorise(&producers, &config)
+            .unwrap();
+        assert_eq!(authorised.idempotency_id, "order-1234");
+        assert_eq!(authorised.model, "haiku");
+        let event = include_str!("../../../../events/jobs/eventbridge-job-requested.json");
+        let authorised = read(event, "m-2", None)
+            .unwrap()
+            .unwrap()
+            .authorise(&producers, &config)
+            .unwrap();
+        assert_eq!(
+            authorised.idempotency_id,
+            "6a7e8feb-b491-4cf7-a9f1-bf3703467718"
+        );
+        assert_eq!(authorised.submission.model_name(), Some("haiku"));
+        for sample in [
+            include_str!("../../../../events/jobs/eventbridge-job-succeeded.json"),
+            include_str!("../../../../events/jobs/eventbridge-job-failed.json"),
+        ] {
+            let envelope: Value = serde_json::from_str(sample).unwrap();
+            let detail: crate::jobs::events::JobResultEvent =
+                serde_json::from_value(envelope["detail"].clone()).unwrap();
+            assert_eq!(envelope["detail-type"], detail.detail_type());
+        }
+    }
+
+    #[test]
     fn pointers_are_not_producer_messages() {
         assert!(read(r#"{"job_id":"job-1","tenant":"t"}"#, "m", None).is_none());
         assert!(read("not json", "m", None).is_none());
