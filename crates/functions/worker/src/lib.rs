@@ -20,7 +20,6 @@ use gateway::jobs::events::JobEventPublisher;
 use gateway::jobs::processor::{
     Disposition, JobAnswer, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
 };
-use gateway::jobs::producer::Producers;
 use gateway::jobs::submit::JobSettings;
 use gateway::jobs::{JobMessage, MessageKind};
 use gateway::ports::ModelClient;
@@ -31,12 +30,13 @@ use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{
     DynamoJobStore, EventBridgeJobEvents, SnsJobNotifier, SqsDeadLetters, SqsJobQueue,
+    SqsRedelivery,
 };
 use std::panic::AssertUnwindSafe;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use callback::Callbacks;
-pub use config::{CallbackConfig, WorkerConfig};
+pub use config::{CallbackConfig, ProducerConfig, WorkerConfig};
 pub use producer::ProducerIntake;
 
 /// Runs a job's model call through the same [`Gateway`] the API uses.
@@ -79,6 +79,9 @@ pub struct Worker<M> {
     pub intake: Option<ProducerIntake>,
     /// Publishes each terminal job's result event to the bus; `None`: no events.
     pub events: Option<EventBridgeJobEvents>,
+    /// Brings a record that must be retried back after a jittered backoff growing with its
+    /// receive count (`settings.redelivery_*`); `None`: after the queue's visibility timeout.
+    pub redelivery: Option<SqsRedelivery>,
 }
 
 fn now_ms() -> u64 {
@@ -132,6 +135,9 @@ impl LambdaWorker {
             pricing: Some(Pricing::new(&gateway_config, home)?),
             charges,
             intake: producer_intake(sdk, &lookup)?,
+            redelivery: lookup("JOBS_QUEUE_URL")
+                .filter(|v| !v.trim().is_empty())
+                .map(|url| SqsRedelivery::new(aws_sdk_sqs::Client::new(sdk), url)),
             events: lookup("EVENT_BUS_NAME")
                 .filter(|v| !v.trim().is_empty())
                 .map(|bus| EventBridgeJobEvents::new(aws_sdk_eventbridge::Client::new(sdk), bus)),
@@ -140,41 +146,25 @@ impl LambdaWorker {
     }
 }
 
-/// Producer intake when `JOB_PRODUCERS` names producers (JSON: name → policy, see
-/// `gateway::jobs::producer`); it queues pointers on `JOBS_QUEUE_URL` (required then) and
-/// dead-letters refused messages to `JOBS_DLQ_URL`.
+/// Producer intake from its configuration (see [`ProducerConfig`]), with clients from `sdk`.
 fn producer_intake(
     sdk: &aws_config::SdkConfig,
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<Option<ProducerIntake>, String> {
-    let Some(json) = lookup("JOB_PRODUCERS").filter(|v| !v.trim().is_empty()) else {
+    let Some(config) = ProducerConfig::from_env(lookup)? else {
         return Ok(None);
     };
-    let producers = Producers::parse(&json)?;
-    let queue_url = lookup("JOBS_QUEUE_URL")
-        .filter(|v| !v.trim().is_empty())
-        .ok_or("JOBS_QUEUE_URL is required with JOB_PRODUCERS")?;
     let sqs = aws_sdk_sqs::Client::new(sdk);
-    let ttl_days = match lookup("JOB_TTL_DAYS") {
-        None => 7,
-        Some(days) => days
-            .trim()
-            .parse::<u64>()
-            .map_err(|_| format!("JOB_TTL_DAYS must be a whole number, got '{days}'"))?,
-    };
-    let flag = |name: &str| matches!(lookup(name).as_deref().map(str::trim), Some("true" | "1"));
     Ok(Some(ProducerIntake {
-        producers,
-        queue: SqsJobQueue::new(sqs.clone(), queue_url),
-        dead_letters: lookup("JOBS_DLQ_URL")
-            .filter(|v| !v.trim().is_empty())
-            .map(|url| SqsDeadLetters::new(sqs, url)),
+        producers: config.producers,
+        queue: SqsJobQueue::new(sqs.clone(), config.queue_url),
+        dead_letters: config.dlq_url.map(|url| SqsDeadLetters::new(sqs, url)),
         settings: JobSettings {
-            ttl_secs: ttl_days * 24 * 3600,
+            ttl_secs: config.ttl_secs,
         },
         callback_policy: gateway::webhook::CallbackPolicy {
-            allow_http: flag("CALLBACK_ALLOW_HTTP"),
-            allow_private: flag("CALLBACK_ALLOW_PRIVATE"),
+            allow_http: config.allow_http,
+            allow_private: config.allow_private,
             allowed_hosts: None,
         },
     }))
@@ -235,7 +225,8 @@ impl<M: ModelClient> Worker<M> {
                         tracing::error!(message_id, receive_count, %failure, "poison message")
                     }
                     _ => {
-                        tracing::warn!(message_id, receive_count, %failure, "record will be retried")
+                        tracing::warn!(message_id, receive_count, %failure, "record will be retried");
+                        self.back_off(&record, receive_count).await;
                     }
                 }
                 Some(message_id)
@@ -244,6 +235,20 @@ impl<M: ModelClient> Worker<M> {
                 tracing::error!(message_id, "record handler panicked; reported as failed");
                 Some(message_id)
             }
+        }
+    }
+
+    /// Makes a record that must be retried visible again after the backoff for its receive
+    /// count. A failure here only costs time: the queue's visibility timeout still applies.
+    async fn back_off(&self, record: &SqsMessage, receive_count: u32) {
+        let (Some(redelivery), Some(receipt)) = (&self.redelivery, &record.receipt_handle) else {
+            return;
+        };
+        let delay = self
+            .settings
+            .redelivery_delay(receive_count, &mut fastrand::Rng::new());
+        if let Err(error) = redelivery.delay(receipt, delay).await {
+            tracing::warn!(%error, "could not shorten the record's redelivery");
         }
     }
 

@@ -4,6 +4,7 @@
 //! succeeded, so nothing is dropped silently.
 
 use super::aws_error;
+use super::sqs_queue::string_attribute;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use gateway::GatewayError;
 
@@ -14,11 +15,7 @@ pub struct SqsDeadLetters {
 }
 
 fn attribute(value: &str) -> Result<MessageAttributeValue, GatewayError> {
-    MessageAttributeValue::builder()
-        .data_type("String")
-        .string_value(value)
-        .build()
-        .map_err(|e| GatewayError::Internal(format!("SQS attribute: {e}")))
+    string_attribute(value).ok_or_else(|| GatewayError::Internal("SQS attribute".into()))
 }
 
 impl SqsDeadLetters {

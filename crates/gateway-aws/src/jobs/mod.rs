@@ -4,6 +4,7 @@
 mod dead_letters;
 mod dynamo_store;
 mod event_bus;
+mod redelivery;
 mod result_codec;
 mod sns_notifier;
 mod sqs_queue;
@@ -11,6 +12,7 @@ mod sqs_queue;
 pub use dead_letters::SqsDeadLetters;
 pub use dynamo_store::DynamoJobStore;
 pub use event_bus::EventBridgeJobEvents;
+pub use redelivery::SqsRedelivery;
 pub use sns_notifier::SnsJobNotifier;
 pub use sqs_queue::SqsJobQueue;
 

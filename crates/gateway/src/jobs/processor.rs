@@ -13,7 +13,7 @@ use crate::api::converse::{ConverseRequest, ConverseResponse};
 use crate::controls::job_charge::ChargeOutcome;
 use crate::controls::pricing::Pricing;
 use crate::controls::usage::TokenUsage;
-use crate::resilience::ErrorClass;
+use crate::resilience::{ErrorClass, RetryPolicy};
 use crate::service::Caller;
 use std::future::Future;
 use std::time::Duration;
@@ -47,6 +47,11 @@ pub struct ProcessorSettings {
     /// the job ends `FAILED` instead of sitting `QUEUED` while its message goes to the DLQ.
     pub max_receive_count: u32,
     pub notify_lease: Duration,
+    /// A message that must come back (a throttled model, a busy job) is made visible again
+    /// after a full-jitter backoff growing with its receive count, from `redelivery_base` up
+    /// to `redelivery_max`, instead of after the queue's visibility timeout (720 s deployed).
+    pub redelivery_base: Duration,
+    pub redelivery_max: Duration,
 }
 
 impl Default for ProcessorSettings {
@@ -55,7 +60,24 @@ impl Default for ProcessorSettings {
             lease: Duration::from_secs(180),
             max_receive_count: 5,
             notify_lease: Duration::from_secs(30),
+            redelivery_base: Duration::from_secs(2),
+            redelivery_max: Duration::from_secs(120),
         }
+    }
+}
+
+impl ProcessorSettings {
+    /// When a message received `receive_count` times comes back: at least 1 s (SQS counts
+    /// visibility in whole seconds), jittered, through the one retry module's backoff.
+    pub fn redelivery_delay(&self, receive_count: u32, rng: &mut fastrand::Rng) -> Duration {
+        let policy = RetryPolicy {
+            base_delay: self.redelivery_base,
+            max_delay: self.redelivery_max,
+            ..RetryPolicy::default()
+        };
+        policy
+            .backoff(receive_count.saturating_sub(1), None, rng)
+            .max(Duration::from_secs(1))
     }
 }
 

@@ -276,6 +276,7 @@ async fn flow(options: Options) -> Flow {
         charges: None,
         intake: None,
         events: None,
+        redelivery: None,
     };
     let mut settings =
         CallbackSettings::new(CallbackSecrets::parse(CALLBACK_SECRET, None).unwrap());

@@ -335,3 +335,69 @@ async fn attack_a_forged_pointer_to_another_tenants_job_runs_nothing_and_is_refu
     );
     assert!(p.result_events().await.is_empty(), "no second result event");
 }
+
+/// Issue 15's soak finding: a released message waited out the queue's visibility timeout
+/// (720 s deployed). With redelivery, a throttled job's message comes back after a backoff of
+/// about a second here although its queue hides messages for 60 s.
+#[tokio::test]
+async fn a_throttled_job_comes_back_after_a_short_backoff_not_the_visibility_timeout() {
+    use bedrock_sim::{Behavior, ErrorKind, Outcome};
+    use gateway_aws::event_source::sqs::SqsPoller;
+    use gateway_aws::jobs::SqsRedelivery;
+    use std::time::{Duration, Instant};
+
+    let mut p = producer_flow().await;
+    let sqs = moto().sqs();
+    let slow = resources::create_queue(&sqs, &unique_name("slow-q"), Some(5), 60).await;
+    if let Some(intake) = &mut p.flow.worker.intake {
+        intake.queue = SqsJobQueue::new(sqs.clone(), &slow.url);
+    }
+    p.flow.worker.redelivery = Some(SqsRedelivery::new(sqs.clone(), &slow.url));
+    p.flow.worker.settings.max_receive_count = 5;
+    p.flow.worker.settings.redelivery_base = Duration::from_secs(1);
+    p.flow.worker.settings.redelivery_max = Duration::from_secs(1);
+    // More throttles than one invocation's retry loop makes: the first delivery fails.
+    p.flow.sim.set_behavior(
+        HAIKU,
+        Behavior::script([Outcome::Error(ErrorKind::ThrottlingException); 4]),
+    );
+    let poller = SqsPoller::new(sqs.clone(), &slow.url, &slow.arn);
+    sqs.send_message()
+        .queue_url(&slow.url)
+        .message_body(message("slow-1", "busy model").to_string())
+        .send()
+        .await
+        .unwrap();
+
+    let owner = p.flow.api_key("crm", |_| {}).await;
+    let id = producer_job_id("slow-1");
+    let started = Instant::now();
+    let mut failed_deliveries = 0;
+    let mut status = Value::Null;
+    while started.elapsed() < Duration::from_secs(20) {
+        let event = poller.receive().await.unwrap();
+        let response = p.flow.worker.handle(event.clone()).await;
+        failed_deliveries += response.batch_item_failures.len();
+        poller.settle(&event, &response).await.unwrap();
+        let (code, job) = p
+            .flow
+            .http(
+                http::Request::get(format!("/v1/jobs/{id}"))
+                    .header("authorization", format!("Bearer {}", owner.api_key))
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await;
+        if code == 200 && job["status"] == "SUCCEEDED" {
+            status = job["status"].clone();
+            break;
+        }
+    }
+    assert_eq!(
+        status, "SUCCEEDED",
+        "not finished within 20 s of a 60 s visibility timeout"
+    );
+    assert!(failed_deliveries >= 1, "the first delivery was throttled");
+    assert_eq!(p.flow.notifications().await.len(), 1);
+    assert_eq!(p.result_events().await.len(), 1);
+}

@@ -155,6 +155,7 @@ async fn build(
         charges: state.as_ref().map(controller),
         intake: None,
         events: None,
+        redelivery: None,
     };
     let jobs_poller = SqsPoller::new(sqs, &queue.url, &queue.arn);
     Flow {
