@@ -224,9 +224,16 @@ impl<M: ModelClient> Worker<M> {
                     RecordFailure::Poison(_) => {
                         tracing::error!(message_id, receive_count, %failure, "poison message")
                     }
-                    _ => {
+                    // Released by this worker: the next delivery may claim it at once.
+                    RecordFailure::Retry(_) => {
                         tracing::warn!(message_id, receive_count, %failure, "record will be retried");
                         self.back_off(&record, receive_count).await;
+                    }
+                    // Held by a live (or dead) worker's lease: the queue's visibility timeout
+                    // outlasts the lease, so the next delivery finds it finished or claimable;
+                    // a shorter wait would only burn receives towards the DLQ.
+                    RecordFailure::Busy(_) => {
+                        tracing::warn!(message_id, receive_count, %failure, "record will be retried")
                     }
                 }
                 Some(message_id)
@@ -302,6 +309,7 @@ impl<M: ModelClient> Worker<M> {
             Disposition::Completed(status) => status.as_str(),
             Disposition::AlreadyDone => "already_done",
             Disposition::Expired => "expired",
+            Disposition::Requeued => "requeued",
         })
     }
 }

@@ -89,6 +89,9 @@ pub enum Disposition {
     AlreadyDone,
     /// The record outlived its TTL; nothing to do.
     Expired,
+    /// Held by another worker on the message's last delivery: a fresh pointer was queued to
+    /// come back after the lease, instead of this one going to the DLQ and the job with it.
+    Requeued,
 }
 
 /// The message must come back (a batch item failure). Poison messages end in the DLQ.
@@ -178,10 +181,10 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
         if job.status.is_terminal() {
             // A worker that finished the job may have died before settling it.
             self.settle_charge(&job, None).await?;
-            return self.announce(&job).await;
+            return self.announce(&job, &message, receive_count).await;
         }
         if job.status == JobStatus::Running && job.lease_until_ms.is_some_and(|until| until > now) {
-            return Err(RecordFailure::Busy(job.job_id));
+            return self.busy(&message, receive_count, job.lease_until_ms).await;
         }
 
         let token = format!("{now:x}-{:016x}", fastrand::u64(..));
@@ -201,9 +204,9 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             return match current {
                 Some(job) if job.status.is_terminal() => {
                     self.settle_charge(&job, None).await?;
-                    self.announce(&job).await
+                    self.announce(&job, &message, receive_count).await
                 }
-                _ => Err(RecordFailure::Busy(message.job_id)),
+                _ => self.busy(&message, receive_count, None).await,
             };
         };
 
@@ -244,10 +247,35 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             .map_err(store_failure)?;
         let Some(job) = finished else {
             // Our lease ran out and another worker took the job over: its result stands.
-            return Err(RecordFailure::Busy(job.job_id));
+            return self.busy(&message, receive_count, None).await;
         };
         self.settle_charge(&job, Some(charged)).await?;
-        self.announce(&job).await
+        self.announce(&job, &message, receive_count).await
+    }
+
+    /// The job is held by another worker's lease. Before the message's last delivery it just
+    /// comes back; on the last one a fresh pointer is queued (delayed past the lease, `until`
+    /// or a whole lease from now) so the job is not lost with a dead-lettered message.
+    async fn busy(
+        &self,
+        message: &JobMessage,
+        receive_count: u32,
+        until_ms: Option<u64>,
+    ) -> Result<Disposition, RecordFailure> {
+        let Some(queue) = self
+            .callbacks
+            .filter(|_| receive_count >= self.settings.max_receive_count)
+        else {
+            return Err(RecordFailure::Busy(message.job_id.clone()));
+        };
+        let now = (self.clock)();
+        let until = until_ms.unwrap_or(now + self.settings.lease.as_millis() as u64);
+        let delay = Duration::from_millis(until.saturating_sub(now)) + Duration::from_secs(1);
+        queue
+            .enqueue(message, delay)
+            .await
+            .map_err(|e| RecordFailure::Retry(format!("requeue: {e}")))?;
+        Ok(Disposition::Requeued)
     }
 
     /// Settles the charge the job's submit reserved, once: whoever claims it on the record
@@ -314,7 +342,12 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
     }
 
     /// Publishes the job's notification once: only the worker that wins the claim publishes.
-    async fn announce(&self, job: &JobRecord) -> Result<Disposition, RecordFailure> {
+    async fn announce(
+        &self,
+        job: &JobRecord,
+        message: &JobMessage,
+        receive_count: u32,
+    ) -> Result<Disposition, RecordFailure> {
         if job.notification == NotificationState::Sent {
             return Ok(Disposition::AlreadyDone);
         }
@@ -331,8 +364,11 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                 Some(job) if job.notification == NotificationState::Sent => {
                     Ok(Disposition::AlreadyDone)
                 }
-                // Another worker is publishing; come back to confirm it did.
-                _ => Err(RecordFailure::Busy(job.job_id.clone())),
+                // Another worker is publishing (or died doing it); come back to confirm.
+                _ => {
+                    let until = (self.clock)() + self.settings.notify_lease.as_millis() as u64;
+                    self.busy(message, receive_count, Some(until)).await
+                }
             };
         }
         let notification = JobNotification {

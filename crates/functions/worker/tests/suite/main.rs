@@ -10,3 +10,4 @@ mod fuzz;
 mod jobs_charging;
 mod jobs_flow;
 mod producers;
+mod soak;

@@ -14,18 +14,18 @@ use serde_json::{Value, json};
 use testkit::{moto, resources, unique_name};
 use worker::ProducerIntake;
 
-struct ProducerFlow {
-    flow: Flow,
+pub(crate) struct ProducerFlow {
+    pub(crate) flow: Flow,
     bus: String,
     results_url: String,
 }
 
-const SOURCE: &str = "com.example.crm";
+pub(crate) const SOURCE: &str = "com.example.crm";
 
 /// The flow with controls on, producer `crm` (tenant `crm`, model `haiku` only, events under
 /// `com.example.crm`), a bus whose request rule targets the jobs queue and whose result rule
 /// targets a test queue.
-async fn producer_flow() -> ProducerFlow {
+pub(crate) async fn producer_flow() -> ProducerFlow {
     let mut flow = flow_with_controls(json!({})).await;
     let sqs = moto().sqs();
     let events = aws_sdk_eventbridge::Client::new(&moto().sdk_config());
@@ -84,13 +84,13 @@ async fn producer_flow() -> ProducerFlow {
     }
 }
 
-fn message(idempotency_id: &str, prompt: &str) -> Value {
+pub(crate) fn message(idempotency_id: &str, prompt: &str) -> Value {
     json!({"schema": SCHEMA_V1, "producer": "crm", "idempotency_id": idempotency_id,
            "model": "haiku", "metadata": {"order": idempotency_id},
            "request": {"converse": {"messages": [{"role": "user", "content": [{"text": prompt}]}]}}})
 }
 
-fn producer_job_id(idempotency_id: &str) -> String {
+pub(crate) fn producer_job_id(idempotency_id: &str) -> String {
     job_id("crm", Some(&format!("producer/crm/{idempotency_id}")), "")
 }
 
@@ -136,7 +136,7 @@ impl ProducerFlow {
         }
     }
 
-    async fn result_events(&self) -> Vec<Value> {
+    pub(crate) async fn result_events(&self) -> Vec<Value> {
         let url = self.results_url.clone();
         self.drain_queue(&url)
             .await
@@ -146,7 +146,7 @@ impl ProducerFlow {
     }
 
     /// The DLQ's messages: (code, reason) of each.
-    async fn dead_letters(&self) -> Vec<(String, String)> {
+    pub(crate) async fn dead_letters(&self) -> Vec<(String, String)> {
         let url = self.flow.dlq_url.clone();
         self.drain_queue(&url)
             .await
@@ -164,7 +164,7 @@ impl ProducerFlow {
             .collect()
     }
 
-    async fn put_event(&self, source: &str, detail: &Value) {
+    pub(crate) async fn put_event(&self, source: &str, detail: &Value) {
         let events = aws_sdk_eventbridge::Client::new(&moto().sdk_config());
         let output = events
             .put_events()
