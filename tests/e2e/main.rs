@@ -10,5 +10,6 @@ mod common;
 
 mod async_job;
 mod document_enrichment;
+mod event_producer;
 mod sync_call;
 mod webhook_callback;

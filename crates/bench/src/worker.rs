@@ -339,6 +339,7 @@ async fn ceiling(
         pricing: Some(&pricing),
         // The bench's jobs are submitted without controls: they carry no charge.
         charges: None::<&NoCharges>,
+        events: None,
     };
     let processor = &processor;
     let drained = drain(&fixture, lanes, config.timeout, |event| async move {

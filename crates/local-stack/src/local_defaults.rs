@@ -28,8 +28,21 @@ pub fn demo_webhook_config() -> String {
     .to_string()
 }
 
+/// `JOB_PRODUCERS` of the offline run: producer `demo` (tenant `demo`), sending straight to
+/// the jobs queue or as `GenAI Job Requested` events with source `com.example.demo`.
+pub fn demo_producers() -> String {
+    serde_json::json!({
+        "demo": {"tenant": "demo", "event_sources": ["com.example.demo"]}
+    })
+    .to_string()
+}
+
 /// The variables this module can supply, with why.
 pub const SUPPLIED: &[(&str, &str)] = &[
+    (
+        "JOB_PRODUCERS",
+        "demo producer `demo` (deployed: the JobProducersJson parameter)",
+    ),
     (
         "WEBHOOK_CONFIG",
         "demo source `demo` (deployed: from Secrets Manager)",
@@ -51,6 +64,7 @@ pub const SUPPLIED: &[(&str, &str)] = &[
 pub fn local_default(name: &str) -> Option<String> {
     match name {
         "WEBHOOK_CONFIG" => Some(demo_webhook_config()),
+        "JOB_PRODUCERS" => Some(demo_producers()),
         "CALLBACK_SIGNING_SECRET" => Some(DEMO_CALLBACK_SECRET.to_owned()),
         "CALLBACK_ALLOW_HTTP" | "CALLBACK_ALLOW_PRIVATE" => Some("true".to_owned()),
         _ => None,

@@ -32,6 +32,13 @@ pub struct LocalTopic {
     pub arn: String,
 }
 
+/// An EventBridge bus; `Ref` is its name, as in CloudFormation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalBus {
+    pub name: String,
+    pub arn: String,
+}
+
 /// A Secrets Manager secret; `Ref` is its ARN, as in CloudFormation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LocalSecret {
@@ -46,6 +53,7 @@ pub struct LocalResources {
     pub queues: BTreeMap<String, LocalQueue>,
     pub topics: BTreeMap<String, LocalTopic>,
     pub secrets: BTreeMap<String, LocalSecret>,
+    pub buses: BTreeMap<String, LocalBus>,
 }
 
 impl LocalResources {
@@ -70,6 +78,8 @@ impl ResourceAttributes for LocalResources {
             &queue.url
         } else if let Some(secret) = self.secrets.get(logical_id) {
             &secret.arn
+        } else if let Some(bus) = self.buses.get(logical_id) {
+            &bus.name
         } else {
             &self.topics.get(logical_id)?.arn
         };
@@ -99,6 +109,12 @@ impl ResourceAttributes for LocalResources {
         } else if let Some(secret) = self.secrets.get(logical_id) {
             match attribute {
                 "Id" => Some(secret.arn.clone()),
+                _ => None,
+            }
+        } else if let Some(bus) = self.buses.get(logical_id) {
+            match attribute {
+                "Arn" => Some(bus.arn.clone()),
+                "Name" => Some(bus.name.clone()),
                 _ => None,
             }
         } else {
@@ -344,5 +360,62 @@ pub async fn create(
             .map_err(|e| failed(&what, aws_sdk_sns::error::DisplayErrorContext(e)))?;
         tracing::info!(subscription = %spec.logical_id, protocol = %subscription.protocol, "created subscription");
     }
+    create_event_buses(template, sdk, &mut local).await?;
     Ok(local)
+}
+
+/// The buses by logical id, then their rules with their targets (moto delivers matching
+/// events to SQS targets, as EventBridge does).
+async fn create_event_buses(
+    template: &Template,
+    sdk: &aws_config::SdkConfig,
+    local: &mut LocalResources,
+) -> Result<(), StackError> {
+    let events = aws_sdk_eventbridge::Client::new(sdk);
+    for logical_id in template.event_buses()? {
+        let what = format!("event bus {logical_id}");
+        let output = events
+            .create_event_bus()
+            .name(&logical_id)
+            .send()
+            .await
+            .map_err(|e| failed(&what, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+        let arn = output.event_bus_arn().unwrap_or_default().to_owned();
+        tracing::info!(bus = %logical_id, "created event bus");
+        local.buses.insert(
+            logical_id.clone(),
+            LocalBus {
+                name: logical_id,
+                arn,
+            },
+        );
+    }
+    for rule in template.event_rules(local)? {
+        let what = format!("event rule {}", rule.logical_id);
+        events
+            .put_rule()
+            .name(&rule.logical_id)
+            .event_bus_name(&rule.bus)
+            .event_pattern(&rule.pattern)
+            .send()
+            .await
+            .map_err(|e| failed(&what, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+        for (id, arn) in &rule.targets {
+            let target = aws_sdk_eventbridge::types::Target::builder()
+                .id(id)
+                .arn(arn)
+                .build()
+                .map_err(|e| failed(&what, e))?;
+            events
+                .put_targets()
+                .rule(&rule.logical_id)
+                .event_bus_name(&rule.bus)
+                .targets(target)
+                .send()
+                .await
+                .map_err(|e| failed(&what, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
+        }
+        tracing::info!(rule = %rule.logical_id, bus = %rule.bus, targets = rule.targets.len(), "created event rule");
+    }
+    Ok(())
 }

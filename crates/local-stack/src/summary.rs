@@ -161,6 +161,39 @@ pub fn summary(stack: &LocalStack) -> String {
         out,
         "  {ddb} -H 'x-amz-target: DynamoDB_20120810.GetItem' \\\n    -d '{{\"TableName\":\"{documents}\",\"Key\":{{\"pk\":{{\"S\":\"doc-1\"}}}}}}'"
     );
+    if let Some(jobs_queue) = stack.resources.queues.get("JobsQueue") {
+        let message = r#"{\"schema\":\"gateway.job.v1\",\"producer\":\"demo\",\"idempotency_id\":\"order-1\",\"model\":\"haiku\",\"request\":{\"converse\":{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"Summarise order 1\"}]}]}}}"#;
+        let _ = writeln!(
+            out,
+            "  # direct SQS producer: a gateway.job.v1 message on the jobs queue becomes a job (tenant demo)"
+        );
+        let _ = writeln!(
+            out,
+            "  curl -s {moto} --aws-sigv4 aws:amz:us-east-1:sqs --user test:test \\\n    -H 'content-type: application/x-amz-json-1.0' -H 'x-amz-target: AmazonSQS.SendMessage' \\\n    -d '{{\"QueueUrl\":\"{}\",\"MessageBody\":\"{message}\"}}'",
+            jobs_queue.url
+        );
+        if let Some(bus) = stack.resources.buses.values().next() {
+            let _ = writeln!(
+                out,
+                "  # EventBridge producer: a GenAI Job Requested event (its id is the idempotency id); results come back as GenAI Job Succeeded/Failed"
+            );
+            // No idempotency id: the event's own id is the job's.
+            let detail = message.replace(r#"\"idempotency_id\":\"order-1\","#, "");
+            let _ = writeln!(
+                out,
+                "  curl -s {moto} --aws-sigv4 aws:amz:us-east-1:events --user test:test \\\n    -H 'content-type: application/x-amz-json-1.1' -H 'x-amz-target: AWSEvents.PutEvents' \\\n    -d '{{\"Entries\":[{{\"EventBusName\":\"{}\",\"Source\":\"com.example.demo\",\"DetailType\":\"GenAI Job Requested\",\"Detail\":\"{}\"}}]}}'",
+                bus.name, detail
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  # a producer's job, read by its tenant (a key of tenant demo when controls are on)"
+        );
+        let _ = writeln!(
+            out,
+            "  curl -s {api}/v1/jobs/job-$(printf 'demo\\0producer/demo/order-1' | sha256sum | cut -c1-32)"
+        );
+    }
     if let Some(webhook) = &stack.webhook_url {
         let callback = stack
             .callback_inbox_url

@@ -1,6 +1,6 @@
 //! `POST /webhooks/{source}`: verify → parse → map (callback URL checked) → dedupe (source +
-//! body hash, + the delivery id when signed) → admit against the source's principal → job →
-//! queue → 202.
+//! body hash, + the delivery id when signed) → the source's principal → [`JobSubmitter`]
+//! (admit, create or replay, queue) → 202.
 //!
 //! Fast by construction: no model call here, only the signature check and a few small
 //! DynamoDB/SQS writes; the worker does the rest, settles the charge and POSTs the result to
@@ -12,16 +12,14 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
-use gateway::controls::{CallPlan, RouteClass, estimate, models};
+use gateway::jobs::ORIGIN_WEBHOOK_PREFIX;
 use gateway::jobs::submit::{job_id, prepare};
-use gateway::jobs::{Created, JobQueue, JobRecord, JobStatus, JobStore, ORIGIN_WEBHOOK_PREFIX};
+use gateway::jobs::submitter::{JobSubmitter, SubmitError};
 use gateway::webhook::HeaderLookup;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
-use std::time::Duration;
 
 use crate::app::SharedState;
-use crate::config::Source;
 use crate::dedupe::{Claim, DedupeStore};
 use crate::error::HandlerError;
 use crate::mapping::submission;
@@ -147,15 +145,29 @@ async fn accept(
         });
     }
 
-    let (record, duplicate) = create_admitted(state, source, record).await?;
-    // Also for a job an earlier attempt created but may not have queued; the worker ignores
-    // duplicate messages.
-    if record.status == JobStatus::Queued {
-        state
-            .queue
-            .enqueue(&record.message(), Duration::ZERO)
-            .await?;
-    }
+    let principal = state
+        .controls
+        .service_principal(&source.tenant, source.key_id.as_deref(), now_ms)
+        .await
+        .map_err(refused)?;
+    let submitter = JobSubmitter {
+        store: &state.jobs,
+        queue: &state.queue,
+        controls: Some(&state.controls),
+        config: &state.gateway,
+    };
+    let submit_id = uuid::Uuid::new_v4().simple().to_string();
+    // Replayable: a job an earlier attempt created (and may not have queued) is found and
+    // queued again, not admitted twice; the worker ignores duplicate messages.
+    let submitted = submitter
+        .submit(&principal, record, true, &submit_id, state.now_ms())
+        .await
+        .map_err(|error| match error {
+            SubmitError::Refused(refusal) => refused(refusal.error),
+            SubmitError::Failed(GatewayError::Conflict(_)) => HandlerError::Conflict,
+            SubmitError::Failed(error) => error.into(),
+        })?;
+    let (record, duplicate) = (submitted.record, submitted.replay);
     state
         .dedupe
         .mark_accepted(name, &key, state.now_ms())
@@ -170,65 +182,6 @@ async fn accept(
         delivery_id: delivery.delivery_id,
         duplicate,
     })
-}
-
-/// Admits the job against the source's principal like `POST /v1/jobs` admits an API job
-/// (rate limits, budgets, allowed models; a refusal creates nothing), then creates its
-/// record carrying the reservation for the worker to settle. `true`: the job existed.
-async fn create_admitted(
-    state: &SharedState,
-    source: &Source,
-    mut record: JobRecord,
-) -> Result<(JobRecord, bool), HandlerError> {
-    let now_ms = state.now_ms();
-    let controls = &state.controls;
-    let principal = controls
-        .service_principal(&source.tenant, source.key_id.as_deref(), now_ms)
-        .await
-        .map_err(refused)?;
-    let (model, request) = record.call()?;
-    let plan = CallPlan {
-        route: RouteClass::Jobs,
-        model: models::resolve(&state.gateway, &model, principal.allowed_models())
-            .map_err(refused)?,
-        estimate: estimate::converse(&request, &state.gateway.controls.estimate)?,
-        cache: None,
-    };
-    let admission = controls
-        .admit(&principal, plan, now_ms)
-        .await
-        .map_err(|refusal| refused(refusal.error))?;
-    let submit_id = uuid::Uuid::new_v4().simple().to_string();
-    record.charge = Some(admission.charge(&submit_id));
-    record.allowed_models = principal
-        .key
-        .as_ref()
-        .map(|k| k.allowed_models.clone())
-        .unwrap_or_default();
-    let own_write = |stored: &JobRecord| stored.charge == record.charge;
-    match state.jobs.create(&record).await {
-        Ok(Created::New) => Ok((record, false)),
-        Ok(Created::Existing(existing)) if own_write(&existing) => Ok((record, false)),
-        Ok(Created::Existing(existing)) => {
-            // An earlier delivery of the same body made the job: its reservation stands.
-            controls.release(&admission).await;
-            if existing.request_hash == record.request_hash {
-                Ok((*existing, true))
-            } else {
-                Err(HandlerError::Conflict)
-            }
-        }
-        Err(error) => {
-            // The write may have landed before the error: look before giving back.
-            match state.jobs.get(&record.job_id).await {
-                Ok(Some(stored)) if own_write(&stored) => Ok((record, false)),
-                _ => {
-                    controls.release(&admission).await;
-                    Err(error.into())
-                }
-            }
-        }
-    }
 }
 
 /// A refusal of the controls: limits and budgets, the key's allow-lists, or a principal

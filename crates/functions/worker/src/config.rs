@@ -2,6 +2,7 @@
 
 use gateway::jobs::callback::{CallbackSecrets, CallbackSettings, RetrySchedule};
 use gateway::jobs::processor::ProcessorSettings;
+use gateway::jobs::producer::Producers;
 use std::time::Duration;
 
 #[derive(Debug, Clone)]
@@ -26,6 +27,39 @@ pub struct CallbackConfig {
     /// Where "callback given up" alerts go; the notifications topic unless set.
     pub alert_topic_arn: String,
     pub settings: CallbackSettings,
+}
+
+/// Producer intake (`gateway.job.v1` messages and `GenAI Job Requested` events): on when
+/// `JOB_PRODUCERS` names producers.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    pub producers: Producers,
+    /// Where a new job's pointer is queued (`JOBS_QUEUE_URL`, required with producers).
+    pub queue_url: String,
+    /// Where a refused message goes with its reason (`JOBS_DLQ_URL`).
+    pub dlq_url: Option<String>,
+    /// `JOB_TTL_DAYS` (default 7), in seconds.
+    pub ttl_secs: u64,
+    /// `CALLBACK_ALLOW_HTTP` / `CALLBACK_ALLOW_PRIVATE` (local development only).
+    pub allow_http: bool,
+    pub allow_private: bool,
+}
+
+impl ProducerConfig {
+    pub fn from_env(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
+        let Some(json) = lookup("JOB_PRODUCERS").filter(|v| !v.trim().is_empty()) else {
+            return Ok(None);
+        };
+        Ok(Some(Self {
+            producers: Producers::parse(&json)?,
+            queue_url: required(lookup, "JOBS_QUEUE_URL")
+                .map_err(|e| format!("{e} with JOB_PRODUCERS"))?,
+            dlq_url: lookup("JOBS_DLQ_URL").filter(|v| !v.trim().is_empty()),
+            ttl_secs: number(lookup, "JOB_TTL_DAYS", 7)?.saturating_mul(24 * 3600),
+            allow_http: flag(lookup, "CALLBACK_ALLOW_HTTP")?,
+            allow_private: flag(lookup, "CALLBACK_ALLOW_PRIVATE")?,
+        }))
+    }
 }
 
 fn required(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, String> {
@@ -66,6 +100,7 @@ impl WorkerConfig {
             lease: Duration::from_secs(number(&lookup, "JOB_LEASE_SECS", 180)?),
             max_receive_count: max_receive_count as u32,
             notify_lease: Duration::from_secs(30),
+            ..ProcessorSettings::default()
         };
         let jobs_table = required(&lookup, "JOBS_TABLE")?;
         let topic_arn = required(&lookup, "NOTIFY_TOPIC_ARN")?;
@@ -203,5 +238,38 @@ mod tests {
             !format!("{callbacks:?}").contains("MfKQ9"),
             "secrets never printed"
         );
+    }
+
+    #[test]
+    fn producer_intake_is_off_without_producers_and_its_errors_name_the_variable() {
+        let env = |pairs: Vec<(&'static str, String)>| {
+            move |k: &str| pairs.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())
+        };
+        assert!(ProducerConfig::from_env(&env(vec![])).unwrap().is_none());
+        let producers = r#"{"crm": {"tenant": "crm"}}"#.to_owned();
+        let error =
+            ProducerConfig::from_env(&env(vec![("JOB_PRODUCERS", producers.clone())])).unwrap_err();
+        assert!(error.contains("JOBS_QUEUE_URL"), "{error}");
+        let error = ProducerConfig::from_env(&env(vec![
+            (
+                "JOB_PRODUCERS",
+                r#"{"crm": {"tenant": "crm", "colour": 1}}"#.to_owned(),
+            ),
+            ("JOBS_QUEUE_URL", "q".to_owned()),
+        ]))
+        .unwrap_err();
+        assert!(
+            error.contains("JOB_PRODUCERS") && error.contains("colour"),
+            "{error}"
+        );
+        let config = ProducerConfig::from_env(&env(vec![
+            ("JOB_PRODUCERS", producers),
+            ("JOBS_QUEUE_URL", "q".to_owned()),
+            ("JOB_TTL_DAYS", "2".to_owned()),
+        ]))
+        .unwrap()
+        .unwrap();
+        assert_eq!(config.ttl_secs, 2 * 24 * 3600);
+        assert_eq!(config.producers.0["crm"].tenant, "crm");
     }
 }

@@ -7,6 +7,7 @@
 
 pub mod callback;
 pub mod config;
+pub mod producer;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::{FutureExt, StreamExt};
@@ -15,9 +16,11 @@ use gateway::api::converse::ConverseRequest;
 use gateway::config::GatewayConfig;
 use gateway::controls::pricing::Pricing;
 use gateway::controls::{Controller, RouteClass};
+use gateway::jobs::events::JobEventPublisher;
 use gateway::jobs::processor::{
     Disposition, JobAnswer, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
 };
+use gateway::jobs::submit::JobSettings;
 use gateway::jobs::{JobMessage, MessageKind};
 use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
@@ -25,13 +28,17 @@ use gateway::service::{Caller, Gateway, Route};
 use gateway::webhook::Resolver;
 use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::event_source::sqs::batch_response;
-use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier};
+use gateway_aws::jobs::{
+    DynamoJobStore, EventBridgeJobEvents, SnsJobNotifier, SqsDeadLetters, SqsJobQueue,
+    SqsRedelivery,
+};
 use gateway_aws::models::GatewayModelClient;
 use std::panic::AssertUnwindSafe;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use callback::Callbacks;
-pub use config::{CallbackConfig, WorkerConfig};
+pub use config::{CallbackConfig, ProducerConfig, WorkerConfig};
+pub use producer::ProducerIntake;
 
 /// Runs a job's model call through the gateway's one metered call, admitted already: the
 /// job's submit reserved it, and the processor settles that charge.
@@ -71,6 +78,14 @@ pub struct Worker<M> {
     /// Settles what each job's submit reserved against the caller's limits and budgets, and
     /// adds the job to the usage ledger; `None` without `STATE_TABLE`.
     pub charges: Option<Controller<DynamoControlStore>>,
+    /// Turns producer messages (`gateway.job.v1`, direct or from the event bus) into jobs;
+    /// `None`: they are reported failed, and the redrive policy dead-letters them.
+    pub intake: Option<ProducerIntake>,
+    /// Publishes each terminal job's result event to the bus; `None`: no events.
+    pub events: Option<EventBridgeJobEvents>,
+    /// Brings a record that must be retried back after a jittered backoff growing with its
+    /// receive count (`settings.redelivery_*`); `None`: after the queue's visibility timeout.
+    pub redelivery: Option<SqsRedelivery>,
 }
 
 fn now_ms() -> u64 {
@@ -123,9 +138,40 @@ impl LambdaWorker {
             concurrency: config.concurrency,
             pricing: Some(Pricing::new(&gateway_config, home)?),
             charges,
+            intake: producer_intake(sdk, &lookup)?,
+            redelivery: lookup("JOBS_QUEUE_URL")
+                .filter(|v| !v.trim().is_empty())
+                .map(|url| SqsRedelivery::new(aws_sdk_sqs::Client::new(sdk), url)),
+            events: lookup("EVENT_BUS_NAME")
+                .filter(|v| !v.trim().is_empty())
+                .map(|bus| EventBridgeJobEvents::new(aws_sdk_eventbridge::Client::new(sdk), bus)),
         };
         Ok((worker, callbacks))
     }
+}
+
+/// Producer intake from its configuration (see [`ProducerConfig`]), with clients from `sdk`.
+fn producer_intake(
+    sdk: &aws_config::SdkConfig,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<ProducerIntake>, String> {
+    let Some(config) = ProducerConfig::from_env(lookup)? else {
+        return Ok(None);
+    };
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    Ok(Some(ProducerIntake {
+        producers: config.producers,
+        queue: SqsJobQueue::new(sqs.clone(), config.queue_url),
+        dead_letters: config.dlq_url.map(|url| SqsDeadLetters::new(sqs, url)),
+        settings: JobSettings {
+            ttl_secs: config.ttl_secs,
+        },
+        callback_policy: gateway::webhook::CallbackPolicy {
+            allow_http: config.allow_http,
+            allow_private: config.allow_private,
+            allowed_hosts: None,
+        },
+    }))
 }
 
 impl<M: ModelClient> Worker<M> {
@@ -162,10 +208,16 @@ impl<M: ModelClient> Worker<M> {
             .and_then(|c| c.parse().ok())
             .unwrap_or(1);
         let body = record.body.as_deref().unwrap_or_default();
+        let sender_id = record.attributes.get("SenderId").map(String::as_str);
         // A panic in one record must not take the batch down (or be mistaken for success).
-        let outcome = AssertUnwindSafe(self.dispatch(body, receive_count, callbacks))
-            .catch_unwind()
-            .await;
+        let outcome = AssertUnwindSafe(self.dispatch(
+            body,
+            (&message_id, sender_id),
+            receive_count,
+            callbacks,
+        ))
+        .catch_unwind()
+        .await;
         match outcome {
             Ok(Ok(disposition)) => {
                 tracing::info!(message_id, disposition, "record done");
@@ -176,7 +228,15 @@ impl<M: ModelClient> Worker<M> {
                     RecordFailure::Poison(_) => {
                         tracing::error!(message_id, receive_count, %failure, "poison message")
                     }
-                    _ => {
+                    // Released by this worker: the next delivery may claim it at once.
+                    RecordFailure::Retry(_) => {
+                        tracing::warn!(message_id, receive_count, %failure, "record will be retried");
+                        self.back_off(&record, receive_count).await;
+                    }
+                    // Held by a live (or dead) worker's lease: the queue's visibility timeout
+                    // outlasts the lease, so the next delivery finds it finished or claimable;
+                    // a shorter wait would only burn receives towards the DLQ.
+                    RecordFailure::Busy(_) => {
                         tracing::warn!(message_id, receive_count, %failure, "record will be retried")
                     }
                 }
@@ -189,13 +249,42 @@ impl<M: ModelClient> Worker<M> {
         }
     }
 
+    /// Makes a record that must be retried visible again after the backoff for its receive
+    /// count. A failure here only costs time: the queue's visibility timeout still applies.
+    async fn back_off(&self, record: &SqsMessage, receive_count: u32) {
+        let (Some(redelivery), Some(receipt)) = (&self.redelivery, &record.receipt_handle) else {
+            return;
+        };
+        let delay = self
+            .settings
+            .redelivery_delay(receive_count, &mut fastrand::Rng::new());
+        if let Err(error) = redelivery.delay(receipt, delay).await {
+            tracing::warn!(%error, "could not shorten the record's redelivery");
+        }
+    }
+
     /// Runs the job or makes the callback attempt the body asks for.
     async fn dispatch<R: Resolver + Send + Sync>(
         &self,
         body: &str,
+        (message_id, sender_id): (&str, Option<&str>),
         receive_count: u32,
         callbacks: Option<&Callbacks<R>>,
     ) -> Result<&'static str, RecordFailure> {
+        if let Some(inbound) = gateway::jobs::producer::read(body, message_id, sender_id) {
+            let intake = self.intake.as_ref().ok_or_else(|| {
+                RecordFailure::Poison(
+                    "producer message, but JOB_PRODUCERS is not configured".into(),
+                )
+            })?;
+            let cx = producer::Context {
+                store: &self.store,
+                controls: self.charges.as_ref(),
+                config: self.runner.0.config(),
+                now_ms: now_ms(),
+            };
+            return intake.accept(&cx, body, inbound).await;
+        }
         let callback = serde_json::from_str::<JobMessage>(body)
             .ok()
             .filter(|m| m.kind == MessageKind::Callback);
@@ -215,11 +304,16 @@ impl<M: ModelClient> Worker<M> {
             clock: now_ms,
             pricing: self.pricing.as_ref(),
             charges: self.charges.as_ref(),
+            events: self
+                .events
+                .as_ref()
+                .map(|events| events as &dyn JobEventPublisher),
         };
         Ok(match processor.process(body, receive_count).await? {
             Disposition::Completed(status) => status.as_str(),
             Disposition::AlreadyDone => "already_done",
             Disposition::Expired => "expired",
+            Disposition::Requeued => "requeued",
         })
     }
 }

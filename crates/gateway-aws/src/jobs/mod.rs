@@ -1,11 +1,18 @@
-//! The jobs flow's ports over DynamoDB (records), SQS (the queue) and SNS (notifications).
+//! The jobs flow's ports over DynamoDB (records), SQS (the queue and producer dead letters),
+//! SNS (notifications) and EventBridge (result events).
 
+mod dead_letters;
 mod dynamo_store;
+mod event_bus;
+mod redelivery;
 mod result_codec;
 mod sns_notifier;
 mod sqs_queue;
 
+pub use dead_letters::SqsDeadLetters;
 pub use dynamo_store::DynamoJobStore;
+pub use event_bus::EventBridgeJobEvents;
+pub use redelivery::SqsRedelivery;
 pub use sns_notifier::SnsJobNotifier;
 pub use sqs_queue::SqsJobQueue;
 

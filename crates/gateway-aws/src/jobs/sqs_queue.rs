@@ -21,7 +21,7 @@ impl SqsJobQueue {
     }
 }
 
-fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
+pub(super) fn string_attribute(value: &str) -> Option<MessageAttributeValue> {
     MessageAttributeValue::builder()
         .data_type("String")
         .string_value(value)

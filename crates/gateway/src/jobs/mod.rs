@@ -11,11 +11,14 @@
 //! the next one with a delay until delivered, gone (410) or given up (dead-letter + alert).
 
 pub mod callback;
+pub mod events;
 pub mod intake;
 pub mod model;
 pub mod ports;
 pub mod processor;
+pub mod producer;
 pub mod submit;
+pub mod submitter;
 
 pub use model::*;
 pub use ports::*;

@@ -33,7 +33,7 @@ impl JobStatus {
 }
 
 /// The model call a job makes: a Converse body (with `modelId`) or an OpenAI chat body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum JobRequest {
     /// Boxed: a Converse request is many times the size of a JSON value.
@@ -83,6 +83,16 @@ pub struct SubmitJob {
     pub priority: Option<String>,
 }
 
+impl SubmitJob {
+    /// The model name the submission asks for, when it names one.
+    pub fn model_name(&self) -> Option<&str> {
+        self.converse
+            .as_ref()
+            .and_then(|c| c.model_id.as_deref())
+            .or_else(|| self.chat.as_ref()?.get("model")?.as_str())
+    }
+}
+
 /// What the model answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
@@ -126,7 +136,9 @@ pub struct JobRecord {
     pub job_id: String,
     pub tenant: String,
     pub status: JobStatus,
-    pub request: Value,
+    /// The model call, typed: validated once at submit, stored as `{"converse": ..}` or
+    /// `{"chat": ..}`.
+    pub request: JobRequest,
     /// SHA-256 of the canonical request: same Idempotency-Key with another body is a conflict.
     pub request_hash: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -191,10 +203,7 @@ pub struct JobRecord {
 impl JobRecord {
     /// The model call the job makes: the model name and the Converse request.
     pub fn call(&self) -> Result<(String, ConverseRequest), GatewayError> {
-        let request: JobRequest = serde_json::from_value(self.request.clone()).map_err(|e| {
-            GatewayError::Internal(format!("stored job request does not parse: {e}"))
-        })?;
-        request.to_converse()
+        self.request.to_converse()
     }
 
     /// `api`, or `webhook:<source>`.

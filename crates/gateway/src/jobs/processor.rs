@@ -2,6 +2,7 @@
 //! message delivered twice, or redelivered after a worker died, still yields exactly one result
 //! and one notification.
 
+use super::events::{JobEventPublisher, JobResultEvent};
 use super::model::{
     CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobResult, JobStatus,
     MessageKind, NotificationState,
@@ -12,7 +13,7 @@ use crate::api::converse::{ConverseRequest, ConverseResponse};
 use crate::controls::job_charge::ChargeOutcome;
 use crate::controls::pricing::Pricing;
 use crate::controls::usage::TokenUsage;
-use crate::resilience::ErrorClass;
+use crate::resilience::{ErrorClass, RetryPolicy};
 use crate::service::Caller;
 use std::future::Future;
 use std::time::Duration;
@@ -46,6 +47,11 @@ pub struct ProcessorSettings {
     /// the job ends `FAILED` instead of sitting `QUEUED` while its message goes to the DLQ.
     pub max_receive_count: u32,
     pub notify_lease: Duration,
+    /// A message that must come back (a throttled model, a busy job) is made visible again
+    /// after a full-jitter backoff growing with its receive count, from `redelivery_base` up
+    /// to `redelivery_max`, instead of after the queue's visibility timeout (720 s deployed).
+    pub redelivery_base: Duration,
+    pub redelivery_max: Duration,
 }
 
 impl Default for ProcessorSettings {
@@ -54,7 +60,24 @@ impl Default for ProcessorSettings {
             lease: Duration::from_secs(180),
             max_receive_count: 5,
             notify_lease: Duration::from_secs(30),
+            redelivery_base: Duration::from_secs(2),
+            redelivery_max: Duration::from_secs(120),
         }
+    }
+}
+
+impl ProcessorSettings {
+    /// When a message received `receive_count` times comes back: at least 1 s (SQS counts
+    /// visibility in whole seconds), jittered, through the one retry module's backoff.
+    pub fn redelivery_delay(&self, receive_count: u32, rng: &mut fastrand::Rng) -> Duration {
+        let policy = RetryPolicy {
+            base_delay: self.redelivery_base,
+            max_delay: self.redelivery_max,
+            ..RetryPolicy::default()
+        };
+        policy
+            .backoff(receive_count.saturating_sub(1), None, rng)
+            .max(Duration::from_secs(1))
     }
 }
 
@@ -66,6 +89,9 @@ pub enum Disposition {
     AlreadyDone,
     /// The record outlived its TTL; nothing to do.
     Expired,
+    /// Held by another worker on the message's last delivery: a fresh pointer was queued to
+    /// come back after the lease, instead of this one going to the DLQ and the job with it.
+    Requeued,
 }
 
 /// The message must come back (a batch item failure). Poison messages end in the DLQ.
@@ -93,6 +119,8 @@ pub struct JobProcessor<'a, S, N, R, Q, C> {
     /// Settles the charge a job's submit reserved; `None`: this worker has no state table
     /// (logged for jobs that carry a charge: their reservation stays counted).
     pub charges: Option<&'a C>,
+    /// Where each terminal job's result event goes (the event bus); `None`: no events.
+    pub events: Option<&'a dyn JobEventPublisher>,
 }
 
 /// How a finished job ended, as its record says (priced in the home region: the record does
@@ -136,6 +164,14 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             .await
             .map_err(store_failure)?
             .ok_or_else(|| RecordFailure::Poison(format!("unknown job {}", message.job_id)))?;
+        // A pointer is only ever written by the gateway with its job's tenant: one naming
+        // another tenant is forged (anyone who may send to the queue could write one).
+        if !message.tenant.is_empty() && message.tenant != job.tenant {
+            return Err(RecordFailure::Poison(format!(
+                "pointer to job {} names another tenant",
+                message.job_id
+            )));
+        }
         if job.is_expired(now) {
             // A job that never ran gives back what its submit reserved.
             let outcome = (!job.status.is_terminal()).then_some(ChargeOutcome::Failed);
@@ -145,10 +181,10 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
         if job.status.is_terminal() {
             // A worker that finished the job may have died before settling it.
             self.settle_charge(&job, None).await?;
-            return self.announce(&job).await;
+            return self.announce(&job, &message, receive_count).await;
         }
         if job.status == JobStatus::Running && job.lease_until_ms.is_some_and(|until| until > now) {
-            return Err(RecordFailure::Busy(job.job_id));
+            return self.busy(&message, receive_count, job.lease_until_ms).await;
         }
 
         let token = format!("{now:x}-{:016x}", fastrand::u64(..));
@@ -168,9 +204,9 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             return match current {
                 Some(job) if job.status.is_terminal() => {
                     self.settle_charge(&job, None).await?;
-                    self.announce(&job).await
+                    self.announce(&job, &message, receive_count).await
                 }
-                _ => Err(RecordFailure::Busy(message.job_id)),
+                _ => self.busy(&message, receive_count, None).await,
             };
         };
 
@@ -211,10 +247,35 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             .map_err(store_failure)?;
         let Some(job) = finished else {
             // Our lease ran out and another worker took the job over: its result stands.
-            return Err(RecordFailure::Busy(job.job_id));
+            return self.busy(&message, receive_count, None).await;
         };
         self.settle_charge(&job, Some(charged)).await?;
-        self.announce(&job).await
+        self.announce(&job, &message, receive_count).await
+    }
+
+    /// The job is held by another worker's lease. Before the message's last delivery it just
+    /// comes back; on the last one a fresh pointer is queued (delayed past the lease, `until`
+    /// or a whole lease from now) so the job is not lost with a dead-lettered message.
+    async fn busy(
+        &self,
+        message: &JobMessage,
+        receive_count: u32,
+        until_ms: Option<u64>,
+    ) -> Result<Disposition, RecordFailure> {
+        let Some(queue) = self
+            .callbacks
+            .filter(|_| receive_count >= self.settings.max_receive_count)
+        else {
+            return Err(RecordFailure::Busy(message.job_id.clone()));
+        };
+        let now = (self.clock)();
+        let until = until_ms.unwrap_or(now + self.settings.lease.as_millis() as u64);
+        let delay = Duration::from_millis(until.saturating_sub(now)) + Duration::from_secs(1);
+        queue
+            .enqueue(message, delay)
+            .await
+            .map_err(|e| RecordFailure::Retry(format!("requeue: {e}")))?;
+        Ok(Disposition::Requeued)
     }
 
     /// Settles the charge the job's submit reserved, once: whoever claims it on the record
@@ -281,7 +342,12 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
     }
 
     /// Publishes the job's notification once: only the worker that wins the claim publishes.
-    async fn announce(&self, job: &JobRecord) -> Result<Disposition, RecordFailure> {
+    async fn announce(
+        &self,
+        job: &JobRecord,
+        message: &JobMessage,
+        receive_count: u32,
+    ) -> Result<Disposition, RecordFailure> {
         if job.notification == NotificationState::Sent {
             return Ok(Disposition::AlreadyDone);
         }
@@ -298,8 +364,11 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                 Some(job) if job.notification == NotificationState::Sent => {
                     Ok(Disposition::AlreadyDone)
                 }
-                // Another worker is publishing; come back to confirm it did.
-                _ => Err(RecordFailure::Busy(job.job_id.clone())),
+                // Another worker is publishing (or died doing it); come back to confirm.
+                _ => {
+                    let until = (self.clock)() + self.settings.notify_lease.as_millis() as u64;
+                    self.busy(message, receive_count, Some(until)).await
+                }
             };
         }
         let notification = JobNotification {
@@ -316,6 +385,12 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             .publish(&notification)
             .await
             .map_err(|e| RecordFailure::Retry(format!("notify: {e}")))?;
+        if let Some(events) = self.events {
+            events
+                .publish(&JobResultEvent::of(job))
+                .await
+                .map_err(|e| RecordFailure::Retry(format!("result event: {e}")))?;
+        }
         // Before marking the job announced: if this fails, the message comes back and queues it
         // again; a duplicate first-attempt message is dropped by the callback claim.
         self.queue_first_callback(job).await?;

@@ -89,10 +89,13 @@ pub fn prepare(
             "must be \"high\" or \"normal\"",
         ));
     }
-    let request = serde_json::to_value(&request)
+    // Stored as JSON carries it: a number JSON cannot hold (a value that overflowed `f32` to
+    // infinity) becomes absent here, once, instead of failing the write (DynamoDB has no inf).
+    let request: JobRequest = serde_json::to_value(&request)
+        .and_then(serde_json::from_value)
         .map_err(|e| GatewayError::Internal(format!("job request: {e}")))?;
     let canonical = serde_json::json!({
-        "request": request, "callback_url": submit.callback_url, "metadata": submit.metadata, "priority": submit.priority,
+        "request": &request, "callback_url": submit.callback_url, "metadata": submit.metadata, "priority": submit.priority,
     });
     let request_hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
     Ok(JobRecord {
@@ -252,6 +255,23 @@ mod tests {
             field(json!({"chat": {"model": "haiku", "messages": [], "n": 3}})),
             Some("n".into())
         );
+    }
+
+    #[test]
+    fn a_number_json_cannot_hold_is_dropped_not_stored_as_infinity() {
+        let mut body = converse();
+        body["converse"]["inferenceConfig"] = json!({"temperature": 1e308});
+        let record = prepare(
+            submit(body),
+            &GatewayConfig::default(),
+            "t",
+            "j".into(),
+            0,
+            JobSettings::default(),
+        )
+        .unwrap();
+        let (_, request) = record.call().unwrap();
+        assert_eq!(request.inference_config.and_then(|c| c.temperature), None);
     }
 
     #[test]

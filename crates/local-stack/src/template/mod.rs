@@ -11,8 +11,10 @@
 //! function's `Environment.Variables` merged over `Globals`, its `Timeout` and its `SQS` and
 //! `DynamoDB` events. Everything else (IAM, encryption, alarms, networking) is deploy-only.
 
+mod events;
 pub mod intrinsics;
 
+pub use events::RuleSpec;
 pub use intrinsics::{Evaluator, NoResources, ResourceAttributes};
 
 use serde_json::Value as Json;

@@ -1,7 +1,7 @@
 //! The template parsing, against the repository's real template.yaml and small inline ones.
 
 use super::*;
-use crate::resources::{LocalQueue, LocalResources, LocalSecret, LocalTable, LocalTopic};
+use crate::resources::{LocalBus, LocalQueue, LocalResources, LocalSecret, LocalTable, LocalTopic};
 
 fn real() -> Template {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../template.yaml");
@@ -55,7 +55,41 @@ fn local(template: &Template) -> LocalResources {
             },
         );
     }
+    for bus in template.event_buses().unwrap() {
+        local.buses.insert(
+            bus.clone(),
+            LocalBus {
+                arn: format!("arn:aws:events:us-east-1:123456789012:event-bus/{bus}"),
+                name: bus,
+            },
+        );
+    }
     local
+}
+
+#[test]
+fn the_real_template_routes_job_requests_from_its_bus_to_the_jobs_queue() {
+    let template = real();
+    let local = local(&template);
+    assert_eq!(template.event_buses().unwrap(), ["GatewayEventBus"]);
+    let rules = template.event_rules(&local).unwrap();
+    let rule = rules
+        .iter()
+        .find(|r| r.logical_id == "JobRequestedRule")
+        .expect("JobRequestedRule");
+    assert_eq!(rule.bus, "GatewayEventBus");
+    let pattern: serde_json::Value = serde_json::from_str(&rule.pattern).unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({"detail-type": ["GenAI Job Requested"]})
+    );
+    assert_eq!(
+        rule.targets,
+        [(
+            "jobs-queue".to_owned(),
+            "arn:aws:sqs:us-east-1:123456789012:JobsQueue".to_owned()
+        )]
+    );
 }
 
 #[test]

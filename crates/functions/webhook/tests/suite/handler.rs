@@ -42,7 +42,7 @@ async fn a_signed_delivery_becomes_a_queued_job_carrying_its_callback() {
         job.callback_url.as_deref(),
         Some("https://hooks.example.com/triage?token=abc")
     );
-    let converse = &job.request["converse"];
+    let converse = &serde_json::to_value(&job.request).unwrap()["converse"];
     assert_eq!(converse["modelId"], "haiku");
     assert_eq!(
         converse["messages"][0]["content"][0]["text"],
@@ -460,7 +460,7 @@ async fn github_and_generic_hmac_sources() {
     assert_eq!(job.tenant, "octo-org");
     assert_eq!(job.callback_url, None);
     assert_eq!(
-        job.request["converse"]["messages"][0]["content"][0]["text"],
+        serde_json::to_value(&job.request).unwrap()["converse"]["messages"][0]["content"][0]["text"],
         "Triage issue #7 in o/r: Crash"
     );
 
@@ -478,7 +478,7 @@ async fn github_and_generic_hmac_sources() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        job.request["converse"]["messages"][0]["content"][0]["text"],
+        serde_json::to_value(&job.request).unwrap()["converse"]["messages"][0]["content"][0]["text"],
         event
     );
     assert_eq!(

@@ -274,6 +274,9 @@ async fn flow(options: Options) -> Flow {
         concurrency: 4,
         pricing: None,
         charges: None,
+        intake: None,
+        events: None,
+        redelivery: None,
     };
     let mut settings =
         CallbackSettings::new(CallbackSecrets::parse(CALLBACK_SECRET, None).unwrap());

@@ -143,7 +143,7 @@ fn body(done_jobs: usize) -> impl Strategy<Value = Body> {
     // Records that reach moto (pointers, most well-shaped messages, huge ids: one DynamoDB
     // read each) are a small share, which keeps 10,000 batches within CI time.
     prop_oneof![
-        1 => (0..done_jobs, prop::option::of("[a-z-]{0,12}"))
+        1 => (0..done_jobs, prop::option::of("default|[a-z-]{0,12}"))
             .prop_map(|(job, tenant)| Body::Done { job, tenant }),
         1 => "job-[a-f0-9]{32}|[a-zA-Z0-9_-]{1,64}".prop_map(Body::Missing),
         1 => (8 * 1024..64 * 1024usize).prop_map(Body::Huge),
@@ -280,12 +280,19 @@ fn batches_of_random_records() {
             let id = format!("msg-{:08}-{i:02}", next_batch.load(Ordering::Relaxed));
             let (kind, body) = match &r.body {
                 Body::Done { job, tenant } => {
-                    valid.insert(id.clone());
+                    // The jobs are the default tenant's: a pointer naming another tenant is
+                    // forged and must be reported (it goes to the DLQ), never run.
+                    let forged = tenant
+                        .as_deref()
+                        .is_some_and(|t| !t.is_empty() && t != "default");
+                    if !forged {
+                        valid.insert(id.clone());
+                    }
                     let mut m = json!({"job_id": done[*job]});
                     if let Some(t) = tenant {
                         m["tenant"] = json!(t);
                     }
-                    ("done", Some(m.to_string()))
+                    (if forged { "forged" } else { "done" }, Some(m.to_string()))
                 }
                 Body::Missing(job_id) => (
                     "missing",

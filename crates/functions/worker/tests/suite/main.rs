@@ -9,3 +9,5 @@ mod callbacks;
 mod fuzz;
 mod jobs_charging;
 mod jobs_flow;
+mod producers;
+mod soak;

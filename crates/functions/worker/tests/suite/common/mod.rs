@@ -153,6 +153,9 @@ async fn build(
         concurrency: 4,
         pricing: Some(Pricing::new(&config, home.clone()).unwrap()),
         charges: state.as_ref().map(controller),
+        intake: None,
+        events: None,
+        redelivery: None,
     };
     let jobs_poller = SqsPoller::new(sqs, &queue.url, &queue.arn);
     Flow {
