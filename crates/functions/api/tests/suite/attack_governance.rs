@@ -447,3 +447,105 @@ async fn a_cached_answer_from_a_model_outside_the_allow_list_is_not_served() {
     assert_eq!(probe.status, 403, "{}", probe.text());
     assert_ne!(probe.header("x-gateway-cache"), Some("hit"));
 }
+
+/// A slow Haiku: one word a chunk, `delay_ms` between chunks (a non-streaming answer waits the
+/// same total), so a caller can leave while the model is still answering.
+fn slow_haiku(stack: &Stack, delay_ms: u64) {
+    stack.sim.set_behavior(
+        HAIKU,
+        Behavior {
+            chunk_delay_ms: delay_ms,
+            words_per_chunk: 1,
+            ..Behavior::default()
+        },
+    );
+}
+
+fn counting_prompt() -> Value {
+    let words: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+    ask_model("haiku", &format!("reply with: {}", words.join(" ")))
+}
+
+/// The EMF lines (one per audit record) of requests to `route`.
+fn lines_for(stack: &Stack, route: &str) -> Vec<Value> {
+    stack
+        .metric_lines()
+        .into_iter()
+        .filter(|l| l["Route"] == route)
+        .collect()
+}
+
+/// What the key's tenant was charged today, in nanos, once the ledger shows a charge (a
+/// dropped call settles from a background task).
+async fn charged(stack: &Stack, key: &gateway::controls::keys::IssuedKey) -> u64 {
+    for _ in 0..100 {
+        let usage = stack.get("/v1/usage", &key.api_key).await;
+        assert_eq!(usage.status, 200, "{}", usage.text());
+        let cost = nanos(usage.json()["totals"]["cost_usd"].as_str().unwrap());
+        if cost > 0 {
+            return cost;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the ledger never showed the dropped call's charge");
+}
+
+/// Red team (metered call): a caller reads the first event of a ConverseStream and hangs up.
+/// The ledger charges the reservation (Bedrock bills the tokens), but the request's audit
+/// record and EMF line are written with no usage and no cost: the settlement from the
+/// dropped stream never reaches the audit slot, so the audit trail says the call was free.
+#[tokio::test]
+async fn a_stream_dropped_midway_is_audited_with_what_the_ledger_charged() {
+    let stack = start(json!({"cache": {"enabled": false}})).await;
+    let key = stack.key("acme", |_| {}).await;
+    slow_haiku(&stack, 100);
+    let request = http::Request::post("/v1/converse-stream")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", key.api_key))
+        .body(axum::body::Body::from(counting_prompt().to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(stack.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = http_body_util::BodyExt::frame(&mut body).await;
+    assert!(first.is_some(), "the stream started");
+    drop(body);
+    let ledger = charged(&stack, &key).await;
+    let lines = lines_for(&stack, "/v1/converse-stream");
+    assert_eq!(lines.len(), 1, "one audit line for the request: {lines:?}");
+    let audited = (lines[0]["CostUSD"].as_f64().unwrap_or(0.0) * 1e9).round() as u64;
+    assert_eq!(
+        audited, ledger,
+        "the audit record's cost ({audited} nanos) is the ledger's charge ({ledger} nanos): {}",
+        lines[0]
+    );
+}
+
+/// Red team (metered call): a caller sends a non-streaming Converse and hangs up before the
+/// model answers. The handler's future is dropped: the settlement's drop charges the
+/// reservation in the ledger, but no audit record (and no EMF line) is ever written for the
+/// request — a billed call missing from the audit trail.
+#[tokio::test]
+async fn a_buffered_call_the_caller_abandons_still_leaves_an_audit_record() {
+    let stack = start(json!({"cache": {"enabled": false}})).await;
+    let key = stack.key("acme", |_| {}).await;
+    slow_haiku(&stack, 50);
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        stack.post("/v1/converse", &key.api_key, &counting_prompt()),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the caller left before the answer");
+    let ledger = charged(&stack, &key).await;
+    assert!(ledger > 0);
+    // Give any deferred writer the same time the ledger had.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let lines = lines_for(&stack, "/v1/converse");
+    assert_eq!(
+        lines.len(),
+        1,
+        "a call the ledger charged ({ledger} nanos) has one audit line: {lines:?}"
+    );
+}
