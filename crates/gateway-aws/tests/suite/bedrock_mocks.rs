@@ -3,7 +3,6 @@
 
 // Helpers outside `#[test]` functions fail the test by panicking, like the tests themselves.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 // The adapter's own tests call the model client directly: that is what they test.
 #![allow(clippy::disallowed_methods)]
 

@@ -549,3 +549,36 @@ async fn a_buffered_call_the_caller_abandons_still_leaves_an_audit_record() {
         "a call the ledger charged ({ledger} nanos) has one audit line: {lines:?}"
     );
 }
+
+/// Red team (metered call): the gateway's own request timeout cancels a Converse while the
+/// model is still writing. The call settles as `Failed` ("nothing billed"): the reservation is
+/// given back and the ledger shows no cost — yet Bedrock bills a call it was generating, and
+/// the very same call abandoned by the caller instead is charged its reservation. A key holder
+/// can keep slow, large calls running into the timeout without spending any budget.
+#[tokio::test]
+async fn a_call_the_gateway_times_out_is_charged_like_one_the_caller_left() {
+    let mut config = config(json!({"cache": {"enabled": false}}));
+    config.limits.request_timeout_ms = 1_500;
+    let stack = start_with(config).await;
+    let key = stack.key("acme", |_| {}).await;
+    slow_haiku(&stack, 150);
+    let timed_out = stack
+        .post("/v1/converse", &key.api_key, &counting_prompt())
+        .await;
+    assert!(
+        timed_out.status.is_server_error(),
+        "the gateway gave up: {} {}",
+        timed_out.status,
+        timed_out.text()
+    );
+    let model_calls = stack.log.calls().iter().filter(|c| !c.is_dynamodb()).count();
+    assert_eq!(model_calls, 1, "the model was called: {:?}", stack.log.calls());
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let usage = stack.get("/v1/usage", &key.api_key).await;
+    let cost = nanos(usage.json()["totals"]["cost_usd"].as_str().unwrap());
+    assert!(
+        cost > 0,
+        "a model call cut off by the gateway's timeout is charged: {}",
+        usage.text()
+    );
+}
