@@ -571,8 +571,18 @@ async fn a_call_the_gateway_times_out_is_charged_like_one_the_caller_left() {
         timed_out.status,
         timed_out.text()
     );
-    let model_calls = stack.log.calls().iter().filter(|c| !c.is_dynamodb()).count();
-    assert_eq!(model_calls, 1, "the model was called: {:?}", stack.log.calls());
+    let model_calls = stack
+        .log
+        .calls()
+        .iter()
+        .filter(|c| !c.is_dynamodb())
+        .count();
+    assert_eq!(
+        model_calls,
+        1,
+        "the model was called: {:?}",
+        stack.log.calls()
+    );
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let usage = stack.get("/v1/usage", &key.api_key).await;
     let cost = nanos(usage.json()["totals"]["cost_usd"].as_str().unwrap());
@@ -580,5 +590,37 @@ async fn a_call_the_gateway_times_out_is_charged_like_one_the_caller_left() {
         cost > 0,
         "a model call cut off by the gateway's timeout is charged: {}",
         usage.text()
+    );
+}
+
+/// Red team (metered call): CountTokens is "free on Bedrock, so nothing is admitted" — and so
+/// no rate limit applies either. A key held to 2 requests a minute (429 on Converse) still
+/// makes as many CountTokens calls as it likes, each a real Bedrock call against the account's
+/// shared CountTokens quota (a noisy neighbour the per-key limit exists to stop).
+#[tokio::test]
+async fn count_tokens_is_held_to_the_keys_request_rate() {
+    let stack = start(json!({})).await;
+    let key = stack
+        .key("acme", |k| {
+            k.limits = gateway::controls::keys::KeyLimits {
+                default: gateway::controls::keys::RateLimits {
+                    requests_per_minute: Some(2),
+                    tokens_per_minute: None,
+                    concurrency: None,
+                },
+                models: Default::default(),
+            }
+        })
+        .await;
+    let body = json!({"input": {"converse": {"messages": [
+        {"role": "user", "content": [{"text": "count me"}]}]}}});
+    let path = format!("/model/{HAIKU}/count-tokens");
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(stack.post(&path, &key.api_key, &body).await.status.as_u16());
+    }
+    assert!(
+        statuses.contains(&429),
+        "a key limited to 2 requests a minute is refused the 3rd to 6th CountTokens: {statuses:?}"
     );
 }
