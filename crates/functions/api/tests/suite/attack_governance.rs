@@ -624,3 +624,33 @@ async fn count_tokens_is_held_to_the_keys_request_rate() {
         "a key limited to 2 requests a minute is refused the 3rd to 6th CountTokens: {statuses:?}"
     );
 }
+
+/// Red team (metered call): a ConverseStream that the model breaks midway is charged its
+/// reservation and counted as an error in the usage ledger, but its audit record keeps the
+/// 200 it started with and no error code, so the EMF `Errors` metric (what alarms watch)
+/// never sees the failure the ledger recorded.
+#[tokio::test]
+async fn a_stream_the_model_breaks_midway_is_audited_as_an_error() {
+    let stack = start(json!({"cache": {"enabled": false}})).await;
+    let key = stack.key("acme", |_| {}).await;
+    stack.sim.set_behavior(
+        HAIKU,
+        Behavior::script([Outcome::StreamError {
+            kind: bedrock_sim::StreamErrorKind::ModelStreamErrorException,
+            after_chunks: Some(2),
+        }]),
+    );
+    let broken = stack
+        .post("/v1/converse-stream", &key.api_key, &counting_prompt())
+        .await;
+    assert_eq!(broken.status, 200, "the stream started: {}", broken.text());
+    let usage = stack.get("/v1/usage", &key.api_key).await;
+    assert_eq!(usage.json()["totals"]["errors"], 1, "{}", usage.text());
+    let lines = lines_for(&stack, "/v1/converse-stream");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        lines[0]["Errors"], 1,
+        "the ledger counted an error; the audit record did not: {}",
+        lines[0]
+    );
+}
