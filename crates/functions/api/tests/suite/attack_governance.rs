@@ -654,3 +654,62 @@ async fn a_stream_the_model_breaks_midway_is_audited_as_an_error() {
         lines[0]
     );
 }
+
+/// Red team (metered call): an InvokeModel body that is JSON followed by trailing bytes
+/// (`{...} x`) is not JSON to the gateway, so its output limit is not read (the reservation
+/// assumes the default) nor capped (the body goes out unchanged) — but the model's parser
+/// reads the object and ignores the tail (bedrock-sim does, as lenient JSON parsers do), so
+/// the call writes as many tokens as the body's own `max_tokens` asks. The same body without
+/// the tail is refused by the budget; with it, one call spends several budgets.
+#[tokio::test]
+async fn an_invoke_body_with_trailing_bytes_cannot_spend_past_the_budget() {
+    let stack = start(json!({
+        "estimate": {"default_max_output_tokens": 20},
+        "cache": {"enabled": false}
+    }))
+    .await;
+    // One-letter words: each is an output token but only two bytes of input.
+    let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 2000,
+        "messages": [{"role": "user", "content": format!("reply with: {}", "a ".repeat(2000))}]})
+    .to_string();
+    let controls = gateway::controls::Controller::new(&stack.config, (), vec![], None).unwrap();
+    let price = controls.price(HAIKU, Some("us-east-1")).unwrap();
+    // A budget for one call at the default output limit (20 tokens), not for 400 tokens.
+    let one = price.cost(&gateway::controls::usage::TokenUsage {
+        input: body.len() as u64 + 16,
+        output: 20,
+        ..Default::default()
+    });
+    let budget = (one.0 as f64 * 1.5) as u64;
+    let key = stack
+        .key("acme", |k| {
+            k.budget = Budget {
+                daily_usd: Some(budget as f64 / 1e9),
+                monthly_usd: None,
+            }
+        })
+        .await;
+    let invoke = |body: String| {
+        let request = http::Request::post(format!("/model/{HAIKU}/invoke"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", key.api_key))
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        send(&stack.router, request)
+    };
+    let honest = invoke(body.clone()).await;
+    assert!(
+        honest.status.is_client_error(),
+        "2000 tokens are over budget: {} {}",
+        honest.status,
+        honest.text()
+    );
+    let trailing = invoke(format!("{body} x")).await;
+    let spent = trailing.header("x-gateway-cost").map_or(0, nanos);
+    assert!(
+        trailing.status.is_client_error() || spent <= budget,
+        "a body with a trailing byte spent {spent} nanos of a {budget} budget: {} {}",
+        trailing.status,
+        trailing.text()
+    );
+}
