@@ -447,3 +447,269 @@ async fn a_cached_answer_from_a_model_outside_the_allow_list_is_not_served() {
     assert_eq!(probe.status, 403, "{}", probe.text());
     assert_ne!(probe.header("x-gateway-cache"), Some("hit"));
 }
+
+/// A slow Haiku: one word a chunk, `delay_ms` between chunks (a non-streaming answer waits the
+/// same total), so a caller can leave while the model is still answering.
+fn slow_haiku(stack: &Stack, delay_ms: u64) {
+    stack.sim.set_behavior(
+        HAIKU,
+        Behavior {
+            chunk_delay_ms: delay_ms,
+            words_per_chunk: 1,
+            ..Behavior::default()
+        },
+    );
+}
+
+fn counting_prompt() -> Value {
+    let words: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+    ask_model("haiku", &format!("reply with: {}", words.join(" ")))
+}
+
+/// The EMF lines (one per audit record) of requests to `route`.
+fn lines_for(stack: &Stack, route: &str) -> Vec<Value> {
+    stack
+        .metric_lines()
+        .into_iter()
+        .filter(|l| l["Route"] == route)
+        .collect()
+}
+
+/// What the key's tenant was charged today, in nanos, once the ledger shows a charge (a
+/// dropped call settles from a background task).
+async fn charged(stack: &Stack, key: &gateway::controls::keys::IssuedKey) -> u64 {
+    for _ in 0..100 {
+        let usage = stack.get("/v1/usage", &key.api_key).await;
+        assert_eq!(usage.status, 200, "{}", usage.text());
+        let cost = nanos(usage.json()["totals"]["cost_usd"].as_str().unwrap());
+        if cost > 0 {
+            return cost;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the ledger never showed the dropped call's charge");
+}
+
+/// Red team (metered call): a caller reads the first event of a ConverseStream and hangs up.
+/// The ledger charges the reservation (Bedrock bills the tokens), but the request's audit
+/// record and EMF line are written with no usage and no cost: the settlement from the
+/// dropped stream never reaches the audit slot, so the audit trail says the call was free.
+#[tokio::test]
+async fn a_stream_dropped_midway_is_audited_with_what_the_ledger_charged() {
+    let stack = start(json!({"cache": {"enabled": false}})).await;
+    let key = stack.key("acme", |_| {}).await;
+    slow_haiku(&stack, 100);
+    let request = http::Request::post("/v1/converse-stream")
+        .header("content-type", "application/json")
+        .header("authorization", format!("Bearer {}", key.api_key))
+        .body(axum::body::Body::from(counting_prompt().to_string()))
+        .unwrap();
+    let response = tower::ServiceExt::oneshot(stack.router.clone(), request)
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut body = response.into_body();
+    let first = http_body_util::BodyExt::frame(&mut body).await;
+    assert!(first.is_some(), "the stream started");
+    drop(body);
+    let ledger = charged(&stack, &key).await;
+    let lines = lines_for(&stack, "/v1/converse-stream");
+    assert_eq!(lines.len(), 1, "one audit line for the request: {lines:?}");
+    let audited = (lines[0]["CostUSD"].as_f64().unwrap_or(0.0) * 1e9).round() as u64;
+    assert_eq!(
+        audited, ledger,
+        "the audit record's cost ({audited} nanos) is the ledger's charge ({ledger} nanos): {}",
+        lines[0]
+    );
+}
+
+/// Red team (metered call): a caller sends a non-streaming Converse and hangs up before the
+/// model answers. The handler's future is dropped: the settlement's drop charges the
+/// reservation in the ledger, but no audit record (and no EMF line) is ever written for the
+/// request — a billed call missing from the audit trail.
+#[tokio::test]
+async fn a_buffered_call_the_caller_abandons_still_leaves_an_audit_record() {
+    let stack = start(json!({"cache": {"enabled": false}})).await;
+    let key = stack.key("acme", |_| {}).await;
+    slow_haiku(&stack, 50);
+    let abandoned = tokio::time::timeout(
+        std::time::Duration::from_millis(500),
+        stack.post("/v1/converse", &key.api_key, &counting_prompt()),
+    )
+    .await;
+    assert!(abandoned.is_err(), "the caller left before the answer");
+    let ledger = charged(&stack, &key).await;
+    assert!(ledger > 0);
+    // Give any deferred writer the same time the ledger had.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let lines = lines_for(&stack, "/v1/converse");
+    assert_eq!(
+        lines.len(),
+        1,
+        "a call the ledger charged ({ledger} nanos) has one audit line: {lines:?}"
+    );
+}
+
+/// Red team (metered call): the gateway's own request timeout cancels a Converse while the
+/// model is still writing. The call settles as `Failed` ("nothing billed"): the reservation is
+/// given back and the ledger shows no cost — yet Bedrock bills a call it was generating, and
+/// the very same call abandoned by the caller instead is charged its reservation. A key holder
+/// can keep slow, large calls running into the timeout without spending any budget.
+#[tokio::test]
+async fn a_call_the_gateway_times_out_is_charged_like_one_the_caller_left() {
+    let mut config = config(json!({"cache": {"enabled": false}}));
+    config.limits.request_timeout_ms = 1_500;
+    let stack = start_with(config).await;
+    let key = stack.key("acme", |_| {}).await;
+    slow_haiku(&stack, 150);
+    let timed_out = stack
+        .post("/v1/converse", &key.api_key, &counting_prompt())
+        .await;
+    assert!(
+        timed_out.status.is_server_error(),
+        "the gateway gave up: {} {}",
+        timed_out.status,
+        timed_out.text()
+    );
+    let model_calls = stack
+        .log
+        .calls()
+        .iter()
+        .filter(|c| !c.is_dynamodb())
+        .count();
+    assert_eq!(
+        model_calls,
+        1,
+        "the model was called: {:?}",
+        stack.log.calls()
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let usage = stack.get("/v1/usage", &key.api_key).await;
+    let cost = nanos(usage.json()["totals"]["cost_usd"].as_str().unwrap());
+    assert!(
+        cost > 0,
+        "a model call cut off by the gateway's timeout is charged: {}",
+        usage.text()
+    );
+}
+
+/// Red team (metered call): CountTokens is "free on Bedrock, so nothing is admitted" — and so
+/// no rate limit applies either. A key held to 2 requests a minute (429 on Converse) still
+/// makes as many CountTokens calls as it likes, each a real Bedrock call against the account's
+/// shared CountTokens quota (a noisy neighbour the per-key limit exists to stop).
+#[tokio::test]
+async fn count_tokens_is_held_to_the_keys_request_rate() {
+    let stack = start(json!({})).await;
+    let key = stack
+        .key("acme", |k| {
+            k.limits = gateway::controls::keys::KeyLimits {
+                default: gateway::controls::keys::RateLimits {
+                    requests_per_minute: Some(2),
+                    tokens_per_minute: None,
+                    concurrency: None,
+                },
+                models: Default::default(),
+            }
+        })
+        .await;
+    let body = json!({"input": {"converse": {"messages": [
+        {"role": "user", "content": [{"text": "count me"}]}]}}});
+    let path = format!("/model/{HAIKU}/count-tokens");
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(stack.post(&path, &key.api_key, &body).await.status.as_u16());
+    }
+    assert!(
+        statuses.contains(&429),
+        "a key limited to 2 requests a minute is refused the 3rd to 6th CountTokens: {statuses:?}"
+    );
+}
+
+/// Red team (metered call): a ConverseStream that the model breaks midway is charged its
+/// reservation and counted as an error in the usage ledger, but its audit record keeps the
+/// 200 it started with and no error code, so the EMF `Errors` metric (what alarms watch)
+/// never sees the failure the ledger recorded.
+#[tokio::test]
+async fn a_stream_the_model_breaks_midway_is_audited_as_an_error() {
+    let stack = start(json!({"cache": {"enabled": false}})).await;
+    let key = stack.key("acme", |_| {}).await;
+    stack.sim.set_behavior(
+        HAIKU,
+        Behavior::script([Outcome::StreamError {
+            kind: bedrock_sim::StreamErrorKind::ModelStreamErrorException,
+            after_chunks: Some(2),
+        }]),
+    );
+    let broken = stack
+        .post("/v1/converse-stream", &key.api_key, &counting_prompt())
+        .await;
+    assert_eq!(broken.status, 200, "the stream started: {}", broken.text());
+    let usage = stack.get("/v1/usage", &key.api_key).await;
+    assert_eq!(usage.json()["totals"]["errors"], 1, "{}", usage.text());
+    let lines = lines_for(&stack, "/v1/converse-stream");
+    assert_eq!(lines.len(), 1, "{lines:?}");
+    assert_eq!(
+        lines[0]["Errors"], 1,
+        "the ledger counted an error; the audit record did not: {}",
+        lines[0]
+    );
+}
+
+/// Red team (metered call): an InvokeModel body that is JSON followed by trailing bytes
+/// (`{...} x`) is not JSON to the gateway, so its output limit is not read (the reservation
+/// assumes the default) nor capped (the body goes out unchanged) — but the model's parser
+/// reads the object and ignores the tail (bedrock-sim does, as lenient JSON parsers do), so
+/// the call writes as many tokens as the body's own `max_tokens` asks. The same body without
+/// the tail is refused by the budget; with it, one call spends several budgets.
+#[tokio::test]
+async fn an_invoke_body_with_trailing_bytes_cannot_spend_past_the_budget() {
+    let stack = start(json!({
+        "estimate": {"default_max_output_tokens": 20},
+        "cache": {"enabled": false}
+    }))
+    .await;
+    // One-letter words: each is an output token but only two bytes of input.
+    let body = json!({"anthropic_version": "bedrock-2023-05-31", "max_tokens": 2000,
+        "messages": [{"role": "user", "content": format!("reply with: {}", "a ".repeat(2000))}]})
+    .to_string();
+    let controls = gateway::controls::Controller::new(&stack.config, (), vec![], None).unwrap();
+    let price = controls.price(HAIKU, Some("us-east-1")).unwrap();
+    // A budget for one call at the default output limit (20 tokens), not for 400 tokens.
+    let one = price.cost(&gateway::controls::usage::TokenUsage {
+        input: body.len() as u64 + 16,
+        output: 20,
+        ..Default::default()
+    });
+    let budget = (one.0 as f64 * 1.5) as u64;
+    let key = stack
+        .key("acme", |k| {
+            k.budget = Budget {
+                daily_usd: Some(budget as f64 / 1e9),
+                monthly_usd: None,
+            }
+        })
+        .await;
+    let invoke = |body: String| {
+        let request = http::Request::post(format!("/model/{HAIKU}/invoke"))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {}", key.api_key))
+            .body(axum::body::Body::from(body))
+            .unwrap();
+        send(&stack.router, request)
+    };
+    let honest = invoke(body.clone()).await;
+    assert!(
+        honest.status.is_client_error(),
+        "2000 tokens are over budget: {} {}",
+        honest.status,
+        honest.text()
+    );
+    let trailing = invoke(format!("{body} x")).await;
+    let spent = trailing.header("x-gateway-cost").map_or(0, nanos);
+    assert!(
+        trailing.status.is_client_error() || spent <= budget,
+        "a body with a trailing byte spent {spent} nanos of a {budget} budget: {} {}",
+        trailing.status,
+        trailing.text()
+    );
+}
