@@ -31,6 +31,9 @@ impl CacheStatus {
     }
 }
 
+/// The status of a request whose caller went away before its response (nginx's convention).
+pub const CLIENT_CLOSED: u16 = 499;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct AuditRecord {
     pub request_id: String,
@@ -60,6 +63,8 @@ pub struct AuditRecord {
     pub cache: CacheStatus,
     pub attempts: u32,
     pub streamed: bool,
+    /// The answer started (status 200) and then failed: an error for the metrics all the same.
+    pub failed_midway: bool,
     /// Only with `include_content`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub prompt: Option<String>,
@@ -79,8 +84,9 @@ impl AuditRecord {
     }
 
     /// The request failed (a 4xx refusal or a 5xx), for the error metrics.
+    /// A caller that went away (499) is not the gateway's failure.
     pub fn is_error(&self) -> bool {
-        self.status >= 400
+        (self.status >= 400 && self.status != CLIENT_CLOSED) || self.failed_midway
     }
 
     /// One EMF line: requests, tokens, cost, latency and errors, by model and tenant (and by

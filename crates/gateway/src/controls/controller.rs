@@ -612,20 +612,8 @@ impl<S: CounterStore> Controller<S> {
                 true,
             ),
             Outcome::Broken { output_chars } => {
-                let usage = TokenUsage {
-                    input: admission.estimate.input_tokens,
-                    output: estimate::output_from_chars(output_chars, &self.config.estimate)
-                        .min(admission.estimate.max_output_tokens),
-                    ..zero
-                };
-                (
-                    usage,
-                    admission.reservation.cost,
-                    admission.scope.clone(),
-                    None,
-                    false,
-                    true,
-                )
+                let (usage, cost) = self.broken_charge(admission, output_chars);
+                (usage, cost, admission.scope.clone(), None, false, true)
             }
         };
         if cost > admission.reservation.cost && !admission.reservation.counters.is_empty() {
@@ -664,6 +652,18 @@ impl<S: CounterStore> Controller<S> {
         };
         self.apply(&settlement, &admission.principal, cost).await;
         settled
+    }
+
+    /// What a call that broke (or was abandoned) after `output_chars` of output is charged:
+    /// the reservation, the worst case, since Bedrock bills tokens the gateway never saw.
+    pub fn broken_charge(&self, admission: &Admission, output_chars: usize) -> (TokenUsage, Nanos) {
+        let usage = TokenUsage {
+            input: admission.estimate.input_tokens,
+            output: estimate::output_from_chars(output_chars, &self.config.estimate)
+                .min(admission.estimate.max_output_tokens),
+            ..TokenUsage::default()
+        };
+        (usage, admission.reservation.cost)
     }
 
     /// Gives back everything an admission reserved, for a call that was never made (a job

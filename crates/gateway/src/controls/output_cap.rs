@@ -104,8 +104,13 @@ pub fn cap_converse(request: &ConverseRequest, default: u64) -> Cow<'_, Converse
 /// naming the field). `None` also for bodies that are not JSON objects (Bedrock refuses them;
 /// nothing is spent).
 pub fn invoke_limit(model_id: &str, body: &[u8]) -> Result<Option<u64>, GatewayError> {
+    // Anything but exactly one JSON object is refused: a lenient parser downstream (`{…} x`
+    // read as its first object) would honour an output limit the gateway never saw.
     let Ok(Value::Object(json)) = serde_json::from_slice::<Value>(body) else {
-        return Ok(None);
+        return Err(GatewayError::invalid(
+            "body",
+            "an InvokeModel body must be exactly one JSON object",
+        ));
     };
     provider_limit(model_id, &json)
 }
@@ -280,7 +285,10 @@ mod tests {
                 .to_string()
                 .contains("textGenerationConfig.maxTokenCount")
         );
-        assert_eq!(invoke_limit("anthropic.claude", b"not json").unwrap(), None);
+        for not_one_object in [&b"not json"[..], br#"{"max_tokens":5} x"#, b"[1]", b""] {
+            let err = invoke_limit("anthropic.claude", not_one_object).unwrap_err();
+            assert!(err.to_string().contains("body"), "{err}");
+        }
         assert_eq!(
             invoke_limit("anthropic.claude", br#"{"max_tokens":1000000}"#).unwrap(),
             Some(1_000_000)

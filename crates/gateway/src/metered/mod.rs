@@ -176,34 +176,16 @@ impl<'a, M: ModelClient, S: CounterStore + 'static> Meter<'a, M, S> {
             .await
     }
 
-    /// CountTokens: free on Bedrock, so nothing is admitted or settled; the allow-list
-    /// applies (every target is checked, as for any call) and the audit record names the
-    /// model that counted.
+    /// CountTokens: admitted like any call (rate limits, concurrency: it uses the account's
+    /// shared quota), nothing reserved, settled at no cost.
     pub async fn count_tokens(
         &self,
         call: &Call<'_>,
         model: &str,
         input: &CountTokensInput,
-    ) -> Result<Served<CountTokensResponse>, Refused> {
-        call.audit.update(|r| model.clone_into(&mut r.model));
-        match self
-            .gateway
-            .count_tokens(call.caller, model, input, call.deadline)
+    ) -> Result<Metered<CountTokensResponse>, Refused> {
+        self.run(call, operation::CountTokens { model, input })
             .await
-        {
-            Ok(served) => {
-                record_served(&call.audit, &served);
-                Ok(served)
-            }
-            Err(unanswered) => {
-                call.audit.update(|r| r.attempts = unanswered.attempts);
-                Err(Refused {
-                    error: unanswered.error,
-                    rate: None,
-                    attempts: Some(unanswered.attempts),
-                })
-            }
-        }
     }
 
     async fn run<Op: Operation>(
@@ -289,7 +271,14 @@ impl<'a, M: ModelClient, S: CounterStore + 'static> Meter<'a, M, S> {
         let served = match op.call(self.gateway, call.caller, call.deadline).await {
             Ok(served) => served,
             Err(unanswered) => {
-                settlement.settle(Outcome::Failed).await;
+                // An attempt cut off at the deadline was billed by Bedrock for what it wrote:
+                // charged like a call its caller abandoned, never free.
+                let outcome = if unanswered.cut_off > 0 {
+                    Outcome::Broken { output_chars: 0 }
+                } else {
+                    Outcome::Failed
+                };
+                settlement.settle(outcome).await;
                 call.audit.update(|r| r.attempts = unanswered.attempts);
                 return Err(Refused {
                     error: unanswered.error,

@@ -7,6 +7,7 @@
 use super::settlement::Settlement;
 use super::streams;
 use crate::api::converse::{ContentBlock, ConverseRequest, ConverseResponse, SystemBlock};
+use crate::api::count_tokens::{CountTokensInput, CountTokensResponse};
 use crate::api::invoke::{InvokeRequest, InvokeResponse};
 use crate::config::GatewayConfig;
 use crate::controls::Outcome;
@@ -85,6 +86,13 @@ pub(crate) struct Invoke<'a> {
 pub(crate) struct InvokeStream<'a> {
     pub model: &'a str,
     pub request: &'a InvokeRequest,
+}
+
+/// CountTokens: free on Bedrock, but a call on the account's shared quota, so it is
+/// admitted (rate limits, concurrency) with nothing to reserve, and settled at no cost.
+pub(crate) struct CountTokens<'a> {
+    pub model: &'a str,
+    pub input: &'a CountTokensInput,
 }
 
 /// How a served answer that no model gave now (the fallback tier) or a model's answer settles.
@@ -302,6 +310,52 @@ impl Operation for InvokeStream<'_> {
             served.map(|chunks| streams::invoke(chunks, settlement, target)),
             None,
         )
+    }
+}
+
+impl Operation for CountTokens<'_> {
+    type Output = CountTokensResponse;
+
+    fn route(&self) -> Route<'_> {
+        Route::Model(self.model)
+    }
+
+    fn estimate(&self, _config: &GatewayConfig) -> Result<Estimate, GatewayError> {
+        Ok(Estimate {
+            input_tokens: 0,
+            max_output_tokens: 0,
+            writes_prompt_cache: false,
+        })
+    }
+
+    async fn call<M: ModelClient>(
+        &self,
+        gateway: &Gateway<M>,
+        caller: Caller<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Served<CountTokensResponse>, Unanswered> {
+        gateway
+            .count_tokens(caller, self.model, self.input, deadline)
+            .await
+    }
+
+    async fn finish<S: CounterStore + 'static>(
+        &self,
+        served: Served<CountTokensResponse>,
+        mut settlement: Settlement<S>,
+        _how: Finish,
+    ) -> (
+        Served<CountTokensResponse>,
+        Option<crate::controls::Settled>,
+    ) {
+        let outcome = Outcome::Answered {
+            model_id: served.target.model_id.clone(),
+            region: served.target.region.clone(),
+            usage: Default::default(),
+            keep: None,
+        };
+        let settled = settlement.settle(outcome).await;
+        (served, settled)
     }
 }
 

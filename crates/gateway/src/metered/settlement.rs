@@ -103,7 +103,16 @@ impl<S: CounterStore + 'static> Drop for Settlement<S> {
             );
             return;
         };
-        tracing::warn!(principal = %admission.principal, "the caller left mid-stream; charging the reservation");
+        tracing::warn!(principal = %admission.principal, "the caller left mid-call; charging the reservation");
+        // The audit record is written after this (the host drops the call before it writes):
+        // it says what the ledger is about to charge.
+        let (usage, cost) = controls.broken_charge(&admission, 0);
+        self.audit.update(|r| {
+            r.set_usage(&usage, cost);
+            if r.error_code.is_empty() {
+                r.error_code = "client_closed".to_owned();
+            }
+        });
         runtime.spawn(async move {
             controls
                 .settle(&admission, Outcome::Broken { output_chars: 0 }, unix_ms())

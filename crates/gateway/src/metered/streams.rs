@@ -37,7 +37,8 @@ pub(crate) fn converse<S: CounterStore + 'static>(
         while let Some(item) = events.next().await {
             match &item {
                 Ok(event) => collected.observe(event),
-                Err(_) => {
+                Err(error) => {
+                    failed_midway(settlement.audit(), error);
                     settlement.settle(Outcome::Broken { output_chars: collected.output_chars() }).await;
                     yield item;
                     return;
@@ -90,7 +91,8 @@ pub(crate) fn invoke<S: CounterStore + 'static>(
                     bytes = bytes.saturating_add(chunk.bytes.len());
                     usage.observe(&chunk.bytes);
                 }
-                Err(_) => {
+                Err(error) => {
+                    failed_midway(settlement.audit(), error);
                     settlement.settle(Outcome::Broken { output_chars: bytes }).await;
                     yield item;
                     return;
@@ -109,4 +111,13 @@ pub(crate) fn invoke<S: CounterStore + 'static>(
         };
         settlement.settle(outcome).await;
     })
+}
+
+/// A stream that failed after it started is an error in the audit record (its status was
+/// already 200), as it is in the ledger.
+fn failed_midway(audit: &super::AuditSlot, error: &crate::error::GatewayError) {
+    audit.update(|r| {
+        r.failed_midway = true;
+        r.error_code = error.code().to_owned();
+    });
 }

@@ -81,11 +81,18 @@ impl<T> Served<T> {
 pub struct Unanswered {
     pub error: GatewayError,
     pub attempts: u32,
+    /// Attempts the gateway cut off at the deadline while the model may still have been
+    /// generating: Bedrock bills them, so the call is charged like one its caller abandoned.
+    pub cut_off: u32,
 }
 
 impl From<GatewayError> for Unanswered {
     fn from(error: GatewayError) -> Self {
-        Self { error, attempts: 0 }
+        Self {
+            error,
+            attempts: 0,
+            cut_off: 0,
+        }
     }
 }
 
@@ -98,9 +105,11 @@ impl From<Unanswered> for GatewayError {
 impl Unserved {
     fn unanswered(self, route: &RoutePlan) -> Unanswered {
         let attempts = self.plan.attempts();
+        let cut_off = self.cut_off();
         Unanswered {
             error: self.into_error(route),
             attempts,
+            cut_off,
         }
     }
 }

@@ -69,6 +69,16 @@ struct Failures {
     lines: Vec<String>,
     out_of_time: bool,
     retry_in: Option<Duration>,
+    /// Attempts the gateway cut off at the deadline while the model may still have been
+    /// generating: Bedrock bills those tokens.
+    cut_off: u32,
+}
+
+impl Unserved {
+    /// Attempts cut off at the deadline (see [`Failures::cut_off`]).
+    pub(crate) fn cut_off(&self) -> u32 {
+        self.failures.cut_off
+    }
 }
 
 impl Policies {
@@ -100,6 +110,7 @@ impl Policies {
                 }
             };
             let calls = AtomicU32::new(0);
+            let cut_off = AtomicU32::new(0);
             let ctx = RetryContext {
                 deadline,
                 budget: &self.budget,
@@ -112,12 +123,13 @@ impl Policies {
                     ctx,
                     |info| {
                         let work = call(target.clone());
-                        self.attempt(&target, info, work, &calls)
+                        self.attempt(&target, info, work, (&calls, &cut_off))
                     },
                     AttemptError::class,
                 )
                 .await;
             let calls = calls.into_inner();
+            failures.cut_off = failures.cut_off.saturating_add(cut_off.into_inner());
             match outcome.result {
                 Ok(value) => {
                     let report = plan.served(calls);
@@ -141,7 +153,7 @@ impl Policies {
         target: &Target,
         info: AttemptInfo,
         work: impl Future<Output = Result<T, GatewayError>>,
-        calls: &AtomicU32,
+        (calls, cut_off): (&AtomicU32, &AtomicU32),
     ) -> Result<T, AttemptError> {
         let admission = self.breaker.admit(target, unix_ms()).await;
         if let Admission::Rejected { retry_in } = admission {
@@ -151,7 +163,10 @@ impl Policies {
         let started = self.clock.now();
         let result = within(&self.clock, info.remaining, work)
             .await
-            .unwrap_or_else(|| Err(deadline_passed(info.remaining)));
+            .unwrap_or_else(|| {
+                cut_off.fetch_add(1, Ordering::Relaxed);
+                Err(deadline_passed(info.remaining))
+            });
         let latency_ms = self
             .clock
             .now()

@@ -101,3 +101,37 @@ pub fn finish(
     });
     Response::from_parts(parts, Body::from_stream(stream))
 }
+
+/// Writes the record of a request whose caller went away before the response existed (the
+/// handler was dropped mid-call): status 499, with whatever the call had settled or charged.
+/// Disarmed once the response exists; [`finish`] writes it from then on.
+pub struct WriteIfAbandoned {
+    armed: Option<(AuditSlot, MetricsSink, String)>,
+}
+
+impl WriteIfAbandoned {
+    pub fn arm(slot: &AuditSlot, metrics: &MetricsSink, namespace: &str) -> Self {
+        Self {
+            armed: Some((slot.clone(), metrics.clone(), namespace.to_owned())),
+        }
+    }
+
+    pub fn disarm(mut self) {
+        self.armed = None;
+    }
+}
+
+impl Drop for WriteIfAbandoned {
+    fn drop(&mut self) {
+        let Some((slot, metrics, namespace)) = self.armed.take() else {
+            return;
+        };
+        slot.update(|r| {
+            r.status = gateway::controls::audit::CLIENT_CLOSED;
+            if r.error_code.is_empty() {
+                r.error_code = "client_closed".to_owned();
+            }
+        });
+        write(&slot, &metrics, &namespace);
+    }
+}

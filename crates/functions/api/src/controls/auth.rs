@@ -130,7 +130,9 @@ pub async fn layer(State(state): State<SharedState>, request: Request, next: Nex
     parts.extensions.insert(Principal(Arc::new(principal)));
     parts.extensions.insert(slot.clone());
     parts.extensions.insert(info);
+    let abandoned = audit::WriteIfAbandoned::arm(&slot, &metrics, &namespace);
     let response = next.run(Request::from_parts(parts, body)).await;
+    abandoned.disarm();
     audit::finish(response, slot, metrics, namespace)
 }
 

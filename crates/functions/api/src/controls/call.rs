@@ -251,15 +251,15 @@ impl CallContext {
         ))
     }
 
-    /// CountTokens: the allow-list applies; nothing is admitted (it is free on Bedrock).
+    /// CountTokens: free on Bedrock, held to the key's allow-list and rate limits.
     pub async fn count_tokens(
         &self,
         state: &SharedState,
         model: &str,
         input: &CountTokensInput,
         deadline: Option<Instant>,
-    ) -> Result<Served<CountTokensResponse>, Refused> {
+    ) -> Result<Done<CountTokensResponse>, Refused> {
         let call = self.call(deadline);
-        Ok(state.meter().count_tokens(&call, model, input).await?)
+        Ok(done(state.meter().count_tokens(&call, model, input).await?))
     }
 }

@@ -176,10 +176,10 @@ pub async fn count_tokens(
     }
     .await;
     match result {
-        Ok(served) => {
-            let mut headers = crate::headers::served_headers(&ctx.request_id, &served);
+        Ok(done) => {
+            let mut headers = done.headers(&ctx.request_id);
             crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
-            (headers, Json(&served.value)).into_response()
+            (headers, Json(&done.served.value)).into_response()
         }
         Err(refused) => bedrock_error(refused, &ctx),
     }

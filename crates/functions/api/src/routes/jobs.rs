@@ -108,7 +108,7 @@ pub async fn submit(
         let submitter = JobSubmitter {
             store: &backend.store,
             queue: &backend.queue,
-            controls: state.controls.as_ref(),
+            controls: state.controls.as_deref(),
             config: state.gateway.config(),
         };
         let submitted = submitter

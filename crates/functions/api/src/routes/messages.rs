@@ -136,10 +136,10 @@ pub async fn count_tokens(
     let result = async {
         let (request, name) = parse(&state, &headers, body, Endpoint::CountTokens)?;
         let input = CountTokensInput::InvokeModel(request.body);
-        let served = call.count_tokens(&state, &name, &input, deadline).await?;
-        let mut headers = crate::headers::served_headers(&ctx.request_id, &served);
+        let done = call.count_tokens(&state, &name, &input, deadline).await?;
+        let mut headers = done.headers(&ctx.request_id);
         crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
-        let body = anthropic::count_tokens_body(served.value.input_tokens);
+        let body = anthropic::count_tokens_body(done.served.value.input_tokens);
         Ok::<_, Refused>((headers, axum::Json(body)).into_response())
     }
     .await;
