@@ -193,7 +193,7 @@ mod tests {
             },
             latency_ms: 40,
             cost_usd: Some(0.002),
-            model: Some("anthropic.claude-3-5-haiku".into()),
+            model: Some("anthropic.claude-haiku-4-5".into()),
         }
     }
 
@@ -251,7 +251,7 @@ mod tests {
             "cost $0.002000",
             "40 ms",
             "no call of get_weather",
-            "served by anthropic.claude-3-5-haiku",
+            "served by anthropic.claude-haiku-4-5",
             "/label is",
             "/nope is absent",
         ] {

@@ -80,7 +80,7 @@ async fn a_changed_task_route_fails_the_gate_against_the_baseline() {
         classify
             .reasons
             .iter()
-            .any(|r| r.contains("served by anthropic.claude-3-7-sonnet")),
+            .any(|r| r.contains("served by anthropic.claude-sonnet-4-5")),
         "{:?}",
         classify.reasons
     );

@@ -209,15 +209,13 @@ mod tests {
             .max_output_tokens,
             9
         );
-        let unknown = invoke("anthropic.claude", b"not json", &c).unwrap();
-        assert_eq!(
-            unknown,
-            Estimate {
-                input_tokens: 8,
-                max_output_tokens: 1_000,
-                writes_prompt_cache: false
-            }
-        );
+        // No output limit in the body: the default is reserved (and written into it).
+        let unknown = invoke("anthropic.claude", b"{}", &c).unwrap();
+        assert_eq!(unknown.max_output_tokens, 1_000);
+        assert!(!unknown.writes_prompt_cache);
+        // Not one JSON object: refused, naming the body.
+        let error = invoke("anthropic.claude", b"not json", &c).unwrap_err();
+        assert!(error.to_string().contains("JSON object"), "{error}");
         assert!(
             invoke(
                 "anthropic.claude",
