@@ -199,7 +199,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         features.push(format!("Features note: {note}"));
     }
     let info = report::RunInfo {
-        date: httpdate::fmt_http_date(std::time::SystemTime::now()),
+        date: httpdate::fmt_http_date(
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(gateway::clock::unix_ms()),
+        ),
         mode: if args.quick {
             "quick (smoke check; figures not meaningful)".to_owned()
         } else {

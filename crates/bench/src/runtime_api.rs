@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub const FUNCTION_NAME: &str = "gateway-api";
@@ -194,10 +194,7 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
 /// (deadline 30 s from now), as the `/next` answer carries them.
 pub fn invocation_headers(n: u64, function_arn: &str) -> (String, HeaderMap) {
     let request_id = format!("bench-{n:08}-0000-4000-8000-000000000000");
-    let deadline_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() + 30_000)
-        .unwrap_or(0);
+    let deadline_ms = gateway::clock::unix_ms().saturating_add(30_000);
     let mut headers = HeaderMap::new();
     let mut put = |name: &'static str, value: String| {
         if let Ok(v) = HeaderValue::from_str(&value) {
@@ -290,10 +287,7 @@ async fn unexpected(State(state): State<Arc<RuntimeState>>, uri: axum::http::Uri
 
 /// An API Gateway HTTP API (payload 2.0) event, as API Gateway would send it.
 pub fn http_api_event(method: &str, path: &str, body: Option<&str>) -> Value {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0);
+    let now_ms = gateway::clock::unix_ms();
     let mut headers = json!({
         "accept": "*/*",
         "host": "bench.execute-api.us-east-1.amazonaws.com",

@@ -39,7 +39,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub const GOAL_RATIO: f64 = 0.8;
 const FUNCTION_NAME: &str = "gateway-worker";
@@ -97,10 +97,7 @@ impl WorkerRun {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    gateway::clock::unix_ms()
 }
 
 /// Answers every job at once with the same captured reply: the ceiling leaves the model out.

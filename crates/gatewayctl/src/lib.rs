@@ -17,7 +17,6 @@ use gateway_aws::controls::DynamoControlStore;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub const USAGE: &str = "\
 usage: gatewayctl [--table NAME] COMMAND [OPTIONS]
@@ -152,9 +151,7 @@ impl Args {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    gateway::clock::unix_ms()
 }
 
 /// Runs one command. `env` is the environment (tests pass their own).

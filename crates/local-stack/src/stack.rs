@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -133,10 +133,7 @@ fn function_error(function: &str, message: impl std::fmt::Display) -> StackError
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    gateway::clock::unix_ms()
 }
 
 fn number(value: &Json) -> Option<i64> {

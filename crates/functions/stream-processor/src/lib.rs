@@ -28,7 +28,7 @@ use gateway_aws::event_source::dynamodb_stream::batch_response;
 use gateway_aws::models::GatewayModelClient;
 use serde_json::{Map, Value};
 use std::panic::AssertUnwindSafe;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 pub use config::ProcessorConfig;
 
@@ -103,10 +103,7 @@ impl LambdaProcessor {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    gateway::clock::unix_ms()
 }
 
 /// When model calls must be done by, from the invocation's deadline (epoch milliseconds),

@@ -34,7 +34,6 @@ use gateway_aws::jobs::{
 };
 use gateway_aws::models::GatewayModelClient;
 use std::panic::AssertUnwindSafe;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use callback::Callbacks;
 pub use config::{CallbackConfig, ProducerConfig, WorkerConfig};
@@ -89,10 +88,7 @@ pub struct Worker<M> {
 }
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    gateway::clock::unix_ms()
 }
 
 /// The worker as deployed: Bedrock through the gateway, DynamoDB, SNS and SQS.

@@ -200,10 +200,7 @@ impl DynamoControlStore {
                 Some(Cancelled::Conflict) if attempt < CONFLICT_RETRIES => {
                     attempt += 1;
                     // Jitter from the clock's nanoseconds: enough to pull racing writers apart.
-                    let nanos = std::time::SystemTime::now()
-                        .duration_since(std::time::UNIX_EPOCH)
-                        .map_or(0, |d| d.subsec_nanos());
-                    let jitter = (5 + u64::from(nanos % 16)) * u64::from(attempt);
+                    let jitter = (5 + fastrand::u64(0..16)) * u64::from(attempt);
                     tracing::debug!(attempt, "transaction conflict; retrying");
                     tokio::time::sleep(Duration::from_millis(jitter)).await;
                 }

@@ -13,7 +13,6 @@ use gateway::webhook::SignatureScheme;
 use http::{HeaderMap, StatusCode};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::task::JoinHandle;
 
 /// Serves the inbox; `signing_secret` is the worker's `CALLBACK_SIGNING_SECRET`, if any.
@@ -46,10 +45,7 @@ async fn receive(
             Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
         })
         .collect();
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
+    let now = i64::try_from(gateway::clock::unix_ms() / 1_000).unwrap_or(i64::MAX);
     let signature = match scheme.as_ref() {
         Some(scheme) => match scheme.verify(&pairs, &body, now) {
             Ok(_) => "valid".to_owned(),

@@ -21,7 +21,6 @@ use gateway::controls::sigv4::{self, SignedRequest};
 use gateway::controls::{Credentials, RouteClass};
 use http::request::Parts;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The kind of route a request is on and the dialect its errors are rendered in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,9 +84,7 @@ pub fn classify(path: &str) -> RouteInfo {
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+    gateway::clock::unix_ms()
 }
 
 pub async fn layer(State(state): State<SharedState>, request: Request, next: Next) -> Response {

@@ -3,9 +3,10 @@
 //! timeout still applies).
 
 use axum::extract::FromRequestParts;
+use gateway::clock::unix_ms;
 use http::request::Parts;
 use std::convert::Infallible;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 /// Kept free before Lambda's deadline to write the response (or the error) and flush state.
 const RESPONSE_MARGIN: Duration = Duration::from_millis(250);
@@ -22,10 +23,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CallDeadline {
             .get::<lambda_http::lambda_runtime::Context>()
             .filter(|ctx| ctx.deadline > 0)
             .map(|ctx| {
-                let left = ctx
-                    .deadline()
-                    .duration_since(SystemTime::now())
-                    .unwrap_or_default()
+                let left = Duration::from_millis(ctx.deadline.saturating_sub(unix_ms()))
                     .saturating_sub(RESPONSE_MARGIN);
                 Instant::now() + left
             });

@@ -26,13 +26,9 @@ use gateway::jobs::submitter::{JobSubmitter, SubmitError, check_model_allowed};
 use gateway::jobs::{JobStore, SubmitJob};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    gateway::clock::unix_ms()
 }
 
 fn backend(state: &SharedState) -> Result<&JobsBackend, GatewayError> {

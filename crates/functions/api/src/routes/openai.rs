@@ -15,13 +15,9 @@ use bytes::Bytes;
 use gateway::api::openai::{ChatCompletion, ChatRequest};
 use gateway::api::openai_stream::ChatStreamMapper;
 use gateway::service::Route;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    gateway::clock::unix_ms() / 1_000
 }
 
 pub async fn chat_completions(

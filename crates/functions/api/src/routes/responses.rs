@@ -20,13 +20,9 @@ use gateway::api::responses_stream::{ResponsesEvent, ResponsesStreamMapper};
 use gateway::ports::ConverseEventStream;
 use gateway::service::Route;
 use std::convert::Infallible;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    gateway::clock::unix_ms() / 1_000
 }
 
 pub async fn create(
