@@ -401,3 +401,40 @@ async fn a_throttled_job_comes_back_after_a_short_backoff_not_the_visibility_tim
     assert_eq!(p.flow.notifications().await.len(), 1);
     assert_eq!(p.result_events().await.len(), 1);
 }
+
+/// Red team (red2): a producer's job id is `job_id(tenant, "producer/<name>/<idempotency id>")`
+/// and `POST /v1/jobs` derives its id from the same hash of the raw `Idempotency-Key`, so any
+/// key of the producer's tenant can take the producer's job id first. Its own request then
+/// makes the producer's real message a `conflict` dead letter (the producer's job never
+/// runs), or, with the same request, turns it into a replay of the key holder's job. The two
+/// namespaces must not meet: the producer's job must run as its own.
+#[tokio::test]
+async fn attack_an_api_key_cannot_take_a_producers_job_id_with_its_idempotency_key() {
+    let p = producer_flow().await;
+    let squatter = p.flow.api_key("crm", |_| {}).await;
+    let forged = json!({"converse": {"modelId": "haiku",
+        "messages": [{"role": "user", "content": [{"text": "not the producer's request"}]}]}});
+    let (status, body) = p
+        .flow
+        .submit_as(Some(&squatter.api_key), &forged, Some("producer/crm/order-77"))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // The squatter now holds exactly the id the producer's message will compute.
+    let squatted = body["job_id"].as_str().unwrap_or_default().to_owned();
+    p.flow.drain().await;
+
+    p.flow
+        .send_raw(&message("order-77", "Summarise order 77").to_string())
+        .await;
+    p.flow.drain().await;
+    let letters = p.dead_letters().await;
+    assert!(
+        letters.is_empty(),
+        "the producer's message was refused because a key took its id: {letters:?}"
+    );
+    assert_ne!(
+        squatted,
+        producer_job_id("order-77"),
+        "an Idempotency-Key reaches the producer's job id namespace"
+    );
+}
