@@ -508,3 +508,31 @@ async fn attack_a_producers_model_list_survives_a_key_with_a_wider_one() {
         "a haiku-only producer's job was answered by Sonnet"
     );
 }
+
+/// Red team (red2): a producer message nested deeper than serde_json's recursion limit is not
+/// recognised as a producer message at all (`read` returns `None` on any parse error): the
+/// worker takes it for a job pointer, fails it as "poison … missing field `job_id`" and the
+/// queue redelivers it until its redrive policy moves it — no `dead_letter_code`, a reason
+/// that names the wrong thing, and a worker invocation per delivery. Expected: one dead letter
+/// `malformed_message` at once.
+#[tokio::test]
+async fn attack_a_too_deep_producer_message_is_dead_lettered_as_malformed() {
+    let p = producer_flow().await;
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    let body = format!(
+        r#"{{"schema":"gateway.job.v1","producer":"crm","idempotency_id":"deep-1","model":"haiku","request":{{"chat":{{"messages":[{{"role":"user","content":"hi"}}],"x":{deep}}}}}}}"#
+    );
+    p.flow.send_raw(&body).await;
+    let (event, response) = p.flow.poll_once().await;
+    assert_eq!(event.records.len(), 1);
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "the message is failed back to the queue instead of dead-lettered with a reason"
+    );
+    let letters = p.dead_letters().await;
+    assert_eq!(
+        letters.first().map(|(code, _)| code.as_str()),
+        Some("malformed_message"),
+        "{letters:?}"
+    );
+}
