@@ -156,7 +156,11 @@ async fn attack_retrieve_is_held_to_the_keys_request_rate() {
     let mut statuses = Vec::new();
     for _ in 0..5 {
         let reply = stack
-            .post(&format!("/knowledgebases/{KB}/retrieve"), &key.api_key, &body)
+            .post(
+                &format!("/knowledgebases/{KB}/retrieve"),
+                &key.api_key,
+                &body,
+            )
             .await;
         statuses.push(reply.status);
     }
@@ -186,7 +190,11 @@ async fn attack_a_key_with_its_budget_spent_retrieves_nothing() {
     let query = json!({"query": "vacation"});
     for _ in 0..3 {
         let refused = stack
-            .post(&format!("/v1/knowledge-bases/{KB}/query"), &key.api_key, &query)
+            .post(
+                &format!("/v1/knowledge-bases/{KB}/query"),
+                &key.api_key,
+                &query,
+            )
             .await;
         assert!(
             refused.status == 402 || refused.status == 429,

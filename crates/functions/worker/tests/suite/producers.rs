@@ -416,7 +416,11 @@ async fn attack_an_api_key_cannot_take_a_producers_job_id_with_its_idempotency_k
         "messages": [{"role": "user", "content": [{"text": "not the producer's request"}]}]}});
     let (status, body) = p
         .flow
-        .submit_as(Some(&squatter.api_key), &forged, Some("producer/crm/order-77"))
+        .submit_as(
+            Some(&squatter.api_key),
+            &forged,
+            Some("producer/crm/order-77"),
+        )
         .await;
     assert_eq!(status, 202, "{body}");
     // The squatter now holds exactly the id the producer's message will compute.
@@ -455,9 +459,7 @@ async fn attack_a_hand_written_event_envelope_cannot_bypass_the_producers_sender
         intake.producers = Producers::parse(&producers.to_string()).expect("producers");
     }
     // A direct message from this (unlisted) sender is refused, as documented.
-    p.flow
-        .send_raw(&message("direct-1", "x").to_string())
-        .await;
+    p.flow.send_raw(&message("direct-1", "x").to_string()).await;
     assert_eq!(p.only_dead_letter().await.0, "sender_not_allowed");
 
     // The same sender, the same message, in an envelope it wrote itself.
