@@ -476,41 +476,6 @@ async fn attack_a_hand_written_event_envelope_cannot_bypass_the_producers_sender
     );
 }
 
-/// Red team (red2): producer `crm` may use `haiku` only, and names a key (`key_id`) for its
-/// limits — a key that itself may use Haiku and Sonnet. `JobSubmitter::submit` replaces the
-/// record's allow-list (the producer's) with the key's whenever the key has one, so the
-/// producer's own list is gone by the time the worker routes: `auto` passes intake (Haiku is
-/// one of its tiers) and a long prompt is answered by Sonnet. Expected: the job may reach
-/// only models on both lists; Sonnet is never called.
-#[tokio::test]
-async fn attack_a_producers_model_list_survives_a_key_with_a_wider_one() {
-    let mut p = producer_flow().await;
-    let key = p
-        .flow
-        .api_key("crm", |k| {
-            k.allowed_models = vec!["haiku".into(), "sonnet".into()];
-        })
-        .await;
-    let producers = json!({"crm": {"tenant": "crm", "key_id": key.key_id,
-                                   "models": ["haiku"], "event_sources": [SOURCE]}});
-    if let Some(intake) = p.flow.worker.intake.as_mut() {
-        intake.producers = Producers::parse(&producers.to_string()).expect("producers");
-    }
-    let review = format!(
-        "Please review this code:\n```rust\n{}```",
-        "let x = 1;\n".repeat(400)
-    );
-    let mut body = message("auto-1", &review);
-    body["model"] = json!("auto");
-    p.flow.send_raw(&body.to_string()).await;
-    p.flow.drain().await;
-    assert_eq!(
-        p.flow.sim.calls(gateway::config::SONNET),
-        0,
-        "a haiku-only producer's job was answered by Sonnet"
-    );
-}
-
 /// Red team (red2): a producer message nested deeper than serde_json's recursion limit is not
 /// recognised as a producer message at all (`read` returns `None` on any parse error): the
 /// worker takes it for a job pointer, fails it as "poison … missing field `job_id`" and the
