@@ -162,7 +162,7 @@ async fn attack_retrieve_is_held_to_the_keys_request_rate() {
                 &body,
             )
             .await;
-        statuses.push(reply.status);
+        statuses.push(reply.status.as_u16());
     }
     assert!(
         statuses.contains(&429),

@@ -277,7 +277,7 @@ async fn attack_a_failed_input_stops_the_titan_fan_out() {
             &json!({"model": "titan-embed", "input": inputs}),
         )
         .await;
-    assert!(reply.status >= 400, "{}", reply.text());
+    assert!(reply.status.as_u16() >= 400, "{}", reply.text());
     assert_eq!(
         stack.sim.calls(TITAN_EMBED),
         2,
