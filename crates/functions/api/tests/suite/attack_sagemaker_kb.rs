@@ -131,3 +131,81 @@ async fn a_key_not_allowed_the_endpoint_model_cannot_invoke_it() {
     assert_eq!(converse.status, 403, "{}", converse.text());
     assert_eq!(stack.sim.calls(&format!("sagemaker:{ENDPOINT}")), 0);
 }
+
+/// Red team (red2): `Retrieve` is billed upstream (the query is embedded, the vector store is
+/// searched) but the wire route takes no admission at all — a key held to one request a
+/// minute retrieves as often as it likes. Expected: the key's request rate applies (429).
+#[tokio::test]
+async fn attack_retrieve_is_held_to_the_keys_request_rate() {
+    use gateway::controls::keys::{KeyLimits, RateLimits};
+    let stack = start_with(kb_config()).await;
+    let key = stack
+        .key("acme", |k| {
+            k.allowed_models = vec![format!("kb:{KB}")];
+            k.limits = KeyLimits {
+                default: RateLimits {
+                    requests_per_minute: Some(1),
+                    tokens_per_minute: None,
+                    concurrency: None,
+                },
+                models: Default::default(),
+            };
+        })
+        .await;
+    let body = json!({"retrievalQuery": {"text": "vacation"}});
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let reply = stack
+            .post(
+                &format!("/knowledgebases/{KB}/retrieve"),
+                &key.api_key,
+                &body,
+            )
+            .await;
+        statuses.push(reply.status.as_u16());
+    }
+    assert!(
+        statuses.contains(&429),
+        "a one-request-a-minute key retrieved 5 times: {statuses:?}"
+    );
+    assert!(stack.sim.calls(&format!("kb:{KB}")) <= 1);
+}
+
+/// Red team (red2): the RAG route retrieves before the answering call is admitted, so a key
+/// whose budget is spent still drives a billed `Retrieve` on every request (then gets 402).
+/// Expected: a refused call retrieves nothing.
+#[tokio::test]
+async fn attack_a_key_with_its_budget_spent_retrieves_nothing() {
+    use gateway::controls::keys::Budget;
+    let stack = start_with(kb_config()).await;
+    let key = stack
+        .key("acme", |k| {
+            k.allowed_models = vec!["haiku".into(), format!("kb:{KB}")];
+            k.budget = Budget {
+                daily_usd: Some(0.000_000_001),
+                monthly_usd: None,
+            };
+        })
+        .await;
+    let query = json!({"query": "vacation"});
+    for _ in 0..3 {
+        let refused = stack
+            .post(
+                &format!("/v1/knowledge-bases/{KB}/query"),
+                &key.api_key,
+                &query,
+            )
+            .await;
+        assert!(
+            refused.status == 402 || refused.status == 429,
+            "{}",
+            refused.text()
+        );
+    }
+    assert_eq!(stack.sim.calls(HAIKU), 0);
+    assert_eq!(
+        stack.sim.calls(&format!("kb:{KB}")),
+        0,
+        "a key refused for its budget still made billed retrievals"
+    );
+}

@@ -254,3 +254,33 @@ async fn sdk_invoke_model_for_embedding_models() {
     let reply: Value = serde_json::from_slice(output.body().as_ref()).unwrap();
     assert_eq!(reply["embeddings"].as_array().unwrap().len(), 2);
 }
+
+/// Red team (red2): a Titan request is one call per input, collected with `buffered(1)`,
+/// which runs every remaining call after one has failed. The model refuses input 2; the
+/// caller gets an error and no vectors, yet inputs 3 to 8 are still sent to Bedrock and
+/// charged. Expected: the first failure stops the fan-out (two calls, not eight).
+#[tokio::test]
+async fn attack_a_failed_input_stops_the_titan_fan_out() {
+    use crate::controls_support as controls;
+    use bedrock_sim::{Behavior, ErrorKind, Outcome};
+    let stack = controls::start(priced()).await;
+    stack.sim.set_behavior(
+        TITAN_EMBED,
+        Behavior::script([Outcome::Ok, Outcome::Error(ErrorKind::ValidationException)]),
+    );
+    let key = stack.key("acme", |_| {}).await;
+    let inputs: Vec<String> = (0..8).map(|i| format!("input {i}")).collect();
+    let reply = stack
+        .post(
+            "/v1/embeddings",
+            &key.api_key,
+            &json!({"model": "titan-embed", "input": inputs}),
+        )
+        .await;
+    assert!(reply.status.as_u16() >= 400, "{}", reply.text());
+    assert_eq!(
+        stack.sim.calls(TITAN_EMBED),
+        2,
+        "calls made (and billed) after the request had already failed"
+    );
+}

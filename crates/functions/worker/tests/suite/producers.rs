@@ -401,3 +401,105 @@ async fn a_throttled_job_comes_back_after_a_short_backoff_not_the_visibility_tim
     assert_eq!(p.flow.notifications().await.len(), 1);
     assert_eq!(p.result_events().await.len(), 1);
 }
+
+/// Red team (red2): a producer's job id is `job_id(tenant, "producer/<name>/<idempotency id>")`
+/// and `POST /v1/jobs` derives its id from the same hash of the raw `Idempotency-Key`, so any
+/// key of the producer's tenant can take the producer's job id first. Its own request then
+/// makes the producer's real message a `conflict` dead letter (the producer's job never
+/// runs), or, with the same request, turns it into a replay of the key holder's job. The two
+/// namespaces must not meet: the producer's job must run as its own.
+#[tokio::test]
+async fn attack_an_api_key_cannot_take_a_producers_job_id_with_its_idempotency_key() {
+    let p = producer_flow().await;
+    let squatter = p.flow.api_key("crm", |_| {}).await;
+    let forged = json!({"converse": {"modelId": "haiku",
+        "messages": [{"role": "user", "content": [{"text": "not the producer's request"}]}]}});
+    let (status, body) = p
+        .flow
+        .submit_as(
+            Some(&squatter.api_key),
+            &forged,
+            Some("producer/crm/order-77"),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    // The squatter now holds exactly the id the producer's message will compute.
+    let squatted = body["job_id"].as_str().unwrap_or_default().to_owned();
+    p.flow.drain().await;
+
+    p.flow
+        .send_raw(&message("order-77", "Summarise order 77").to_string())
+        .await;
+    p.flow.drain().await;
+    let letters = p.dead_letters().await;
+    assert!(
+        letters.is_empty(),
+        "the producer's message was refused because a key took its id: {letters:?}"
+    );
+    assert_ne!(
+        squatted,
+        producer_job_id("order-77"),
+        "an Idempotency-Key reaches the producer's job id namespace"
+    );
+}
+
+/// Red team (red2): producer `crm` is pinned to its SQS sender (`sender_ids`) and publishes on
+/// the bus under its own source — the set-up docs/JOB_PRODUCERS.md recommends "for a producer
+/// whose identity matters". Any other principal allowed `SendMessage` on the jobs queue wraps
+/// a message in a hand-written EventBridge envelope with `source: com.example.crm`: the worker
+/// takes the envelope as coming from the bus, checks only the source, never the SQS sender,
+/// and creates a job as `crm`. Expected: `sender_not_allowed`, no job.
+#[tokio::test]
+async fn attack_a_hand_written_event_envelope_cannot_bypass_the_producers_sender_ids() {
+    let mut p = producer_flow().await;
+    let producers = json!({"crm": {"tenant": "crm", "models": ["haiku"],
+                                   "sender_ids": ["AROAEXAMPLE:crm-service"],
+                                   "event_sources": [SOURCE]}});
+    if let Some(intake) = p.flow.worker.intake.as_mut() {
+        intake.producers = Producers::parse(&producers.to_string()).expect("producers");
+    }
+    // A direct message from this (unlisted) sender is refused, as documented.
+    p.flow.send_raw(&message("direct-1", "x").to_string()).await;
+    assert_eq!(p.only_dead_letter().await.0, "sender_not_allowed");
+
+    // The same sender, the same message, in an envelope it wrote itself.
+    let envelope = json!({"version": "0", "id": "forged-1", "source": SOURCE,
+                          "detail-type": "GenAI Job Requested", "account": "123456789012",
+                          "detail": message("forged-1", "x")});
+    p.flow.send_raw(&envelope.to_string()).await;
+    p.flow.drain().await;
+    let letters = p.dead_letters().await;
+    assert_eq!(
+        letters.first().map(|(code, _)| code.as_str()),
+        Some("sender_not_allowed"),
+        "an unlisted SQS sender created a job as producer crm through a forged envelope: {letters:?}"
+    );
+}
+
+/// Red team (red2): a producer message nested deeper than serde_json's recursion limit is not
+/// recognised as a producer message at all (`read` returns `None` on any parse error): the
+/// worker takes it for a job pointer, fails it as "poison … missing field `job_id`" and the
+/// queue redelivers it until its redrive policy moves it — no `dead_letter_code`, a reason
+/// that names the wrong thing, and a worker invocation per delivery. Expected: one dead letter
+/// `malformed_message` at once.
+#[tokio::test]
+async fn attack_a_too_deep_producer_message_is_dead_lettered_as_malformed() {
+    let p = producer_flow().await;
+    let deep = format!("{}{}", "[".repeat(300), "]".repeat(300));
+    let body = format!(
+        r#"{{"schema":"gateway.job.v1","producer":"crm","idempotency_id":"deep-1","model":"haiku","request":{{"chat":{{"messages":[{{"role":"user","content":"hi"}}],"x":{deep}}}}}}}"#
+    );
+    p.flow.send_raw(&body).await;
+    let (event, response) = p.flow.poll_once().await;
+    assert_eq!(event.records.len(), 1);
+    assert!(
+        response.batch_item_failures.is_empty(),
+        "the message is failed back to the queue instead of dead-lettered with a reason"
+    );
+    let letters = p.dead_letters().await;
+    assert_eq!(
+        letters.first().map(|(code, _)| code.as_str()),
+        Some("malformed_message"),
+        "{letters:?}"
+    );
+}
