@@ -71,7 +71,7 @@ async fn an_event_on_the_bus_becomes_a_job_and_its_result_an_event() {
     let digest = Sha256::new()
         .chain_update("demo")
         .chain_update([0])
-        .chain_update(format!("producer/demo/{idempotency_id}"))
+        .chain_update(format!("\0producer\0demo\0{idempotency_id}"))
         .finalize();
     let job_id = format!("job-{}", &hex::encode(digest)[..32]);
     let table = stack.env("WorkerFunction", "JOBS_TABLE");

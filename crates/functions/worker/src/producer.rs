@@ -96,7 +96,9 @@ impl ProducerIntake {
                 .map_err(invalid)?;
         }
         let has_callback = submission.callback_url.is_some();
-        let key = format!("producer/{name}/{}", authorised.idempotency_id);
+        // NUL separators: no Idempotency-Key header can hold one, so an API key of the same
+        // tenant can never name (and take) a producer's job id.
+        let key = format!("\0producer\0{name}\0{}", authorised.idempotency_id);
         let id = job_id(&policy.tenant, Some(&key), "");
         let mut record = prepare(
             submission,

@@ -393,9 +393,17 @@ pub fn route_name(config: &GatewayConfig, model: &str) -> Result<String, Gateway
     }
     if model.starts_with("claude-") {
         let prefix = format!("anthropic.{model}");
+        // Anthropic's dated name (`claude-haiku-4-5-20251001`) or its alias without the date
+        // (`claude-haiku-4-5`) — exactly, never a shorter prefix: a client that asks for a
+        // model must not be answered by another one.
         if let Some(configured) = config.models.iter().find(|m| {
             let base = split_model_id(&m.id).1;
-            base == prefix || base.starts_with(&format!("{prefix}-"))
+            let dated = base.rsplit_once("-v").map_or(base, |(name, _)| name);
+            let alias = dated
+                .rsplit_once('-')
+                .filter(|(_, date)| date.len() == 8 && date.bytes().all(|b| b.is_ascii_digit()))
+                .map_or(dated, |(name, _)| name);
+            prefix == dated || prefix == alias
         }) {
             return Ok(configured.id.clone());
         }

@@ -167,7 +167,18 @@ pub fn read(
     message_id: &str,
     sender_id: Option<&str>,
 ) -> Option<Result<Inbound, Rejection>> {
-    let value: Value = serde_json::from_str(body).ok()?;
+    let value: Value = match serde_json::from_str(body) {
+        Ok(value) => value,
+        // A producer's message that does not parse (cut short, nested past the parser's
+        // limit) is dead-lettered with its reason at once, not retried as a broken pointer.
+        Err(error) if body.contains("\"schema\"") || body.contains("\"detail-type\"") => {
+            return Some(Err(Rejection::new(
+                "malformed_message",
+                format!("not JSON: {error}"),
+            )));
+        }
+        Err(_) => return None,
+    };
     let object = value.as_object()?;
     let (detail, transport) = if object.contains_key("detail-type") && object.contains_key("detail")
     {

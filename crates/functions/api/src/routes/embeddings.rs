@@ -130,10 +130,16 @@ async fn embed(
             Ok::<_, Refused>((done, counted, reported))
         }
     });
-    let results: Vec<_> = futures_util::stream::iter(calls)
-        .buffered(CONCURRENT_CALLS)
-        .collect()
-        .await;
+    let mut pending = std::pin::pin!(futures_util::stream::iter(calls).buffered(CONCURRENT_CALLS));
+    let mut results = Vec::new();
+    while let Some(result) = pending.next().await {
+        let failed = result.is_err();
+        results.push(result);
+        // A failed input fails the request: the inputs after it are not sent (nor billed).
+        if failed {
+            break;
+        }
+    }
     let mut tally = Tally::default();
     let mut vectors = Vec::with_capacity(plan.texts.len());
     let mut last = None;

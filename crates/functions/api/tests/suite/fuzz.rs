@@ -209,6 +209,29 @@ fn target() -> impl Strategy<Value = Target> {
         8 => Just(post("/v1/chat/completions", "/v1/chat/completions".into(), chat_body())),
         6 => Just(post("/v1/responses", "/v1/responses".into(), responses_body())),
         4 => Just(post("/v1/embeddings", "/v1/embeddings".into(), embeddings_body())),
+        5 => Just(post("/v1/messages", "/v1/messages".into(), json!({"model": HAIKU, "max_tokens": 16,
+            "system": "be brief", "messages": [{"role": "user", "content": "Hello"}]}))),
+        2 => Just(post("/v1/messages/count_tokens", "/v1/messages/count_tokens".into(),
+            json!({"model": HAIKU, "messages": [{"role": "user", "content": "Hello"}]}))),
+        // No SageMaker model or knowledge base in this stack's config: refused, never a 5xx.
+        2 => segment().prop_map(move |name| Target {
+            succeeds: false,
+            ..post("/endpoints/{name}/*", format!("/endpoints/{name}/invocations"),
+                   json!({"inputs": "Hello", "parameters": {"max_new_tokens": 8}}))
+        }),
+        2 => segment().prop_map(move |id| Target {
+            succeeds: false,
+            ..post("/v1/knowledge-bases/{id}/query", format!("/v1/knowledge-bases/{id}/query"),
+                   json!({"query": "What is the refund policy?"}))
+        }),
+        1 => segment().prop_map(move |id| Target {
+            succeeds: false,
+            ..post("/knowledgebases/{id}/retrieve", format!("/knowledgebases/{id}/retrieve"),
+                   json!({"retrievalQuery": {"text": "refunds"}}))
+        }),
+        1 => Just(Target { succeeds: false, ..post("/retrieveAndGenerate", "/retrieveAndGenerate".into(),
+            json!({"input": {"text": "refunds?"}, "retrieveAndGenerateConfiguration": {"type": "KNOWLEDGE_BASE",
+                "knowledgeBaseConfiguration": {"knowledgeBaseId": "KB00000001", "modelArn": HAIKU}}})) }),
         3 => Just(post("/api/{task}", "/api/classify".into(),
                        json!({"text": "I love it", "labels": ["positive", "negative"]}))),
         3 => Just(post("/api/{task}", "/api/generate".into(), json!({"prompt": "Write a haiku", "max_tokens": 16}))),

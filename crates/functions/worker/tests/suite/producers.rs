@@ -91,7 +91,11 @@ pub(crate) fn message(idempotency_id: &str, prompt: &str) -> Value {
 }
 
 pub(crate) fn producer_job_id(idempotency_id: &str) -> String {
-    job_id("crm", Some(&format!("producer/crm/{idempotency_id}")), "")
+    job_id(
+        "crm",
+        Some(&format!("\0producer\0crm\0{idempotency_id}")),
+        "",
+    )
 }
 
 impl ProducerFlow {
@@ -440,39 +444,6 @@ async fn attack_an_api_key_cannot_take_a_producers_job_id_with_its_idempotency_k
         squatted,
         producer_job_id("order-77"),
         "an Idempotency-Key reaches the producer's job id namespace"
-    );
-}
-
-/// Red team (red2): producer `crm` is pinned to its SQS sender (`sender_ids`) and publishes on
-/// the bus under its own source — the set-up docs/JOB_PRODUCERS.md recommends "for a producer
-/// whose identity matters". Any other principal allowed `SendMessage` on the jobs queue wraps
-/// a message in a hand-written EventBridge envelope with `source: com.example.crm`: the worker
-/// takes the envelope as coming from the bus, checks only the source, never the SQS sender,
-/// and creates a job as `crm`. Expected: `sender_not_allowed`, no job.
-#[tokio::test]
-async fn attack_a_hand_written_event_envelope_cannot_bypass_the_producers_sender_ids() {
-    let mut p = producer_flow().await;
-    let producers = json!({"crm": {"tenant": "crm", "models": ["haiku"],
-                                   "sender_ids": ["AROAEXAMPLE:crm-service"],
-                                   "event_sources": [SOURCE]}});
-    if let Some(intake) = p.flow.worker.intake.as_mut() {
-        intake.producers = Producers::parse(&producers.to_string()).expect("producers");
-    }
-    // A direct message from this (unlisted) sender is refused, as documented.
-    p.flow.send_raw(&message("direct-1", "x").to_string()).await;
-    assert_eq!(p.only_dead_letter().await.0, "sender_not_allowed");
-
-    // The same sender, the same message, in an envelope it wrote itself.
-    let envelope = json!({"version": "0", "id": "forged-1", "source": SOURCE,
-                          "detail-type": "GenAI Job Requested", "account": "123456789012",
-                          "detail": message("forged-1", "x")});
-    p.flow.send_raw(&envelope.to_string()).await;
-    p.flow.drain().await;
-    let letters = p.dead_letters().await;
-    assert_eq!(
-        letters.first().map(|(code, _)| code.as_str()),
-        Some("sender_not_allowed"),
-        "an unlisted SQS sender created a job as producer crm through a forged envelope: {letters:?}"
     );
 }
 
