@@ -98,11 +98,22 @@ pub fn parse(
     header_betas: &[&str],
     endpoint: Endpoint,
 ) -> Result<MessagesRequest, GatewayError> {
-    let Ok(Value::Object(mut input)) = serde_json::from_slice::<Value>(bytes) else {
-        return Err(GatewayError::InvalidRequest {
-            field: None,
-            message: "request body must be a JSON object".into(),
-        });
+    // The parser's own words say what is wrong (cut short, nested too deep, a number out of
+    // range) and where; they never quote the body.
+    let mut input = match serde_json::from_slice::<Value>(bytes) {
+        Ok(Value::Object(input)) => input,
+        Ok(_) => {
+            return Err(GatewayError::InvalidRequest {
+                field: None,
+                message: "request body must be a JSON object".into(),
+            });
+        }
+        Err(error) => {
+            return Err(GatewayError::InvalidRequest {
+                field: None,
+                message: format!("malformed JSON: {error}"),
+            });
+        }
     };
     let model = match input.remove("model") {
         Some(Value::String(m)) if !m.trim().is_empty() && m.chars().count() <= MAX_MODEL_CHARS => m,
