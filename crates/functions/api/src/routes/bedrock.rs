@@ -160,8 +160,9 @@ pub async fn invoke_stream(
     }
 }
 
-/// CountTokens: free on Bedrock, so no limit, budget or cache applies; the allow-list does (the
-/// gateway checks the model as for any call) and the audit record names the model counted on.
+/// CountTokens: free on Bedrock, so nothing is reserved; the allow-list, rate limits and
+/// concurrency cap apply (it uses the account's shared quota), and the audit record names the
+/// model counted on.
 pub async fn count_tokens(
     State(state): State<SharedState>,
     Segment(model_id): Segment,

@@ -123,8 +123,8 @@ fn events(
     }
 }
 
-/// Free on Bedrock, so no limit, budget or cache applies; the allow-list does (the gateway
-/// checks the model as for any call), as on `/model/{id}/count-tokens`.
+/// Free on Bedrock, so nothing is reserved; the allow-list, rate limits and concurrency cap
+/// apply, as on `/model/{id}/count-tokens`.
 pub async fn count_tokens(
     State(state): State<SharedState>,
     ctx: RequestContext,
