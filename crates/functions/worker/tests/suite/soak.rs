@@ -207,8 +207,14 @@ async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
     );
     for (id, job) in &terminal {
         let once_or_twice = |n: Option<&usize>| matches!(n, Some(1 | 2));
-        assert!(once_or_twice(notified.get(id)), "a notification for {id}: {notified:?}");
-        assert!(once_or_twice(events.get(id)), "a result event for {id}: {events:?}");
+        assert!(
+            once_or_twice(notified.get(id)),
+            "a notification for {id}: {notified:?}"
+        );
+        assert!(
+            once_or_twice(events.get(id)),
+            "a result event for {id}: {events:?}"
+        );
         if job["status"] == "FAILED" {
             assert!(job["error"]["code"].is_string(), "a reason: {job}");
         }
