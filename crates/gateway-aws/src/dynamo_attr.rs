@@ -35,7 +35,7 @@ pub(crate) fn string(item: &Item, name: &str) -> Option<String> {
 
 /// Seconds since the epoch, as the tables' TTL attributes count.
 pub(crate) fn now_secs() -> u64 {
-    gateway::clock::unix_ms() / 1_000
+    gateway::clock::unix_secs()
 }
 
 /// Whether an item's TTL (`expires_at`) has passed: DynamoDB deletes expired items only

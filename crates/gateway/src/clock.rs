@@ -13,6 +13,11 @@ pub fn unix_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Whole seconds since the Unix epoch (OpenAI's `created` fields, TTL attributes).
+pub fn unix_secs() -> u64 {
+    unix_ms() / 1_000
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,10 +16,6 @@ use gateway::api::openai::{ChatCompletion, ChatRequest};
 use gateway::api::openai_stream::ChatStreamMapper;
 use gateway::service::Route;
 
-fn unix_now() -> u64 {
-    gateway::clock::unix_ms() / 1_000
-}
-
 pub async fn chat_completions(
     State(state): State<SharedState>,
     ctx: RequestContext,
@@ -50,7 +46,7 @@ pub async fn chat_completions(
                 let headers = done.headers(&ctx.request_id);
                 let mapper = ChatStreamMapper::new(
                     id,
-                    unix_now(),
+                    gateway::clock::unix_secs(),
                     done.served.target.model_id.clone(),
                     chat.include_usage(),
                 );
@@ -67,7 +63,7 @@ pub async fn chat_completions(
             Ok(done) => {
                 let completion = ChatCompletion::from_converse(
                     id,
-                    unix_now(),
+                    gateway::clock::unix_secs(),
                     done.served.target.model_id.clone(),
                     &done.served.value,
                 );

@@ -21,10 +21,6 @@ use gateway::ports::ConverseEventStream;
 use gateway::service::Route;
 use std::convert::Infallible;
 
-fn unix_now() -> u64 {
-    gateway::clock::unix_ms() / 1_000
-}
-
 pub async fn create(
     State(state): State<SharedState>,
     ctx: RequestContext,
@@ -53,7 +49,7 @@ pub async fn create(
                 let mapper = ResponsesStreamMapper::new(
                     &request,
                     ids,
-                    unix_now(),
+                    gateway::clock::unix_secs(),
                     done.served.target.model_id.clone(),
                 );
                 streaming(
@@ -70,7 +66,7 @@ pub async fn create(
                 let response = ResponseObject::from_converse(
                     &request,
                     &ids,
-                    unix_now(),
+                    gateway::clock::unix_secs(),
                     done.served.target.model_id.clone(),
                     &done.served.value,
                 );
