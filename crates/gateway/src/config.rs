@@ -536,7 +536,7 @@ impl GatewayConfig {
         &self,
         invalid: &impl Fn(String, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
-        use crate::knowledge_base::{MAX_RESULTS, valid_id};
+        use crate::knowledge_base::{MAX_CHUNK_BYTES, MAX_RESULTS, valid_id};
         let mut ids = HashSet::new();
         for (i, kb) in self.knowledge_bases.iter().enumerate() {
             let path = |field: &str| format!("knowledge_bases[{i}].{field}");
@@ -562,6 +562,18 @@ impl GatewayConfig {
                 return Err(invalid(
                     path("number_of_results"),
                     format!("must be 1 to {MAX_RESULTS}"),
+                ));
+            }
+            if !(1..=MAX_CHUNK_BYTES).contains(&kb.max_chunk_bytes) {
+                return Err(invalid(
+                    path("max_chunk_bytes"),
+                    format!("must be 1 to {MAX_CHUNK_BYTES}"),
+                ));
+            }
+            if kb.embedding_model.trim().is_empty() {
+                return Err(invalid(
+                    path("embedding_model"),
+                    "must name the model that embeds queries".to_owned(),
                 ));
             }
         }

@@ -35,8 +35,22 @@ use crate::service::LastGood;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The service name the Bedrock Runtime SDKs sign with.
+/// The service name the Bedrock Runtime (and Agent Runtime) SDKs sign with.
 pub const SIGV4_SERVICE: &str = "bedrock";
+
+/// The service name the SageMaker Runtime SDKs sign with.
+pub const SIGV4_SAGEMAKER_SERVICE: &str = "sagemaker";
+
+/// The service a signature over `path` must name: SageMaker Runtime's `/endpoints/…` are
+/// signed for `sagemaker`, everything else for `bedrock`. The signing key is derived from
+/// the service, so a signature made for one cannot verify as the other.
+pub fn sigv4_service(path: &str) -> &'static str {
+    if path.starts_with("/endpoints/") {
+        SIGV4_SAGEMAKER_SERVICE
+    } else {
+        SIGV4_SERVICE
+    }
+}
 
 /// The longest JWT subject a principal id is made from (it is part of state-table keys).
 const MAX_JWT_SUBJECT_BYTES: usize = 256;
@@ -276,7 +290,7 @@ impl<S: KeyStore> Controller<S> {
                     &request,
                     &auth,
                     &secret,
-                    SIGV4_SERVICE,
+                    sigv4_service(request.path),
                     now_ms / 1_000,
                     self.config.auth.sigv4_max_skew_secs,
                 )

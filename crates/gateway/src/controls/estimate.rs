@@ -126,6 +126,11 @@ pub fn invoke(
     })
 }
 
+/// Input tokens of `bytes` of text read by a model (a knowledge-base query, retrieved chunks).
+pub fn text_tokens(bytes: usize, config: &EstimateConfig) -> u64 {
+    tokens(bytes, config)
+}
+
 /// Output tokens a stream that broke midway may have produced, from its text so far.
 pub fn output_from_chars(chars: usize, config: &EstimateConfig) -> u64 {
     tokens(chars, config).saturating_sub(config.overhead_tokens)

@@ -726,3 +726,15 @@ async fn jwt_callers_without_a_tenant_record_get_the_default_policy_or_nothing()
         Some(5)
     );
 }
+
+#[test]
+fn sagemaker_runtime_paths_are_signed_for_sagemaker_and_the_rest_for_bedrock() {
+    use crate::controls::controller::sigv4_service;
+    assert_eq!(sigv4_service("/endpoints/ep/invocations"), "sagemaker");
+    assert_eq!(sigv4_service("/model/m/converse"), "bedrock");
+    assert_eq!(
+        sigv4_service("/knowledgebases/KB12345678/retrieve"),
+        "bedrock"
+    );
+    assert_eq!(sigv4_service("/v1/endpoints/x"), "bedrock");
+}

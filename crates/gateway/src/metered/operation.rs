@@ -13,6 +13,7 @@ use crate::config::GatewayConfig;
 use crate::controls::Outcome;
 use crate::controls::cache;
 use crate::controls::estimate::{self, Estimate};
+use crate::controls::models::{self, ModelRef};
 use crate::controls::ports::CounterStore;
 use crate::controls::usage::from_invoke_body;
 use crate::error::GatewayError;
@@ -36,6 +37,17 @@ pub(crate) trait Operation: Sync {
     fn route(&self) -> Route<'_>;
 
     fn estimate(&self, config: &GatewayConfig) -> Result<Estimate, GatewayError>;
+
+    /// What the controls count and price the call under: by default the model `name` (the
+    /// route's) as this caller may reach it.
+    fn resolve(
+        &self,
+        config: &GatewayConfig,
+        name: &str,
+        allowed: &[String],
+    ) -> Result<ModelRef, GatewayError> {
+        models::resolve(config, name, allowed)
+    }
 
     /// The request the response cache keys, when this operation may be served from it.
     fn cacheable(&self) -> Option<&ConverseRequest> {
@@ -135,38 +147,50 @@ impl Operation for Converse<'_> {
     async fn finish<S: CounterStore + 'static>(
         &self,
         served: Served<ConverseResponse>,
-        mut settlement: Settlement<S>,
+        settlement: Settlement<S>,
         how: Finish,
     ) -> (Served<ConverseResponse>, Option<crate::controls::Settled>) {
-        let target = &served.target;
-        let outcome = answered(served.from_fallback_tier, &target.model_id).unwrap_or_else(|| {
-            Outcome::Answered {
-                model_id: target.model_id.clone(),
-                region: target.region.clone(),
-                usage: (&served.value.usage).into(),
-                keep: how.keep.then(|| {
-                    Box::new(LastGood {
-                        response: served.value.clone(),
-                        model_id: target.model_id.clone(),
-                        region: target.region.clone(),
-                        stored_at_ms: crate::clock::unix_ms(),
-                    })
-                }),
-            }
-        });
-        let settled = settlement.settle(outcome).await;
-        if let Some(max) = how.content_chars
-            && !served.from_fallback_tier
-        {
-            record_content(
-                settlement.audit(),
-                max,
-                &prompt_text(self.request),
-                &served.value.text(),
-            );
-        }
+        let settled = settle_answer(&served, self.request, settlement, how).await;
         (served, settled)
     }
+}
+
+/// Settles a whole Converse answer to `request` (a model's, kept in the response cache when
+/// the plan stores; or the fallback tier's) and notes its content in the audit record.
+pub(crate) async fn settle_answer<S: CounterStore + 'static>(
+    served: &Served<ConverseResponse>,
+    request: &ConverseRequest,
+    mut settlement: Settlement<S>,
+    how: Finish,
+) -> Option<crate::controls::Settled> {
+    let target = &served.target;
+    let outcome = answered(served.from_fallback_tier, &target.model_id).unwrap_or_else(|| {
+        Outcome::Answered {
+            model_id: target.model_id.clone(),
+            region: target.region.clone(),
+            usage: (&served.value.usage).into(),
+            keep: how.keep.then(|| {
+                Box::new(LastGood {
+                    response: served.value.clone(),
+                    model_id: target.model_id.clone(),
+                    region: target.region.clone(),
+                    stored_at_ms: crate::clock::unix_ms(),
+                })
+            }),
+        }
+    });
+    let settled = settlement.settle(outcome).await;
+    if let Some(max) = how.content_chars
+        && !served.from_fallback_tier
+    {
+        record_content(
+            settlement.audit(),
+            max,
+            &prompt_text(request),
+            &served.value.text(),
+        );
+    }
+    settled
 }
 
 impl Operation for ConverseStream<'_> {

@@ -442,6 +442,24 @@ impl<M: ModelClient> Gateway<M> {
         )
     }
 
+    /// `work` bounded by the request timeout and the caller's deadline: for the calls the
+    /// gateway makes that are not model calls (a knowledge base's `Retrieve`).
+    pub(crate) async fn within_deadline<F: Future>(
+        &self,
+        deadline: Option<Instant>,
+        work: F,
+    ) -> Result<F::Output, GatewayError> {
+        let until = self.deadline(deadline);
+        let left = until.saturating_duration_since(self.policies.clock.now());
+        timeout::within(&self.policies.clock, left, work)
+            .await
+            .ok_or_else(|| GatewayError::Upstream {
+                kind: crate::error::UpstreamKind::ModelTimeout,
+                message: "the call did not finish within the request's deadline".to_owned(),
+                retry_after: None,
+            })
+    }
+
     /// The sooner of the configured request timeout and the caller's deadline.
     fn deadline(&self, caller: Option<Instant>) -> Instant {
         let configured = self.policies.clock.now()

@@ -18,7 +18,8 @@ use gateway::api::invoke::{InvokeRequest, InvokeResponse};
 use gateway::controls::cache::CacheDirective;
 use gateway::controls::reservation::RateView;
 use gateway::controls::{Refusal, RouteClass};
-use gateway::metered::{Call, Metered, Refused as MeterRefused};
+use gateway::knowledge_base::Chunk;
+use gateway::metered::{Call, GroundedAnswer, Metered, Query, Refused as MeterRefused};
 use gateway::ports::{ConverseEventStream, InvokeChunkStream};
 use gateway::service::{Route, Served};
 use http::request::Parts;
@@ -262,4 +263,42 @@ impl CallContext {
         let call = self.call(deadline);
         Ok(done(state.meter().count_tokens(&call, model, input).await?))
     }
+
+    /// A knowledge base's `Retrieve`, admitted under `kb:<id>` and priced as its query.
+    pub async fn retrieve(
+        &self,
+        state: &SharedState,
+        query: Query<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Done<Vec<Chunk>>, Refused> {
+        let client = knowledge_base_client(state)?;
+        let call = self.call(deadline);
+        Ok(done(state.meter().retrieve(&call, client, query).await?))
+    }
+
+    /// A question answered by `model` from a knowledge base's chunks: one admitted call.
+    pub async fn grounded_converse(
+        &self,
+        state: &SharedState,
+        query: Query<'_>,
+        model: &str,
+        max_tokens: Option<u32>,
+        deadline: Option<Instant>,
+    ) -> Result<Done<GroundedAnswer>, Refused> {
+        let client = knowledge_base_client(state)?;
+        let call = self.call(deadline);
+        let metered = state
+            .meter()
+            .grounded_converse(&call, client, query, model, max_tokens)
+            .await?;
+        Ok(done(metered))
+    }
+}
+
+fn knowledge_base_client(
+    state: &SharedState,
+) -> Result<&gateway_aws::knowledge_base::BedrockKnowledgeBases, GatewayError> {
+    state.knowledge_bases.get().ok_or_else(|| {
+        GatewayError::Internal("knowledge bases are configured but no client was built".into())
+    })
 }

@@ -191,9 +191,13 @@ pub fn instance(
     let bedrock_config = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
         .interceptor(Recorder(Arc::clone(log)))
         .build();
-    let models = BedrockModelClient::new(
-        aws_sdk_bedrockruntime::Client::from_conf(bedrock_config),
-        HashMap::new(),
+    // SageMaker endpoints on the same simulator, for configs that serve some.
+    let models = gateway_aws::models::GatewayModelClient::new(
+        BedrockModelClient::new(
+            aws_sdk_bedrockruntime::Client::from_conf(bedrock_config),
+            HashMap::new(),
+        ),
+        gateway_aws::sagemaker::SageMakerModelClient::from_sdk_config(&sdk, config),
     );
     let parts = gateway_aws::resilience_store::local_parts(config)
         .with_home_region(Some("us-east-1".to_owned()))
