@@ -685,6 +685,32 @@ impl GatewayConfig {
             .collect()
     }
 
+    /// The names a caller with allow-list `allowed` (empty: every model) may use: what an
+    /// unknown-model error lists to it, so a key never learns the models outside its list.
+    pub fn names_for(&self, allowed: &[String]) -> Vec<String> {
+        let mut names = self.allowed_names();
+        if !allowed.is_empty() {
+            names.retain(|name| {
+                allowed.contains(name)
+                    || self
+                        .model(name)
+                        .is_some_and(|m| self.permits(allowed, &m.id))
+            });
+        }
+        names
+    }
+
+    /// `error`, with an unknown-model error's list cut to the names `allowed` may use.
+    pub fn narrow_unknown(&self, error: GatewayError, allowed: &[String]) -> GatewayError {
+        match error {
+            GatewayError::UnknownModel { model, .. } => GatewayError::UnknownModel {
+                model,
+                allowed: self.names_for(allowed),
+            },
+            other => other,
+        }
+    }
+
     /// Whether an allow-list (a key's `allowed_models`; empty: every model) lets a caller's
     /// call reach `model_id`. A listed name covers a model when it is the model's id or one
     /// of its aliases, a group the model is a member of, or the `auto` name when the model

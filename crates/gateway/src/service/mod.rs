@@ -390,7 +390,8 @@ impl<M: ModelClient> Gateway<M> {
             flexibility,
             unix_ms(),
         )
-        .await?;
+        .await
+        .map_err(|e| self.config.narrow_unknown(e, caller.allowed_models))?;
         caller.restrict(&self.config, &mut plan.chain)?;
         Ok(plan)
     }

@@ -98,7 +98,13 @@ pub async fn submit(
             id,
             now,
             backend.settings,
-        )?;
+        )
+        .map_err(|e| {
+            state
+                .gateway
+                .config()
+                .narrow_unknown(e, principal.allowed_models())
+        })?;
         // The worker vets the callback against the same list again when it delivers.
         record.callback_hosts = allowed_callback_hosts;
         let submitter = JobSubmitter {
