@@ -204,7 +204,11 @@ async fn attack_sagemaker_endpoints_cannot_be_enumerated() {
         )
         .await;
     let unknown = stack
-        .post("/endpoints/no-such-ep/invocations", &haiku_only.api_key, &body)
+        .post(
+            "/endpoints/no-such-ep/invocations",
+            &haiku_only.api_key,
+            &body,
+        )
         .await;
     assert_eq!(
         served.status,
