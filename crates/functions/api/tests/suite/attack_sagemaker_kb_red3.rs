@@ -266,3 +266,49 @@ async fn attack_an_unknown_answering_model_lists_no_model_outside_the_allow_list
     }
     assert_eq!(stack.sim.calls(&format!("kb:{KB}")), 0);
 }
+
+/// Red team (red3), medium: a stream from SageMaker's wire route is settled from Bedrock's
+/// `amazon-bedrock-invocationMetrics` only, which a container's payload parts never carry
+/// (its usage is the OpenAI `usage` of the last `chat.completion.chunk`). So every completed
+/// SageMaker stream settles as a *broken* one: the ledger counts it as an error, charges the
+/// reservation, and records at most the reserved output — with the decoy above, a stream that
+/// wrote 200 tokens is ledgered as 1. Expected: a completed stream is settled at the usage the
+/// container reported, and is no error.
+#[tokio::test]
+async fn attack_a_sagemaker_stream_is_settled_at_its_reported_usage() {
+    let stack = start_with(kb_config()).await;
+    let key = stack
+        .key("acme", |k| k.allowed_models = vec!["ft-llama".into()])
+        .await;
+    let body = json!({
+        "messages": [{"role": "user", "content": words(10)}],
+        "max_tokens": 50,
+        "stream": true,
+        "stream_options": {"include_usage": true},
+    });
+    let reply = stack
+        .post(
+            &format!("/endpoints/{ENDPOINT}/invocations-response-stream"),
+            &key.api_key,
+            &body,
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(
+        completion_tokens(&reply.body),
+        vec![10],
+        "the container's usage"
+    );
+    let usage = stack.get("/v1/usage", &key.api_key).await;
+    assert_eq!(usage.status, 200, "{}", usage.text());
+    let row = &usage.json()["by_model"]["ft-llama"];
+    assert_eq!(
+        (
+            row["requests"].as_u64(),
+            row["errors"].as_u64(),
+            row["output_tokens"].as_u64()
+        ),
+        (Some(1), Some(0), Some(10)),
+        "a completed stream that wrote 10 tokens is ledgered as {row}"
+    );
+}
