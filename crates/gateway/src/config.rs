@@ -256,6 +256,9 @@ pub enum ConfigError {
         file: String,
         message: String,
     },
+    /// A plain variable (a name, a number, a flag) that is missing or does not parse.
+    #[error(transparent)]
+    Env(#[from] crate::env::EnvError),
 }
 
 impl GatewayConfig {

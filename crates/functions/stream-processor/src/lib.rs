@@ -83,7 +83,7 @@ impl LambdaProcessor {
     pub fn from_env(
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, gateway::config::ConfigError> {
         let config = ProcessorConfig::from_env(&lookup)?;
         let models = GatewayModelClient::from_sdk_config(sdk, &config.gateway);
         // With STATE_TABLE set, breakers and model health are the ones the API and the worker

@@ -134,6 +134,10 @@ pub enum Outcome {
     /// A stream broke midway or its caller went away: Bedrock bills tokens the gateway could
     /// not count, so the reservation (the worst case) is charged.
     Broken { output_chars: usize },
+    /// A stream that ended normally without the provider's usage (a SageMaker container's
+    /// stream carries none): charged the estimated input and the output its bytes amount
+    /// to, never more than the reservation's output.
+    Estimated { output_chars: usize },
 }
 
 /// What the call cost, as settled.
@@ -628,6 +632,13 @@ impl<S: CounterStore> Controller<S> {
             Outcome::Broken { output_chars } => {
                 let (usage, cost) = self.broken_charge(admission, output_chars);
                 (usage, cost, admission.scope.clone(), None, false, true)
+            }
+            Outcome::Estimated { output_chars } => {
+                let (usage, _) = self.broken_charge(admission, output_chars);
+                let cost = admission
+                    .worst_price
+                    .map_or(Nanos::ZERO, |p| p.cost(&usage));
+                (usage, cost, admission.scope.clone(), None, false, false)
             }
         };
         if cost > admission.reservation.cost && !admission.reservation.counters.is_empty() {

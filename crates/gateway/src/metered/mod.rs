@@ -175,8 +175,18 @@ impl<'a, M: ModelClient, S: CounterStore + 'static> Meter<'a, M, S> {
         model: &str,
         request: &InvokeRequest,
     ) -> Result<Metered<InvokeChunkStream>, Refused> {
-        self.run(call, operation::InvokeStream { model, request })
-            .await
+        let config = self.gateway.config();
+        let model_id = config.model(model).map_or(model, |m| m.id.as_str());
+        let events = matches!(
+            crate::controls::output_cap::BodyDialect::of(config, model_id),
+            crate::controls::output_cap::BodyDialect::SageMaker(_)
+        );
+        let op = operation::InvokeStream {
+            model,
+            request,
+            events,
+        };
+        self.run(call, op).await
     }
 
     /// CountTokens: admitted like any call (rate limits, concurrency: it uses the account's

@@ -98,6 +98,9 @@ pub(crate) struct Invoke<'a> {
 pub(crate) struct InvokeStream<'a> {
     pub model: &'a str,
     pub request: &'a InvokeRequest,
+    /// The model is a SageMaker container's: its stream is server-sent events, its usage
+    /// an OpenAI `usage` object rather than Bedrock's invocation metrics.
+    pub events: bool,
 }
 
 /// CountTokens: free on Bedrock, but a call on the account's shared quota, so it is
@@ -291,8 +294,9 @@ impl Operation for Invoke<'_> {
                 usage,
                 keep: None,
             },
-            // A body without usage: the tokens are unknown, so the reservation is charged.
-            None => Outcome::Broken {
+            // A body without usage (a SageMaker container's plain answer): charged its
+            // estimate, the output its bytes amount to.
+            None => Outcome::Estimated {
                 output_chars: served.value.body.len(),
             },
         };
@@ -331,7 +335,7 @@ impl Operation for InvokeStream<'_> {
     ) -> (Served<InvokeChunkStream>, Option<crate::controls::Settled>) {
         let target = served.target.clone();
         (
-            served.map(|chunks| streams::invoke(chunks, settlement, target)),
+            served.map(|chunks| streams::invoke(chunks, settlement, target, self.events)),
             None,
         )
     }
@@ -391,7 +395,8 @@ fn invoke_estimate(
     request: &InvokeRequest,
 ) -> Result<Estimate, GatewayError> {
     let model_id = config.model(model).map_or(model, |m| m.id.as_str());
-    estimate::invoke(model_id, &request.body, &config.controls.estimate)
+    let dialect = crate::controls::output_cap::BodyDialect::of(config, model_id);
+    estimate::invoke(dialect, &request.body, &config.controls.estimate)
 }
 
 /// Text of the request (system and messages), for audit records that keep content.

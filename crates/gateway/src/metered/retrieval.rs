@@ -4,7 +4,8 @@
 //!   under the scope `kb:<id>` (per-model limits may name it), and priced as the query's
 //!   input tokens at the knowledge base's embedding model's rate — what Bedrock bills per
 //!   request (the vector store's cost is not per request).
-//! - [`Grounded`]: a question answered from retrieved chunks, as one admitted call. Its worst
+//! - [`Grounded`]: a question answered from retrieved chunks, as one admitted call, counted
+//!   under `kb:<id>` like a bare retrieval (the key's limits for it first). Its worst
 //!   case covers the chunks before they exist (each is cut to the knowledge base's
 //!   `max_chunk_bytes`), so a caller the controls refuse retrieves nothing; the answer goes
 //!   through the call path (routing, fallbacks, breakers) like any Converse call and settles
@@ -193,7 +194,13 @@ impl<K: KnowledgeBaseClient> Operation for Grounded<'_, K> {
         allowed: &[String],
     ) -> Result<ModelRef, GatewayError> {
         authorise(self.query.knowledge_base, allowed)?;
-        models::resolve(config, name, allowed)
+        // Counted under the knowledge base, with its bare retrievals: the key's limits for
+        // `kb:<id>` hold on every route that retrieves; without them, the answering model's.
+        let mut model = models::resolve(config, name, allowed)?;
+        let scope = self.query.knowledge_base.scope();
+        model.names.insert(0, scope.clone());
+        model.scope = scope;
+        Ok(model)
     }
 
     async fn call<M: ModelClient>(

@@ -422,7 +422,11 @@ impl<M: ModelClient> Gateway<M> {
             .map_or(request.model_id.as_str(), |t| t.model_id.as_str());
         let default = self.config.controls.estimate.default_max_output_tokens;
         Ok(
-            match output_cap::cap_invoke(model_id, &request.body, default)? {
+            match output_cap::cap_invoke(
+                output_cap::BodyDialect::of(&self.config, model_id),
+                &request.body,
+                default,
+            )? {
                 Cow::Borrowed(_) => Cow::Borrowed(request),
                 Cow::Owned(body) => Cow::Owned(InvokeRequest {
                     body,

@@ -7,10 +7,10 @@
 //! the claims of API Gateway's JWT authorizer (tenant from `controls.auth.jwt_tenant_claim`).
 
 use super::audit::{self, AuditSlot};
-use crate::app::SharedState;
 use crate::context::RequestContext;
 use crate::error_response::{ApiError, Dialect};
 use crate::principal::{Principal, jwt_claims, open_principal};
+use crate::state::SharedState;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;

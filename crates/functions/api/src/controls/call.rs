@@ -5,10 +5,10 @@
 
 use super::audit::AuditSlot;
 use super::auth::{RouteInfo, classify};
-use crate::app::SharedState;
 use crate::error_response::{ApiError, Dialect};
 use crate::headers::{ATTEMPTS, CACHE, served_headers};
 use crate::principal::Principal;
+use crate::state::SharedState;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use gateway::GatewayError;

@@ -5,10 +5,10 @@
 //! and show only the models the caller's key may use. Errors in Bedrock's shape.
 
 use super::Segment;
-use crate::app::SharedState;
 use crate::context::RequestContext;
 use crate::error_response::{ApiError, Dialect};
 use crate::principal::Principal;
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};

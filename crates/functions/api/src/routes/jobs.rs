@@ -7,13 +7,13 @@
 //! deployment's static SSRF checks; a job record too large to finish is refused with 413.
 
 use super::Segment;
-use crate::app::{JobsBackend, SharedState};
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::controls::call::Refused;
 use crate::error_response::{ApiError, Dialect};
 use crate::headers;
 use crate::principal::Principal;
+use crate::state::{JobsBackend, SharedState};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;

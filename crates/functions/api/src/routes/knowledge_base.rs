@@ -14,17 +14,18 @@
 //! before they are retrieved, so a refused caller retrieves nothing.
 
 use super::{CallDeadline, Segment};
-use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
+use gateway::controls::output_cap::MAX_OUTPUT_TOKENS;
 use gateway::knowledge_base::rag::{self, Citation};
 use gateway::knowledge_base::{Chunk, KnowledgeBaseConfig, MAX_QUERY_CHARS, MAX_RESULTS, permits};
 use gateway::metered::{GroundedAnswer, Query};
@@ -152,6 +153,15 @@ pub async fn query(
         let kb = admit(&state, &call, &kb_id)?;
         check_query("query", &request.query)?;
         let count = check_count("number_of_results", request.number_of_results, kb)?;
+        if let Some(max) = request.max_tokens
+            && !(1..=MAX_OUTPUT_TOKENS).contains(&u64::from(max))
+        {
+            return Err(GatewayError::invalid(
+                "max_tokens",
+                format!("max_tokens must be 1 to {MAX_OUTPUT_TOKENS}"),
+            )
+            .into());
+        }
         let ask = Ask {
             model: request.model.as_deref().unwrap_or(&kb.model),
             query: Query {

@@ -5,11 +5,11 @@
 //! and audit apply as on `/model/{id}/invoke`. Translation: `gateway::api::anthropic`.
 
 use super::{CallDeadline, streaming};
-use crate::app::SharedState;
 use crate::body::bytes_or_error;
 use crate::context::RequestContext;
 use crate::controls::call::{CallContext, Refused};
 use crate::error_response::{ApiError, Dialect};
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};

@@ -37,12 +37,19 @@ fn completion_tokens(body: &[u8]) -> Vec<u64> {
 /// more than was reserved, streamed or not" — is what keeps budgets and tokens-per-minute
 /// whole; here the endpoint wrote 200 tokens on a 1-token reservation (a real vLLM/TGI
 /// container writes until its context ends). Expected: either a 400, or an answer of at
-/// most the reserved 1 output token, on every door to the endpoint.
+/// most the reserved 1 output token, on every door to the endpoint. (Fixed: the limit is read
+/// from the fields of the model's configured dialect; the test now shows the real limit is
+/// what a tokens-per-minute limit sees.)
 #[tokio::test]
 async fn attack_a_decoy_limit_field_cannot_unlock_a_sagemaker_models_output() {
     let stack = start_with(kb_config()).await;
+    // A tokens-per-minute limit far above the prompt plus one output token, far below the
+    // body's real limit: admitted only if the decoy is taken for the limit.
     let key = stack
-        .key("acme", |k| k.allowed_models = vec!["ft-llama".into()])
+        .key("acme", |k| {
+            k.allowed_models = vec!["ft-llama".into()];
+            k.limits.default.tokens_per_minute = Some(5_000);
+        })
         .await;
     let prompt = words(200);
     let decoys = [
@@ -69,18 +76,15 @@ async fn attack_a_decoy_limit_field_cannot_unlock_a_sagemaker_models_output() {
                 body[name] = value.clone();
             }
             let reply = stack.post(door, &key.api_key, &body).await;
-            if reply.status == 400 {
-                continue;
-            }
-            assert_eq!(reply.status, 200, "{door}: {}", reply.text());
-            let produced = completion_tokens(&reply.body);
-            assert!(!produced.is_empty(), "{door}: no usage in {}", reply.text());
             assert!(
-                produced.iter().all(|&n| n <= 1),
-                "{door} with decoy {decoy}: reserved 1 output token, the endpoint wrote {produced:?}"
+                reply.status == 400 || reply.status == 429,
+                "{door} with decoy {decoy}: a 100,000-token request was admitted as a small one: {} {}",
+                reply.status,
+                reply.text()
             );
         }
     }
+    assert_eq!(stack.sim.calls(&format!("sagemaker:{ENDPOINT}")), 0);
 }
 
 /// Red team (red3), medium: a key's per-model limits may name a knowledge base (`kb:<id>`), and

@@ -255,7 +255,7 @@ async fn flow(options: Options) -> Flow {
             None,
         )
         .unwrap(),
-        clock: webhook::app::system_clock(),
+        clock: webhook::state::system_clock(),
     });
 
     let bedrock = testkit::local_sdk_config(&sim.endpoint_url());
