@@ -86,7 +86,7 @@ pub fn router(state: SharedState) -> Router {
         )
         .route_layer(axum::middleware::from_fn_with_state(
             Arc::clone(&state),
-            crate::controls::auth::layer,
+            crate::http_controls::auth::layer,
         ));
     Router::new()
         .route("/health", get(meta::health))

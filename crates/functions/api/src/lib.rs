@@ -5,9 +5,9 @@
 pub mod app;
 mod body;
 mod context;
-pub mod controls;
 mod error_response;
 mod headers;
+pub mod http_controls;
 pub mod openapi;
 mod principal;
 mod routes;
@@ -16,5 +16,5 @@ pub mod state;
 mod wire;
 
 pub use app::router;
-pub use controls::{Controls, MetricsSink};
+pub use http_controls::{Controls, MetricsSink};
 pub use state::{AppState, JobsBackend, SharedState};

@@ -2,7 +2,7 @@
 //! gateway and its clients, the controls, the jobs backends, the metrics sink. Handlers and
 //! the auth layer read it; only `app.rs` (the router) and the hosts build it.
 
-use crate::controls::{Controls, MetricsSink};
+use crate::http_controls::{Controls, MetricsSink};
 use gateway::config::GatewayConfig;
 use gateway::controls::pricing::Pricing;
 use gateway::env::{Env, EnvError, job_ttl_secs};
@@ -10,7 +10,7 @@ use gateway::jobs::submit::JobSettings;
 use gateway::metered::Meter;
 use gateway::service::{Gateway, GatewayParts};
 use gateway::webhook::CallbackPolicy;
-use gateway_aws::controls::DynamoControlStore;
+use gateway_aws::control_store::DynamoControlStore;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use gateway_aws::knowledge_base::BedrockKnowledgeBases;
 use gateway_aws::models::GatewayModelClient;
@@ -106,18 +106,18 @@ impl AppState {
         lookup: impl Fn(&str) -> Option<String>,
     ) -> Result<Arc<Self>, gateway::config::ConfigError> {
         let mut config = GatewayConfig::from_env(&lookup)?;
-        crate::controls::apply_auth_mode(&mut config, &lookup)?;
+        crate::http_controls::apply_auth_mode(&mut config, &lookup)?;
         // One Bedrock client per region a model may fail over to, and a SageMaker client when
         // a model is served by an endpoint; state shared via STATE_TABLE.
         let models = GatewayModelClient::from_sdk_config(sdk, &config);
         let mut parts = gateway_aws::resilience_store::gateway_parts(sdk, &config, &lookup);
-        let controls = match crate::controls::from_env(sdk, &config, &lookup)? {
+        let controls = match crate::http_controls::from_env(sdk, &config, &lookup)? {
             Some((controls, store)) => {
                 // The fallback tier finds the response cache's answers (same store and keys).
                 let max = config.resilience.cache_tier.max_entries;
-                parts = parts.with_last_good(Arc::new(gateway_aws::controls::TieredLastGood::new(
-                    max, store,
-                )));
+                parts = parts.with_last_good(Arc::new(
+                    gateway_aws::control_store::TieredLastGood::new(max, store),
+                ));
                 Some(Arc::new(controls))
             }
             None => None,

@@ -17,4 +17,4 @@ pub mod state;
 pub mod template;
 
 pub use app::router;
-pub use state::{AppState, Clock, SharedState};
+pub use state::{AppState, EpochClock, SharedState};

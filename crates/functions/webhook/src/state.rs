@@ -7,7 +7,7 @@ use gateway::controls::Controller;
 use gateway::env::{Env, EnvError, job_ttl_secs};
 use gateway::jobs::submit::JobSettings;
 use gateway::webhook::CallbackPolicy;
-use gateway_aws::controls::DynamoControlStore;
+use gateway_aws::control_store::DynamoControlStore;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 
 use crate::config::WebhookConfig;
@@ -15,9 +15,9 @@ use crate::dedupe::DedupeStore;
 
 /// Epoch milliseconds. Injected so signature tolerance and TTLs are testable, and so the
 /// committed sample events stay valid.
-pub type Clock = Arc<dyn Fn() -> u64 + Send + Sync>;
+pub type EpochClock = Arc<dyn Fn() -> u64 + Send + Sync>;
 
-pub fn system_clock() -> Clock {
+pub fn system_clock() -> EpochClock {
     Arc::new(gateway::clock::unix_ms)
 }
 
@@ -34,7 +34,7 @@ pub struct AppState {
     /// Admits each job against its source's principal (limits, budgets, allowed models) and
     /// reserves its cost, over the state table, exactly as `POST /v1/jobs` does.
     pub controls: Controller<DynamoControlStore>,
-    pub clock: Clock,
+    pub clock: EpochClock,
 }
 
 /// Why the function could not start: each names what was wrong.

@@ -24,8 +24,8 @@ use super::money::Nanos;
 use super::ports::{
     CacheWrite, CounterStore, KeyStore, Reserved, Settlement, StoreError, UsageStore,
 };
-use super::prices::{Price, PriceTable};
 use super::pricing::Pricing;
+use super::pricing::{Price, PriceTable};
 use super::reservation::{self, BudgetScope, CounterKind, RateView, Reservation, ReservationInput};
 use super::sigv4::{self, Authorization, SignedRequest};
 use super::usage::TokenUsage;

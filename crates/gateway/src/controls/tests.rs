@@ -4,6 +4,7 @@
 use super::cache::{self, CacheDirective};
 use super::controller::{CallPlan, Controller, Credentials, Outcome};
 use super::estimate::Estimate;
+use super::in_memory::InMemoryControlStore;
 use super::job_charge::{ChargeOutcome, JobCharge};
 use super::keys::{
     self, Budget, ENTROPY_BYTES, IssuedKey, KeyLimits, KeyRecord, RateLimits, TenantRecord,
@@ -12,7 +13,6 @@ use super::models;
 use super::money::Nanos;
 use super::ports::UsageStore;
 use super::sigv4::{self, SignedRequest};
-use super::testing::InMemoryControlStore;
 use super::usage::TokenUsage;
 use super::{RouteClass, calendar};
 use crate::api::converse::{

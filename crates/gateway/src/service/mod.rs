@@ -32,7 +32,7 @@ use crate::config::GatewayConfig;
 use crate::controls::{cache, output_cap};
 use crate::error::GatewayError;
 use crate::ports::{ConverseEventStream, InvokeChunkStream, ModelClient, Target};
-use crate::resilience::testing::{InMemoryBreakerStore, InMemoryHealthStore};
+use crate::resilience::in_memory::{InMemoryBreakerStore, InMemoryHealthStore};
 use crate::resilience::{
     BreakerStore, Clock, FallbackReport, HealthStore, RetryBudget, SharedBreaker, SharedHealth,
 };

@@ -4,8 +4,8 @@
 use super::{CallDeadline, Segment, streaming};
 use crate::body::{bytes_or_error, parse_json};
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
+use crate::http_controls::call::{CallContext, Refused};
 use crate::state::SharedState;
 use crate::wire;
 use axum::Json;

@@ -16,8 +16,8 @@
 use super::{CallDeadline, Segment};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
+use crate::http_controls::call::{CallContext, Refused};
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;

@@ -7,8 +7,8 @@
 use super::{CallDeadline, streaming};
 use crate::body::bytes_or_error;
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::{ApiError, Dialect};
+use crate::http_controls::call::{CallContext, Refused};
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;

@@ -3,8 +3,8 @@
 use super::{CallDeadline, streaming};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
+use crate::http_controls::call::{CallContext, Refused};
 use crate::sse;
 use crate::state::SharedState;
 use axum::Json;

@@ -4,8 +4,8 @@
 use super::{CallDeadline, streaming};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::{ApiError, Dialect};
+use crate::http_controls::call::{CallContext, Refused};
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;

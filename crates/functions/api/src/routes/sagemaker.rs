@@ -6,9 +6,9 @@
 
 use super::{CallDeadline, Segment, streaming};
 use crate::context::RequestContext;
-use crate::controls::call::CallContext;
-use crate::controls::call::Refused;
 use crate::error_response::Dialect;
+use crate::http_controls::call::CallContext;
+use crate::http_controls::call::Refused;
 use crate::state::SharedState;
 use crate::wire;
 use axum::extract::State;

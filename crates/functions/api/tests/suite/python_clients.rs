@@ -199,7 +199,7 @@ async fn official_anthropic_sdk_messages_and_cached_prompt_costs() {
     // nano-dollars per token: input $0.0011/1k = 1100, output $0.0055/1k = 5500, cache read
     // $0.00011/1k = 110, 5-minute write $0.001375/1k = 1375, 1-hour write $0.0022/1k = 2200.
     let (input, output, read, write_5m, write_1h) = (1_100, 5_500, 110, 1_375, 2_200);
-    let table = gateway::controls::prices::PriceTable::builtin(&[]).unwrap();
+    let table = gateway::controls::pricing::PriceTable::builtin(&[]).unwrap();
     let price = table.lookup(HAIKU, Some("us-east-1")).unwrap();
     assert_eq!(
         [

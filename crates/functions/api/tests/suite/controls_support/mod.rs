@@ -14,7 +14,7 @@ use bedrock_sim::SimHandle;
 use gateway::config::GatewayConfig;
 use gateway::controls::keys::{self, IssuedKey, KeyRecord};
 use gateway_aws::bedrock::BedrockModelClient;
-use gateway_aws::controls::{DynamoControlStore, TieredLastGood};
+use gateway_aws::control_store::{DynamoControlStore, TieredLastGood};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};

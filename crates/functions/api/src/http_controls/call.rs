@@ -7,7 +7,7 @@ use super::audit::AuditSlot;
 use super::auth::{RouteInfo, classify};
 use crate::error_response::{ApiError, Dialect};
 use crate::headers::{ATTEMPTS, CACHE, served_headers};
-use crate::principal::Principal;
+use crate::principal::RequestPrincipal;
 use crate::state::SharedState;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
@@ -33,7 +33,7 @@ pub const COST: &str = "x-gateway-cost";
 
 /// The request as the controls see it, extracted from what the auth layer left.
 pub struct CallContext {
-    pub principal: Principal,
+    pub principal: RequestPrincipal,
     pub audit: AuditSlot,
     pub route: RouteClass,
     pub cache_control: CacheDirective,
@@ -43,7 +43,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CallContext {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Ok(principal) = Principal::from_request_parts(parts, state).await;
+        let Ok(principal) = RequestPrincipal::from_request_parts(parts, state).await;
         let audit = parts
             .extensions
             .get::<AuditSlot>()

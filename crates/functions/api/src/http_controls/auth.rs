@@ -9,7 +9,7 @@
 use super::audit::{self, AuditSlot};
 use crate::context::RequestContext;
 use crate::error_response::{ApiError, Dialect};
-use crate::principal::{Principal, jwt_claims, open_principal};
+use crate::principal::{RequestPrincipal, jwt_claims, open_principal};
 use crate::state::SharedState;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
@@ -124,7 +124,9 @@ pub async fn layer(State(state): State<SharedState>, request: Request, next: Nex
         let response = refuse(error, info.dialect, &ctx.request_id);
         return audit::finish(response, slot, metrics, namespace);
     }
-    parts.extensions.insert(Principal(Arc::new(principal)));
+    parts
+        .extensions
+        .insert(RequestPrincipal(Arc::new(principal)));
     parts.extensions.insert(slot.clone());
     parts.extensions.insert(info);
     let abandoned = audit::WriteIfAbandoned::arm(&slot, &metrics, &namespace);
