@@ -1,5 +1,6 @@
 //! The router: every route of the API function, in one place.
 
+use crate::http_controls::auth::{RouteInfo, governed};
 use crate::routes::{
     bedrock, bedrock_catalog, converse, embeddings, jobs, knowledge_base, messages, meta, openai,
     responses, sagemaker, tasks, usage,
@@ -8,86 +9,137 @@ use crate::state::SharedState;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
-use std::sync::Arc;
+use gateway::controls::RouteClass::{
+    Chat, Converse, ConverseStream, Embeddings, Invoke, Jobs, Task, Usage,
+};
+
+const fn gw(class: gateway::controls::RouteClass) -> RouteInfo {
+    RouteInfo::gateway(class)
+}
+
+const fn aws(class: gateway::controls::RouteClass) -> RouteInfo {
+    RouteInfo::bedrock(class)
+}
+
+const fn oa(class: gateway::controls::RouteClass) -> RouteInfo {
+    RouteInfo::openai(class)
+}
 
 pub fn router(state: SharedState) -> Router {
     let body_limit = state.body_limit();
     // Every route that calls a model, submits work or reports usage: behind the auth layer
-    // (authentication, allow-lists, the audit record).
+    // (authentication, allow-lists, the audit record), with its kind and error dialect.
+    let s = &state;
     let controlled = Router::new()
         // Bedrock's Converse shapes under the gateway's own paths (model in the body).
-        .route("/v1/converse", post(converse::converse))
-        .route("/v1/converse-stream", post(converse::converse_stream))
+        .route(
+            "/v1/converse",
+            governed(s, gw(Converse), post(converse::converse)),
+        )
+        .route(
+            "/v1/converse-stream",
+            governed(s, gw(ConverseStream), post(converse::converse_stream)),
+        )
         // OpenAI-compatible chat.
-        .route("/v1/chat/completions", post(openai::chat_completions))
+        .route(
+            "/v1/chat/completions",
+            governed(s, oa(Chat), post(openai::chat_completions)),
+        )
         // OpenAI's Responses API, stateless.
-        .route("/v1/responses", post(responses::create))
+        .route(
+            "/v1/responses",
+            governed(s, oa(Chat), post(responses::create)),
+        )
         // OpenAI's embeddings API on Titan / Cohere embedding models (InvokeModel).
-        .route("/v1/embeddings", post(embeddings::create))
-        // Anthropic's Messages API (the Anthropic SDKs, Claude Code's ANTHROPIC_BASE_URL).
-        .route("/v1/messages", post(messages::create))
-        .route("/v1/messages/count_tokens", post(messages::count_tokens))
+        .route(
+            "/v1/embeddings",
+            governed(s, oa(Embeddings), post(embeddings::create)),
+        )
+        // Anthropic's Messages API (the Anthropic SDKs, Claude Code's ANTHROPIC_BASE_URL):
+        // InvokeModel with the Anthropic body.
+        .route(
+            "/v1/messages",
+            governed(s, RouteInfo::anthropic(Invoke), post(messages::create)),
+        )
+        .route(
+            "/v1/messages/count_tokens",
+            governed(
+                s,
+                RouteInfo::anthropic(Invoke),
+                post(messages::count_tokens),
+            ),
+        )
         // Task routes: statically routed to the model configured for the task.
-        .route("/api/{task}", post(tasks::run_task))
+        .route("/api/{task}", governed(s, gw(Task), post(tasks::run_task)))
         // Async jobs: submit, then poll (or be notified / called back).
-        .route("/v1/jobs", post(jobs::submit))
-        .route("/v1/jobs/{job_id}", get(jobs::status))
+        .route("/v1/jobs", governed(s, gw(Jobs), post(jobs::submit)))
+        .route(
+            "/v1/jobs/{job_id}",
+            governed(s, gw(Jobs), get(jobs::status)),
+        )
         // Usage and cost by model and day, from the ledger.
-        .route("/v1/usage", get(usage::usage))
+        .route("/v1/usage", governed(s, gw(Usage), get(usage::usage)))
         // The bedrock-runtime wire API itself, for AWS SDKs whose endpoint is the gateway.
-        .route("/model/{model_id}/converse", post(bedrock::converse))
+        .route(
+            "/model/{model_id}/converse",
+            governed(s, aws(Converse), post(bedrock::converse)),
+        )
         .route(
             "/model/{model_id}/converse-stream",
-            post(bedrock::converse_stream),
+            governed(s, aws(ConverseStream), post(bedrock::converse_stream)),
         )
-        .route("/model/{model_id}/invoke", post(bedrock::invoke))
+        .route(
+            "/model/{model_id}/invoke",
+            governed(s, aws(Invoke), post(bedrock::invoke)),
+        )
         .route(
             "/model/{model_id}/invoke-with-response-stream",
-            post(bedrock::invoke_stream),
+            governed(s, aws(Invoke), post(bedrock::invoke_stream)),
         )
         .route(
             "/model/{model_id}/count-tokens",
-            post(bedrock::count_tokens),
+            governed(s, aws(Invoke), post(bedrock::count_tokens)),
         )
-        // Bedrock control-plane reads clients send to the same base URL.
+        // Bedrock control-plane reads clients send to the same base URL: listings of what the
+        // key may use, open to every key like its own usage, signed like the runtime calls.
         .route(
             "/inference-profiles",
-            get(bedrock_catalog::list_inference_profiles),
+            governed(s, aws(Usage), get(bedrock_catalog::list_inference_profiles)),
         )
         .route(
             "/inference-profiles/{id}",
-            get(bedrock_catalog::get_inference_profile),
+            governed(s, aws(Usage), get(bedrock_catalog::get_inference_profile)),
         )
         .route(
             "/foundation-models",
-            get(bedrock_catalog::list_foundation_models),
+            governed(s, aws(Usage), get(bedrock_catalog::list_foundation_models)),
         )
         // SageMaker Runtime's wire API, for endpoints configured models name.
         .route(
             "/endpoints/{endpoint}/invocations",
-            post(sagemaker::invoke_endpoint),
+            governed(s, aws(Invoke), post(sagemaker::invoke_endpoint)),
         )
         .route(
             "/endpoints/{endpoint}/invocations-response-stream",
-            post(sagemaker::invoke_endpoint_stream),
+            governed(s, aws(Invoke), post(sagemaker::invoke_endpoint_stream)),
         )
         // Knowledge Bases: the gateway's RAG route, and Bedrock Agent Runtime's wire reads.
         .route(
             "/v1/knowledge-bases/{kb_id}/query",
-            post(knowledge_base::query),
+            governed(s, gw(Converse), post(knowledge_base::query)),
         )
         .route(
             "/knowledgebases/{kb_id}/retrieve",
-            post(knowledge_base::retrieve),
+            governed(s, aws(Converse), post(knowledge_base::retrieve)),
         )
         .route(
             "/retrieveAndGenerate",
-            post(knowledge_base::retrieve_and_generate),
-        )
-        .route_layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&state),
-            crate::http_controls::auth::layer,
-        ));
+            governed(
+                s,
+                aws(Converse),
+                post(knowledge_base::retrieve_and_generate),
+            ),
+        );
     Router::new()
         .route("/health", get(meta::health))
         .route("/v1/models", get(meta::models))

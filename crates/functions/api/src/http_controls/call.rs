@@ -4,7 +4,7 @@
 //! controls did in headers: `x-ratelimit-*`, `x-gateway-cost`, `x-gateway-cache`.
 
 use super::audit::AuditSlot;
-use super::auth::{RouteInfo, classify};
+use super::auth::RouteInfo;
 use crate::error_response::{ApiError, Dialect};
 use crate::headers::{ATTEMPTS, CACHE, served_headers};
 use crate::principal::RequestPrincipal;
@@ -53,7 +53,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CallContext {
             .extensions
             .get::<RouteInfo>()
             .copied()
-            .unwrap_or_else(|| classify(parts.uri.path()))
+            .unwrap_or(RouteInfo::gateway(RouteClass::Task))
             .class;
         let cache_control = CacheDirective::parse(
             parts
