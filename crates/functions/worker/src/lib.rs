@@ -159,6 +159,7 @@ fn producer_intake(
         producers: config.producers,
         queue: SqsJobQueue::new(sqs.clone(), config.queue_url),
         dead_letters: config.dlq_url.map(|url| SqsDeadLetters::new(sqs, url)),
+        events_queue_arn: config.events_queue_arn,
         settings: JobSettings {
             ttl_secs: config.ttl_secs,
         },
@@ -205,10 +206,14 @@ impl<M: ModelClient> Worker<M> {
             .unwrap_or(1);
         let body = record.body.as_deref().unwrap_or_default();
         let sender_id = record.attributes.get("SenderId").map(String::as_str);
+        // Set by the event source mapping, not by whoever sent the message.
+        let from_bus = self.intake.as_ref().is_some_and(|intake| {
+            intake.events_queue_arn.is_some() && intake.events_queue_arn == record.event_source_arn
+        });
         // A panic in one record must not take the batch down (or be mistaken for success).
         let outcome = AssertUnwindSafe(self.dispatch(
             body,
-            (&message_id, sender_id),
+            (&message_id, sender_id, from_bus),
             receive_count,
             callbacks,
         ))
@@ -263,11 +268,12 @@ impl<M: ModelClient> Worker<M> {
     async fn dispatch<R: Resolver + Send + Sync>(
         &self,
         body: &str,
-        (message_id, sender_id): (&str, Option<&str>),
+        (message_id, sender_id, from_bus): (&str, Option<&str>, bool),
         receive_count: u32,
         callbacks: Option<&Callbacks<R>>,
     ) -> Result<&'static str, RecordFailure> {
-        if let Some(inbound) = gateway::jobs::producer::read(body, message_id, sender_id) {
+        if let Some(inbound) = gateway::jobs::producer::read(body, message_id, sender_id, from_bus)
+        {
             let intake = self.intake.as_ref().ok_or_else(|| {
                 RecordFailure::Poison(
                     "producer message, but JOB_PRODUCERS is not configured".into(),

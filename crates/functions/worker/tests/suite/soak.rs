@@ -104,8 +104,11 @@ async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
     let mut terminal: BTreeMap<String, Value> = BTreeMap::new();
     let mut batches = 0u32;
     while terminal.len() < sent.len() && started.elapsed() < Duration::from_secs(150) {
-        let event = p.flow.jobs_poller.receive().await.unwrap();
-        if !event.records.is_empty() {
+        for poller in std::iter::once(&p.flow.jobs_poller).chain(&p.flow.events_poller) {
+            let event = poller.receive().await.unwrap();
+            if event.records.is_empty() {
+                continue;
+            }
             batches += 1;
             if batches.is_multiple_of(5) {
                 // Killed mid-batch: whatever it claimed stays leased, nothing is settled.
@@ -120,7 +123,7 @@ async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
                     .worker
                     .handle_with(event.clone(), Some(&callbacks))
                     .await;
-                p.flow.jobs_poller.settle(&event, &response).await.unwrap();
+                poller.settle(&event, &response).await.unwrap();
             }
         }
         for id in sent.keys() {

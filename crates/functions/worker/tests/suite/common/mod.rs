@@ -35,6 +35,9 @@ pub struct Flow {
     pub router: axum::Router,
     pub worker: Worker<BedrockModelClient>,
     pub jobs_poller: SqsPoller,
+    /// The queue only the bus's request rule sends to (set by the producer flow), polled
+    /// after the jobs queue by `poll_once`.
+    pub events_poller: Option<SqsPoller>,
     pub dlq_url: String,
     pub notifications_url: String,
     pub jobs_table: String,
@@ -163,6 +166,7 @@ async fn build(
         router,
         worker,
         jobs_poller,
+        events_poller: None,
         dlq_url: queue.dlq_url.expect("DLQ"),
         notifications_url: notifications.url,
         jobs_table,
@@ -266,14 +270,26 @@ impl Flow {
     }
 
     /// One poll of the jobs queue, as Lambda's event source mapping would: receive, invoke, settle.
+    /// With an events queue, that queue is polled too and the records and failures of both
+    /// are returned together.
     pub async fn poll_once(&self) -> (SqsEvent, SqsBatchResponse) {
-        let event = self.jobs_poller.receive().await.expect("receive");
-        let response = self.worker.handle(event.clone()).await;
-        self.jobs_poller
-            .settle(&event, &response)
-            .await
-            .expect("settle");
-        (event, response)
+        let mut polled = Vec::new();
+        for poller in std::iter::once(&self.jobs_poller).chain(&self.events_poller) {
+            let event = poller.receive().await.expect("receive");
+            let response = self.worker.handle(event.clone()).await;
+            poller.settle(&event, &response).await.expect("settle");
+            polled.push((event, response));
+        }
+        polled
+            .into_iter()
+            .reduce(|(mut event, mut response), (more, failures)| {
+                event.records.extend(more.records);
+                response
+                    .batch_item_failures
+                    .extend(failures.batch_item_failures);
+                (event, response)
+            })
+            .expect("the jobs queue was polled")
     }
 
     /// Polls until the queue stays empty for one poll (bounded).
