@@ -7,7 +7,7 @@ use super::model::{
     CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobResult, JobStatus,
     MessageKind, NotificationState,
 };
-use super::ports::{JobCharges, JobNotifier, JobOutcome, JobQueue, JobStore};
+use super::ports::{Claim, FinishClaims, JobCharges, JobNotifier, JobOutcome, JobQueue, JobStore};
 use crate::GatewayError;
 use crate::api::converse::{ConverseRequest, ConverseResponse};
 use crate::controls::job_charge::ChargeOutcome;
@@ -158,56 +158,26 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             )));
         }
         let now = (self.clock)();
-        let job = self
-            .store
-            .get(&message.job_id)
-            .await
-            .map_err(store_failure)?
-            .ok_or_else(|| RecordFailure::Poison(format!("unknown job {}", message.job_id)))?;
-        // A pointer is only ever written by the gateway with its job's tenant: one naming
-        // another tenant is forged (anyone who may send to the queue could write one).
-        if !message.tenant.is_empty() && message.tenant != job.tenant {
-            return Err(RecordFailure::Poison(format!(
-                "pointer to job {} names another tenant",
-                message.job_id
-            )));
-        }
-        if job.is_expired(now) {
-            // A job that never ran gives back what its submit reserved.
-            let outcome = (!job.status.is_terminal()).then_some(ChargeOutcome::Failed);
-            self.settle_charge(&job, outcome).await?;
-            return Ok(Disposition::Expired);
-        }
-        if job.status.is_terminal() {
-            // A worker that finished the job may have died before settling it.
-            self.settle_charge(&job, None).await?;
-            return self.announce(&job, &message, receive_count).await;
-        }
-        if job.status == JobStatus::Running && job.lease_until_ms.is_some_and(|until| until > now) {
-            return self.busy(&message, receive_count, job.lease_until_ms).await;
-        }
-
         let token = format!("{now:x}-{:016x}", fastrand::u64(..));
         let lease_until = now + self.settings.lease.as_millis() as u64;
-        let Some(job) = self
+        // Claim first, read never: the one conditional write either takes the job or returns
+        // it as it is. A pointer is only ever written by the gateway with its job's tenant,
+        // so the claim requires it: one naming another tenant (anyone who may send to the
+        // queue could write one) claims nothing.
+        let job = match self
             .store
-            .claim(&job.job_id, &token, now, lease_until)
+            .claim(&message.job_id, &message.tenant, &token, now, lease_until)
             .await
             .map_err(store_failure)?
-        else {
-            // Someone else claimed or finished it between our read and our write.
-            let current = self
-                .store
-                .get(&message.job_id)
-                .await
-                .map_err(store_failure)?;
-            return match current {
-                Some(job) if job.status.is_terminal() => {
-                    self.settle_charge(&job, None).await?;
-                    self.announce(&job, &message, receive_count).await
-                }
-                _ => self.busy(&message, receive_count, None).await,
-            };
+        {
+            Claim::Won(job) => job,
+            Claim::Lost(None) => {
+                return Err(RecordFailure::Poison(format!(
+                    "unknown job {}",
+                    message.job_id
+                )));
+            }
+            Claim::Lost(Some(job)) => return self.not_claimed(&job, &message, receive_count).await,
         };
 
         let (outcome, charged) = match self.run(&job).await {
@@ -240,17 +210,57 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                 (outcome, ChargeOutcome::Failed)
             }
         };
+        // One write finishes the job, claims its notification and (when it carries one) its
+        // charge: nothing is read or claimed after it.
+        let now = (self.clock)();
+        let claims = FinishClaims {
+            notify_lease_until_ms: now + self.settings.notify_lease.as_millis() as u64,
+            charge: job.charge.is_some() && job.charge_settled_at_ms.is_none(),
+        };
         let finished = self
             .store
-            .finish(&job.job_id, &token, (self.clock)(), &outcome)
+            .finish(&job.job_id, &token, now, &outcome, claims)
             .await
             .map_err(store_failure)?;
         let Some(job) = finished else {
             // Our lease ran out and another worker took the job over: its result stands.
             return self.busy(&message, receive_count, None).await;
         };
-        self.settle_charge(&job, Some(charged)).await?;
-        self.announce(&job, &message, receive_count).await
+        if claims.charge {
+            self.settle_claimed_charge(&job, charged, now).await;
+        }
+        self.publish_claimed(&job).await
+    }
+
+    /// The claim did not hold: the job is another tenant's, expired, finished (perhaps not
+    /// yet settled or announced), or held by another worker.
+    async fn not_claimed(
+        &self,
+        job: &JobRecord,
+        message: &JobMessage,
+        receive_count: u32,
+    ) -> Result<Disposition, RecordFailure> {
+        if !message.tenant.is_empty() && message.tenant != job.tenant {
+            return Err(RecordFailure::Poison(format!(
+                "pointer to job {} names another tenant",
+                message.job_id
+            )));
+        }
+        let now = (self.clock)();
+        if job.is_expired(now) {
+            // A job that never ran gives back what its submit reserved.
+            let outcome = (!job.status.is_terminal()).then_some(ChargeOutcome::Failed);
+            self.settle_charge(job, outcome).await?;
+            return Ok(Disposition::Expired);
+        }
+        if job.status.is_terminal() {
+            // A worker that finished the job may have died before settling or announcing it.
+            self.settle_charge(job, None).await?;
+            return self.announce(job, message, receive_count).await;
+        }
+        // Held by a live lease, or claimed or finished between our read and our write.
+        let until = job.lease_until_ms.filter(|until| *until > now);
+        self.busy(message, receive_count, until).await
     }
 
     /// The job is held by another worker's lease. Before the message's last delivery it just
@@ -313,6 +323,20 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
         Ok(())
     }
 
+    /// Settles a charge this worker's finish claimed.
+    async fn settle_claimed_charge(&self, job: &JobRecord, outcome: ChargeOutcome, now: u64) {
+        let Some(charge) = &job.charge else {
+            return;
+        };
+        match self.charges {
+            Some(charges) => charges.settle(charge, outcome, now).await,
+            None => tracing::warn!(
+                job_id = %job.job_id,
+                "job carries a charge but this worker has no state table: its reservation stays counted"
+            ),
+        }
+    }
+
     async fn run(&self, job: &JobRecord) -> Result<(JobOutcome, ChargeOutcome), GatewayError> {
         let (model, converse) = job.call()?;
         let caller = Caller::new(&job.tenant, &job.allowed_models);
@@ -371,6 +395,12 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                 }
             };
         }
+        self.publish_claimed(job).await
+    }
+
+    /// Publishes the notification and the result event of a job whose notification this
+    /// worker holds, queues its first callback, and marks it announced.
+    async fn publish_claimed(&self, job: &JobRecord) -> Result<Disposition, RecordFailure> {
         let notification = JobNotification {
             job_id: job.job_id.clone(),
             tenant: job.tenant.clone(),
