@@ -1,6 +1,12 @@
 //! Job notifications over SNS. job_id, status and tenant are message attributes, so
 //! subscribers can filter (e.g. only FAILED, or only their tenant).
 //!
+//! On a FIFO topic (an ARN ending in `.fifo`) each notification is published with
+//! `MessageDeduplicationId` = its job id: SNS drops a second publish for the same job within
+//! its 5-minute deduplication window, so a worker that dies between publishing and recording
+//! it, and the delivery that publishes again, give subscribers one notification
+//! (docs/JOB_PRODUCERS.md, "Exactly one notification and one result event").
+//!
 //! Callback alerts use the same client on their own topic (or the notifications topic):
 //! they carry `event = callback_failed` and no `status`, so a subscriber filtering on status
 //! never mistakes one for a job notification.
@@ -22,6 +28,10 @@ impl SnsJobNotifier {
             client,
             topic_arn: topic_arn.into(),
         }
+    }
+
+    fn is_fifo(&self) -> bool {
+        self.topic_arn.ends_with(".fifo")
     }
 }
 
@@ -48,6 +58,12 @@ impl JobNotifier for SnsJobNotifier {
         if !notification.tenant.is_empty() {
             request = request.message_attributes("tenant", attribute(&notification.tenant)?);
         }
+        if self.is_fifo() {
+            // One group per job: no job's notification waits behind another's.
+            request = request
+                .message_group_id(&notification.job_id)
+                .message_deduplication_id(&notification.job_id);
+        }
         request
             .send()
             .await
@@ -71,6 +87,11 @@ impl CallbackAlerts for SnsJobNotifier {
             .message_attributes("job_id", attribute(&alert.job_id)?);
         if !alert.tenant.is_empty() {
             request = request.message_attributes("tenant", attribute(&alert.tenant)?);
+        }
+        if self.is_fifo() {
+            request = request
+                .message_group_id(&alert.job_id)
+                .message_deduplication_id(format!("callback_failed-{}", alert.job_id));
         }
         request
             .send()

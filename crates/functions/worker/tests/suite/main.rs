@@ -11,5 +11,6 @@ mod callbacks;
 mod fuzz;
 mod jobs_charging;
 mod jobs_flow;
+mod lifecycle;
 mod producers;
 mod soak;

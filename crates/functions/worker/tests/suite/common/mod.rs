@@ -2,6 +2,8 @@
 //! DynamoDB → SNS → a subscribed queue. Real SDK clients everywhere; Bedrock is the simulator.
 #![allow(dead_code)]
 
+pub mod calls;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
@@ -40,6 +42,7 @@ pub struct Flow {
     pub events_poller: Option<SqsPoller>,
     pub dlq_url: String,
     pub notifications_url: String,
+    pub topic_arn: String,
     pub jobs_table: String,
     pub jobs_queue_url: String,
     /// The state table's store when the flow has controls on.
@@ -169,6 +172,7 @@ async fn build(
         events_poller: None,
         dlq_url: queue.dlq_url.expect("DLQ"),
         notifications_url: notifications.url,
+        topic_arn: topic.clone(),
         jobs_table,
         jobs_queue_url: queue.url,
         controls: state,

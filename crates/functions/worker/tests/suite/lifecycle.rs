@@ -1,0 +1,204 @@
+//! The job lifecycle's cost and its announcement guarantee, counted on the real SDK clients:
+//! - a job costs four AWS calls (claim, finish with the notification claim, Publish, mark),
+//!   with no read before the claim;
+//! - a worker that dies between publishing a job's notification and result event and
+//!   recording that it did leaves the next delivery to publish both again; on a FIFO topic
+//!   (deduplication id = job id) and a subscriber queue deduplicating the event's content,
+//!   each subscriber still gets exactly one of each (docs/JOB_PRODUCERS.md).
+
+use crate::common::calls::{self, Calls, Counter};
+use crate::common::*;
+use aws_sdk_eventbridge::types::{InputTransformer, SqsParameters, Target};
+use aws_sdk_sqs::types::QueueAttributeName;
+use gateway::jobs::JobStore;
+use gateway::jobs::NotificationState;
+use gateway::jobs::processor::ProcessorSettings;
+use gateway_aws::jobs::{DynamoJobStore, EventBridgeJobEvents, SnsJobNotifier};
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::{moto, unique_name};
+
+const JOBS: usize = 5;
+
+#[tokio::test]
+async fn a_job_costs_four_aws_calls_and_no_read() {
+    let mut flow = flow().await;
+    let counted = Arc::new(Calls::default());
+    let counter = Counter::new(&counted);
+    flow.worker.store = DynamoJobStore::new(calls::dynamodb(&counter), &flow.jobs_table);
+    flow.worker.notifier = SnsJobNotifier::new(calls::sns(&counter), &flow.topic_arn);
+    for i in 0..JOBS {
+        let (status, body) = flow
+            .submit(&converse_job(&format!("count {i}")), None)
+            .await;
+        assert_eq!(status, 202, "{body}");
+    }
+    flow.drain().await;
+    let seen = counted.take();
+    assert_eq!(
+        seen.get("DynamoDB_20120810.UpdateItem"),
+        Some(&(3 * JOBS)),
+        "claim, finish, mark: {seen:?}"
+    );
+    assert_eq!(seen.get("sns:Publish"), Some(&JOBS), "{seen:?}");
+    let total: usize = seen.values().sum();
+    assert_eq!(
+        total,
+        4 * JOBS,
+        "four calls per job, nothing else: {seen:?}"
+    );
+    assert_eq!(flow.notifications().await.len(), JOBS);
+}
+
+#[tokio::test]
+async fn a_worker_killed_between_publishing_and_recording_it_still_announces_once() {
+    let mut flow = flow_with(ProcessorSettings {
+        max_receive_count: MAX_RECEIVE_COUNT,
+        notify_lease: Duration::from_millis(300),
+        ..ProcessorSettings::default()
+    })
+    .await;
+    let sns = moto().sns();
+    // The notifications topic as FIFO, with a FIFO subscriber queue.
+    let topic = sns
+        .create_topic()
+        .name(format!("{}.fifo", unique_name("notes")))
+        .attributes("FifoTopic", "true")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    let notes = fifo_queue(&unique_name("notes"), false).await;
+    testkit::resources::subscribe_queue(&sns, &topic, &notes.1, false).await;
+    // A subscriber of result events as documented: a FIFO queue deduplicating by content,
+    // fed the event's detail (the same bytes for every publish of one job).
+    let events = aws_sdk_eventbridge::Client::new(&moto().sdk_config());
+    let bus = unique_name("bus");
+    events.create_event_bus().name(&bus).send().await.unwrap();
+    let results = fifo_queue(&unique_name("results"), true).await;
+    events
+        .put_rule()
+        .name("results")
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"source": ["genai.gateway"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let target = Target::builder()
+        .id("fifo")
+        .arn(&results.1)
+        .sqs_parameters(SqsParameters::builder().message_group_id("results").build())
+        .input_transformer(
+            InputTransformer::builder()
+                .input_paths_map("detail", "$.detail")
+                .input_template("<detail>")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule("results")
+        .event_bus_name(&bus)
+        .targets(target)
+        .send()
+        .await
+        .unwrap();
+
+    let counted = Arc::new(Calls::default());
+    let counter = Counter::new(&counted);
+    flow.worker.notifier = SnsJobNotifier::new(calls::sns(&counter), &topic);
+    flow.worker.events = Some(EventBridgeJobEvents::new(
+        calls::eventbridge(&counter),
+        &bus,
+    ));
+    // This worker publishes, then dies before the write that records it.
+    let dying = Counter {
+        fail_when: Some("notification = :sent"),
+        ..counter.clone()
+    };
+    flow.worker.store = DynamoJobStore::new(calls::dynamodb(&dying), &flow.jobs_table);
+
+    let (status, body) = flow.submit(&converse_job("announce once"), None).await;
+    assert_eq!(status, 202, "{body}");
+    let job_id = body["job_id"].as_str().unwrap().to_owned();
+    let (_, response) = flow.poll_once().await;
+    assert_eq!(response.batch_item_failures.len(), 1, "the dying worker");
+    let job = flow.worker.store.get(&job_id).await.unwrap().unwrap();
+    assert_eq!(job.notification, NotificationState::Sending);
+
+    // The next delivery, after the notification lease, by a worker that lives.
+    flow.worker.store = DynamoJobStore::new(calls::dynamodb(&counter), &flow.jobs_table);
+    sleep(1_200).await;
+    flow.drain().await;
+    let job = flow.worker.store.get(&job_id).await.unwrap().unwrap();
+    assert_eq!(job.notification, NotificationState::Sent);
+    let seen = counted.take();
+    assert_eq!(
+        seen.get("sns:Publish"),
+        Some(&2),
+        "published twice: {seen:?}"
+    );
+    assert_eq!(seen.get("AWSEvents.PutEvents"), Some(&2), "{seen:?}");
+
+    let notified = receive_all(&notes.0).await;
+    assert_eq!(notified.len(), 1, "one notification: {notified:?}");
+    let message: Value = serde_json::from_str(notified[0]["Message"].as_str().unwrap()).unwrap();
+    assert_eq!(message["job_id"], job_id.as_str());
+    let announced = receive_all(&results.0).await;
+    assert_eq!(announced.len(), 1, "one result event: {announced:?}");
+    assert_eq!(announced[0]["job_id"], job_id.as_str());
+}
+
+/// (url, arn) of a new FIFO queue.
+async fn fifo_queue(name: &str, content_dedupe: bool) -> (String, String) {
+    let sqs = moto().sqs();
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("{name}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(
+            QueueAttributeName::ContentBasedDeduplication,
+            content_dedupe.to_string(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .queue_url()
+        .unwrap()
+        .to_owned();
+    let arn = testkit::resources::queue_arn(&sqs, &url).await;
+    (url, arn)
+}
+
+/// Every message on `url`, parsed, deleted as read.
+async fn receive_all(url: &str) -> Vec<Value> {
+    let sqs = moto().sqs();
+    let mut all = Vec::new();
+    loop {
+        let output = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if output.messages().is_empty() {
+            return all;
+        }
+        for message in output.messages() {
+            all.push(serde_json::from_str(message.body().unwrap_or("null")).unwrap());
+            sqs.delete_message()
+                .queue_url(url)
+                .receipt_handle(message.receipt_handle().unwrap_or_default())
+                .send()
+                .await
+                .unwrap();
+        }
+    }
+}
