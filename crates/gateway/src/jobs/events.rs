@@ -79,4 +79,19 @@ pub trait JobEventPublisher: Send + Sync {
         &'a self,
         event: &'a JobResultEvent,
     ) -> Pin<Box<dyn Future<Output = Result<(), GatewayError>> + Send + 'a>>;
+
+    /// Puts up to ten events in as few calls as the bus allows; one result per event, in
+    /// order. By default one call each.
+    fn publish_batch<'a>(
+        &'a self,
+        events: &'a [JobResultEvent],
+    ) -> Pin<Box<dyn Future<Output = Vec<Result<(), GatewayError>>> + Send + 'a>> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                results.push(self.publish(event).await);
+            }
+            results
+        })
+    }
 }

@@ -160,7 +160,26 @@ pub trait JobNotifier: Send + Sync {
         &self,
         notification: &JobNotification,
     ) -> impl Future<Output = Result<(), GatewayError>> + Send;
+
+    /// Publishes up to [`ANNOUNCE_BATCH`] notifications, in as few calls as the topic allows;
+    /// one result per notification, in order. By default one call each.
+    fn publish_batch(
+        &self,
+        notifications: &[JobNotification],
+    ) -> impl Future<Output = Vec<Result<(), GatewayError>>> + Send {
+        async move {
+            let mut results = Vec::with_capacity(notifications.len());
+            for notification in notifications {
+                results.push(self.publish(notification).await);
+            }
+            results
+        }
+    }
 }
+
+/// The most notifications or result events announced in one call (SNS `PublishBatch` and
+/// EventBridge `PutEvents` both take ten).
+pub const ANNOUNCE_BATCH: usize = 10;
 
 /// Why a callback POST got no HTTP status. Never carries the response body.
 #[derive(Debug, thiserror::Error)]
