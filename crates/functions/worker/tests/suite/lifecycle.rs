@@ -82,59 +82,17 @@ async fn a_worker_killed_between_publishing_and_recording_it_still_announces_onc
         ..ProcessorSettings::default()
     })
     .await;
-    let sns = moto().sns();
-    // The notifications topic as FIFO, with a FIFO subscriber queue.
-    let topic = sns
-        .create_topic()
-        .name(format!("{}.fifo", unique_name("notes")))
-        .attributes("FifoTopic", "true")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn()
-        .unwrap()
-        .to_owned();
-    let notes = fifo_queue(&unique_name("notes"), false).await;
-    testkit::resources::subscribe_queue(&sns, &topic, &notes.1, false).await;
-    // A subscriber of result events as documented: a FIFO queue deduplicating by content,
-    // fed the event's detail (the same bytes for every publish of one job).
-    let events = aws_sdk_eventbridge::Client::new(&moto().sdk_config());
     let bus = unique_name("bus");
-    events.create_event_bus().name(&bus).send().await.unwrap();
-    let results = fifo_queue(&unique_name("results"), true).await;
-    events
-        .put_rule()
-        .name("results")
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"source": ["genai.gateway"]}"#)
+    aws_sdk_eventbridge::Client::new(&moto().sdk_config())
+        .create_event_bus()
+        .name(&bus)
         .send()
         .await
         .unwrap();
-    let target = Target::builder()
-        .id("fifo")
-        .arn(&results.1)
-        .sqs_parameters(SqsParameters::builder().message_group_id("results").build())
-        .input_transformer(
-            InputTransformer::builder()
-                .input_paths_map("detail", "$.detail")
-                .input_template("<detail>")
-                .build()
-                .unwrap(),
-        )
-        .build()
-        .unwrap();
-    events
-        .put_targets()
-        .rule("results")
-        .event_bus_name(&bus)
-        .targets(target)
-        .send()
-        .await
-        .unwrap();
-
+    let fifo = fifo_subscribers(&bus).await;
     let counted = Arc::new(Calls::default());
     let counter = Counter::new(&counted);
-    flow.worker.notifier = SnsJobNotifier::new(calls::sns(&counter), &topic);
+    flow.worker.notifier = SnsJobNotifier::new(calls::sns(&counter), &fifo.topic);
     flow.worker.events = Some(EventBridgeJobEvents::new(
         calls::eventbridge(&counter),
         &bus,
@@ -168,13 +126,74 @@ async fn a_worker_killed_between_publishing_and_recording_it_still_announces_onc
     );
     assert_eq!(seen.get("AWSEvents.PutEvents"), Some(&2), "{seen:?}");
 
-    let notified = receive_all(&notes.0).await;
+    let notified = receive_all(&fifo.notes_url).await;
     assert_eq!(notified.len(), 1, "one notification: {notified:?}");
     let message: Value = serde_json::from_str(notified[0]["Message"].as_str().unwrap()).unwrap();
     assert_eq!(message["job_id"], job_id.as_str());
-    let announced = receive_all(&results.0).await;
+    let announced = receive_all(&fifo.results_url).await;
     assert_eq!(announced.len(), 1, "one result event: {announced:?}");
     assert_eq!(announced[0]["job_id"], job_id.as_str());
+}
+
+/// Subscribers that deduplicate: a FIFO notifications topic (the worker's, to be set) with a
+/// FIFO queue subscribed, and on `bus` a rule sending every result event's detail to a FIFO
+/// queue that deduplicates by content — a subscriber as docs/JOB_PRODUCERS.md describes.
+pub(crate) struct FifoSubscribers {
+    pub(crate) topic: String,
+    pub(crate) notes_url: String,
+    pub(crate) results_url: String,
+}
+
+pub(crate) async fn fifo_subscribers(bus: &str) -> FifoSubscribers {
+    let sns = moto().sns();
+    let topic = sns
+        .create_topic()
+        .name(format!("{}.fifo", unique_name("notes")))
+        .attributes("FifoTopic", "true")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn()
+        .unwrap()
+        .to_owned();
+    let notes = fifo_queue(&unique_name("notes"), false).await;
+    testkit::resources::subscribe_queue(&sns, &topic, &notes.1, false).await;
+    let events = aws_sdk_eventbridge::Client::new(&moto().sdk_config());
+    let results = fifo_queue(&unique_name("results"), true).await;
+    events
+        .put_rule()
+        .name("results-fifo")
+        .event_bus_name(bus)
+        .event_pattern(r#"{"source": ["genai.gateway"]}"#)
+        .send()
+        .await
+        .unwrap();
+    let target = Target::builder()
+        .id("fifo")
+        .arn(&results.1)
+        .sqs_parameters(SqsParameters::builder().message_group_id("results").build())
+        .input_transformer(
+            InputTransformer::builder()
+                .input_paths_map("detail", "$.detail")
+                .input_template("<detail>")
+                .build()
+                .unwrap(),
+        )
+        .build()
+        .unwrap();
+    events
+        .put_targets()
+        .rule("results-fifo")
+        .event_bus_name(bus)
+        .targets(target)
+        .send()
+        .await
+        .unwrap();
+    FifoSubscribers {
+        topic,
+        notes_url: notes.0,
+        results_url: results.0,
+    }
 }
 
 /// (url, arn) of a new FIFO queue.
@@ -199,7 +218,7 @@ async fn fifo_queue(name: &str, content_dedupe: bool) -> (String, String) {
 }
 
 /// Every message on `url`, parsed, deleted as read.
-async fn receive_all(url: &str) -> Vec<Value> {
+pub(crate) async fn receive_all(url: &str) -> Vec<Value> {
     let sqs = moto().sqs();
     let mut all = Vec::new();
     loop {

@@ -18,7 +18,7 @@ use worker::ProducerIntake;
 
 pub(crate) struct ProducerFlow {
     pub(crate) flow: Flow,
-    bus: String,
+    pub(crate) bus: String,
     results_url: String,
 }
 
