@@ -1,6 +1,9 @@
 //! What the worker does with one queue message. Every step is a conditional write, so a
 //! message delivered twice, or redelivered after a worker died, still yields exactly one result
-//! and one notification.
+//! and one settlement. Per job: claim (no read first), finish (with the notification and charge
+//! claims), and, batched with the other jobs of a batch, the announcement and its mark. A
+//! worker that dies between publishing and marking leaves the next delivery to publish again:
+//! exactly-once announcement rests on the brokers' deduplication by job (docs/JOB_PRODUCERS.md).
 
 use super::events::{JobEventPublisher, JobResultEvent};
 use super::model::{
