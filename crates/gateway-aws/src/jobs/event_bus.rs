@@ -6,7 +6,7 @@
 use super::aws_error;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use gateway::GatewayError;
-use gateway::jobs::events::{EVENT_SOURCE, JobEventPublisher, JobResultEvent};
+use gateway::jobs::events::{BatchPublished, EVENT_SOURCE, JobEventPublisher, JobResultEvent};
 use std::future::Future;
 use std::pin::Pin;
 
@@ -114,10 +114,7 @@ impl JobEventPublisher for EventBridgeJobEvents {
         Box::pin(self.put(event))
     }
 
-    fn publish_batch<'a>(
-        &'a self,
-        events: &'a [JobResultEvent],
-    ) -> Pin<Box<dyn Future<Output = Vec<Result<(), GatewayError>>> + Send + 'a>> {
+    fn publish_batch<'a>(&'a self, events: &'a [JobResultEvent]) -> BatchPublished<'a> {
         Box::pin(self.put_all(events))
     }
 }
