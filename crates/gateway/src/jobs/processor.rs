@@ -231,6 +231,8 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             }
             Claim::Lost(Some(job)) => return self.not_claimed(&job, &message, receive_count).await,
         };
+        self.guard_last_delivery(&message, receive_count, self.settings.lease)
+            .await?;
 
         let (outcome, charged) = match self.run(&job).await {
             Ok(ran) => ran,
@@ -454,7 +456,31 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                 }
             };
         }
+        self.guard_last_delivery(message, receive_count, self.settings.notify_lease)
+            .await?;
         Ok(Processed::Announce(Box::new(job.clone())))
+    }
+
+    /// On a message's last delivery, before working on a claim that holds for `lease`: a fresh
+    /// pointer delayed past the lease. Should this process die now, SQS moves the message to
+    /// the DLQ on its next receive and nothing would bring the job back; the fresh pointer
+    /// does (and finds the job done if this worker lives).
+    async fn guard_last_delivery(
+        &self,
+        message: &JobMessage,
+        receive_count: u32,
+        lease: Duration,
+    ) -> Result<(), RecordFailure> {
+        let Some(queue) = self
+            .callbacks
+            .filter(|_| receive_count >= self.settings.max_receive_count)
+        else {
+            return Ok(());
+        };
+        queue
+            .enqueue(message, lease + Duration::from_secs(1))
+            .await
+            .map_err(|e| RecordFailure::Retry(format!("requeue: {e}")))
     }
 
     /// Announces jobs whose notification claims this worker holds: their notifications and
