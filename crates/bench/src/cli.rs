@@ -12,6 +12,8 @@ commands (default: all):
   cold-start       exec → first Runtime API poll, first invocation, RSS, no-network check
   size             release zip size per Lambda function binary (x86_64)
   worker           jobs/s through the worker binary vs the emulator's own ceiling
+  soak             --jobs jobs from three producers through the worker binary under faults
+                   and kills (--worker-instances: its largest count)
   list-functions   print the Lambda function binaries of crates/functions/*, one per line
 
 options:
@@ -40,6 +42,7 @@ pub enum Command {
     ColdStart,
     Size,
     Worker,
+    Soak,
     ListFunctions,
 }
 
@@ -149,6 +152,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "cold-start" => command = Command::ColdStart,
             "size" => command = Command::Size,
             "worker" => command = Command::Worker,
+            "soak" => command = Command::Soak,
             "list-functions" => command = Command::ListFunctions,
             "--quick" => quick = true,
             "--repeats" => repeats = Some(number(&arg, it.next())?),

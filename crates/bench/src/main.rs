@@ -15,6 +15,7 @@ mod report;
 mod runtime_api;
 mod sentinel;
 mod size;
+mod soak;
 mod stats;
 mod worker;
 mod worker_report;
@@ -62,6 +63,9 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     let log_dir = std::env::temp_dir().join(format!("gateway-bench-{}", std::process::id()));
     std::fs::create_dir_all(&log_dir).with_context(|| format!("create {}", log_dir.display()))?;
+    if args.command == Command::Soak {
+        return soak::main(&args, log_dir).await;
+    }
     let wants = |c: Command| args.command == Command::All || args.command == c;
     let started = std::time::Instant::now();
     let load_before = cli::load_average();

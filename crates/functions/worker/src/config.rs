@@ -38,6 +38,9 @@ pub struct ProducerConfig {
     pub queue_url: String,
     /// Where a refused message goes with its reason (`JOBS_DLQ_URL`).
     pub dlq_url: Option<String>,
+    /// `JOB_EVENTS_QUEUE_ARN`: the queue only the bus's request rule may send to. An
+    /// EventBridge envelope is taken as an event only from there; unset: from nowhere.
+    pub events_queue_arn: Option<String>,
     /// `JOB_TTL_DAYS` (default 7), in seconds.
     pub ttl_secs: u64,
     /// `CALLBACK_ALLOW_HTTP` / `CALLBACK_ALLOW_PRIVATE` (local development only).
@@ -55,6 +58,7 @@ impl ProducerConfig {
             queue_url: required(lookup, "JOBS_QUEUE_URL")
                 .map_err(|e| format!("{e} with JOB_PRODUCERS"))?,
             dlq_url: lookup("JOBS_DLQ_URL").filter(|v| !v.trim().is_empty()),
+            events_queue_arn: lookup("JOB_EVENTS_QUEUE_ARN").filter(|v| !v.trim().is_empty()),
             ttl_secs: number(lookup, "JOB_TTL_DAYS", 7)?.saturating_mul(24 * 3600),
             allow_http: flag(lookup, "CALLBACK_ALLOW_HTTP")?,
             allow_private: flag(lookup, "CALLBACK_ALLOW_PRIVATE")?,
@@ -266,10 +270,18 @@ mod tests {
             ("JOB_PRODUCERS", producers),
             ("JOBS_QUEUE_URL", "q".to_owned()),
             ("JOB_TTL_DAYS", "2".to_owned()),
+            (
+                "JOB_EVENTS_QUEUE_ARN",
+                "arn:aws:sqs:us-east-1:1:ev".to_owned(),
+            ),
         ]))
         .unwrap()
         .unwrap();
         assert_eq!(config.ttl_secs, 2 * 24 * 3600);
+        assert_eq!(
+            config.events_queue_arn.as_deref(),
+            Some("arn:aws:sqs:us-east-1:1:ev")
+        );
         assert_eq!(config.producers.0["crm"].tenant, "crm");
     }
 }

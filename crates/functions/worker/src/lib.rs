@@ -18,10 +18,10 @@ use gateway::controls::pricing::Pricing;
 use gateway::controls::{Controller, RouteClass};
 use gateway::jobs::events::JobEventPublisher;
 use gateway::jobs::processor::{
-    Disposition, JobAnswer, JobProcessor, JobRunner, ProcessorSettings, RecordFailure,
+    Disposition, JobAnswer, JobProcessor, JobRunner, Processed, ProcessorSettings, RecordFailure,
 };
 use gateway::jobs::submit::JobSettings;
-use gateway::jobs::{JobMessage, MessageKind};
+use gateway::jobs::{JobMessage, JobRecord, MessageKind};
 use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
@@ -159,6 +159,7 @@ fn producer_intake(
         producers: config.producers,
         queue: SqsJobQueue::new(sqs.clone(), config.queue_url),
         dead_letters: config.dlq_url.map(|url| SqsDeadLetters::new(sqs, url)),
+        events_queue_arn: config.events_queue_arn,
         settings: JobSettings {
             ttl_secs: config.ttl_secs,
         },
@@ -177,70 +178,146 @@ impl<M: ModelClient> Worker<M> {
     }
 
     /// Handles a whole batch; never fails as a whole: each record that must come back is listed.
+    /// Two phases: every record runs (claim, model call, finish) concurrently; then the jobs
+    /// whose notifications this worker claimed are announced together (one `PublishBatch`
+    /// and one `PutEvents` per ten jobs).
     pub async fn handle_with<R: Resolver + Send + Sync>(
         &self,
         event: SqsEvent,
         callbacks: Option<&Callbacks<R>>,
     ) -> SqsBatchResponse {
-        let failed: Vec<String> = futures_util::stream::iter(event.records)
-            .map(|record| self.handle_record(record, callbacks))
+        let ran: Vec<(SqsMessage, Step)> = futures_util::stream::iter(event.records)
+            .map(|record| async move {
+                let step = self.handle_record(&record, callbacks).await;
+                (record, step)
+            })
             .buffer_unordered(self.concurrency.max(1))
-            .filter_map(|failed| async move { failed })
             .collect()
             .await;
+        let mut failed = Vec::new();
+        let mut claimed = Vec::new();
+        for (record, step) in ran {
+            match step {
+                Step::Done => {}
+                Step::Failed => failed.push(record.message_id.unwrap_or_default()),
+                Step::Announce(job) => claimed.push((record, *job)),
+            }
+        }
+        if !claimed.is_empty() {
+            failed.extend(self.announce(claimed, callbacks).await);
+        }
         batch_response(failed)
     }
 
-    /// `Some(message id)` when the record must be retried.
+    /// Announces the claimed jobs of a batch; the message ids of those that must come back.
+    async fn announce<R: Resolver + Send + Sync>(
+        &self,
+        claimed: Vec<(SqsMessage, JobRecord)>,
+        callbacks: Option<&Callbacks<R>>,
+    ) -> Vec<String> {
+        // Should this process die while announcing, its records come back after the
+        // notification lease, not after the queue's visibility timeout (720 s deployed): the
+        // republish then falls inside SNS FIFO's 5-minute deduplication window.
+        if let Some(redelivery) = &self.redelivery {
+            let receipts: Vec<&str> = claimed
+                .iter()
+                .filter_map(|(record, _)| record.receipt_handle.as_deref())
+                .collect();
+            let window = self.settings.notify_lease + self.settings.redelivery_base;
+            if let Err(error) = redelivery.delay_batch(&receipts, window).await {
+                tracing::warn!(%error, "could not shorten the announced records' visibility");
+            }
+        }
+        let (records, jobs): (Vec<SqsMessage>, Vec<JobRecord>) = claimed.into_iter().unzip();
+        let processor = self.processor(callbacks);
+        let results = AssertUnwindSafe(processor.announce_claimed(&jobs))
+            .catch_unwind()
+            .await;
+        let Ok(results) = results else {
+            tracing::error!("announcing the batch panicked; its records reported as failed");
+            return records
+                .into_iter()
+                .map(|r| r.message_id.unwrap_or_default())
+                .collect();
+        };
+        let mut failed = Vec::new();
+        for (record, result) in records.iter().zip(results) {
+            let receive_count = receive_count(record);
+            let message_id = record.message_id.clone().unwrap_or_default();
+            match result {
+                Ok(disposition) => {
+                    tracing::info!(
+                        message_id,
+                        disposition = disposition_name(&disposition),
+                        "record done"
+                    )
+                }
+                Err(failure) => {
+                    self.report(record, receive_count, &failure).await;
+                    failed.push(message_id);
+                }
+            }
+        }
+        failed
+    }
+
+    /// Runs one record up to its job's announcement.
     async fn handle_record<R: Resolver + Send + Sync>(
         &self,
-        record: SqsMessage,
+        record: &SqsMessage,
         callbacks: Option<&Callbacks<R>>,
-    ) -> Option<String> {
+    ) -> Step {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let receive_count = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(1);
+        let receive_count = receive_count(record);
         let body = record.body.as_deref().unwrap_or_default();
         let sender_id = record.attributes.get("SenderId").map(String::as_str);
+        // Set by the event source mapping, not by whoever sent the message.
+        let from_bus = self.intake.as_ref().is_some_and(|intake| {
+            intake.events_queue_arn.is_some() && intake.events_queue_arn == record.event_source_arn
+        });
         // A panic in one record must not take the batch down (or be mistaken for success).
         let outcome = AssertUnwindSafe(self.dispatch(
             body,
-            (&message_id, sender_id),
+            (&message_id, sender_id, from_bus),
             receive_count,
             callbacks,
         ))
         .catch_unwind()
         .await;
         match outcome {
-            Ok(Ok(disposition)) => {
+            Ok(Ok(Dispatched::Done(disposition))) => {
                 tracing::info!(message_id, disposition, "record done");
-                None
+                Step::Done
             }
+            Ok(Ok(Dispatched::Announce(job))) => Step::Announce(job),
             Ok(Err(failure)) => {
-                match &failure {
-                    RecordFailure::Poison(_) => {
-                        tracing::error!(message_id, receive_count, %failure, "poison message")
-                    }
-                    // Released by this worker: the next delivery may claim it at once.
-                    RecordFailure::Retry(_) => {
-                        tracing::warn!(message_id, receive_count, %failure, "record will be retried");
-                        self.back_off(&record, receive_count).await;
-                    }
-                    // Held by a live (or dead) worker's lease: the queue's visibility timeout
-                    // outlasts the lease, so the next delivery finds it finished or claimable;
-                    // a shorter wait would only burn receives towards the DLQ.
-                    RecordFailure::Busy(_) => {
-                        tracing::warn!(message_id, receive_count, %failure, "record will be retried")
-                    }
-                }
-                Some(message_id)
+                self.report(record, receive_count, &failure).await;
+                Step::Failed
             }
             Err(_) => {
                 tracing::error!(message_id, "record handler panicked; reported as failed");
-                Some(message_id)
+                Step::Failed
+            }
+        }
+    }
+
+    /// Logs a record that must come back, and brings a released one back after its backoff.
+    async fn report(&self, record: &SqsMessage, receive_count: u32, failure: &RecordFailure) {
+        let message_id = record.message_id.as_deref().unwrap_or_default();
+        match failure {
+            RecordFailure::Poison(_) => {
+                tracing::error!(message_id, receive_count, %failure, "poison message")
+            }
+            // Released by this worker: the next delivery may claim it at once.
+            RecordFailure::Retry(_) => {
+                tracing::warn!(message_id, receive_count, %failure, "record will be retried");
+                self.back_off(record, receive_count).await;
+            }
+            // Held by a live (or dead) worker's lease: the queue's visibility timeout
+            // outlasts the lease, so the next delivery finds it finished or claimable;
+            // a shorter wait would only burn receives towards the DLQ.
+            RecordFailure::Busy(_) => {
+                tracing::warn!(message_id, receive_count, %failure, "record will be retried")
             }
         }
     }
@@ -263,11 +340,12 @@ impl<M: ModelClient> Worker<M> {
     async fn dispatch<R: Resolver + Send + Sync>(
         &self,
         body: &str,
-        (message_id, sender_id): (&str, Option<&str>),
+        (message_id, sender_id, from_bus): (&str, Option<&str>, bool),
         receive_count: u32,
         callbacks: Option<&Callbacks<R>>,
-    ) -> Result<&'static str, RecordFailure> {
-        if let Some(inbound) = gateway::jobs::producer::read(body, message_id, sender_id) {
+    ) -> Result<Dispatched, RecordFailure> {
+        if let Some(inbound) = gateway::jobs::producer::read(body, message_id, sender_id, from_bus)
+        {
             let intake = self.intake.as_ref().ok_or_else(|| {
                 RecordFailure::Poison(
                     "producer message, but JOB_PRODUCERS is not configured".into(),
@@ -279,7 +357,10 @@ impl<M: ModelClient> Worker<M> {
                 config: self.runner.0.config(),
                 now_ms: now_ms(),
             };
-            return intake.accept(&cx, body, inbound).await;
+            return intake
+                .accept(&cx, body, inbound)
+                .await
+                .map(Dispatched::Done);
         }
         let callback = serde_json::from_str::<JobMessage>(body)
             .ok()
@@ -288,10 +369,37 @@ impl<M: ModelClient> Worker<M> {
             let callbacks = callbacks.ok_or_else(|| {
                 RecordFailure::Poison("callback message, but callbacks are not configured".into())
             })?;
-            return callbacks.process(&self.store, &message, now_ms).await;
+            return callbacks
+                .process(&self.store, &message, now_ms)
+                .await
+                .map(Dispatched::Done);
         }
         // Unparseable bodies too: the processor reports them as poison.
-        let processor = JobProcessor {
+        Ok(
+            match self
+                .processor(callbacks)
+                .run_record(body, receive_count)
+                .await?
+            {
+                Processed::Done(disposition) => Dispatched::Done(disposition_name(&disposition)),
+                Processed::Announce(job) => Dispatched::Announce(job),
+            },
+        )
+    }
+
+    /// The job processor over this worker's store, topic, runner, bus and controls.
+    fn processor<'a, R: Resolver + Send + Sync>(
+        &'a self,
+        callbacks: Option<&'a Callbacks<R>>,
+    ) -> JobProcessor<
+        'a,
+        DynamoJobStore,
+        SnsJobNotifier,
+        MeteredJobRunner<M>,
+        SqsJobQueue,
+        Controller<DynamoControlStore>,
+    > {
+        JobProcessor {
             store: &self.store,
             notifier: &self.notifier,
             runner: &self.runner,
@@ -304,12 +412,37 @@ impl<M: ModelClient> Worker<M> {
                 .events
                 .as_ref()
                 .map(|events| events as &dyn JobEventPublisher),
-        };
-        Ok(match processor.process(body, receive_count).await? {
-            Disposition::Completed(status) => status.as_str(),
-            Disposition::AlreadyDone => "already_done",
-            Disposition::Expired => "expired",
-            Disposition::Requeued => "requeued",
-        })
+        }
+    }
+}
+
+/// Where one record of a batch got to.
+enum Step {
+    Done,
+    Failed,
+    /// Its job's notification is claimed: announce it with the batch.
+    Announce(Box<JobRecord>),
+}
+
+/// What one record's dispatch did.
+enum Dispatched {
+    Done(&'static str),
+    Announce(Box<JobRecord>),
+}
+
+fn receive_count(record: &SqsMessage) -> u32 {
+    record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(1)
+}
+
+fn disposition_name(disposition: &Disposition) -> &'static str {
+    match disposition {
+        Disposition::Completed(status) => status.as_str(),
+        Disposition::AlreadyDone => "already_done",
+        Disposition::Expired => "expired",
+        Disposition::Requeued => "requeued",
     }
 }

@@ -24,6 +24,10 @@ pub struct ProducerIntake {
     /// The jobs DLQ; `None`: a refused message is reported failed until the redrive policy
     /// moves it (its reason then only in the log).
     pub dead_letters: Option<SqsDeadLetters>,
+    /// The ARN of the queue only the bus's request rule may send to (its queue policy denies
+    /// every other sender): an EventBridge envelope is trusted from there only. `None`: from
+    /// no queue (the bus path is off).
+    pub events_queue_arn: Option<String>,
     pub settings: JobSettings,
     /// The deployment's callback policy (static SSRF checks at intake).
     pub callback_policy: CallbackPolicy,

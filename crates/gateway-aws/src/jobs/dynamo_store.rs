@@ -4,13 +4,14 @@
 use super::aws_error;
 use super::result_codec::{self, StoredResult};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use gateway::GatewayError;
 use gateway::jobs::{
-    CallbackAttempt, CallbackState, Created, JobError, JobOutcome, JobRecord, JobStatus, JobStore,
-    NotificationState,
+    CallbackAttempt, CallbackState, Claim, Created, FinishClaims, JobError, JobOutcome, JobRecord,
+    JobStatus, JobStore, NotificationState,
 };
 use std::collections::HashMap;
 
@@ -123,13 +124,14 @@ impl DynamoJobStore {
             .key("pk", s(job_id))
     }
 
-    /// The conditional write that finishes a job with `outcome`.
+    /// The conditional write that finishes a job with `outcome` and takes `claims`.
     fn finish_request(
         &self,
         job_id: &str,
         token: &str,
         now_ms: u64,
         outcome: &JobOutcome,
+        claims: FinishClaims,
     ) -> Result<UpdateItemFluentBuilder, GatewayError> {
         let mut request = self
             .update(job_id)
@@ -138,7 +140,13 @@ impl DynamoJobStore {
             .expression_attribute_values(":running", status(JobStatus::Running))
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":now", n(now_ms))
-            .expression_attribute_values(":pending", notification(NotificationState::Pending));
+            .expression_attribute_values(":sending", notification(NotificationState::Sending))
+            .expression_attribute_values(":notify_until", n(claims.notify_lease_until_ms));
+        let claimed = if claims.charge {
+            ", charge_settled_at_ms = :now"
+        } else {
+            ""
+        };
         let set = match outcome {
             JobOutcome::Succeeded { result, usage } => {
                 request = request.expression_attribute_values(":usage", value(usage)?);
@@ -189,7 +197,8 @@ impl DynamoJobStore {
             request = request.expression_attribute_names("#usage", "usage");
         }
         Ok(request.update_expression(format!(
-            "SET {set}, updated_at_ms = :now, notification = :pending REMOVE lease_token, lease_until_ms"
+            "SET {set}, updated_at_ms = :now, notification = :sending, \
+             notify_lease_until_ms = :notify_until{claimed} REMOVE lease_token, lease_until_ms"
         )))
     }
 }
@@ -235,18 +244,21 @@ impl JobStore for DynamoJobStore {
     async fn claim(
         &self,
         job_id: &str,
+        tenant: &str,
         token: &str,
         now_ms: u64,
         lease_until_ms: u64,
-    ) -> Result<Option<JobRecord>, GatewayError> {
-        let request = self
+    ) -> Result<Claim, GatewayError> {
+        // `expires_at` is in seconds: not expired at `now_ms` ⟺ expires_at > ⌊now_ms / 1000⌋.
+        let mut condition = String::from(
+            "attribute_exists(pk) AND expires_at > :now_secs AND \
+             (#status = :queued OR (#status = :running AND lease_until_ms < :now))",
+        );
+        let mut request = self
             .update(job_id)
             .update_expression(
                 "SET #status = :running, lease_token = :token, lease_until_ms = :until, \
                  attempts = if_not_exists(attempts, :zero) + :one, updated_at_ms = :now",
-            )
-            .condition_expression(
-                "attribute_exists(pk) AND (#status = :queued OR (#status = :running AND lease_until_ms < :now))",
             )
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":running", status(JobStatus::Running))
@@ -254,12 +266,37 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":token", s(token))
             .expression_attribute_values(":until", n(lease_until_ms))
             .expression_attribute_values(":now", n(now_ms))
+            .expression_attribute_values(":now_secs", n(now_ms / 1000))
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_values(":one", n(1));
-        conditional(request, "dynamodb:UpdateItem(claim)")
-            .await?
-            .map(from_item)
-            .transpose()
+        if !tenant.is_empty() {
+            condition.push_str(" AND tenant = :tenant");
+            request = request.expression_attribute_values(":tenant", s(tenant));
+        }
+        let request = request
+            .condition_expression(condition)
+            .return_values(ReturnValue::AllNew)
+            // A lost claim reads the record with the same write: no GetItem before claiming.
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        match request.send().await {
+            Ok(output) => Ok(Claim::Won(Box::new(from_item(
+                output.attributes.unwrap_or_default(),
+            )?))),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                let current = match e.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(failed) => failed.item,
+                    _ => None,
+                };
+                Ok(Claim::Lost(
+                    current
+                        .filter(|item| !item.is_empty())
+                        .map(from_item)
+                        .transpose()?
+                        .map(Box::new),
+                ))
+            }
+            Err(e) => Err(aws_error("dynamodb:UpdateItem(claim)", e)),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(job_id))]
@@ -269,8 +306,9 @@ impl JobStore for DynamoJobStore {
         token: &str,
         now_ms: u64,
         outcome: &JobOutcome,
+        claims: FinishClaims,
     ) -> Result<Option<JobRecord>, GatewayError> {
-        let request = self.finish_request(job_id, token, now_ms, outcome)?;
+        let request = self.finish_request(job_id, token, now_ms, outcome, claims)?;
         // ALL_NEW: the finished record comes back with the write, so the worker announces it
         // without another read.
         let written = match request.return_values(ReturnValue::AllNew).send().await {
@@ -296,7 +334,7 @@ impl JobStore for DynamoJobStore {
                     error: result_too_large(0),
                     usage: Some(*usage),
                 };
-                let request = self.finish_request(job_id, token, now_ms, &failed)?;
+                let request = self.finish_request(job_id, token, now_ms, &failed, claims)?;
                 conditional(request, "dynamodb:UpdateItem(finish)").await?
             }
             Err(e) => return Err(aws_error("dynamodb:UpdateItem(finish)", e)),

@@ -2,6 +2,7 @@
 //! on its receipt handle) instead of after the queue's visibility timeout.
 
 use super::aws_error;
+use aws_sdk_sqs::types::ChangeMessageVisibilityBatchRequestEntry;
 use gateway::GatewayError;
 use std::time::Duration;
 
@@ -31,6 +32,39 @@ impl SqsRedelivery {
             .send()
             .await
             .map_err(|e| aws_error("sqs:ChangeMessageVisibility", e))?;
+        Ok(())
+    }
+
+    /// The messages of these receipt handles become visible again `delay` from now: one
+    /// `ChangeMessageVisibilityBatch` call per ten messages.
+    #[tracing::instrument(skip_all, fields(messages = receipt_handles.len()))]
+    pub async fn delay_batch(
+        &self,
+        receipt_handles: &[&str],
+        delay: Duration,
+    ) -> Result<(), GatewayError> {
+        let seconds = delay.as_secs().clamp(1, 43_200) as i32;
+        for chunk in receipt_handles.chunks(10) {
+            let entries = chunk
+                .iter()
+                .enumerate()
+                .map(|(i, receipt)| {
+                    ChangeMessageVisibilityBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .receipt_handle(*receipt)
+                        .visibility_timeout(seconds)
+                        .build()
+                        .map_err(|e| GatewayError::Internal(format!("visibility entry: {e}")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            self.client
+                .change_message_visibility_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| aws_error("sqs:ChangeMessageVisibilityBatch", e))?;
+        }
         Ok(())
     }
 }

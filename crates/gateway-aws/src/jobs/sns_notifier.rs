@@ -1,12 +1,18 @@
 //! Job notifications over SNS. job_id, status and tenant are message attributes, so
 //! subscribers can filter (e.g. only FAILED, or only their tenant).
 //!
+//! On a FIFO topic (an ARN ending in `.fifo`) each notification is published with
+//! `MessageDeduplicationId` = its job id: SNS drops a second publish for the same job within
+//! its 5-minute deduplication window, so a worker that dies between publishing and recording
+//! it, and the delivery that publishes again, give subscribers one notification
+//! (docs/JOB_PRODUCERS.md, "Exactly one notification and one result event").
+//!
 //! Callback alerts use the same client on their own topic (or the notifications topic):
 //! they carry `event = callback_failed` and no `status`, so a subscriber filtering on status
 //! never mistakes one for a job notification.
 
 use super::aws_error;
-use aws_sdk_sns::types::MessageAttributeValue;
+use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use gateway::GatewayError;
 use gateway::jobs::{CallbackAlert, CallbackAlerts, JobNotification, JobNotifier};
 
@@ -23,6 +29,10 @@ impl SnsJobNotifier {
             topic_arn: topic_arn.into(),
         }
     }
+
+    fn is_fifo(&self) -> bool {
+        self.topic_arn.ends_with(".fifo")
+    }
 }
 
 fn attribute(value: &str) -> Result<MessageAttributeValue, GatewayError> {
@@ -33,7 +43,88 @@ fn attribute(value: &str) -> Result<MessageAttributeValue, GatewayError> {
         .map_err(|e| GatewayError::Internal(format!("SNS attribute: {e}")))
 }
 
+impl SnsJobNotifier {
+    /// One `PublishBatch` entry, its id the notification's place in the batch.
+    fn entry(
+        &self,
+        index: usize,
+        notification: &JobNotification,
+    ) -> Result<PublishBatchRequestEntry, GatewayError> {
+        let message = serde_json::to_string(notification)
+            .map_err(|e| GatewayError::Internal(e.to_string()))?;
+        let mut entry = PublishBatchRequestEntry::builder()
+            .id(index.to_string())
+            .message(message)
+            .message_attributes("job_id", attribute(&notification.job_id)?)
+            .message_attributes("status", attribute(notification.status.as_str())?);
+        if !notification.tenant.is_empty() {
+            entry = entry.message_attributes("tenant", attribute(&notification.tenant)?);
+        }
+        if self.is_fifo() {
+            entry = entry
+                .message_group_id(&notification.job_id)
+                .message_deduplication_id(&notification.job_id);
+        }
+        entry
+            .build()
+            .map_err(|e| GatewayError::Internal(format!("SNS batch entry: {e}")))
+    }
+}
+
 impl JobNotifier for SnsJobNotifier {
+    /// One `PublishBatch` call for up to ten notifications; an entry SNS refuses fails alone.
+    #[tracing::instrument(skip_all, fields(notifications = notifications.len()))]
+    async fn publish_batch(
+        &self,
+        notifications: &[JobNotification],
+    ) -> Vec<Result<(), GatewayError>> {
+        if notifications.len() == 1 {
+            return vec![self.publish(&notifications[0]).await];
+        }
+        let mut results: Vec<Result<(), GatewayError>> = Vec::with_capacity(notifications.len());
+        let mut entries = Vec::with_capacity(notifications.len());
+        for (index, notification) in notifications.iter().enumerate() {
+            match self.entry(index, notification) {
+                Ok(entry) => {
+                    entries.push(entry);
+                    results.push(Ok(()));
+                }
+                Err(error) => results.push(Err(error)),
+            }
+        }
+        if entries.is_empty() {
+            return results;
+        }
+        let output = match self
+            .client
+            .publish_batch()
+            .topic_arn(&self.topic_arn)
+            .set_publish_batch_request_entries(Some(entries))
+            .send()
+            .await
+        {
+            Ok(output) => output,
+            Err(error) => {
+                let error = aws_error("sns:PublishBatch", error);
+                return results
+                    .into_iter()
+                    .map(|r| r.and(Err(error.clone())))
+                    .collect();
+            }
+        };
+        for failed in output.failed() {
+            if let Some(slot) = failed
+                .id()
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| results.get_mut(i))
+            {
+                *slot = Err(aws_error("sns:PublishBatch(entry)", failed.code()));
+            }
+        }
+        results
+    }
+
     #[tracing::instrument(skip_all, fields(job_id = %notification.job_id))]
     async fn publish(&self, notification: &JobNotification) -> Result<(), GatewayError> {
         let message = serde_json::to_string(notification)
@@ -47,6 +138,12 @@ impl JobNotifier for SnsJobNotifier {
             .message_attributes("status", attribute(notification.status.as_str())?);
         if !notification.tenant.is_empty() {
             request = request.message_attributes("tenant", attribute(&notification.tenant)?);
+        }
+        if self.is_fifo() {
+            // One group per job: no job's notification waits behind another's.
+            request = request
+                .message_group_id(&notification.job_id)
+                .message_deduplication_id(&notification.job_id);
         }
         request
             .send()
@@ -71,6 +168,11 @@ impl CallbackAlerts for SnsJobNotifier {
             .message_attributes("job_id", attribute(&alert.job_id)?);
         if !alert.tenant.is_empty() {
             request = request.message_attributes("tenant", attribute(&alert.tenant)?);
+        }
+        if self.is_fifo() {
+            request = request
+                .message_group_id(&alert.job_id)
+                .message_deduplication_id(format!("callback_failed-{}", alert.job_id));
         }
         request
             .send()

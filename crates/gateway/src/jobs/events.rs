@@ -72,6 +72,10 @@ impl JobResultEvent {
     }
 }
 
+/// One result per event of a batch, in order.
+pub type BatchPublished<'a> =
+    Pin<Box<dyn Future<Output = Vec<Result<(), GatewayError>>> + Send + 'a>>;
+
 /// Where result events go (the event bus). Object-safe so the processor needs no type
 /// parameter for it.
 pub trait JobEventPublisher: Send + Sync {
@@ -79,4 +83,16 @@ pub trait JobEventPublisher: Send + Sync {
         &'a self,
         event: &'a JobResultEvent,
     ) -> Pin<Box<dyn Future<Output = Result<(), GatewayError>> + Send + 'a>>;
+
+    /// Puts up to ten events in as few calls as the bus allows; one result per event, in
+    /// order. By default one call each.
+    fn publish_batch<'a>(&'a self, events: &'a [JobResultEvent]) -> BatchPublished<'a> {
+        Box::pin(async move {
+            let mut results = Vec::with_capacity(events.len());
+            for event in events {
+                results.push(self.publish(event).await);
+            }
+            results
+        })
+    }
 }

@@ -20,6 +20,26 @@ pub enum Created {
     Existing(Box<JobRecord>),
 }
 
+/// What a claim found.
+#[derive(Debug)]
+pub enum Claim {
+    /// This caller holds the job until its lease ends: the record as written.
+    Won(Box<JobRecord>),
+    /// The condition did not hold: the record as it is, read by the same write (`None`: no
+    /// such job).
+    Lost(Option<Box<JobRecord>>),
+}
+
+/// What the write that finishes a job claims with it, so no write has to follow.
+#[derive(Debug, Clone, Copy)]
+pub struct FinishClaims {
+    /// The notification: `SENDING`, held by this caller until then.
+    pub notify_lease_until_ms: u64,
+    /// The job's charge (it carries one, not yet settled): marked settled by this write, so
+    /// this caller settles it.
+    pub charge: bool,
+}
+
 /// How a job ended.
 #[derive(Debug, Clone)]
 pub enum JobOutcome {
@@ -48,24 +68,27 @@ pub trait JobStore: Send + Sync {
         job_id: &str,
     ) -> impl Future<Output = Result<Option<JobRecord>, GatewayError>> + Send;
 
-    /// `QUEUED`, or `RUNNING` whose lease ended before `now_ms` → `RUNNING` held by `token` until
-    /// `lease_until_ms`, attempts + 1. `None` when the condition did not hold.
+    /// Not expired at `now_ms`, of `tenant` (when not empty), and `QUEUED` or `RUNNING` whose
+    /// lease ended before `now_ms` → `RUNNING` held by `token` until `lease_until_ms`,
+    /// attempts + 1. One write, no read before it: a lost claim returns the record as it is.
     fn claim(
         &self,
         job_id: &str,
+        tenant: &str,
         token: &str,
         now_ms: u64,
         lease_until_ms: u64,
-    ) -> impl Future<Output = Result<Option<JobRecord>, GatewayError>> + Send;
+    ) -> impl Future<Output = Result<Claim, GatewayError>> + Send;
 
-    /// `RUNNING` held by `token` → terminal; the record as written (so no read has to follow).
-    /// `None` when the lease was lost to another worker.
+    /// `RUNNING` held by `token` → terminal, with `claims` taken in the same write; the record
+    /// as written (so no read has to follow). `None` when the lease was lost to another worker.
     fn finish(
         &self,
         job_id: &str,
         token: &str,
         now_ms: u64,
         outcome: &JobOutcome,
+        claims: FinishClaims,
     ) -> impl Future<Output = Result<Option<JobRecord>, GatewayError>> + Send;
 
     /// `RUNNING` held by `token` → `QUEUED` (a retryable failure; the message will come back).
@@ -137,7 +160,26 @@ pub trait JobNotifier: Send + Sync {
         &self,
         notification: &JobNotification,
     ) -> impl Future<Output = Result<(), GatewayError>> + Send;
+
+    /// Publishes up to [`ANNOUNCE_BATCH`] notifications, in as few calls as the topic allows;
+    /// one result per notification, in order. By default one call each.
+    fn publish_batch(
+        &self,
+        notifications: &[JobNotification],
+    ) -> impl Future<Output = Vec<Result<(), GatewayError>>> + Send {
+        async move {
+            let mut results = Vec::with_capacity(notifications.len());
+            for notification in notifications {
+                results.push(self.publish(notification).await);
+            }
+            results
+        }
+    }
 }
+
+/// The most notifications or result events announced in one call (SNS `PublishBatch` and
+/// EventBridge `PutEvents` both take ten).
+pub const ANNOUNCE_BATCH: usize = 10;
 
 /// Why a callback POST got no HTTP status. Never carries the response body.
 #[derive(Debug, thiserror::Error)]

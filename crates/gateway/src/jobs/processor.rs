@@ -1,13 +1,18 @@
 //! What the worker does with one queue message. Every step is a conditional write, so a
 //! message delivered twice, or redelivered after a worker died, still yields exactly one result
-//! and one notification.
+//! and one settlement. Per job: claim (no read first), finish (with the notification and charge
+//! claims), and, batched with the other jobs of a batch, the announcement and its mark. A
+//! worker that dies between publishing and marking leaves the next delivery to publish again:
+//! exactly-once announcement rests on the brokers' deduplication by job (docs/JOB_PRODUCERS.md).
 
 use super::events::{JobEventPublisher, JobResultEvent};
 use super::model::{
     CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobResult, JobStatus,
     MessageKind, NotificationState,
 };
-use super::ports::{JobCharges, JobNotifier, JobOutcome, JobQueue, JobStore};
+use super::ports::{
+    ANNOUNCE_BATCH, Claim, FinishClaims, JobCharges, JobNotifier, JobOutcome, JobQueue, JobStore,
+};
 use crate::GatewayError;
 use crate::api::converse::{ConverseRequest, ConverseResponse};
 use crate::controls::job_charge::ChargeOutcome;
@@ -105,6 +110,21 @@ pub enum RecordFailure {
     Retry(String),
 }
 
+/// What one message left to do.
+#[derive(Debug)]
+pub enum Processed {
+    Done(Disposition),
+    /// This worker holds the job's notification claim: announce it
+    /// ([`JobProcessor::announce_claimed`], with the other jobs of the batch).
+    Announce(Box<JobRecord>),
+}
+
+impl From<Disposition> for Processed {
+    fn from(disposition: Disposition) -> Self {
+        Self::Done(disposition)
+    }
+}
+
 pub struct JobProcessor<'a, S, N, R, Q, C> {
     pub store: &'a S,
     pub notifier: &'a N,
@@ -136,6 +156,19 @@ fn recorded_outcome(job: &JobRecord) -> ChargeOutcome {
     }
 }
 
+/// The SNS notification of a terminal job.
+fn notification(job: &JobRecord) -> JobNotification {
+    JobNotification {
+        job_id: job.job_id.clone(),
+        tenant: job.tenant.clone(),
+        status: job.status,
+        error: job.error.clone(),
+        usage: job.usage,
+        cost_usd: job.result.as_ref().and_then(|r| r.cost_usd.clone()),
+        callback_url: job.callback_url.clone(),
+    }
+}
+
 fn store_failure(error: GatewayError) -> RecordFailure {
     RecordFailure::Retry(format!("job store: {error}"))
 }
@@ -143,11 +176,30 @@ fn store_failure(error: GatewayError) -> RecordFailure {
 impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
     JobProcessor<'_, S, N, R, Q, C>
 {
+    /// One message, its job announced at once. (The batch handler announces a batch's jobs
+    /// together: [`Self::run_record`] for each, then [`Self::announce_claimed`].)
     pub async fn process(
         &self,
         body: &str,
         receive_count: u32,
     ) -> Result<Disposition, RecordFailure> {
+        match self.run_record(body, receive_count).await? {
+            Processed::Done(disposition) => Ok(disposition),
+            Processed::Announce(job) => self
+                .announce_claimed(std::slice::from_ref(&*job))
+                .await
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Err(RecordFailure::Retry("nothing announced".into()))),
+        }
+    }
+
+    /// Runs the job a message points to, up to (not including) its announcement.
+    pub async fn run_record(
+        &self,
+        body: &str,
+        receive_count: u32,
+    ) -> Result<Processed, RecordFailure> {
         let message: JobMessage = serde_json::from_str(body)
             .map_err(|e| RecordFailure::Poison(format!("unparseable body: {e}")))?;
         if message.kind != MessageKind::Run {
@@ -158,57 +210,29 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             )));
         }
         let now = (self.clock)();
-        let job = self
-            .store
-            .get(&message.job_id)
-            .await
-            .map_err(store_failure)?
-            .ok_or_else(|| RecordFailure::Poison(format!("unknown job {}", message.job_id)))?;
-        // A pointer is only ever written by the gateway with its job's tenant: one naming
-        // another tenant is forged (anyone who may send to the queue could write one).
-        if !message.tenant.is_empty() && message.tenant != job.tenant {
-            return Err(RecordFailure::Poison(format!(
-                "pointer to job {} names another tenant",
-                message.job_id
-            )));
-        }
-        if job.is_expired(now) {
-            // A job that never ran gives back what its submit reserved.
-            let outcome = (!job.status.is_terminal()).then_some(ChargeOutcome::Failed);
-            self.settle_charge(&job, outcome).await?;
-            return Ok(Disposition::Expired);
-        }
-        if job.status.is_terminal() {
-            // A worker that finished the job may have died before settling it.
-            self.settle_charge(&job, None).await?;
-            return self.announce(&job, &message, receive_count).await;
-        }
-        if job.status == JobStatus::Running && job.lease_until_ms.is_some_and(|until| until > now) {
-            return self.busy(&message, receive_count, job.lease_until_ms).await;
-        }
-
         let token = format!("{now:x}-{:016x}", fastrand::u64(..));
         let lease_until = now + self.settings.lease.as_millis() as u64;
-        let Some(job) = self
+        // Claim first, read never: the one conditional write either takes the job or returns
+        // it as it is. A pointer is only ever written by the gateway with its job's tenant,
+        // so the claim requires it: one naming another tenant (anyone who may send to the
+        // queue could write one) claims nothing.
+        let job = match self
             .store
-            .claim(&job.job_id, &token, now, lease_until)
+            .claim(&message.job_id, &message.tenant, &token, now, lease_until)
             .await
             .map_err(store_failure)?
-        else {
-            // Someone else claimed or finished it between our read and our write.
-            let current = self
-                .store
-                .get(&message.job_id)
-                .await
-                .map_err(store_failure)?;
-            return match current {
-                Some(job) if job.status.is_terminal() => {
-                    self.settle_charge(&job, None).await?;
-                    self.announce(&job, &message, receive_count).await
-                }
-                _ => self.busy(&message, receive_count, None).await,
-            };
+        {
+            Claim::Won(job) => job,
+            Claim::Lost(None) => {
+                return Err(RecordFailure::Poison(format!(
+                    "unknown job {}",
+                    message.job_id
+                )));
+            }
+            Claim::Lost(Some(job)) => return self.not_claimed(&job, &message, receive_count).await,
         };
+        self.guard_last_delivery(&message, receive_count, self.settings.lease)
+            .await?;
 
         let (outcome, charged) = match self.run(&job).await {
             Ok(ran) => ran,
@@ -240,17 +264,62 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                 (outcome, ChargeOutcome::Failed)
             }
         };
+        // One write finishes the job, claims its notification and (when it carries one) its
+        // charge: nothing is read or claimed after it.
+        let now = (self.clock)();
+        let claims = FinishClaims {
+            notify_lease_until_ms: now + self.settings.notify_lease.as_millis() as u64,
+            charge: job.charge.is_some() && job.charge_settled_at_ms.is_none(),
+        };
         let finished = self
             .store
-            .finish(&job.job_id, &token, (self.clock)(), &outcome)
+            .finish(&job.job_id, &token, now, &outcome, claims)
             .await
             .map_err(store_failure)?;
         let Some(job) = finished else {
             // Our lease ran out and another worker took the job over: its result stands.
-            return self.busy(&message, receive_count, None).await;
+            return self
+                .busy(&message, receive_count, None)
+                .await
+                .map(Processed::from);
         };
-        self.settle_charge(&job, Some(charged)).await?;
-        self.announce(&job, &message, receive_count).await
+        if claims.charge {
+            self.settle_claimed_charge(&job, charged, now).await;
+        }
+        Ok(Processed::Announce(Box::new(job)))
+    }
+
+    /// The claim did not hold: the job is another tenant's, expired, finished (perhaps not
+    /// yet settled or announced), or held by another worker.
+    async fn not_claimed(
+        &self,
+        job: &JobRecord,
+        message: &JobMessage,
+        receive_count: u32,
+    ) -> Result<Processed, RecordFailure> {
+        if !message.tenant.is_empty() && message.tenant != job.tenant {
+            return Err(RecordFailure::Poison(format!(
+                "pointer to job {} names another tenant",
+                message.job_id
+            )));
+        }
+        let now = (self.clock)();
+        if job.is_expired(now) {
+            // A job that never ran gives back what its submit reserved.
+            let outcome = (!job.status.is_terminal()).then_some(ChargeOutcome::Failed);
+            self.settle_charge(job, outcome).await?;
+            return Ok(Disposition::Expired.into());
+        }
+        if job.status.is_terminal() {
+            // A worker that finished the job may have died before settling or announcing it.
+            self.settle_charge(job, None).await?;
+            return self.announce(job, message, receive_count).await;
+        }
+        // Held by a live lease, or claimed or finished between our read and our write.
+        let until = job.lease_until_ms.filter(|until| *until > now);
+        self.busy(message, receive_count, until)
+            .await
+            .map(Processed::from)
     }
 
     /// The job is held by another worker's lease. Before the message's last delivery it just
@@ -313,6 +382,20 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
         Ok(())
     }
 
+    /// Settles a charge this worker's finish claimed.
+    async fn settle_claimed_charge(&self, job: &JobRecord, outcome: ChargeOutcome, now: u64) {
+        let Some(charge) = &job.charge else {
+            return;
+        };
+        match self.charges {
+            Some(charges) => charges.settle(charge, outcome, now).await,
+            None => tracing::warn!(
+                job_id = %job.job_id,
+                "job carries a charge but this worker has no state table: its reservation stays counted"
+            ),
+        }
+    }
+
     async fn run(&self, job: &JobRecord) -> Result<(JobOutcome, ChargeOutcome), GatewayError> {
         let (model, converse) = job.call()?;
         let caller = Caller::new(&job.tenant, &job.allowed_models);
@@ -341,15 +424,15 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
         Ok((JobOutcome::Succeeded { result, usage }, charged))
     }
 
-    /// Publishes the job's notification once: only the worker that wins the claim publishes.
+    /// Claims the job's notification: only the worker that wins the claim publishes.
     async fn announce(
         &self,
         job: &JobRecord,
         message: &JobMessage,
         receive_count: u32,
-    ) -> Result<Disposition, RecordFailure> {
+    ) -> Result<Processed, RecordFailure> {
         if job.notification == NotificationState::Sent {
-            return Ok(Disposition::AlreadyDone);
+            return Ok(Disposition::AlreadyDone.into());
         }
         let now = (self.clock)();
         let lease_until = now + self.settings.notify_lease.as_millis() as u64;
@@ -362,43 +445,102 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
             let current = self.store.get(&job.job_id).await.map_err(store_failure)?;
             return match current {
                 Some(job) if job.notification == NotificationState::Sent => {
-                    Ok(Disposition::AlreadyDone)
+                    Ok(Disposition::AlreadyDone.into())
                 }
                 // Another worker is publishing (or died doing it); come back to confirm.
                 _ => {
                     let until = (self.clock)() + self.settings.notify_lease.as_millis() as u64;
-                    self.busy(message, receive_count, Some(until)).await
+                    self.busy(message, receive_count, Some(until))
+                        .await
+                        .map(Processed::from)
                 }
             };
         }
-        let notification = JobNotification {
-            job_id: job.job_id.clone(),
-            tenant: job.tenant.clone(),
-            status: job.status,
-            error: job.error.clone(),
-            usage: job.usage,
-            cost_usd: job.result.as_ref().and_then(|r| r.cost_usd.clone()),
-            callback_url: job.callback_url.clone(),
+        self.guard_last_delivery(message, receive_count, self.settings.notify_lease)
+            .await?;
+        Ok(Processed::Announce(Box::new(job.clone())))
+    }
+
+    /// On a message's last delivery, before working on a claim that holds for `lease`: a fresh
+    /// pointer delayed past the lease. Should this process die now, SQS moves the message to
+    /// the DLQ on its next receive and nothing would bring the job back; the fresh pointer
+    /// does (and finds the job done if this worker lives).
+    async fn guard_last_delivery(
+        &self,
+        message: &JobMessage,
+        receive_count: u32,
+        lease: Duration,
+    ) -> Result<(), RecordFailure> {
+        let Some(queue) = self
+            .callbacks
+            .filter(|_| receive_count >= self.settings.max_receive_count)
+        else {
+            return Ok(());
         };
-        // A failed publish leaves the claim to expire, and the message comes back to retry it.
-        self.notifier
-            .publish(&notification)
+        queue
+            .enqueue(message, lease + Duration::from_secs(1))
             .await
-            .map_err(|e| RecordFailure::Retry(format!("notify: {e}")))?;
-        if let Some(events) = self.events {
-            events
-                .publish(&JobResultEvent::of(job))
+            .map_err(|e| RecordFailure::Retry(format!("requeue: {e}")))
+    }
+
+    /// Announces jobs whose notification claims this worker holds: their notifications and
+    /// result events in batches of [`ANNOUNCE_BATCH`] (one `PublishBatch` and one `PutEvents`
+    /// each), then each job's first callback and the write that marks it announced. One
+    /// result per job, in order; a job whose publish failed comes back (its claim expires).
+    pub async fn announce_claimed(
+        &self,
+        jobs: &[JobRecord],
+    ) -> Vec<Result<Disposition, RecordFailure>> {
+        let mut results = Vec::with_capacity(jobs.len());
+        for chunk in jobs.chunks(ANNOUNCE_BATCH) {
+            let notifications: Vec<JobNotification> = chunk.iter().map(notification).collect();
+            let mut published: Vec<Result<(), RecordFailure>> = self
+                .notifier
+                .publish_batch(&notifications)
                 .await
-                .map_err(|e| RecordFailure::Retry(format!("result event: {e}")))?;
+                .into_iter()
+                .map(|r| r.map_err(|e| RecordFailure::Retry(format!("notify: {e}"))))
+                .collect();
+            published.resize_with(chunk.len(), || {
+                Err(RecordFailure::Retry("notify: no answer".into()))
+            });
+            if let Some(events) = self.events {
+                let (indexes, events_of): (Vec<usize>, Vec<JobResultEvent>) = chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, _)| published[*i].is_ok())
+                    .map(|(i, job)| (i, JobResultEvent::of(job)))
+                    .unzip();
+                if !events_of.is_empty() {
+                    let answers = events.publish_batch(&events_of).await;
+                    for (n, i) in indexes.into_iter().enumerate() {
+                        let failure = match answers.get(n) {
+                            Some(Ok(())) => continue,
+                            Some(Err(e)) => format!("result event: {e}"),
+                            None => "result event: no answer".to_owned(),
+                        };
+                        published[i] = Err(RecordFailure::Retry(failure));
+                    }
+                }
+            }
+            let marks = chunk
+                .iter()
+                .zip(published)
+                .map(|(job, published)| async move {
+                    published?;
+                    // Before marking the job announced: if this fails, the message comes back
+                    // and queues it again; a duplicate first-attempt message is dropped by the
+                    // callback claim.
+                    self.queue_first_callback(job).await?;
+                    self.store
+                        .mark_notified(&job.job_id, (self.clock)())
+                        .await
+                        .map_err(store_failure)?;
+                    Ok(Disposition::Completed(job.status))
+                });
+            results.extend(futures_util::future::join_all(marks).await);
         }
-        // Before marking the job announced: if this fails, the message comes back and queues it
-        // again; a duplicate first-attempt message is dropped by the callback claim.
-        self.queue_first_callback(job).await?;
-        self.store
-            .mark_notified(&job.job_id, (self.clock)())
-            .await
-            .map_err(store_failure)?;
-        Ok(Disposition::Completed(job.status))
+        results
     }
 
     async fn queue_first_callback(&self, job: &JobRecord) -> Result<(), RecordFailure> {

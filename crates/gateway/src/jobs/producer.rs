@@ -161,11 +161,19 @@ impl Rejection {
 }
 
 /// `None`: not a producer message (a job pointer or a callback message). `Some(Err)`: a
-/// producer message that cannot be read.
+/// producer message that cannot be read, or an EventBridge envelope that did not come
+/// through the bus.
+///
+/// `from_bus`: the record arrived on the queue only the bus's request rule can send to (the
+/// SQS record's `eventSourceARN`, set by the event source mapping, is that queue's ARN). Any
+/// principal allowed `SendMessage` on the jobs queue can write an envelope, body and
+/// attributes alike, so an envelope is taken as an event, and its `source` as the producer's
+/// identity, only from there (docs/JOB_PRODUCERS.md).
 pub fn read(
     body: &str,
     message_id: &str,
     sender_id: Option<&str>,
+    from_bus: bool,
 ) -> Option<Result<Inbound, Rejection>> {
     let value: Value = match serde_json::from_str(body) {
         Ok(value) => value,
@@ -183,6 +191,13 @@ pub fn read(
     let (detail, transport) = if object.contains_key("detail-type") && object.contains_key("detail")
     {
         let text = |key: &str| object.get(key).and_then(Value::as_str).unwrap_or_default();
+        if !from_bus {
+            return Some(Err(Rejection::new(
+                "sender_not_allowed",
+                "an EventBridge envelope sent to the jobs queue, not through the bus: \
+                 not taken as an event",
+            )));
+        }
         if text("detail-type") != DETAIL_TYPE_REQUESTED {
             return Some(Err(Rejection::new(
                 "unknown_detail_type",
@@ -402,8 +417,12 @@ mod tests {
     }
 
     fn authorise(body: &Value) -> Result<String, Rejection> {
+        authorise_from(body, true)
+    }
+
+    fn authorise_from(body: &Value, from_bus: bool) -> Result<String, Rejection> {
         let producers = producers();
-        let inbound = read(&body.to_string(), "m-1", Some("AIDA1")).unwrap()?;
+        let inbound = read(&body.to_string(), "m-1", Some("AIDA1"), from_bus).unwrap()?;
         inbound
             .authorise(&producers, &GatewayConfig::default())
             .map(|a| a.idempotency_id)
@@ -419,7 +438,7 @@ mod tests {
         .unwrap();
         let config = GatewayConfig::default();
         let direct = include_str!("../../../../events/jobs/producer-message.json");
-        let authorised = read(direct, "m-1", None)
+        let authorised = read(direct, "m-1", None, false)
             .unwrap()
             .unwrap()
             .authorise(&producers, &config)
@@ -427,7 +446,7 @@ mod tests {
         assert_eq!(authorised.idempotency_id, "order-1234");
         assert_eq!(authorised.model, "haiku");
         let event = include_str!("../../../../events/jobs/eventbridge-job-requested.json");
-        let authorised = read(event, "m-2", None)
+        let authorised = read(event, "m-2", None, true)
             .unwrap()
             .unwrap()
             .authorise(&producers, &config)
@@ -450,8 +469,8 @@ mod tests {
 
     #[test]
     fn pointers_are_not_producer_messages() {
-        assert!(read(r#"{"job_id":"job-1","tenant":"t"}"#, "m", None).is_none());
-        assert!(read("not json", "m", None).is_none());
+        assert!(read(r#"{"job_id":"job-1","tenant":"t"}"#, "m", None, false).is_none());
+        assert!(read("not json", "m", None, false).is_none());
     }
 
     #[test]
@@ -463,6 +482,12 @@ mod tests {
         let mut forged = event.clone();
         forged["source"] = json!("com.example.other");
         assert_eq!(authorise(&forged).unwrap_err().code, "sender_not_allowed");
+        // The same envelope, not from the bus's queue: whoever wrote it, it is no event.
+        assert_eq!(
+            authorise_from(&event, false).unwrap_err().code,
+            "sender_not_allowed"
+        );
+        assert_eq!(authorise_from(&message(), false).unwrap(), "m-1");
     }
 
     #[test]

@@ -68,7 +68,7 @@ fn local(template: &Template) -> LocalResources {
 }
 
 #[test]
-fn the_real_template_routes_job_requests_from_its_bus_to_the_jobs_queue() {
+fn the_real_template_routes_job_requests_from_its_bus_to_the_job_events_queue() {
     let template = real();
     let local = local(&template);
     assert_eq!(template.event_buses().unwrap(), ["GatewayEventBus"]);
@@ -86,8 +86,8 @@ fn the_real_template_routes_job_requests_from_its_bus_to_the_jobs_queue() {
     assert_eq!(
         rule.targets,
         [(
-            "jobs-queue".to_owned(),
-            "arn:aws:sqs:us-east-1:123456789012:JobsQueue".to_owned()
+            "job-events-queue".to_owned(),
+            "arn:aws:sqs:us-east-1:123456789012:JobEventsQueue".to_owned()
         )]
     );
 }
@@ -313,12 +313,17 @@ fn the_real_template_event_sources_resolve_to_local_resources() {
         .find(|f| f.logical_id == "WorkerFunction")
         .unwrap();
     let sqs = template.events(worker, "SQS", &local).unwrap();
-    assert_eq!(sqs.len(), 1);
+    assert_eq!(sqs.len(), 2);
     assert_eq!(
         sqs[0].properties["Queue"],
         "arn:aws:sqs:us-east-1:123456789012:JobsQueue"
     );
     assert_eq!(sqs[0].properties["BatchSize"], "5");
+    // The bus's request rule delivers to a queue of its own, the worker's second source.
+    assert_eq!(
+        sqs[1].properties["Queue"],
+        "arn:aws:sqs:us-east-1:123456789012:JobEventsQueue"
+    );
 
     let processor = functions
         .iter()

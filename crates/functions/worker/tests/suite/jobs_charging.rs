@@ -5,6 +5,7 @@
 
 use crate::common::*;
 use gateway::controls::keys::{Budget, KeyLimits, RateLimits};
+use gateway::jobs::FinishClaims;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -198,16 +199,16 @@ async fn a_job_finished_by_a_worker_that_died_is_settled_by_the_next_delivery() 
     let id = body["job_id"].as_str().unwrap();
     let reserved = flow.counter(&budget_pk(&key.key_id)).await["committed"];
 
-    // Another worker claims and finishes the job, then dies before settling its charge.
+    // Another worker claims and finishes the job without claiming its charge (a worker of the
+    // release before the finish took the charge claim with it, during a deploy), then dies.
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_millis() as u64;
     let store = &flow.worker.store;
     store
-        .claim(id, "dead", now, now + 60_000)
+        .claim(id, "", "dead", now, now + 60_000)
         .await
-        .unwrap()
         .unwrap();
     let usage = Usage {
         input_tokens: 10,
@@ -226,7 +227,16 @@ async fn a_job_finished_by_a_worker_that_died_is_settled_by_the_next_delivery() 
         usage,
     };
     store
-        .finish(id, "dead", now, &outcome)
+        .finish(
+            id,
+            "dead",
+            now,
+            &outcome,
+            FinishClaims {
+                notify_lease_until_ms: now,
+                charge: false,
+            },
+        )
         .await
         .unwrap()
         .unwrap();

@@ -3,7 +3,7 @@
 
 use crate::common::*;
 use bedrock_sim::{Behavior, ErrorKind, Outcome, expected_reply};
-use gateway::jobs::JobStore;
+use gateway::jobs::{Claim, JobStore};
 use serde_json::json;
 use testkit::moto;
 
@@ -142,10 +142,10 @@ async fn a_job_whose_worker_died_completes_once_after_its_lease() {
     let claimed = flow
         .worker
         .store
-        .claim(job_id, "dead-worker", now, now + 1500)
+        .claim(job_id, "", "dead-worker", now, now + 1500)
         .await
         .unwrap();
-    assert!(claimed.is_some());
+    assert!(matches!(claimed, Claim::Won(_)), "{claimed:?}");
 
     // While the lease holds, the message is handed back, not processed.
     let (_, response) = flow.poll_once().await;

@@ -11,6 +11,7 @@ mod callbacks;
 mod fuzz;
 mod jobs_charging;
 mod jobs_flow;
+mod lifecycle;
 mod producers;
 mod sagemaker_jobs;
 mod soak;

@@ -7,8 +7,10 @@
 use crate::common::*;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use gateway::jobs::JobStore;
 use gateway::jobs::producer::{Producers, SCHEMA_V1};
 use gateway::jobs::submit::{JobSettings, job_id};
+use gateway_aws::event_source::sqs::SqsPoller;
 use gateway_aws::jobs::{EventBridgeJobEvents, SqsDeadLetters, SqsJobQueue};
 use serde_json::{Value, json};
 use testkit::{moto, resources, unique_name};
@@ -16,15 +18,16 @@ use worker::ProducerIntake;
 
 pub(crate) struct ProducerFlow {
     pub(crate) flow: Flow,
-    bus: String,
+    pub(crate) bus: String,
     results_url: String,
 }
 
 pub(crate) const SOURCE: &str = "com.example.crm";
 
 /// The flow with controls on, producer `crm` (tenant `crm`, model `haiku` only, events under
-/// `com.example.crm`), a bus whose request rule targets the jobs queue and whose result rule
-/// targets a test queue.
+/// `com.example.crm`), a bus whose request rule targets the events queue (the worker's second
+/// event source, the only queue it takes envelopes from) and whose result rule targets a test
+/// queue.
 pub(crate) async fn producer_flow() -> ProducerFlow {
     let mut flow = flow_with_controls(json!({})).await;
     let sqs = moto().sqs();
@@ -37,12 +40,15 @@ pub(crate) async fn producer_flow() -> ProducerFlow {
         .await
         .expect("create bus");
     let results = resources::create_queue(&sqs, &unique_name("results"), None, 30).await;
-    let jobs_arn = resources::queue_arn(&sqs, &flow.jobs_queue_url).await;
+    let requests = resources::create_queue(&sqs, &unique_name("job-events"), None, 1).await;
+    let mut events_poller = SqsPoller::new(sqs.clone(), &requests.url, &requests.arn);
+    events_poller.wait_seconds = 0;
+    flow.events_poller = Some(events_poller);
     for (rule, pattern, arn) in [
         (
             "requests",
             json!({"detail-type": ["GenAI Job Requested"]}),
-            &jobs_arn,
+            &requests.arn,
         ),
         (
             "results",
@@ -73,6 +79,7 @@ pub(crate) async fn producer_flow() -> ProducerFlow {
         producers: Producers::parse(&producers.to_string()).expect("producers"),
         queue: SqsJobQueue::new(sqs.clone(), &flow.jobs_queue_url),
         dead_letters: Some(SqsDeadLetters::new(sqs, &flow.dlq_url)),
+        events_queue_arn: Some(requests.arn.clone()),
         settings: JobSettings::default(),
         callback_policy: lenient_callbacks(),
     });
@@ -472,5 +479,48 @@ async fn attack_a_too_deep_producer_message_is_dead_lettered_as_malformed() {
         letters.first().map(|(code, _)| code.as_str()),
         Some("malformed_message"),
         "{letters:?}"
+    );
+}
+
+/// Red team (red2): producer `crm` is pinned to its SQS sender (`sender_ids`) and publishes on
+/// the bus under its own source — the set-up docs/JOB_PRODUCERS.md recommends "for a producer
+/// whose identity matters". Any other principal allowed `SendMessage` on the jobs queue wraps
+/// a message in a hand-written EventBridge envelope with `source: com.example.crm`: the worker
+/// takes the envelope as coming from the bus, checks only the source, never the SQS sender,
+/// and creates a job as `crm`. Expected: `sender_not_allowed`, no job.
+#[tokio::test]
+async fn attack_a_hand_written_event_envelope_cannot_bypass_the_producers_sender_ids() {
+    let mut p = producer_flow().await;
+    let producers = json!({"crm": {"tenant": "crm", "models": ["haiku"],
+                                   "sender_ids": ["AROAEXAMPLE:crm-service"],
+                                   "event_sources": [SOURCE]}});
+    if let Some(intake) = p.flow.worker.intake.as_mut() {
+        intake.producers = Producers::parse(&producers.to_string()).expect("producers");
+    }
+    // A direct message from this (unlisted) sender is refused, as documented.
+    p.flow.send_raw(&message("direct-1", "x").to_string()).await;
+    assert_eq!(p.only_dead_letter().await.0, "sender_not_allowed");
+
+    // The same sender, the same message, in an envelope it wrote itself.
+    let envelope = json!({"version": "0", "id": "forged-1", "source": SOURCE,
+                          "detail-type": "GenAI Job Requested", "account": "123456789012",
+                          "detail": message("forged-1", "x")});
+    p.flow.send_raw(&envelope.to_string()).await;
+    p.flow.drain().await;
+    let letters = p.dead_letters().await;
+    assert_eq!(
+        letters.first().map(|(code, _)| code.as_str()),
+        Some("sender_not_allowed"),
+        "an unlisted SQS sender created a job as producer crm through a forged envelope: {letters:?}"
+    );
+    assert!(
+        p.flow
+            .worker
+            .store
+            .get(&producer_job_id("forged-1"))
+            .await
+            .expect("get")
+            .is_none(),
+        "the forged envelope became a job"
     );
 }

@@ -1,7 +1,7 @@
 //! A soak under faults, in process: jobs from the three producers at once (`POST /v1/jobs`,
 //! raw `gateway.job.v1` messages, `GenAI Job Requested` events), the simulator throttling 30%
 //! of calls and failing 10% with a 5xx, and every fifth batch abandoned mid-flight (its
-//! handler dropped after 40 ms, nothing settled: a worker killed mid-batch). Every job must
+//! handler dropped after 40 ms to 1.3 s, nothing settled: a worker killed mid-batch). Every job must
 //! end SUCCEEDED, or FAILED with a reason, once, with exactly one SNS notification and one
 //! result event; lost and duplicated counts and time to terminal are printed.
 //!
@@ -9,6 +9,7 @@
 //! in-process form, small enough for every test run.
 
 use crate::common::*;
+use crate::lifecycle::{fifo_subscribers, receive_all};
 use crate::producers::{SOURCE, message, producer_flow, producer_job_id};
 use bedrock_sim::{Behavior, ErrorKind, Outcome};
 use gateway::jobs::JobStore;
@@ -26,6 +27,9 @@ const CALLBACK_SECRET: &str = "whsec_Y2FsbGJhY2stc2lnbmluZy1zZWNyZXQtZm9yLXRlc3R
 #[tokio::test]
 async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
     let mut p = producer_flow().await;
+    // Subscribers that deduplicate (FIFO topic, content-deduplicating FIFO results queue).
+    let fifo = fifo_subscribers(&p.bus).await;
+    p.flow.worker.notifier = SnsJobNotifier::new(testkit::moto().sns(), &fifo.topic);
     let sqs = testkit::moto().sqs();
     p.flow.worker.redelivery = Some(gateway_aws::jobs::SqsRedelivery::new(
         sqs.clone(),
@@ -104,13 +108,17 @@ async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
     let mut terminal: BTreeMap<String, Value> = BTreeMap::new();
     let mut batches = 0u32;
     while terminal.len() < sent.len() && started.elapsed() < Duration::from_secs(150) {
-        let event = p.flow.jobs_poller.receive().await.unwrap();
-        if !event.records.is_empty() {
+        for poller in std::iter::once(&p.flow.jobs_poller).chain(&p.flow.events_poller) {
+            let event = poller.receive().await.unwrap();
+            if event.records.is_empty() {
+                continue;
+            }
             batches += 1;
             if batches.is_multiple_of(5) {
-                // Killed mid-batch: whatever it claimed stays leased, nothing is settled.
+                // Killed mid-batch: whatever it claimed stays leased, nothing is settled. At
+                // 40 ms to 1.3 s in: during model calls, finishing writes or announcements.
                 let _ = tokio::time::timeout(
-                    Duration::from_millis(40),
+                    Duration::from_millis(40 << (batches / 5 % 6)),
                     p.flow.worker.handle_with(event.clone(), Some(&callbacks)),
                 )
                 .await;
@@ -120,7 +128,7 @@ async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
                     .worker
                     .handle_with(event.clone(), Some(&callbacks))
                     .await;
-                p.flow.jobs_poller.settle(&event, &response).await.unwrap();
+                poller.settle(&event, &response).await.unwrap();
             }
         }
         for id in sent.keys() {
@@ -149,18 +157,25 @@ async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
         sleep(500).await;
     }
     let mut notified: BTreeMap<String, usize> = BTreeMap::new();
-    for note in p.flow.notifications().await {
+    for note in receive_all(&fifo.notes_url).await {
         let body: Value = serde_json::from_str(note["Message"].as_str().unwrap_or("{}")).unwrap();
         *notified
             .entry(body["job_id"].as_str().unwrap_or("").to_owned())
             .or_default() += 1;
     }
     let mut events: BTreeMap<String, usize> = BTreeMap::new();
-    for event in p.result_events().await {
+    for detail in receive_all(&fifo.results_url).await {
         *events
-            .entry(event["detail"]["job_id"].as_str().unwrap_or("").to_owned())
+            .entry(detail["job_id"].as_str().unwrap_or("").to_owned())
             .or_default() += 1;
     }
+    // What a subscriber that does not deduplicate sees of the events: the republishes.
+    let mut put: BTreeMap<String, usize> = BTreeMap::new();
+    for event in p.result_events().await {
+        *put.entry(event["detail"]["job_id"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    let republished = put.values().filter(|n| **n > 1).count();
     let dead = p.flow.dlq_bodies().await;
     let duplicated =
         notified.values().filter(|n| **n > 1).count() + events.values().filter(|n| **n > 1).count();
@@ -180,7 +195,7 @@ async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
         .filter(|job| job["status"] == "FAILED")
         .count();
     eprintln!(
-        "soak: {} jobs (3 producers), 30% throttled + 10% 5xx, every 5th batch killed: lost {}, duplicated {}, failed {failed}, {batches} batches, time to terminal p50 {} ms p99 {} ms",
+        "soak: {} jobs (3 producers), 30% throttled + 10% 5xx, every 5th batch killed: lost {}, duplicated {}, events republished by killed workers {republished}, failed {failed}, {batches} batches, time to terminal p50 {} ms p99 {} ms",
         sent.len(),
         lost.len(),
         duplicated,
@@ -196,24 +211,24 @@ async fn every_job_of_every_producer_ends_once_under_faults_and_kills() {
         "jobs never terminal: {stuck:?}, DLQ {dead:?}"
     );
     assert!(dead.is_empty(), "messages dead-lettered: {dead:?}");
-    // Announcements are at least once: a worker killed between the SNS publish and the write
-    // that marks it sent leaves the next delivery to publish again (SNS standard topics have no
-    // dedupe; consumers dedupe on `job_id`). So a duplicate needs a killed batch, and no job is
-    // announced more than twice. Exactly once needs an outbox: issue 15 keeps it open.
-    let killed = usize::try_from(batches / 5 + 1).unwrap_or(usize::MAX);
-    assert!(
-        duplicated <= killed,
-        "{duplicated} duplicates from {killed} killed batches: notifications {notified:?} events {events:?}"
+    // Exactly once at subscribers that deduplicate: a worker killed after publishing and before
+    // recording it leaves the next delivery to publish again, which SNS FIFO (deduplication id =
+    // job id) and the content-deduplicating results queue drop (moto enforces both, as AWS
+    // does within 5 minutes).
+    assert_eq!(
+        duplicated, 0,
+        "notifications {notified:?} events {events:?}"
     );
     for (id, job) in &terminal {
-        let once_or_twice = |n: Option<&usize>| matches!(n, Some(1 | 2));
-        assert!(
-            once_or_twice(notified.get(id)),
-            "a notification for {id}: {notified:?}"
+        assert_eq!(
+            notified.get(id),
+            Some(&1),
+            "one notification for {id}: {notified:?}"
         );
-        assert!(
-            once_or_twice(events.get(id)),
-            "a result event for {id}: {events:?}"
+        assert_eq!(
+            events.get(id),
+            Some(&1),
+            "one result event for {id}: {events:?}"
         );
         if job["status"] == "FAILED" {
             assert!(job["error"]["code"].is_string(), "a reason: {job}");

@@ -16,8 +16,8 @@ use crate::jobs::model::{
     AttemptOutcome, CallbackAttempt, CallbackState, JobMessage, JobRecord, JobResult, JobStatus,
 };
 use crate::jobs::ports::{
-    CallbackAlert, CallbackAlerts, CallbackSender, Created, DeliveryError, JobOutcome, JobQueue,
-    JobStore,
+    CallbackAlert, CallbackAlerts, CallbackSender, Claim, Created, DeliveryError, FinishClaims,
+    JobOutcome, JobQueue, JobStore,
 };
 use crate::jobs::processor::RecordFailure;
 use crate::jobs::submit::{JobSettings, prepare};
@@ -65,9 +65,10 @@ impl JobStore for MemStore {
         &self,
         _: &str,
         _: &str,
+        _: &str,
         _: u64,
         _: u64,
-    ) -> Result<Option<JobRecord>, GatewayError> {
+    ) -> Result<Claim, GatewayError> {
         unused()
     }
     async fn finish(
@@ -76,6 +77,7 @@ impl JobStore for MemStore {
         _: &str,
         _: u64,
         _: &JobOutcome,
+        _: FinishClaims,
     ) -> Result<Option<JobRecord>, GatewayError> {
         unused()
     }

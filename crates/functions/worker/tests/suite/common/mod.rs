@@ -2,6 +2,8 @@
 //! DynamoDB → SNS → a subscribed queue. Real SDK clients everywhere; Bedrock is the simulator.
 #![allow(dead_code)]
 
+pub mod calls;
+
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use aws_sdk_dynamodb::types::AttributeValue;
 use axum::body::Body;
@@ -35,8 +37,12 @@ pub struct Flow {
     pub router: axum::Router,
     pub worker: Worker<BedrockModelClient>,
     pub jobs_poller: SqsPoller,
+    /// The queue only the bus's request rule sends to (set by the producer flow), polled
+    /// after the jobs queue by `poll_once`.
+    pub events_poller: Option<SqsPoller>,
     pub dlq_url: String,
     pub notifications_url: String,
+    pub topic_arn: String,
     pub jobs_table: String,
     pub jobs_queue_url: String,
     /// The state table's store when the flow has controls on.
@@ -163,8 +169,10 @@ async fn build(
         router,
         worker,
         jobs_poller,
+        events_poller: None,
         dlq_url: queue.dlq_url.expect("DLQ"),
         notifications_url: notifications.url,
+        topic_arn: topic.clone(),
         jobs_table,
         jobs_queue_url: queue.url,
         controls: state,
@@ -266,14 +274,26 @@ impl Flow {
     }
 
     /// One poll of the jobs queue, as Lambda's event source mapping would: receive, invoke, settle.
+    /// With an events queue, that queue is polled too and the records and failures of both
+    /// are returned together.
     pub async fn poll_once(&self) -> (SqsEvent, SqsBatchResponse) {
-        let event = self.jobs_poller.receive().await.expect("receive");
-        let response = self.worker.handle(event.clone()).await;
-        self.jobs_poller
-            .settle(&event, &response)
-            .await
-            .expect("settle");
-        (event, response)
+        let mut polled = Vec::new();
+        for poller in std::iter::once(&self.jobs_poller).chain(&self.events_poller) {
+            let event = poller.receive().await.expect("receive");
+            let response = self.worker.handle(event.clone()).await;
+            poller.settle(&event, &response).await.expect("settle");
+            polled.push((event, response));
+        }
+        polled
+            .into_iter()
+            .reduce(|(mut event, mut response), (more, failures)| {
+                event.records.extend(more.records);
+                response
+                    .batch_item_failures
+                    .extend(failures.batch_item_failures);
+                (event, response)
+            })
+            .expect("the jobs queue was polled")
     }
 
     /// Polls until the queue stays empty for one poll (bounded).
