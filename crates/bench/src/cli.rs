@@ -12,6 +12,8 @@ commands (default: all):
   cold-start       exec → first Runtime API poll, first invocation, RSS, no-network check
   size             release zip size per Lambda function binary (x86_64)
   worker           jobs/s through the worker binary vs the emulator's own ceiling
+  lambda-stream    streamed routes through Lambda's response-streaming protocol (Function URL
+                   mode) vs the local listener and the simulator direct: TTFB, whole stream, CPU
   list-functions   print the Lambda function binaries of crates/functions/*, one per line
 
 options:
@@ -40,6 +42,7 @@ pub enum Command {
     ColdStart,
     Size,
     Worker,
+    LambdaStream,
     ListFunctions,
 }
 
@@ -149,6 +152,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "cold-start" => command = Command::ColdStart,
             "size" => command = Command::Size,
             "worker" => command = Command::Worker,
+            "lambda-stream" => command = Command::LambdaStream,
             "list-functions" => command = Command::ListFunctions,
             "--quick" => quick = true,
             "--repeats" => repeats = Some(number(&arg, it.next())?),

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 
 pub use testkit::lambda_runtime::{
-    function_arn, http_api_event, invocation_headers, lambda_command,
+    function_arn, function_url_event, http_api_event, invocation_headers, lambda_command,
 };
 
 pub const FUNCTION_NAME: &str = "gateway-api";
