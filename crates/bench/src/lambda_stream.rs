@@ -30,33 +30,30 @@ const GATEWAY_CONVERSE_STREAM_BODY: &str = crate::overhead::GATEWAY_CONVERSE_BOD
 const CHAT_STREAM_BODY: &str = r#"{"model":"haiku","stream":true,"max_tokens":200,"messages":[{"role":"user","content":"What is the capital of France? Answer in one sentence."}]}"#;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// A streamed route (every variant streams).
 pub enum Route {
-    ConverseStream,
-    ChatStream,
-    InvokeStream,
+    Converse,
+    Chat,
+    Invoke,
 }
 
 impl Route {
-    pub const ALL: [Route; 3] = [
-        Route::ConverseStream,
-        Route::ChatStream,
-        Route::InvokeStream,
-    ];
+    pub const ALL: [Route; 3] = [Route::Converse, Route::Chat, Route::Invoke];
 
     pub fn name(self) -> &'static str {
         match self {
-            Route::ConverseStream => "converse-stream (`/v1/converse-stream`)",
-            Route::ChatStream => "chat, `stream: true` (`/v1/chat/completions`)",
-            Route::InvokeStream => "invoke-with-response-stream (`/model/{id}/…`)",
+            Route::Converse => "converse-stream (`/v1/converse-stream`)",
+            Route::Chat => "chat, `stream: true` (`/v1/chat/completions`)",
+            Route::Invoke => "invoke-with-response-stream (`/model/{id}/…`)",
         }
     }
 
     /// The gateway's route and body.
     fn gateway(self) -> (String, &'static str) {
         match self {
-            Route::ConverseStream => ("/v1/converse-stream".into(), GATEWAY_CONVERSE_STREAM_BODY),
-            Route::ChatStream => ("/v1/chat/completions".into(), CHAT_STREAM_BODY),
-            Route::InvokeStream => (
+            Route::Converse => ("/v1/converse-stream".into(), GATEWAY_CONVERSE_STREAM_BODY),
+            Route::Chat => ("/v1/chat/completions".into(), CHAT_STREAM_BODY),
+            Route::Invoke => (
                 format!("/model/{MODEL_PATH_ID}/invoke-with-response-stream"),
                 INVOKE_BODY,
             ),
@@ -66,11 +63,11 @@ impl Route {
     /// The Bedrock call the gateway makes for it, sent to the simulator directly.
     fn direct(self) -> (String, &'static str) {
         match self {
-            Route::ConverseStream | Route::ChatStream => (
+            Route::Converse | Route::Chat => (
                 format!("/model/{MODEL_PATH_ID}/converse-stream"),
                 CONVERSE_BODY,
             ),
-            Route::InvokeStream => (
+            Route::Invoke => (
                 format!("/model/{MODEL_PATH_ID}/invoke-with-response-stream"),
                 INVOKE_BODY,
             ),
