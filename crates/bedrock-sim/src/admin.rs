@@ -11,6 +11,7 @@
 //! | `GET /_sim/calls` | `{"total":N,"models":{"<id>":N}}` |
 //! | `POST /_sim/reset` | start-up behaviours, zero counters, empty prompt cache (204) |
 //! | `DELETE /_sim/prompt-cache` | forget every cached prompt prefix, as if all expired (204) |
+//! | `POST /_sim/hold` / `POST /_sim/release` | streams hold back their last delta / let it go (204) |
 //!
 //! `{modelId}` may be percent-encoded; errors are `{"message": ...}` with status 400/404.
 
@@ -38,6 +39,20 @@ pub(crate) fn routes() -> Router<Arc<SimState>> {
         .route("/_sim/calls", get(calls))
         .route("/_sim/reset", post(reset))
         .route("/_sim/prompt-cache", delete(clear_prompt_cache))
+        .route(
+            "/_sim/hold",
+            post(|State(state): State<Arc<SimState>>| async move {
+                state.set_hold(true);
+                StatusCode::NO_CONTENT
+            }),
+        )
+        .route(
+            "/_sim/release",
+            post(|State(state): State<Arc<SimState>>| async move {
+                state.set_hold(false);
+                StatusCode::NO_CONTENT
+            }),
+        )
         .route(
             "/_sim/behavior",
             get(get_default).put(put_default).delete(reset_behaviors),

@@ -553,8 +553,7 @@ mod tests {
             failure: None,
             latency: Duration::from_millis(3),
         };
-        let mut seg = stream_segments(&reply, shape);
-        let bytes = seg.buf().split().freeze();
+        let bytes = stream_segments(&reply, shape).into_bytes();
         let events = decode_all(&bytes);
         let types: Vec<&str> = events
             .iter()
@@ -593,8 +592,7 @@ mod tests {
             failure: Some((StreamErrorKind::ThrottlingException, 2)),
             latency: Duration::ZERO,
         };
-        let mut seg = stream_segments(&reply, shape);
-        let bytes = seg.buf().split().freeze();
+        let bytes = stream_segments(&reply, shape).into_bytes();
         let events = decode_all(&bytes);
         assert_eq!(events.len(), 4);
         let (h, _) = events.last().unwrap();

@@ -398,7 +398,7 @@ pub(crate) async fn route(
         );
     }
     invoked(
-        segments.into_body(&state.shutdown_signal()),
+        segments.into_body(&state.shutdown_signal(), &state.hold_signal()),
         &content_type,
         true,
     )

@@ -37,6 +37,8 @@ pub struct SimState {
     pub(crate) control: Control,
     pub(crate) prompt_cache: PromptCache,
     shutdown: watch::Receiver<bool>,
+    /// True: streams hold back their last delta until released (see `SimHandle::hold_stream_ends`).
+    hold: watch::Sender<bool>,
 }
 
 impl SimState {
@@ -46,6 +48,7 @@ impl SimState {
             prompt_cache: PromptCache::new(config.prompt_cache.clone()),
             control: Control::new(config),
             shutdown,
+            hold: watch::Sender::new(false),
         }
     }
 
@@ -53,10 +56,20 @@ impl SimState {
     pub(crate) fn reset(&self) {
         self.control.reset();
         self.prompt_cache.clear();
+        self.hold.send_replace(false);
     }
 
     pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
         self.shutdown.clone()
+    }
+
+    pub(crate) fn hold_signal(&self) -> watch::Receiver<bool> {
+        self.hold.subscribe()
+    }
+
+    /// Streams started while held keep back their last delta until `set_hold(false)`.
+    pub(crate) fn set_hold(&self, held: bool) {
+        self.hold.send_replace(held);
     }
 }
 
@@ -154,6 +167,18 @@ impl SimHandle {
     /// Back to the start-up config's behaviours, with zero counters and an empty prompt cache.
     pub fn reset(&self) {
         self.state.reset();
+    }
+
+    /// From now on, each streamed response sends everything but its last delta (and what follows
+    /// it) and waits for [`SimHandle::release_stream_ends`]: a test can check what reached the
+    /// client before the model finished, by order rather than by timing.
+    pub fn hold_stream_ends(&self) {
+        self.state.set_hold(true);
+    }
+
+    /// Lets held streams finish (and new ones run straight through).
+    pub fn release_stream_ends(&self) {
+        self.state.set_hold(false);
     }
 
     /// Forgets every cached prompt prefix (as if all had expired); behaviours and counters stay.
@@ -383,7 +408,7 @@ async fn serve_call(
                 }
                 _ => titan::stream_segments(&reply, shape, first_byte),
             };
-            event_stream_response(segments, &state.shutdown, op == Operation::InvokeStream)
+            event_stream_response(segments, state, op == Operation::InvokeStream)
         }
     }
 }
@@ -466,12 +491,8 @@ async fn serve_embedding(
     response
 }
 
-fn event_stream_response(
-    segments: Segments,
-    shutdown: &watch::Receiver<bool>,
-    invoke: bool,
-) -> Response {
-    let mut response = Response::new(segments.into_body(shutdown));
+fn event_stream_response(segments: Segments, state: &SimState, invoke: bool) -> Response {
+    let mut response = Response::new(segments.into_body(&state.shutdown, &state.hold_signal()));
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(EVENT_STREAM));
     headers.insert("x-amzn-requestid", request_id::next_header_value());

@@ -14,6 +14,8 @@ commands (default: all):
   worker           jobs/s through the worker binary vs the emulator's own ceiling
   soak             --jobs jobs from three producers through the worker binary under faults
                    and kills (--worker-instances: its largest count)
+  lambda-stream    streamed routes through Lambda's response-streaming protocol (Function URL
+                   mode) vs the local listener and the simulator direct: TTFB, whole stream, CPU
   list-functions   print the Lambda function binaries of crates/functions/*, one per line
 
 options:
@@ -43,6 +45,7 @@ pub enum Command {
     Size,
     Worker,
     Soak,
+    LambdaStream,
     ListFunctions,
 }
 
@@ -153,6 +156,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "size" => command = Command::Size,
             "worker" => command = Command::Worker,
             "soak" => command = Command::Soak,
+            "lambda-stream" => command = Command::LambdaStream,
             "list-functions" => command = Command::ListFunctions,
             "--quick" => quick = true,
             "--repeats" => repeats = Some(number(&arg, it.next())?),

@@ -8,6 +8,7 @@ mod cli;
 mod client;
 mod coldstart;
 mod invoke_host;
+mod lambda_stream;
 mod loadgen;
 mod overhead;
 mod procs;
@@ -95,6 +96,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             "not run (`gateway-bench worker` measures it)".to_owned(),
         ),
         pinned: args.pin,
+        lambda_stream: None,
     };
 
     if wants(Command::Overhead) {
@@ -110,6 +112,22 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             log_dir: log_dir.clone(),
         };
         results.overhead = Some(overhead::run(&config).await?);
+    }
+    if wants(Command::LambdaStream) {
+        let config = lambda_stream::LambdaStreamConfig {
+            lambda_bin: cli::existing(&args.lambda_bin)?,
+            api_local_bin: args.binary("api-local")?,
+            sim_bin: args.binary("bedrock-sim")?,
+            requests: args.stream_requests,
+            repeats: args.repeats.min(3),
+            pin: args.pin,
+            log_dir: log_dir.clone(),
+        };
+        eprintln!(
+            "gateway-bench: Lambda streaming protocol ({} runs)…",
+            config.repeats
+        );
+        results.lambda_stream = Some((lambda_stream::run(&config).await?, config.requests));
     }
     if wants(Command::ColdStart) {
         eprintln!("gateway-bench: cold start ({} starts)…", args.cold_starts);

@@ -32,6 +32,8 @@ pub struct Results {
     pub sizes: Option<Vec<PackageSize>>,
     pub worker: crate::worker_report::WorkerResults,
     pub pinned: Option<(usize, usize)>,
+    /// The Lambda streaming protocol part, and its requests per cell.
+    pub lambda_stream: Option<(Vec<crate::lambda_stream::StreamRun>, usize)>,
 }
 
 pub fn cell(s: Option<Spread>, decimals: usize) -> String {
@@ -96,6 +98,9 @@ pub fn render(info: &RunInfo, results: &Results) -> String {
 
     if let Some(repeats) = &results.overhead {
         overhead_section(&mut push, repeats, results);
+    }
+    if let Some((runs, requests)) = &results.lambda_stream {
+        crate::lambda_stream::section(&mut push, runs, *requests);
     }
     if let Some(runs) = &results.cold_start {
         cold_start_section(&mut push, runs, results);
@@ -388,6 +393,14 @@ fn goals_section(push: &mut impl FnMut(String), results: &Results) {
         )),
     }
     crate::worker_report::goal_rows(push, &results.worker);
+    crate::lambda_stream::goal_rows(
+        push,
+        results
+            .lambda_stream
+            .as_ref()
+            .map(|r| &r.0[..])
+            .unwrap_or(&[]),
+    );
     push(String::new());
     push(
         "RSS goals are judged on the largest run, the others on the median. MiB is AWS's \"MB\" \

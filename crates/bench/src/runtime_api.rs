@@ -5,15 +5,19 @@
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 use tokio::sync::Notify;
+
+pub use testkit::lambda_runtime::{
+    function_arn, function_url_event, http_api_event, invocation_headers, lambda_command,
+};
 
 pub const FUNCTION_NAME: &str = "gateway-api";
 
@@ -85,59 +89,6 @@ impl RuntimeState {
     }
 }
 
-/// The command that runs a Lambda binary as a `provided.al2023` function named `function_name`
-/// polling `runtime_api`: the environment is cleared, then Lambda's variables, a region and dummy
-/// credentials, the gateway's own settings from the harness's environment (`GATEWAY_*`, `API_*`,
-/// `RUST_LOG`, `LOG_FORMAT`, so features can be switched on), then `extra` (endpoints, the
-/// function's settings), which wins.
-pub fn lambda_command<K: AsRef<std::ffi::OsStr>>(
-    bin: &std::path::Path,
-    runtime_api: SocketAddr,
-    function_name: &str,
-    extra: impl IntoIterator<Item = (K, String)>,
-) -> std::process::Command {
-    let mut command = std::process::Command::new(bin);
-    command.env_clear();
-    command.envs([
-        ("AWS_LAMBDA_RUNTIME_API", runtime_api.to_string()),
-        ("AWS_LAMBDA_FUNCTION_NAME", function_name.to_owned()),
-        ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128".to_owned()),
-        ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".to_owned()),
-        (
-            "AWS_LAMBDA_LOG_GROUP_NAME",
-            format!("/aws/lambda/{function_name}"),
-        ),
-        ("AWS_LAMBDA_LOG_STREAM_NAME", "bench".to_owned()),
-        ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".to_owned()),
-        ("AWS_EXECUTION_ENV", "AWS_Lambda_provided.al2023".to_owned()),
-        ("_HANDLER", "bootstrap".to_owned()),
-        ("LAMBDA_TASK_ROOT", "/var/task".to_owned()),
-        ("LANG", "en_US.UTF-8".to_owned()),
-        ("TZ", ":UTC".to_owned()),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_DEFAULT_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
-        ("AWS_SESSION_TOKEN", "test".to_owned()),
-    ]);
-    for (key, value) in std::env::vars() {
-        if key.starts_with("GATEWAY_")
-            || key.starts_with("API_")
-            || key == "RUST_LOG"
-            || key == "LOG_FORMAT"
-        {
-            command.env(key, value);
-        }
-    }
-    command.envs(extra);
-    command
-}
-
-/// The ARN of a bench function.
-pub fn function_arn(function_name: &str) -> String {
-    format!("arn:aws:lambda:us-east-1:123456789012:function:{function_name}")
-}
-
 /// Serves the Runtime API on 127.0.0.1 (any free port) until the returned task is aborted.
 pub async fn serve(
     state: Arc<RuntimeState>,
@@ -188,31 +139,6 @@ async fn next(State(state): State<Arc<RuntimeState>>) -> Response {
         in_flight.insert(request_id, (Instant::now(), event.label));
     }
     (StatusCode::OK, headers, event.payload.to_string()).into_response()
-}
-
-/// The request id and the `Lambda-Runtime-*` headers of invocation number `n` of `function_arn`
-/// (deadline 30 s from now), as the `/next` answer carries them.
-pub fn invocation_headers(n: u64, function_arn: &str) -> (String, HeaderMap) {
-    let request_id = format!("bench-{n:08}-0000-4000-8000-000000000000");
-    let deadline_ms = gateway::clock::unix_ms().saturating_add(30_000);
-    let mut headers = HeaderMap::new();
-    let mut put = |name: &'static str, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
-    };
-    put("lambda-runtime-aws-request-id", request_id.clone());
-    put("lambda-runtime-deadline-ms", deadline_ms.to_string());
-    put(
-        "lambda-runtime-invoked-function-arn",
-        function_arn.to_owned(),
-    );
-    put(
-        "lambda-runtime-trace-id",
-        format!("Root=1-5e1b4151-{n:024x};Parent=0000000000000001;Sampled=0"),
-    );
-    put("content-type", "application/json".to_owned());
-    (request_id, headers)
 }
 
 fn finish(state: &RuntimeState, id: &str, status_code: Option<u16>, error: Option<String>) {
@@ -283,50 +209,6 @@ async fn unexpected(State(state): State<Arc<RuntimeState>>, uri: axum::http::Uri
         u.push(format!("unexpected call to {uri}"));
     }
     StatusCode::NOT_FOUND
-}
-
-/// An API Gateway HTTP API (payload 2.0) event, as API Gateway would send it.
-pub fn http_api_event(method: &str, path: &str, body: Option<&str>) -> Value {
-    let now_ms = gateway::clock::unix_ms();
-    let mut headers = json!({
-        "accept": "*/*",
-        "host": "bench.execute-api.us-east-1.amazonaws.com",
-        "user-agent": "gateway-bench",
-        "x-forwarded-for": "127.0.0.1",
-        "x-forwarded-port": "443",
-        "x-forwarded-proto": "https",
-    });
-    if let (Some(body), Some(map)) = (body, headers.as_object_mut()) {
-        map.insert("content-type".into(), json!("application/json"));
-        map.insert("content-length".into(), json!(body.len().to_string()));
-    }
-    json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": path,
-        "rawQueryString": "",
-        "headers": headers,
-        "requestContext": {
-            "accountId": "123456789012",
-            "apiId": "bench",
-            "domainName": "bench.execute-api.us-east-1.amazonaws.com",
-            "domainPrefix": "bench",
-            "http": {
-                "method": method,
-                "path": path,
-                "protocol": "HTTP/1.1",
-                "sourceIp": "127.0.0.1",
-                "userAgent": "gateway-bench"
-            },
-            "requestId": format!("bench{now_ms}"),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": "25/Nov/2026:00:00:00 +0000",
-            "timeEpoch": now_ms
-        },
-        "body": body,
-        "isBase64Encoded": false
-    })
 }
 
 #[cfg(test)]

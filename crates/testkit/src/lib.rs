@@ -8,6 +8,7 @@
 // Test infrastructure: failing fast with a clear message is the point.
 #![allow(clippy::expect_used, clippy::panic)]
 
+pub mod lambda_runtime;
 mod moto;
 pub mod resources;
 

@@ -22,6 +22,7 @@ mod converse_routes;
 mod embeddings_routes;
 mod fuzz;
 mod lambda_events;
+mod lambda_streaming;
 mod messages_routes;
 mod openai_routes;
 mod openapi_doc;
