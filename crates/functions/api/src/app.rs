@@ -2,8 +2,8 @@
 
 use crate::controls::{Controls, MetricsSink};
 use crate::routes::{
-    bedrock, bedrock_catalog, converse, embeddings, jobs, knowledge_base, messages, meta, openai,
-    responses, sagemaker, tasks, usage,
+    async_invoke, bedrock, bedrock_catalog, converse, embeddings, jobs, knowledge_base, messages,
+    meta, openai, responses, sagemaker, tasks, usage,
 };
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -34,6 +34,9 @@ pub struct AppState {
     /// Bedrock Knowledge Bases' Retrieve, for the knowledge-base routes: set at cold start when
     /// the configuration lists knowledge bases (tests set it over their simulator).
     pub knowledge_bases: std::sync::OnceLock<BedrockKnowledgeBases>,
+    /// Bedrock's async API (`/async-invoke`): set when `ASYNC_INVOKE_BUCKET` names the output
+    /// bucket (tests set it over their emulator's bucket).
+    pub async_invoke: std::sync::OnceLock<gateway::jobs::async_invoke::AsyncInvokeSettings>,
 }
 
 /// Where `POST /v1/jobs` writes and enqueues.
@@ -144,6 +147,9 @@ impl AppState {
             knowledge_bases,
             ..Self::build(config, models, parts)
         };
+        if let Some(settings) = async_invoke::settings_from_env(sdk, &lookup) {
+            let _ = state.async_invoke.set(settings);
+        }
         Ok(Arc::new(match JobsBackend::from_env(sdk, &lookup) {
             Some(jobs) => Self {
                 jobs: Some(jobs),
@@ -187,6 +193,7 @@ impl AppState {
             controls: None,
             metrics: MetricsSink::Off,
             knowledge_bases: std::sync::OnceLock::new(),
+            async_invoke: std::sync::OnceLock::new(),
         }
     }
 
@@ -231,6 +238,11 @@ pub fn router(state: SharedState) -> Router {
         // Usage and cost by model and day, from the ledger.
         .route("/v1/usage", get(usage::usage))
         // The bedrock-runtime wire API itself, for AWS SDKs whose endpoint is the gateway.
+        .route(
+            "/async-invoke",
+            post(async_invoke::start).get(async_invoke::list),
+        )
+        .route("/async-invoke/{*invocation_arn}", get(async_invoke::get))
         .route("/model/{model_id}/converse", post(bedrock::converse))
         .route(
             "/model/{model_id}/converse-stream",

@@ -5,6 +5,7 @@
 //! The same queue carries callback attempts (`"kind":"callback"` bodies): with [`Callbacks`]
 //! configured, a finished job queues its first attempt and [`callback`] makes each one.
 
+pub mod async_output;
 pub mod callback;
 pub mod config;
 pub mod producer;
@@ -29,8 +30,8 @@ use gateway::webhook::Resolver;
 use gateway_aws::controls::DynamoControlStore;
 use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{
-    DynamoJobStore, EventBridgeJobEvents, SnsJobNotifier, SqsDeadLetters, SqsJobQueue,
-    SqsRedelivery,
+    DynamoJobStore, EventBridgeJobEvents, S3InvocationOutputs, SnsJobNotifier, SqsDeadLetters,
+    SqsJobQueue, SqsRedelivery,
 };
 use gateway_aws::models::GatewayModelClient;
 use std::panic::AssertUnwindSafe;
@@ -85,6 +86,8 @@ pub struct Worker<M> {
     /// Brings a record that must be retried back after a jittered backoff growing with its
     /// receive count (`settings.redelivery_*`); `None`: after the queue's visibility timeout.
     pub redelivery: Option<SqsRedelivery>,
+    /// Where StartAsyncInvoke jobs' answers are written; `None` without `ASYNC_INVOKE_BUCKET`.
+    pub outputs: Option<S3InvocationOutputs>,
 }
 
 fn now_ms() -> u64 {
@@ -141,6 +144,9 @@ impl LambdaWorker {
             events: lookup("EVENT_BUS_NAME")
                 .filter(|v| !v.trim().is_empty())
                 .map(|bus| EventBridgeJobEvents::new(aws_sdk_eventbridge::Client::new(sdk), bus)),
+            outputs: lookup("ASYNC_INVOKE_BUCKET")
+                .filter(|v| !v.trim().is_empty())
+                .map(|_| S3InvocationOutputs::from_sdk_config(sdk)),
         };
         Ok((worker, callbacks))
     }
@@ -291,10 +297,14 @@ impl<M: ModelClient> Worker<M> {
             return callbacks.process(&self.store, &message, now_ms).await;
         }
         // Unparseable bodies too: the processor reports them as poison.
+        let runner = async_output::WithOutputs {
+            runner: &self.runner,
+            outputs: self.outputs.as_ref(),
+        };
         let processor = JobProcessor {
             store: &self.store,
             notifier: &self.notifier,
-            runner: &self.runner,
+            runner: &runner,
             callbacks: callbacks.map(|c| &c.queue),
             settings: self.settings,
             clock: now_ms,

@@ -54,6 +54,10 @@ pub fn classify(path: &str) -> RouteInfo {
         return bedrock(RouteClass::Usage);
     }
     // SageMaker Runtime's invoke and Bedrock Agent Runtime's knowledge-base reads, SDK-shaped.
+    // Bedrock's async API: jobs, in Bedrock's errors.
+    if path == "/async-invoke" || path.starts_with("/async-invoke/") {
+        return bedrock(RouteClass::Jobs);
+    }
     if path.starts_with("/endpoints/") {
         return bedrock(RouteClass::Invoke);
     }
