@@ -10,7 +10,7 @@ use gateway::api::invoke::InvokeRequest;
 use gateway::controls::RouteClass;
 use gateway::controls::usage::from_invoke_body;
 use gateway::jobs::async_invoke::{
-    AsyncInvokeJob, InvocationOutputs, S3_URI_FIELD, summarise_answer,
+    AsyncInvokeJob, InvocationOutputs, S3_URI_FIELD, invalid, summarise_answer,
 };
 use gateway::jobs::processor::{JobAnswer, JobRunner};
 use gateway::metered::{Call, Meter};
@@ -40,7 +40,7 @@ impl<M: ModelClient, O: InvocationOutputs> JobRunner for WithOutputs<'_, M, O> {
         job: &AsyncInvokeJob,
     ) -> Result<JobAnswer, GatewayError> {
         let outputs = self.outputs.ok_or_else(|| {
-            GatewayError::invalid(
+            invalid(
                 S3_URI_FIELD,
                 "this deployment has no output bucket (ASYNC_INVOKE_BUCKET)",
             )

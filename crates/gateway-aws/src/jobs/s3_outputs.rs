@@ -3,7 +3,7 @@
 
 use aws_sdk_s3::primitives::ByteStream;
 use gateway::GatewayError;
-use gateway::jobs::async_invoke::{InvocationOutputs, S3_URI_FIELD};
+use gateway::jobs::async_invoke::{InvocationOutputs, S3_URI_FIELD, invalid};
 
 #[derive(Debug, Clone)]
 pub struct S3InvocationOutputs {
@@ -39,7 +39,7 @@ impl InvocationOutputs for S3InvocationOutputs {
                 tracing::error!(error = ?error, "s3:PutObject failed");
                 // Not retried by the job (the SDK's own retries are on): a redelivery would
                 // call and bill the model again; the invocation fails saying where.
-                GatewayError::invalid(
+                invalid(
                     S3_URI_FIELD,
                     format!("the output could not be written to s3://{bucket}/{key}"),
                 )

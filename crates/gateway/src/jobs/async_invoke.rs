@@ -185,7 +185,7 @@ impl AsyncInvokeSettings {
     pub fn invocation_id_of<'a>(&self, arn: &'a str) -> Result<&'a str, GatewayError> {
         let field = "invocationArn";
         if arn.is_empty() || arn.len() > MAX_ARN_CHARS {
-            return Err(GatewayError::invalid(
+            return Err(invalid(
                 field,
                 format!("must be 1 to {MAX_ARN_CHARS} characters"),
             ));
@@ -196,7 +196,7 @@ impl AsyncInvokeSettings {
             .map(|(_, id)| id)
             .filter(|id| is_invocation_id(id))
             .ok_or_else(|| {
-                GatewayError::invalid(
+                invalid(
                     field,
                     "must be an async-invoke ARN: arn:aws:bedrock:<region>:<account>:async-invoke/<12 characters a-z0-9>",
                 )
@@ -223,7 +223,7 @@ impl AsyncInvokeSettings {
                 || token.len() > 256
                 || !token.bytes().all(|b| (b'!'..=b'~').contains(&b)))
         {
-            return Err(GatewayError::invalid(
+            return Err(invalid(
                 "clientRequestToken",
                 "must be 1 to 256 visible ASCII characters",
             ));
@@ -231,16 +231,16 @@ impl AsyncInvokeSettings {
         check_model_id(&start.model_id)?;
         let model = config.resolve_model(&start.model_id)?;
         if !start.model_input.is_object() {
-            return Err(GatewayError::invalid(
+            return Err(invalid(
                 "modelInput",
                 "must be the model's InvokeModel body: a JSON object",
             ));
         }
         let input_bytes = serde_json::to_vec(&start.model_input)
-            .map_err(|e| GatewayError::invalid("modelInput", e.to_string()))?
+            .map_err(|e| invalid("modelInput", e.to_string()))?
             .len();
         if input_bytes > MAX_MODEL_INPUT_BYTES {
-            return Err(GatewayError::invalid(
+            return Err(invalid(
                 "modelInput",
                 format!("is {input_bytes} bytes; at most {MAX_MODEL_INPUT_BYTES} are accepted"),
             ));
@@ -279,14 +279,14 @@ impl AsyncInvokeSettings {
     fn check_output(&self, output: &S3OutputDataConfig) -> Result<(), GatewayError> {
         let uri = &output.s3_uri;
         if uri.len() > 1024 || uri.chars().any(char::is_control) {
-            return Err(GatewayError::invalid(
+            return Err(invalid(
                 S3_URI_FIELD,
                 "must be at most 1024 characters, without control characters",
             ));
         }
         let (bucket, _) = split_s3_uri(uri)?;
         if bucket != self.bucket {
-            return Err(GatewayError::invalid(
+            return Err(invalid(
                 S3_URI_FIELD,
                 format!(
                     "outputs can only be written inside s3://{}/ in this deployment",
@@ -295,7 +295,7 @@ impl AsyncInvokeSettings {
             ));
         }
         if output.kms_key_id.is_some() {
-            return Err(GatewayError::invalid(
+            return Err(invalid(
                 "outputDataConfig.s3OutputDataConfig.kmsKeyId",
                 "is not supported: outputs get the bucket's default encryption",
             ));
@@ -303,7 +303,7 @@ impl AsyncInvokeSettings {
         if let Some(owner) = &output.bucket_owner
             && (owner.len() != 12 || !owner.bytes().all(|b| b.is_ascii_digit()))
         {
-            return Err(GatewayError::invalid(
+            return Err(invalid(
                 "outputDataConfig.s3OutputDataConfig.bucketOwner",
                 "must be a 12-digit account id",
             ));
@@ -346,6 +346,13 @@ impl AsyncInvokeSettings {
     }
 }
 
+/// A 400 naming `field`, in the message too: Bedrock's error body carries only the message.
+pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> GatewayError {
+    let field = field.into();
+    let message = format!("{field}: {message}");
+    GatewayError::invalid(field, message)
+}
+
 /// 404 in Bedrock's words; an invocation of another tenant answers exactly like this.
 pub fn not_found(arn: &str) -> GatewayError {
     GatewayError::NotFound(format!("Invocation {arn} not found"))
@@ -354,7 +361,7 @@ pub fn not_found(arn: &str) -> GatewayError {
 fn check_model_id(model_id: &str) -> Result<(), GatewayError> {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "_.-/:".contains(c);
     if model_id.is_empty() || model_id.len() > 256 || !model_id.chars().all(allowed) {
-        return Err(GatewayError::invalid(
+        return Err(invalid(
             "modelId",
             "must be 1 to 256 characters of a-z, A-Z, 0-9, _ . - / :",
         ));
@@ -364,13 +371,13 @@ fn check_model_id(model_id: &str) -> Result<(), GatewayError> {
 
 fn check_tags(tags: &[Tag]) -> Result<(), GatewayError> {
     if tags.len() > 200 {
-        return Err(GatewayError::invalid("tags", "at most 200 tags"));
+        return Err(invalid("tags", "at most 200 tags"));
     }
     match tags
         .iter()
         .position(|t| t.key.is_empty() || t.key.len() > 128 || t.value.len() > 256)
     {
-        Some(i) => Err(GatewayError::invalid(
+        Some(i) => Err(invalid(
             format!("tags[{i}]"),
             "a key is 1 to 128 characters, a value at most 256",
         )),
@@ -380,9 +387,9 @@ fn check_tags(tags: &[Tag]) -> Result<(), GatewayError> {
 
 /// `s3://bucket/prefix` → (`bucket`, `prefix`), the bucket named as S3 allows.
 fn split_s3_uri(uri: &str) -> Result<(&str, &str), GatewayError> {
-    let rest = uri.strip_prefix("s3://").ok_or_else(|| {
-        GatewayError::invalid(S3_URI_FIELD, "must be an S3 URI: s3://<bucket>/<prefix>")
-    })?;
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| invalid(S3_URI_FIELD, "must be an S3 URI: s3://<bucket>/<prefix>"))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     let valid = (3..=63).contains(&bucket.len())
         && bucket
@@ -391,7 +398,7 @@ fn split_s3_uri(uri: &str) -> Result<(&str, &str), GatewayError> {
         && !bucket.starts_with(['.', '-'])
         && !bucket.ends_with(['.', '-']);
     if !valid {
-        return Err(GatewayError::invalid(
+        return Err(invalid(
             S3_URI_FIELD,
             "names no valid bucket: s3://<bucket>/<prefix>",
         ));

@@ -5,6 +5,7 @@
 //! adapter pairs it with the caller's own tenant, so a forged token can at most skip within
 //! the caller's own invocations, and garbage is a 400 naming `nextToken`.
 
+use super::async_invoke::invalid;
 use super::model::{JobRecord, JobStatus};
 use crate::GatewayError;
 use base64::Engine;
@@ -31,7 +32,7 @@ impl Cursor {
     }
 
     pub fn decode(token: &str) -> Result<Self, GatewayError> {
-        let bad = || GatewayError::invalid("nextToken", "is not a token this API returned");
+        let bad = || invalid("nextToken", "is not a token this API returned");
         if token.is_empty() || token.len() > MAX_TOKEN_CHARS {
             return Err(bad());
         }
@@ -108,26 +109,20 @@ impl ListFilter {
                         "Completed" => InvocationStatus::Completed,
                         "Failed" => InvocationStatus::Failed,
                         _ => {
-                            return Err(GatewayError::invalid(
-                                name,
-                                "must be InProgress, Completed or Failed",
-                            ));
+                            return Err(invalid(name, "must be InProgress, Completed or Failed"));
                         }
                     })
                 }
                 "submitTimeAfter" => filter.after_ms = Some(parse_time(name, value)?),
                 "submitTimeBefore" => filter.before_ms = Some(parse_time(name, value)?),
                 "sortBy" if value == "SubmissionTime" => {}
-                "sortBy" => return Err(GatewayError::invalid(name, "must be SubmissionTime")),
+                "sortBy" => return Err(invalid(name, "must be SubmissionTime")),
                 "sortOrder" => {
                     filter.descending = match value {
                         "Ascending" => false,
                         "Descending" => true,
                         _ => {
-                            return Err(GatewayError::invalid(
-                                name,
-                                "must be Ascending or Descending",
-                            ));
+                            return Err(invalid(name, "must be Ascending or Descending"));
                         }
                     }
                 }
@@ -137,7 +132,7 @@ impl ListFilter {
                         .ok()
                         .filter(|n| (1..=MAX_RESULTS).contains(n))
                         .ok_or_else(|| {
-                            GatewayError::invalid(
+                            invalid(
                                 name,
                                 format!("must be a whole number from 1 to {MAX_RESULTS}"),
                             )
@@ -154,7 +149,7 @@ impl ListFilter {
 
 /// ISO 8601 (as SDKs send query timestamps) or epoch seconds, to epoch ms.
 fn parse_time(name: &str, value: &str) -> Result<u64, GatewayError> {
-    let bad = || GatewayError::invalid(name, "must be an ISO 8601 timestamp");
+    let bad = || invalid(name, "must be an ISO 8601 timestamp");
     if value.len() > 64 {
         return Err(bad());
     }

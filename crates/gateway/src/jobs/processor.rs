@@ -49,7 +49,7 @@ pub trait JobRunner: Send + Sync {
     ) -> impl Future<Output = Result<JobAnswer, GatewayError>> + Send {
         let _ = (caller, job);
         async {
-            Err(GatewayError::invalid(
+            Err(super::async_invoke::invalid(
                 S3_URI_FIELD,
                 "this worker has no output bucket for async invocations",
             ))

@@ -8,7 +8,7 @@ use crate::app::{JobsBackend, SharedState};
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::controls::call::Refused;
-use crate::error_response::{ApiError, Dialect};
+use crate::error_response::Dialect;
 use crate::headers;
 use crate::principal::Principal;
 use axum::Json;

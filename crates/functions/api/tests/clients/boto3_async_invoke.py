@@ -1,9 +1,11 @@
 """boto3's bedrock-runtime async API (StartAsyncInvoke, GetAsyncInvoke, ListAsyncInvokes) with
-endpoint_url set to the gateway and a gateway key as SigV4 credentials; the answer read back
-with boto3's S3 client from the emulator. The worker runs meanwhile (the Rust test drives it).
-Usage: boto3_async_invoke.py BASE_URL KEY_ID SECRET BUCKET S3_URL DENIED_KEY_ID DENIED_SECRET.
+endpoint_url set to the gateway and a gateway key as Bedrock API key (AWS_BEARER_TOKEN_BEDROCK,
+botocore's bearer auth); the answer read back with boto3's S3 client from the emulator. The
+worker runs meanwhile (the Rust test drives it).
+Usage: boto3_async_invoke.py BASE_URL API_KEY BUCKET S3_URL DENIED_API_KEY.
 Prints "async invoke ok"; exits non-zero on any mismatch."""
 import json
+import os
 import sys
 import time
 
@@ -11,16 +13,18 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-base, key_id, secret, bucket, s3_url, denied_id, denied_secret = sys.argv[1:8]
+base, api_key, bucket, s3_url, denied_key = sys.argv[1:6]
 
 
-def runtime(access_key, secret_key):
+def runtime(token):
+    # Bedrock API keys: botocore reads the token when the client is created.
+    os.environ["AWS_BEARER_TOKEN_BEDROCK"] = token
     return boto3.client(
         "bedrock-runtime",
         endpoint_url=base,
         region_name="us-east-1",
-        aws_access_key_id=access_key,
-        aws_secret_access_key=secret_key,
+        aws_access_key_id="unused",
+        aws_secret_access_key="unused",
         config=Config(retries={"max_attempts": 1}),
     )
 
@@ -37,7 +41,7 @@ def error(call):
     raise AssertionError("the call succeeded")
 
 
-client = runtime(key_id, secret)
+client = runtime(api_key)
 model_input = {
     "anthropic_version": "bedrock-2023-05-31",
     "max_tokens": 64,
@@ -94,7 +98,7 @@ paged = [
 assert paged == [arn], paged
 
 # A key without the model: the sync route's error, word for word.
-denied = runtime(denied_id, denied_secret)
+denied = runtime(denied_key)
 sync = error(lambda: denied.invoke_model(modelId="haiku", body=json.dumps(model_input)))
 started_denied = error(
     lambda: denied.start_async_invoke(

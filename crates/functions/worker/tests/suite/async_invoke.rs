@@ -80,7 +80,7 @@ async fn add_invocations_index(table: &str) {
                 .create(
                     aws_sdk_dynamodb::types::CreateGlobalSecondaryIndexAction::builder()
                         .index_name(INVOCATIONS_INDEX)
-                        .set_key_schema(index.key_schema.clone())
+                        .set_key_schema(Some(index.key_schema.clone()))
                         .set_projection(index.projection.clone())
                         .build()
                         .unwrap(),
@@ -520,12 +520,10 @@ async fn boto3_start_get_list_async_invoke() {
     );
     let args = [
         base,
-        key.key_id.clone(),
-        key.secret.clone(),
+        key.api_key.clone(),
         af.bucket.clone(),
         moto().endpoint_url().to_owned(),
-        denied.key_id.clone(),
-        denied.secret.clone(),
+        denied.api_key.clone(),
     ];
     let output = tokio::task::spawn_blocking(move || {
         std::process::Command::new(python)
