@@ -154,8 +154,9 @@ fn parse_time(name: &str, value: &str) -> Result<u64, GatewayError> {
         return Err(bad());
     }
     if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0 && secs < 1e13)
-            .then(|| (secs * 1000.0) as u64)
+        return (0.0..1e13)
+            .contains(&secs)
+            .then_some((secs * 1000.0) as u64)
             .ok_or_else(bad);
     }
     let time = chrono::DateTime::parse_from_rfc3339(value).map_err(|_| bad())?;
