@@ -141,7 +141,7 @@ pub async fn get(
         Ok::<_, Refused>(view)
     }
     .await;
-    answer(&ctx, result.map_err(Refused::from))
+    answer(&ctx, result)
 }
 
 /// ListAsyncInvokes: the caller's own invocations, a page at a time.

@@ -101,8 +101,10 @@ async fn async_flow() -> AsyncFlow {
     let s3 = s3();
     s3.create_bucket().bucket(&bucket).send().await.unwrap();
 
-    let mut config = GatewayConfig::default();
-    config.controls = serde_json::from_value(json!({"auth": {"mode": "api_keys"}})).unwrap();
+    let config = GatewayConfig {
+        controls: serde_json::from_value(json!({"auth": {"mode": "api_keys"}})).unwrap(),
+        ..GatewayConfig::default()
+    };
     let store = flow.controls.clone().unwrap();
     let controller =
         Controller::new(&config, store, Vec::new(), Some("us-east-1".to_owned())).unwrap();
@@ -337,12 +339,12 @@ async fn an_invocation_runs_through_the_jobs_pipeline_into_s3_and_reads_back_as_
         "newest first"
     );
     let (_, completed, _) = list("/async-invoke?statusEquals=Completed").await;
-    assert_eq!(arns(&completed), [arn.clone()]);
+    assert_eq!(arns(&completed), [arn.as_str()]);
     let (_, running, _) = list("/async-invoke?statusEquals=InProgress").await;
-    assert_eq!(arns(&running), [second_arn.clone()]);
+    assert_eq!(arns(&running), [second_arn.as_str()]);
     let (_, first_page, _) =
         list("/async-invoke?maxResults=1&sortOrder=Ascending&sortBy=SubmissionTime").await;
-    assert_eq!(arns(&first_page), [arn.clone()]);
+    assert_eq!(arns(&first_page), [arn.as_str()]);
     let token = first_page["nextToken"].as_str().unwrap().to_owned();
     let (status, next_page, _) = af
         .call(
