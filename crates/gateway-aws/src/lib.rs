@@ -3,7 +3,7 @@
 
 pub mod bedrock;
 pub mod callback;
-pub mod controls;
+pub mod control_store;
 pub mod documents;
 mod dynamo_attr;
 pub mod event_source;

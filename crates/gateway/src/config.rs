@@ -256,6 +256,9 @@ pub enum ConfigError {
         file: String,
         message: String,
     },
+    /// A plain variable (a name, a number, a flag) that is missing or does not parse.
+    #[error(transparent)]
+    Env(#[from] crate::env::EnvError),
 }
 
 impl GatewayConfig {
@@ -536,7 +539,7 @@ impl GatewayConfig {
         &self,
         invalid: &impl Fn(String, String) -> ConfigError,
     ) -> Result<(), ConfigError> {
-        use crate::knowledge_base::{MAX_RESULTS, valid_id};
+        use crate::knowledge_base::{MAX_CHUNK_BYTES, MAX_RESULTS, valid_id};
         let mut ids = HashSet::new();
         for (i, kb) in self.knowledge_bases.iter().enumerate() {
             let path = |field: &str| format!("knowledge_bases[{i}].{field}");
@@ -562,6 +565,18 @@ impl GatewayConfig {
                 return Err(invalid(
                     path("number_of_results"),
                     format!("must be 1 to {MAX_RESULTS}"),
+                ));
+            }
+            if !(1..=MAX_CHUNK_BYTES).contains(&kb.max_chunk_bytes) {
+                return Err(invalid(
+                    path("max_chunk_bytes"),
+                    format!("must be 1 to {MAX_CHUNK_BYTES}"),
+                ));
+            }
+            if kb.embedding_model.trim().is_empty() {
+                return Err(invalid(
+                    path("embedding_model"),
+                    "must name the model that embeds queries".to_owned(),
                 ));
             }
         }
@@ -628,7 +643,7 @@ impl GatewayConfig {
             if let Some(model) = self.models.iter().find(|m| m.id == id) {
                 return Some(model);
             }
-            let (geography, base) = crate::controls::prices::split_model_id(id);
+            let (geography, base) = crate::controls::pricing::split_model_id(id);
             let geography = geography?;
             // A SageMaker-served model has no inference profiles.
             self.models.iter().find(|m| {
@@ -671,6 +686,32 @@ impl GatewayConfig {
             .chain(self.routing.groups.iter().map(|g| g.name.clone()))
             .chain(self.auto_enabled().then(|| self.routing.auto_model.clone()))
             .collect()
+    }
+
+    /// The names a caller with allow-list `allowed` (empty: every model) may use: what an
+    /// unknown-model error lists to it, so a key never learns the models outside its list.
+    pub fn names_for(&self, allowed: &[String]) -> Vec<String> {
+        let mut names = self.allowed_names();
+        if !allowed.is_empty() {
+            names.retain(|name| {
+                allowed.contains(name)
+                    || self
+                        .model(name)
+                        .is_some_and(|m| self.permits(allowed, &m.id))
+            });
+        }
+        names
+    }
+
+    /// `error`, with an unknown-model error's list cut to the names `allowed` may use.
+    pub fn narrow_unknown(&self, error: GatewayError, allowed: &[String]) -> GatewayError {
+        match error {
+            GatewayError::UnknownModel { model, .. } => GatewayError::UnknownModel {
+                model,
+                allowed: self.names_for(allowed),
+            },
+            other => other,
+        }
     }
 
     /// Whether an allow-list (a key's `allowed_models`; empty: every model) lets a caller's
@@ -735,7 +776,9 @@ pub fn strip_bedrock_arn(model_id: &str) -> Option<&str> {
 /// The foundation model behind a model id, profile id or ARN: `us.anthropic.x` →
 /// `anthropic.x`; an id that is neither (e.g. an application-profile ARN) as is.
 pub fn foundation_model_id(model_id: &str) -> &str {
-    strip_bedrock_arn(model_id).map_or(model_id, |id| crate::controls::prices::split_model_id(id).1)
+    strip_bedrock_arn(model_id).map_or(model_id, |id| {
+        crate::controls::pricing::split_model_id(id).1
+    })
 }
 
 /// A policy section's own validation error, with the section's path in front of its key.

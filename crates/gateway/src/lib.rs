@@ -6,6 +6,7 @@ pub mod clock;
 pub mod config;
 pub mod controls;
 pub mod enrichment;
+pub mod env;
 pub mod error;
 pub mod jobs;
 pub mod knowledge_base;

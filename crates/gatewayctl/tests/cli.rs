@@ -8,7 +8,7 @@ use gateway::controls::ledger::LedgerEntry;
 use gateway::controls::ports::{CounterStore, KeyStore, Settlement};
 use gateway::controls::usage::TokenUsage;
 use gateway::controls::{Nanos, calendar};
-use gateway_aws::controls::DynamoControlStore;
+use gateway_aws::control_store::DynamoControlStore;
 use serde_json::Value;
 
 struct Cli {

@@ -1,4 +1,4 @@
-//! Who is calling, as the auth layer (`controls::auth`) established it: a gateway key, a
+//! Who is calling, as the auth layer (`http_controls::auth`) established it: a gateway key, a
 //! key's SigV4 signature, or API Gateway JWT claims; with controls off, the tenant of the JWT
 //! claims (claim `controls.auth.jwt_tenant_claim`, else `sub`) or `default`.
 
@@ -11,9 +11,9 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 #[derive(Debug, Clone)]
-pub struct Principal(pub Arc<gateway::controls::Principal>);
+pub struct RequestPrincipal(pub Arc<gateway::controls::Principal>);
 
-impl Deref for Principal {
+impl Deref for RequestPrincipal {
     type Target = gateway::controls::Principal;
 
     fn deref(&self) -> &Self::Target {
@@ -45,12 +45,12 @@ pub fn open_principal(
     gateway::controls::Principal::open(tenant)
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Principal {
+impl<S: Send + Sync> FromRequestParts<S> for RequestPrincipal {
     type Rejection = Infallible;
 
     /// The auth layer's principal; on a route without the layer, the open principal.
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        if let Some(principal) = parts.extensions.get::<Principal>() {
+        if let Some(principal) = parts.extensions.get::<RequestPrincipal>() {
             return Ok(principal.clone());
         }
         let claims = jwt_claims(parts);

@@ -6,8 +6,9 @@
 //! [`gateway::enrichment::prompt`]) · `GATEWAY_CONFIG` / `GATEWAY_CONFIG_FILE` (the gateway's
 //! models and resilience policies, as every function reads them).
 
-use gateway::config::GatewayConfig;
+use gateway::config::{ConfigError, GatewayConfig};
 use gateway::enrichment::{EnrichmentConfig, EnrichmentSettings};
+use gateway::env::Env;
 
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
@@ -18,35 +19,11 @@ pub struct ProcessorConfig {
     pub gateway: GatewayConfig,
 }
 
-fn required(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, String> {
-    lookup(name)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| format!("{name} is required"))
-}
-
-fn number(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: u64,
-) -> Result<u64, String> {
-    match lookup(name).filter(|v| !v.trim().is_empty()) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name} must be a whole number, got '{v}'")),
-    }
-}
-
 impl ProcessorConfig {
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let gateway = GatewayConfig::from_env(&lookup).map_err(|e| e.to_string())?;
-        let max_attempts = number(&lookup, "MAX_ATTEMPTS", 3)?;
-        if !(1..=100).contains(&max_attempts) {
-            return Err(format!(
-                "MAX_ATTEMPTS must be between 1 and 100, got {max_attempts}"
-            ));
-        }
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let gateway = GatewayConfig::from_env(&lookup)?;
+        let env = Env(&lookup);
+        let max_attempts = env.number("MAX_ATTEMPTS", 3u32, 1..=100)?;
         let known_model = |name: &str| gateway.allowed_names().iter().any(|n| n == name);
         let enrichment = match lookup("ENRICHMENT_CONFIG").filter(|v| !v.trim().is_empty()) {
             Some(json) => EnrichmentConfig::parse("ENRICHMENT_CONFIG", &json, known_model),
@@ -56,14 +33,11 @@ impl ProcessorConfig {
                     .validate("ENRICHMENT_CONFIG", known_model)
                     .map(|()| defaults)
             }
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         Ok(Self {
-            documents_table: required(&lookup, "DOCUMENTS_TABLE")?,
-            settings: EnrichmentSettings {
-                max_attempts: max_attempts as u32,
-            },
-            concurrency: number(&lookup, "STREAM_CONCURRENCY", 8)?.clamp(1, 64) as usize,
+            documents_table: env.required("DOCUMENTS_TABLE")?,
+            settings: EnrichmentSettings { max_attempts },
+            concurrency: env.number("STREAM_CONCURRENCY", 8usize, 1..=64)?,
             enrichment,
             gateway,
         })
@@ -86,26 +60,30 @@ mod tests {
     #[test]
     fn errors_name_the_variable() {
         assert_eq!(
-            ProcessorConfig::from_env(env(&[])).unwrap_err(),
-            "DOCUMENTS_TABLE is required"
+            ProcessorConfig::from_env(env(&[])).unwrap_err().to_string(),
+            "DOCUMENTS_TABLE: is required"
         );
         let err =
             ProcessorConfig::from_env(env(&[("DOCUMENTS_TABLE", "d"), ("MAX_ATTEMPTS", "x")]))
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(err.starts_with("MAX_ATTEMPTS"), "{err}");
         let err =
             ProcessorConfig::from_env(env(&[("DOCUMENTS_TABLE", "d"), ("MAX_ATTEMPTS", "0")]))
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(err.starts_with("MAX_ATTEMPTS"), "{err}");
         let err = ProcessorConfig::from_env(env(&[
             ("DOCUMENTS_TABLE", "d"),
             ("ENRICHMENT_CONFIG", r#"{"model": "gpt-9"}"#),
         ]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("ENRICHMENT_CONFIG: model"), "{err}");
         let err =
             ProcessorConfig::from_env(env(&[("DOCUMENTS_TABLE", "d"), ("GATEWAY_CONFIG", "{")]))
-                .unwrap_err();
+                .unwrap_err()
+                .to_string();
         assert!(err.starts_with("GATEWAY_CONFIG"), "{err}");
     }
 

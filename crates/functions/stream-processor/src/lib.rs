@@ -17,8 +17,8 @@ use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::controls::RouteClass;
 use gateway::enrichment::{
-    Disposition, DocumentStore, EnrichmentConfig, EnrichmentProcessor, EnrichmentSettings,
-    ModelAnswer, ModelRunner, RecordFailure, StreamChange,
+    DocumentDisposition, DocumentFailure, DocumentStore, EnrichmentConfig, EnrichmentProcessor,
+    EnrichmentSettings, ModelAnswer, ModelRunner, StreamChange,
 };
 use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
@@ -83,7 +83,7 @@ impl LambdaProcessor {
     pub fn from_env(
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, gateway::config::ConfigError> {
         let config = ProcessorConfig::from_env(&lookup)?;
         let models = GatewayModelClient::from_sdk_config(sdk, &config.gateway);
         // With STATE_TABLE set, breakers and model health are the ones the API and the worker
@@ -174,7 +174,7 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
         match outcome {
             Ok(Ok(disposition)) => {
                 match &disposition {
-                    Disposition::Enriched { model } => {
+                    DocumentDisposition::Enriched { model } => {
                         tracing::info!(
                             sequence_number,
                             model,
@@ -182,7 +182,7 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
                             "record done"
                         )
                     }
-                    Disposition::Skipped(_) => {
+                    DocumentDisposition::Skipped(_) => {
                         tracing::debug!(
                             sequence_number,
                             disposition = disposition.as_str(),
@@ -194,14 +194,14 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
             }
             Ok(Err(failure)) => {
                 match &failure {
-                    RecordFailure::Retry(reason) => {
+                    DocumentFailure::Retry(reason) => {
                         tracing::warn!(
                             sequence_number,
                             code = reason.code,
                             "record will be retried"
                         )
                     }
-                    RecordFailure::Failed(reason) => {
+                    DocumentFailure::Failed(reason) => {
                         tracing::error!(sequence_number, code = reason.code, "document FAILED")
                     }
                 }

@@ -19,11 +19,11 @@ use gateway::webhook::HeaderLookup;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use crate::app::SharedState;
 use crate::dedupe::{Claim, DedupeStore};
 use crate::error::HandlerError;
 use crate::mapping::submission;
 use crate::request_id::RequestId;
+use crate::state::SharedState;
 
 /// Request headers for the signature schemes (`HeaderMap` lookups are case-insensitive).
 struct Headers<'a>(&'a HeaderMap);

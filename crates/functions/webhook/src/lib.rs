@@ -13,6 +13,8 @@ mod error;
 mod handler;
 mod mapping;
 mod request_id;
+pub mod state;
 pub mod template;
 
-pub use app::{AppState, Clock, router};
+pub use app::router;
+pub use state::{AppState, EpochClock, SharedState};

@@ -13,7 +13,7 @@ use gateway::jobs::producer::{Inbound, ORIGIN_PRODUCER_PREFIX, Producers, Reject
 use gateway::jobs::submit::{JobSettings, job_id, prepare};
 use gateway::jobs::submitter::{JobSubmitter, SubmitError};
 use gateway::webhook::CallbackPolicy;
-use gateway_aws::controls::DynamoControlStore;
+use gateway_aws::control_store::DynamoControlStore;
 use gateway_aws::jobs::{DynamoJobStore, SqsDeadLetters, SqsJobQueue};
 
 /// Everything producer intake needs beyond the worker's own store and controls.

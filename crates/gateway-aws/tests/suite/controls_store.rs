@@ -16,7 +16,7 @@ use gateway::controls::ports::{
 use gateway::controls::reservation::{self, BudgetScope, ReservationInput};
 use gateway::controls::usage::TokenUsage;
 use gateway::service::{LastGood, LastGoodStore};
-use gateway_aws::controls::{DynamoControlStore, TieredLastGood};
+use gateway_aws::control_store::{DynamoControlStore, TieredLastGood};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 async fn store() -> DynamoControlStore {

@@ -6,8 +6,8 @@
 
 use gateway::ports::Target;
 use gateway::resilience::{
-    Admission, BreakerConfig, BreakerRecord, BreakerState, BreakerStore, HealthConfig, HealthDelta,
-    HealthStore, SharedBreaker, SharedHealth, Transition,
+    BreakerAdmission, BreakerConfig, BreakerRecord, BreakerState, BreakerStore, HealthConfig,
+    HealthDelta, HealthStore, SharedBreaker, SharedHealth, Transition,
 };
 use gateway_aws::resilience_store::DynamoStateStore;
 use std::sync::Arc;
@@ -113,7 +113,7 @@ async fn two_instances_share_one_breaker_through_the_table() {
     let b = SharedBreaker::new(store.clone(), config);
     let key = Target::new("anthropic.claude");
     let t = 10_000_000;
-    assert_eq!(b.admit(&key, t).await, Admission::Allowed);
+    assert_eq!(b.admit(&key, t).await, BreakerAdmission::Allowed);
     let mut last = Transition::None;
     for _ in 0..3 {
         assert!(a.admit(&key, t).await.is_allowed());
@@ -127,13 +127,13 @@ async fn two_instances_share_one_breaker_through_the_table() {
     // B's cache expires after 50 ms; then it reads the open breaker from the table.
     assert!(matches!(
         b.admit(&key, t + 60).await,
-        Admission::Rejected { .. }
+        BreakerAdmission::Rejected { .. }
     ));
     // After the cool-down one instance gets the probe; the other is held back.
-    assert_eq!(b.admit(&key, t + 300).await, Admission::Probe);
+    assert_eq!(b.admit(&key, t + 300).await, BreakerAdmission::Probe);
     assert!(!a.admit(&key, t + 301).await.is_allowed());
     assert_eq!(b.record(&key, t + 320, true).await, Transition::Closed);
-    assert_eq!(a.admit(&key, t + 400).await, Admission::Allowed);
+    assert_eq!(a.admit(&key, t + 400).await, BreakerAdmission::Allowed);
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@
 //! * server-side features (`mcp_servers`, `container`) are refused: Bedrock cannot run them.
 
 use crate::config::GatewayConfig;
-use crate::controls::prices::split_model_id;
+use crate::controls::pricing::split_model_id;
 use crate::error::GatewayError;
 use serde_json::{Map, Value, json};
 

@@ -9,7 +9,7 @@
 //! is not an AWS account: clients match profiles by id.
 
 use crate::config::{GatewayConfig, ModelConfig, ModelKind, strip_bedrock_arn};
-use crate::controls::prices::split_model_id;
+use crate::controls::pricing::split_model_id;
 use crate::error::GatewayError;
 use serde::Serialize;
 

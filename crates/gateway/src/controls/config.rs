@@ -3,7 +3,7 @@
 //! working default; `auth.mode` defaults to `none` (local and dev runs), and production sets
 //! `api_keys` (the SAM template does, through `AUTH_MODE`).
 
-use super::prices::PriceEntry;
+use super::pricing::PriceEntry;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -24,8 +24,8 @@ use super::money::Nanos;
 use super::ports::{
     CacheWrite, CounterStore, KeyStore, Reserved, Settlement, StoreError, UsageStore,
 };
-use super::prices::{Price, PriceTable};
 use super::pricing::Pricing;
+use super::pricing::{Price, PriceTable};
 use super::reservation::{self, BudgetScope, CounterKind, RateView, Reservation, ReservationInput};
 use super::sigv4::{self, Authorization, SignedRequest};
 use super::usage::TokenUsage;
@@ -35,8 +35,22 @@ use crate::service::LastGood;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// The service name the Bedrock Runtime SDKs sign with.
+/// The service name the Bedrock Runtime (and Agent Runtime) SDKs sign with.
 pub const SIGV4_SERVICE: &str = "bedrock";
+
+/// The service name the SageMaker Runtime SDKs sign with.
+pub const SIGV4_SAGEMAKER_SERVICE: &str = "sagemaker";
+
+/// The service a signature over `path` must name: SageMaker Runtime's `/endpoints/…` are
+/// signed for `sagemaker`, everything else for `bedrock`. The signing key is derived from
+/// the service, so a signature made for one cannot verify as the other.
+pub fn sigv4_service(path: &str) -> &'static str {
+    if path.starts_with("/endpoints/") {
+        SIGV4_SAGEMAKER_SERVICE
+    } else {
+        SIGV4_SERVICE
+    }
+}
 
 /// The longest JWT subject a principal id is made from (it is part of state-table keys).
 const MAX_JWT_SUBJECT_BYTES: usize = 256;
@@ -120,6 +134,10 @@ pub enum Outcome {
     /// A stream broke midway or its caller went away: Bedrock bills tokens the gateway could
     /// not count, so the reservation (the worst case) is charged.
     Broken { output_chars: usize },
+    /// A stream that ended normally without the provider's usage (a SageMaker container's
+    /// stream carries none): charged the estimated input and the output its bytes amount
+    /// to, never more than the reservation's output.
+    Estimated { output_chars: usize },
 }
 
 /// What the call cost, as settled.
@@ -276,7 +294,7 @@ impl<S: KeyStore> Controller<S> {
                     &request,
                     &auth,
                     &secret,
-                    SIGV4_SERVICE,
+                    sigv4_service(request.path),
                     now_ms / 1_000,
                     self.config.auth.sigv4_max_skew_secs,
                 )
@@ -614,6 +632,13 @@ impl<S: CounterStore> Controller<S> {
             Outcome::Broken { output_chars } => {
                 let (usage, cost) = self.broken_charge(admission, output_chars);
                 (usage, cost, admission.scope.clone(), None, false, true)
+            }
+            Outcome::Estimated { output_chars } => {
+                let (usage, _) = self.broken_charge(admission, output_chars);
+                let cost = admission
+                    .worst_price
+                    .map_or(Nanos::ZERO, |p| p.cost(&usage));
+                (usage, cost, admission.scope.clone(), None, false, false)
             }
         };
         if cost > admission.reservation.cost && !admission.reservation.counters.is_empty() {

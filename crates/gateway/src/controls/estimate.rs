@@ -113,7 +113,7 @@ fn block_bytes(block: &ContentBlock) -> usize {
 /// `max_gen_len`, Nova's `inferenceConfig.max_new_tokens`; see [`output_cap`]). An absurd or
 /// malformed limit is a 400 naming the field.
 pub fn invoke(
-    model_id: &str,
+    dialect: output_cap::BodyDialect<'_>,
     body: &[u8],
     config: &EstimateConfig,
 ) -> Result<Estimate, GatewayError> {
@@ -121,9 +121,14 @@ pub fn invoke(
         // Anthropic's native prompt caching marks blocks with `cache_control`.
         writes_prompt_cache: body.windows(13).any(|w| w == b"cache_control"),
         input_tokens: tokens(body.len(), config),
-        max_output_tokens: output_cap::invoke_limit(model_id, body)?
+        max_output_tokens: output_cap::invoke_limit(dialect, body)?
             .unwrap_or(config.default_max_output_tokens),
     })
+}
+
+/// Input tokens of `bytes` of text read by a model (a knowledge-base query, retrieved chunks).
+pub fn text_tokens(bytes: usize, config: &EstimateConfig) -> u64 {
+    tokens(bytes, config)
 }
 
 /// Output tokens a stream that broke midway may have produced, from its text so far.
@@ -184,14 +189,18 @@ mod tests {
     fn invoke_reads_each_providers_output_limit() {
         let c = config(1.0, 0);
         assert_eq!(
-            invoke("anthropic.claude", br#"{"max_tokens":77}"#, &c)
-                .unwrap()
-                .max_output_tokens,
+            invoke(
+                output_cap::BodyDialect::Bedrock("anthropic.claude"),
+                br#"{"max_tokens":77}"#,
+                &c
+            )
+            .unwrap()
+            .max_output_tokens,
             77
         );
         assert_eq!(
             invoke(
-                "amazon.titan-text-express-v1",
+                output_cap::BodyDialect::Bedrock("amazon.titan-text-express-v1"),
                 br#"{"textGenerationConfig":{"maxTokenCount":12}}"#,
                 &c
             )
@@ -201,7 +210,7 @@ mod tests {
         );
         assert_eq!(
             invoke(
-                "amazon.nova-lite-v1:0",
+                output_cap::BodyDialect::Bedrock("amazon.nova-lite-v1:0"),
                 br#"{"inferenceConfig":{"max_new_tokens":9}}"#,
                 &c
             )
@@ -210,15 +219,25 @@ mod tests {
             9
         );
         // No output limit in the body: the default is reserved (and written into it).
-        let unknown = invoke("anthropic.claude", b"{}", &c).unwrap();
+        let unknown = invoke(
+            output_cap::BodyDialect::Bedrock("anthropic.claude"),
+            b"{}",
+            &c,
+        )
+        .unwrap();
         assert_eq!(unknown.max_output_tokens, 1_000);
         assert!(!unknown.writes_prompt_cache);
         // Not one JSON object: refused, naming the body.
-        let error = invoke("anthropic.claude", b"not json", &c).unwrap_err();
+        let error = invoke(
+            output_cap::BodyDialect::Bedrock("anthropic.claude"),
+            b"not json",
+            &c,
+        )
+        .unwrap_err();
         assert!(error.to_string().contains("JSON object"), "{error}");
         assert!(
             invoke(
-                "anthropic.claude",
+                output_cap::BodyDialect::Bedrock("anthropic.claude"),
                 br#"{"system":[{"cache_control":{}}]}"#,
                 &c
             )

@@ -7,7 +7,7 @@
 //! - `config`: the `controls` configuration section.
 //! - `keys`: key issuance, hashing, sealing of SigV4 secrets, key and tenant records, principals.
 //! - `sigv4`: AWS Signature Version 4 verification.
-//! - `estimate`, `prices`, `money`, `usage`: tokens before the call, cost after it.
+//! - `estimate`, `pricing`, `money`, `usage`: tokens before the call, cost after it.
 //! - `output_cap`: the output limit every call carries (the reserved one when the caller
 //!   sets none), and the largest a caller may ask for.
 //! - `reservation`: rate-limit windows and budget periods as guarded counters.
@@ -23,6 +23,7 @@ pub mod config;
 pub mod controller;
 mod crypto;
 pub mod estimate;
+pub mod in_memory;
 mod instance_cache;
 pub mod job_charge;
 pub mod keys;
@@ -31,12 +32,10 @@ pub mod models;
 pub mod money;
 pub mod output_cap;
 pub mod ports;
-pub mod prices;
 pub mod pricing;
 pub mod reservation;
 mod service_principal;
 pub mod sigv4;
-pub mod testing;
 pub mod usage;
 
 pub use config::{AuthMode, ControlsConfig, RouteClass};

@@ -67,7 +67,7 @@ pub fn resolve(
     } else {
         return Err(GatewayError::UnknownModel {
             model: name.to_owned(),
-            allowed: config.allowed_names(),
+            allowed: config.names_for(allowed),
         });
     };
     names.insert(scope.clone());

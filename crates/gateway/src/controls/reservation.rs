@@ -151,7 +151,7 @@ pub fn reserve(input: &ReservationInput<'_>) -> Result<Reservation, GatewayError
         {
             return Err(GatewayError::RateLimited {
                 message: format!(
-                    "this request may use up to {} tokens, more than the key's limit of {tpm} tokens per minute for {}; lower maxTokens or shorten the input",
+                    "this request may use up to {} tokens, more than the key's limit of {tpm} tokens per minute for {}; lower the output-token limit (maxTokens, max_tokens) or shorten the input",
                     input.tokens, input.model
                 ),
                 retry_after: Duration::from_secs(60),
@@ -252,7 +252,7 @@ fn exhausted(kind: &CounterKind, single_request: bool) -> GatewayError {
     let reset = calendar::day_string(*resets_at_secs);
     if single_request {
         GatewayError::BudgetExceeded(format!(
-            "the worst-case cost of this request is above the {} budget of {cap} for {}; lower maxTokens",
+            "the worst-case cost of this request is above the {} budget of {cap} for {}; lower the output-token limit (maxTokens, max_tokens) or shorten the input",
             period.label(),
             scope.describe()
         ))

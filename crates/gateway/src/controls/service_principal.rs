@@ -59,8 +59,8 @@ impl<S: KeyStore> Controller<S> {
 mod tests {
     use super::*;
     use crate::config::GatewayConfig;
+    use crate::controls::in_memory::InMemoryControlStore;
     use crate::controls::keys::{self, KeyRecord, TenantRecord};
-    use crate::controls::testing::InMemoryControlStore;
 
     fn key(tenant: &str) -> KeyRecord {
         let issued = keys::issue(&[7; keys::ENTROPY_BYTES]);

@@ -4,6 +4,7 @@
 use super::cache::{self, CacheDirective};
 use super::controller::{CallPlan, Controller, Credentials, Outcome};
 use super::estimate::Estimate;
+use super::in_memory::InMemoryControlStore;
 use super::job_charge::{ChargeOutcome, JobCharge};
 use super::keys::{
     self, Budget, ENTROPY_BYTES, IssuedKey, KeyLimits, KeyRecord, RateLimits, TenantRecord,
@@ -12,7 +13,6 @@ use super::models;
 use super::money::Nanos;
 use super::ports::UsageStore;
 use super::sigv4::{self, SignedRequest};
-use super::testing::InMemoryControlStore;
 use super::usage::TokenUsage;
 use super::{RouteClass, calendar};
 use crate::api::converse::{
@@ -725,4 +725,16 @@ async fn jwt_callers_without_a_tenant_record_get_the_default_policy_or_nothing()
         principal.rate_limits(&["haiku".into()]).requests_per_minute,
         Some(5)
     );
+}
+
+#[test]
+fn sagemaker_runtime_paths_are_signed_for_sagemaker_and_the_rest_for_bedrock() {
+    use crate::controls::controller::sigv4_service;
+    assert_eq!(sigv4_service("/endpoints/ep/invocations"), "sagemaker");
+    assert_eq!(sigv4_service("/model/m/converse"), "bedrock");
+    assert_eq!(
+        sigv4_service("/knowledgebases/KB12345678/retrieve"),
+        "bedrock"
+    );
+    assert_eq!(sigv4_service("/v1/endpoints/x"), "bedrock");
 }

@@ -164,14 +164,35 @@ fn from_invoke_json(json: &Value) -> Option<TokenUsage> {
 /// `amazon-bedrock-invocationMetrics` on the last chunk has the totals, but only Anthropic's
 /// `message_start` says which cache writes were 1-hour ones. Reading the last chunk alone
 /// ([`from_invoke_chunk`]) prices every write as a 5-minute one.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone)]
 pub struct InvokeStreamUsage {
     totals: Option<TokenUsage>,
     writes_1h: u64,
+    /// The unfinished line of a stream that is server-sent events (a SageMaker container's
+    /// `data: {…}` lines, split anywhere by its payload parts).
+    partial_line: Vec<u8>,
+    sse: bool,
 }
 
+/// The longest server-sent-events line kept while waiting for its end; a longer one is a
+/// content line, never the usage line, and is dropped.
+const MAX_SSE_LINE: usize = 64 * 1024;
+
 impl InvokeStreamUsage {
+    /// For a SageMaker container's stream: server-sent events in payload parts split
+    /// anywhere (a part may happen to parse as JSON: `1`, or `{…}` mid-line).
+    pub fn events() -> Self {
+        Self {
+            sse: true,
+            ..Self::default()
+        }
+    }
+
     pub fn observe(&mut self, chunk: &[u8]) {
+        if self.sse {
+            self.observe_sse(chunk);
+            return;
+        }
         let Ok(json) = serde_json::from_slice::<Value>(chunk) else {
             return;
         };
@@ -182,6 +203,27 @@ impl InvokeStreamUsage {
         }
         if let Some(metrics) = json.get("amazon-bedrock-invocationMetrics") {
             self.totals = invocation_metrics(metrics);
+        }
+    }
+
+    /// A container's event stream: the usage is the OpenAI `usage` of its last
+    /// `chat.completion.chunk` (asked for with `stream_options.include_usage`).
+    fn observe_sse(&mut self, chunk: &[u8]) {
+        self.partial_line.extend_from_slice(chunk);
+        while let Some(end) = self.partial_line.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = self.partial_line.drain(..=end).collect();
+            let Some(data) = line.trim_ascii().strip_prefix(b"data:") else {
+                continue;
+            };
+            if let Ok(json) = serde_json::from_slice::<Value>(data.trim_ascii())
+                && json.get("usage").is_some_and(Value::is_object)
+                && let Some(usage) = from_invoke_json(&json)
+            {
+                self.totals = Some(usage);
+            }
+        }
+        if self.partial_line.len() > MAX_SSE_LINE {
+            self.partial_line.clear();
         }
     }
 
@@ -346,6 +388,29 @@ impl StreamAccumulator {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_containers_event_stream_is_settled_at_its_own_usage_split_anywhere() {
+        let events = b"data: {\"choices\":[{\"delta\":{\"content\":\"usage\"}}]}\n\n\
+data: {\"choices\":[],\"usage\":{\"prompt_tokens\":12,\"completion_tokens\":10}}\n\n\
+data: [DONE]\n\n";
+        for split in [1, 7, 33, events.len()] {
+            let mut usage = InvokeStreamUsage::events();
+            for part in events.chunks(split) {
+                usage.observe(part);
+            }
+            let seen = usage.usage().expect("usage");
+            assert_eq!(
+                (seen.input, seen.output),
+                (12, 10),
+                "parts of {split} bytes"
+            );
+        }
+        let mut none = InvokeStreamUsage::events();
+        none.observe(b"data: {\"choices\":[]}\n\n");
+        assert!(none.usage().is_none());
+    }
+
     use super::*;
     use crate::api::stream::{
         ContentBlockDelta, ContentBlockStart, ContentBlockStop, MessageStart, MessageStop,

@@ -24,8 +24,8 @@ pub mod triage;
 
 pub use document::{Document, DocumentError, Status, Task};
 pub use processor::{
-    Disposition, DocumentState, DocumentStore, Enrichment, EnrichmentProcessor, EnrichmentSettings,
-    FailureReason, ModelAnswer, ModelRunner, RecordFailure,
+    DocumentDisposition, DocumentFailure, DocumentState, DocumentStore, Enrichment,
+    EnrichmentProcessor, EnrichmentSettings, FailureReason, ModelAnswer, ModelRunner,
 };
 pub use prompt::{EnrichmentConfig, PromptTemplate};
 pub use time::rfc3339_millis;

@@ -136,12 +136,12 @@ impl Default for EnrichmentSettings {
 
 /// The record is done with.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Disposition {
+pub enum DocumentDisposition {
     Enriched { model: String },
     Skipped(SkipReason),
 }
 
-impl Disposition {
+impl DocumentDisposition {
     pub fn as_str(&self) -> &'static str {
         match self {
             Self::Enriched { .. } => "enriched",
@@ -152,7 +152,7 @@ impl Disposition {
 
 /// The record must be reported as a batch item failure.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RecordFailure {
+pub enum DocumentFailure {
     /// A transient failure (the model's, counted on the item; or the store's): the stream
     /// must bring the record back.
     #[error("will retry: {0}")]
@@ -187,8 +187,8 @@ fn is_permanent(error: &GatewayError) -> bool {
     )
 }
 
-fn store_failure(error: GatewayError) -> RecordFailure {
-    RecordFailure::Retry(FailureReason::new("store_error", error.to_string()))
+fn store_failure(error: GatewayError) -> DocumentFailure {
+    DocumentFailure::Retry(FailureReason::new("store_error", error.to_string()))
 }
 
 impl<S: DocumentStore, R: ModelRunner> EnrichmentProcessor<'_, S, R> {
@@ -196,9 +196,9 @@ impl<S: DocumentStore, R: ModelRunner> EnrichmentProcessor<'_, S, R> {
         &self,
         change: StreamChange<'_>,
         deadline: Option<Instant>,
-    ) -> Result<Disposition, RecordFailure> {
+    ) -> Result<DocumentDisposition, DocumentFailure> {
         match triage(change) {
-            Triage::Skip(reason) => Ok(Disposition::Skipped(reason)),
+            Triage::Skip(reason) => Ok(DocumentDisposition::Skipped(reason)),
             Triage::Reject {
                 key,
                 version,
@@ -215,31 +215,33 @@ impl<S: DocumentStore, R: ModelRunner> EnrichmentProcessor<'_, S, R> {
         &self,
         document: &Document,
         deadline: Option<Instant>,
-    ) -> Result<Disposition, RecordFailure> {
+    ) -> Result<DocumentDisposition, DocumentFailure> {
         let Some(state) = self
             .store
             .state(&document.key)
             .await
             .map_err(store_failure)?
         else {
-            return Ok(Disposition::Skipped(SkipReason::Deleted));
+            return Ok(DocumentDisposition::Skipped(SkipReason::Deleted));
         };
         if state.version != Some(document.version) {
-            return Ok(Disposition::Skipped(SkipReason::Superseded {
+            return Ok(DocumentDisposition::Skipped(SkipReason::Superseded {
                 record: document.version,
                 current: state.version,
             }));
         }
         match state.status {
             Some(Status::Pending) => {}
-            Some(Status::Enriched) => return Ok(Disposition::Skipped(SkipReason::AlreadyEnriched)),
+            Some(Status::Enriched) => {
+                return Ok(DocumentDisposition::Skipped(SkipReason::AlreadyEnriched));
+            }
             Some(Status::Failed) => {
-                return Err(RecordFailure::Failed(FailureReason::new(
+                return Err(DocumentFailure::Failed(FailureReason::new(
                     "document_failed",
                     format!("the document is FAILED at version {}", document.version),
                 )));
             }
-            None => return Ok(Disposition::Skipped(SkipReason::NotPending)),
+            None => return Ok(DocumentDisposition::Skipped(SkipReason::NotPending)),
         }
         let (key, version) = (document.key.as_str(), Some(document.version));
 
@@ -281,11 +283,11 @@ impl<S: DocumentStore, R: ModelRunner> EnrichmentProcessor<'_, S, R> {
             .await
             .map_err(store_failure)?;
         Ok(if written {
-            Disposition::Enriched {
+            DocumentDisposition::Enriched {
                 model: enrichment.model,
             }
         } else {
-            Disposition::Skipped(SkipReason::LostRace)
+            DocumentDisposition::Skipped(SkipReason::LostRace)
         })
     }
 
@@ -295,7 +297,7 @@ impl<S: DocumentStore, R: ModelRunner> EnrichmentProcessor<'_, S, R> {
         document: &Document,
         seen_attempts: u32,
         reason: FailureReason,
-    ) -> Result<Disposition, RecordFailure> {
+    ) -> Result<DocumentDisposition, DocumentFailure> {
         let attempts = seen_attempts.saturating_add(1);
         if attempts >= self.settings.max_attempts {
             let reason = FailureReason::new(
@@ -317,9 +319,9 @@ impl<S: DocumentStore, R: ModelRunner> EnrichmentProcessor<'_, S, R> {
             .await
             .map_err(store_failure)?;
         if counted {
-            Err(RecordFailure::Retry(reason))
+            Err(DocumentFailure::Retry(reason))
         } else {
-            Ok(Disposition::Skipped(SkipReason::LostRace))
+            Ok(DocumentDisposition::Skipped(SkipReason::LostRace))
         }
     }
 
@@ -329,7 +331,7 @@ impl<S: DocumentStore, R: ModelRunner> EnrichmentProcessor<'_, S, R> {
         version: Option<u64>,
         attempts: Option<u32>,
         reason: FailureReason,
-    ) -> Result<Disposition, RecordFailure> {
+    ) -> Result<DocumentDisposition, DocumentFailure> {
         let failed_at = rfc3339_millis((self.clock)());
         let failed = self
             .store
@@ -337,9 +339,9 @@ impl<S: DocumentStore, R: ModelRunner> EnrichmentProcessor<'_, S, R> {
             .await
             .map_err(store_failure)?;
         if failed {
-            Err(RecordFailure::Failed(reason))
+            Err(DocumentFailure::Failed(reason))
         } else {
-            Ok(Disposition::Skipped(SkipReason::LostRace))
+            Ok(DocumentDisposition::Skipped(SkipReason::LostRace))
         }
     }
 }
@@ -516,7 +518,10 @@ mod tests {
     }
 
     impl Run<'_> {
-        async fn insert(&self, image: &Map<String, Value>) -> Result<Disposition, RecordFailure> {
+        async fn insert(
+            &self,
+            image: &Map<String, Value>,
+        ) -> Result<DocumentDisposition, DocumentFailure> {
             let processor = EnrichmentProcessor {
                 store: self.store,
                 runner: self.model,
@@ -550,17 +555,17 @@ mod tests {
         let v1 = image("a", 1, json!({"S": "summarize"}));
         assert_eq!(
             run.insert(&v1).await,
-            Ok(Disposition::Enriched { model: "m".into() })
+            Ok(DocumentDisposition::Enriched { model: "m".into() })
         );
         assert_eq!(store.get("a").result, Some(json!("A summary.")));
         assert_eq!(
             run.insert(&v1).await,
-            Ok(Disposition::Skipped(SkipReason::AlreadyEnriched))
+            Ok(DocumentDisposition::Skipped(SkipReason::AlreadyEnriched))
         );
 
         store.put("b", 2);
         let stale = image("b", 1, json!({"S": "summarize"}));
-        let superseded = Disposition::Skipped(SkipReason::Superseded {
+        let superseded = DocumentDisposition::Skipped(SkipReason::Superseded {
             record: 1,
             current: Some(2),
         });
@@ -568,7 +573,7 @@ mod tests {
         assert_eq!(
             run.insert(&image("gone", 1, json!({"S": "summarize"})))
                 .await,
-            Ok(Disposition::Skipped(SkipReason::Deleted))
+            Ok(DocumentDisposition::Skipped(SkipReason::Deleted))
         );
         assert_eq!(model.calls(), 1);
     }
@@ -586,7 +591,7 @@ mod tests {
         store.put("a", 1);
         let record = image("a", 1, json!({"S": "summarize"}));
         for attempts in 1..=2 {
-            let Err(RecordFailure::Retry(reason)) = run.insert(&record).await else {
+            let Err(DocumentFailure::Retry(reason)) = run.insert(&record).await else {
                 panic!("not retried")
             };
             assert_eq!(reason.code, "model_throttled");
@@ -595,7 +600,7 @@ mod tests {
                 (Status::Pending, attempts)
             );
         }
-        let Err(RecordFailure::Failed(reason)) = run.insert(&record).await else {
+        let Err(DocumentFailure::Failed(reason)) = run.insert(&record).await else {
             panic!("not failed")
         };
         assert!(
@@ -609,7 +614,7 @@ mod tests {
         // Redelivered after it failed: reported again, no model call.
         assert!(matches!(
             run.insert(&record).await,
-            Err(RecordFailure::Failed(_))
+            Err(DocumentFailure::Failed(_))
         ));
         assert_eq!(model.calls(), 3);
     }
@@ -631,11 +636,11 @@ mod tests {
         );
         for _ in 0..2 {
             assert!(
-                matches!(run.insert(&record).await, Err(RecordFailure::Retry(r)) if r.code == "invalid_output")
+                matches!(run.insert(&record).await, Err(DocumentFailure::Retry(r)) if r.code == "invalid_output")
             );
         }
         assert!(
-            matches!(run.insert(&record).await, Err(RecordFailure::Failed(r)) if r.code == "invalid_output")
+            matches!(run.insert(&record).await, Err(DocumentFailure::Failed(r)) if r.code == "invalid_output")
         );
         let item = store.get("a");
         assert_eq!((item.status, item.result), (Status::Failed, None));
@@ -656,7 +661,7 @@ mod tests {
             config: EnrichmentConfig::default(),
         };
         store.put("a", 1);
-        let Err(RecordFailure::Failed(reason)) =
+        let Err(DocumentFailure::Failed(reason)) =
             run.insert(&image("a", 1, json!({"S": "summarize"}))).await
         else {
             panic!()
@@ -665,13 +670,13 @@ mod tests {
 
         store.put("b", 1);
         let unknown = json!({"M": {"type": {"S": "template"}, "name": {"S": "nope"}}});
-        let Err(RecordFailure::Failed(reason)) = run.insert(&image("b", 1, unknown)).await else {
+        let Err(DocumentFailure::Failed(reason)) = run.insert(&image("b", 1, unknown)).await else {
             panic!()
         };
         assert_eq!(reason.code, "unknown_template");
 
         store.put("c", 1);
-        let Err(RecordFailure::Failed(reason)) =
+        let Err(DocumentFailure::Failed(reason)) =
             run.insert(&image("c", 1, json!({"S": "translate"}))).await
         else {
             panic!()

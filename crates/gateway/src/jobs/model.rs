@@ -81,7 +81,8 @@ impl JobRequest {
                 .map_or(job.model_id.as_str(), |m| m.id.as_str());
             let body = serde_json::to_vec(&job.model_input)
                 .map_err(|e| crate::GatewayError::Internal(e.to_string()))?;
-            let estimate = crate::controls::estimate::invoke(model_id, &body, estimates)?;
+            let dialect = crate::controls::output_cap::BodyDialect::of(config, model_id);
+            let estimate = crate::controls::estimate::invoke(dialect, &body, estimates)?;
             return Ok((job.model_id.clone(), estimate));
         }
         let (name, request) = self.to_converse()?;

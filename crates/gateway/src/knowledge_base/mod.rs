@@ -17,6 +17,13 @@ pub const DEFAULT_RESULTS: u32 = 5;
 pub const MAX_RESULTS: u32 = 100;
 /// The longest query accepted, in characters (Bedrock's limit for a retrieval query's text).
 pub const MAX_QUERY_CHARS: usize = 1000;
+/// A retrieved chunk is cut to this many bytes when its knowledge base's entry names no cap
+/// (Bedrock's default chunks are ~300 tokens; hierarchical parents ~1,500).
+pub const DEFAULT_CHUNK_BYTES: usize = 8_000;
+/// The highest cap a knowledge base's entry may set.
+pub const MAX_CHUNK_BYTES: usize = 100_000;
+/// What a `Retrieve` is priced as when the entry names nothing: the query is embedded by it.
+pub const DEFAULT_EMBEDDING_MODEL: &str = "amazon.titan-embed-text-v2:0";
 
 /// One knowledge base the gateway serves.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -29,10 +36,47 @@ pub struct KnowledgeBaseConfig {
     pub model: String,
     #[serde(default = "default_results")]
     pub number_of_results: u32,
+    /// The model that embeds the query: a `Retrieve` is priced as its input tokens (the
+    /// vector store's own cost is not per request).
+    #[serde(default = "default_embedding_model")]
+    pub embedding_model: String,
+    /// Each retrieved chunk is cut to this many bytes (at a character boundary), so that
+    /// the worst case a RAG answer reserves before retrieving really bounds its prompt.
+    #[serde(default = "default_chunk_bytes")]
+    pub max_chunk_bytes: usize,
+}
+
+impl KnowledgeBaseConfig {
+    /// The name limits and ledger rows count this knowledge base's retrievals under.
+    pub fn scope(&self) -> String {
+        format!("{ALLOW_PREFIX}{}", self.id)
+    }
+
+    /// `chunks` with each text cut to `max_chunk_bytes`.
+    pub fn bounded(&self, mut chunks: Vec<Chunk>) -> Vec<Chunk> {
+        for chunk in &mut chunks {
+            if chunk.text.len() > self.max_chunk_bytes {
+                let mut end = self.max_chunk_bytes;
+                while !chunk.text.is_char_boundary(end) {
+                    end -= 1;
+                }
+                chunk.text.truncate(end);
+            }
+        }
+        chunks
+    }
 }
 
 fn default_results() -> u32 {
     DEFAULT_RESULTS
+}
+
+fn default_embedding_model() -> String {
+    DEFAULT_EMBEDDING_MODEL.to_owned()
+}
+
+fn default_chunk_bytes() -> usize {
+    DEFAULT_CHUNK_BYTES
 }
 
 /// Bedrock's knowledge base id rule.
@@ -87,6 +131,22 @@ mod tests {
             "a bare id is a model name"
         );
         assert!(permits(&list(&["kb:*"]), "KB9"));
+    }
+
+    #[test]
+    fn chunks_are_cut_at_a_character_boundary() {
+        let kb: KnowledgeBaseConfig =
+            serde_json::from_str(r#"{"id":"ABCDE12345","model":"m","max_chunk_bytes":4}"#).unwrap();
+        let chunk = |text: &str| Chunk {
+            text: text.into(),
+            uri: None,
+            score: None,
+        };
+        let cut = kb.bounded(vec![chunk("abcdef"), chunk("aé€"), chunk("ab")]);
+        let texts: Vec<&str> = cut.iter().map(|c| c.text.as_str()).collect();
+        assert_eq!(texts, ["abcd", "aé", "ab"]);
+        assert_eq!(kb.scope(), "kb:ABCDE12345");
+        assert_eq!(kb.embedding_model, DEFAULT_EMBEDDING_MODEL);
     }
 
     #[test]

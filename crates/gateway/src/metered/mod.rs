@@ -17,10 +17,12 @@
 
 mod audit_slot;
 mod operation;
+mod retrieval;
 mod settlement;
 mod streams;
 
 pub use audit_slot::AuditSlot;
+pub use retrieval::{GroundedAnswer, Query};
 
 use crate::api::converse::{ConverseRequest, ConverseResponse};
 use crate::api::count_tokens::{CountTokensInput, CountTokensResponse};
@@ -35,6 +37,7 @@ use crate::controls::pricing::Pricing;
 use crate::controls::reservation::RateView;
 use crate::controls::{Nanos, Principal, RouteClass};
 use crate::error::GatewayError;
+use crate::knowledge_base::{Chunk, KnowledgeBaseClient};
 use crate::ports::{ConverseEventStream, InvokeChunkStream, ModelClient, Target};
 use crate::service::{Caller, Gateway, LastGood, Route, Served};
 use operation::{Finish, Operation};
@@ -172,8 +175,18 @@ impl<'a, M: ModelClient, S: CounterStore + 'static> Meter<'a, M, S> {
         model: &str,
         request: &InvokeRequest,
     ) -> Result<Metered<InvokeChunkStream>, Refused> {
-        self.run(call, operation::InvokeStream { model, request })
-            .await
+        let config = self.gateway.config();
+        let model_id = config.model(model).map_or(model, |m| m.id.as_str());
+        let events = matches!(
+            crate::controls::output_cap::BodyDialect::of(config, model_id),
+            crate::controls::output_cap::BodyDialect::SageMaker(_)
+        );
+        let op = operation::InvokeStream {
+            model,
+            request,
+            events,
+        };
+        self.run(call, op).await
     }
 
     /// CountTokens: admitted like any call (rate limits, concurrency: it uses the account's
@@ -186,6 +199,43 @@ impl<'a, M: ModelClient, S: CounterStore + 'static> Meter<'a, M, S> {
     ) -> Result<Metered<CountTokensResponse>, Refused> {
         self.run(call, operation::CountTokens { model, input })
             .await
+    }
+
+    /// A knowledge base's `Retrieve`: admitted under `kb:<id>`, priced as the query's
+    /// embedding.
+    pub async fn retrieve<K: KnowledgeBaseClient>(
+        &self,
+        call: &Call<'_>,
+        client: &K,
+        query: Query<'_>,
+    ) -> Result<Metered<Vec<Chunk>>, Refused> {
+        let estimate = &self.gateway.config().controls.estimate;
+        let op = retrieval::Retrieve {
+            client,
+            scope: query.knowledge_base.scope(),
+            query_tokens: crate::controls::estimate::text_tokens(query.text.len(), estimate),
+            query,
+        };
+        self.run(call, op).await
+    }
+
+    /// A question answered by `model` from chunks retrieved from a knowledge base: one
+    /// admitted call, so a refused caller retrieves nothing.
+    pub async fn grounded_converse<K: KnowledgeBaseClient>(
+        &self,
+        call: &Call<'_>,
+        client: &K,
+        query: Query<'_>,
+        model: &str,
+        max_tokens: Option<u32>,
+    ) -> Result<Metered<GroundedAnswer>, Refused> {
+        let op = retrieval::Grounded {
+            client,
+            query,
+            model,
+            max_tokens,
+        };
+        self.run(call, op).await
     }
 
     async fn run<Op: Operation>(
@@ -213,7 +263,7 @@ impl<'a, M: ModelClient, S: CounterStore + 'static> Meter<'a, M, S> {
                 let principal = call.principal.ok_or_else(|| {
                     GatewayError::Internal("a controlled call without a principal".to_owned())
                 })?;
-                let model = models::resolve(config, name, call.caller.allowed_models)?;
+                let model = op.resolve(config, name, call.caller.allowed_models)?;
                 let cache = op.cacheable().and_then(|request| {
                     cache::plan(
                         &config.controls.cache,

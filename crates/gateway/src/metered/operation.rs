@@ -13,6 +13,7 @@ use crate::config::GatewayConfig;
 use crate::controls::Outcome;
 use crate::controls::cache;
 use crate::controls::estimate::{self, Estimate};
+use crate::controls::models::{self, ModelRef};
 use crate::controls::ports::CounterStore;
 use crate::controls::usage::from_invoke_body;
 use crate::error::GatewayError;
@@ -36,6 +37,17 @@ pub(crate) trait Operation: Sync {
     fn route(&self) -> Route<'_>;
 
     fn estimate(&self, config: &GatewayConfig) -> Result<Estimate, GatewayError>;
+
+    /// What the controls count and price the call under: by default the model `name` (the
+    /// route's) as this caller may reach it.
+    fn resolve(
+        &self,
+        config: &GatewayConfig,
+        name: &str,
+        allowed: &[String],
+    ) -> Result<ModelRef, GatewayError> {
+        models::resolve(config, name, allowed)
+    }
 
     /// The request the response cache keys, when this operation may be served from it.
     fn cacheable(&self) -> Option<&ConverseRequest> {
@@ -86,6 +98,9 @@ pub(crate) struct Invoke<'a> {
 pub(crate) struct InvokeStream<'a> {
     pub model: &'a str,
     pub request: &'a InvokeRequest,
+    /// The model is a SageMaker container's: its stream is server-sent events, its usage
+    /// an OpenAI `usage` object rather than Bedrock's invocation metrics.
+    pub events: bool,
 }
 
 /// CountTokens: free on Bedrock, but a call on the account's shared quota, so it is
@@ -135,38 +150,50 @@ impl Operation for Converse<'_> {
     async fn finish<S: CounterStore + 'static>(
         &self,
         served: Served<ConverseResponse>,
-        mut settlement: Settlement<S>,
+        settlement: Settlement<S>,
         how: Finish,
     ) -> (Served<ConverseResponse>, Option<crate::controls::Settled>) {
-        let target = &served.target;
-        let outcome = answered(served.from_fallback_tier, &target.model_id).unwrap_or_else(|| {
-            Outcome::Answered {
-                model_id: target.model_id.clone(),
-                region: target.region.clone(),
-                usage: (&served.value.usage).into(),
-                keep: how.keep.then(|| {
-                    Box::new(LastGood {
-                        response: served.value.clone(),
-                        model_id: target.model_id.clone(),
-                        region: target.region.clone(),
-                        stored_at_ms: crate::clock::unix_ms(),
-                    })
-                }),
-            }
-        });
-        let settled = settlement.settle(outcome).await;
-        if let Some(max) = how.content_chars
-            && !served.from_fallback_tier
-        {
-            record_content(
-                settlement.audit(),
-                max,
-                &prompt_text(self.request),
-                &served.value.text(),
-            );
-        }
+        let settled = settle_answer(&served, self.request, settlement, how).await;
         (served, settled)
     }
+}
+
+/// Settles a whole Converse answer to `request` (a model's, kept in the response cache when
+/// the plan stores; or the fallback tier's) and notes its content in the audit record.
+pub(crate) async fn settle_answer<S: CounterStore + 'static>(
+    served: &Served<ConverseResponse>,
+    request: &ConverseRequest,
+    mut settlement: Settlement<S>,
+    how: Finish,
+) -> Option<crate::controls::Settled> {
+    let target = &served.target;
+    let outcome = answered(served.from_fallback_tier, &target.model_id).unwrap_or_else(|| {
+        Outcome::Answered {
+            model_id: target.model_id.clone(),
+            region: target.region.clone(),
+            usage: (&served.value.usage).into(),
+            keep: how.keep.then(|| {
+                Box::new(LastGood {
+                    response: served.value.clone(),
+                    model_id: target.model_id.clone(),
+                    region: target.region.clone(),
+                    stored_at_ms: crate::clock::unix_ms(),
+                })
+            }),
+        }
+    });
+    let settled = settlement.settle(outcome).await;
+    if let Some(max) = how.content_chars
+        && !served.from_fallback_tier
+    {
+        record_content(
+            settlement.audit(),
+            max,
+            &prompt_text(request),
+            &served.value.text(),
+        );
+    }
+    settled
 }
 
 impl Operation for ConverseStream<'_> {
@@ -267,8 +294,9 @@ impl Operation for Invoke<'_> {
                 usage,
                 keep: None,
             },
-            // A body without usage: the tokens are unknown, so the reservation is charged.
-            None => Outcome::Broken {
+            // A body without usage (a SageMaker container's plain answer): charged its
+            // estimate, the output its bytes amount to.
+            None => Outcome::Estimated {
                 output_chars: served.value.body.len(),
             },
         };
@@ -307,7 +335,7 @@ impl Operation for InvokeStream<'_> {
     ) -> (Served<InvokeChunkStream>, Option<crate::controls::Settled>) {
         let target = served.target.clone();
         (
-            served.map(|chunks| streams::invoke(chunks, settlement, target)),
+            served.map(|chunks| streams::invoke(chunks, settlement, target, self.events)),
             None,
         )
     }
@@ -367,7 +395,8 @@ fn invoke_estimate(
     request: &InvokeRequest,
 ) -> Result<Estimate, GatewayError> {
     let model_id = config.model(model).map_or(model, |m| m.id.as_str());
-    estimate::invoke(model_id, &request.body, &config.controls.estimate)
+    let dialect = crate::controls::output_cap::BodyDialect::of(config, model_id);
+    estimate::invoke(dialect, &request.body, &config.controls.estimate)
 }
 
 /// Text of the request (system and messages), for audit records that keep content.

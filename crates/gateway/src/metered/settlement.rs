@@ -84,7 +84,7 @@ fn open(pricing: Option<&Pricing>, outcome: Outcome) -> Option<Settled> {
             cost: Nanos::ZERO,
             model: model_id,
         }),
-        Outcome::Failed | Outcome::Broken { .. } => None,
+        Outcome::Failed | Outcome::Broken { .. } | Outcome::Estimated { .. } => None,
     }
 }
 

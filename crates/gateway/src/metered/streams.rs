@@ -74,16 +74,22 @@ pub(crate) fn converse<S: CounterStore + 'static>(
 }
 
 /// InvokeModelWithResponseStream, settled from the usage Bedrock adds to the last chunk
-/// (`amazon-bedrock-invocationMetrics`).
+/// (`amazon-bedrock-invocationMetrics`); a stream that ends without it (a SageMaker
+/// container's) at its estimate.
 pub(crate) fn invoke<S: CounterStore + 'static>(
     mut chunks: InvokeChunkStream,
     mut settlement: Settlement<S>,
     target: Target,
+    events: bool,
 ) -> InvokeChunkStream {
     Box::pin(async_stream::stream! {
         // The 5-minute / 1-hour split of cache writes comes in `message_start`, the totals on
         // the last chunk: both are needed to price the writes.
-        let mut usage = InvokeStreamUsage::default();
+        let mut usage = if events {
+            InvokeStreamUsage::events()
+        } else {
+            InvokeStreamUsage::default()
+        };
         let mut bytes = 0usize;
         while let Some(item) = chunks.next().await {
             match &item {
@@ -107,7 +113,7 @@ pub(crate) fn invoke<S: CounterStore + 'static>(
                 usage,
                 keep: None,
             },
-            None => Outcome::Broken { output_chars: bytes },
+            None => Outcome::Estimated { output_chars: bytes },
         };
         settlement.settle(outcome).await;
     })

@@ -101,7 +101,7 @@ pub struct BreakerRecord {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admission {
+pub enum BreakerAdmission {
     Allowed,
     /// Allowed as a half-open probe: its result decides whether the breaker closes.
     Probe,
@@ -110,7 +110,7 @@ pub enum Admission {
     },
 }
 
-impl Admission {
+impl BreakerAdmission {
     pub fn is_allowed(self) -> bool {
         !matches!(self, Self::Rejected { .. })
     }
@@ -141,13 +141,13 @@ pub(crate) struct ControlFields {
 
 impl BreakerRecord {
     /// Decides whether a call may go to the target now, taking a probe slot if half-open.
-    pub fn admit(&mut self, cfg: &BreakerConfig, now_ms: u64) -> Admission {
+    pub fn admit(&mut self, cfg: &BreakerConfig, now_ms: u64) -> BreakerAdmission {
         match self.state {
-            BreakerState::Closed => Admission::Allowed,
+            BreakerState::Closed => BreakerAdmission::Allowed,
             BreakerState::Open => {
                 let reopen_at = self.opened_at_ms.unwrap_or(0).saturating_add(cfg.open_ms);
                 if now_ms < reopen_at {
-                    return Admission::Rejected {
+                    return BreakerAdmission::Rejected {
                         retry_in: Duration::from_millis(reopen_at - now_ms),
                     };
                 }
@@ -167,7 +167,7 @@ impl BreakerRecord {
                 if self.half_open_in_flight < cfg.half_open_max_probes {
                     self.take_probe(now_ms)
                 } else {
-                    Admission::Rejected {
+                    BreakerAdmission::Rejected {
                         retry_in: Duration::from_millis(lost_at.saturating_sub(now_ms)),
                     }
                 }
@@ -242,10 +242,10 @@ impl BreakerRecord {
         }
     }
 
-    fn take_probe(&mut self, now_ms: u64) -> Admission {
+    fn take_probe(&mut self, now_ms: u64) -> BreakerAdmission {
         self.half_open_in_flight = self.half_open_in_flight.saturating_add(1);
         self.last_probe_at_ms = Some(now_ms);
-        Admission::Probe
+        BreakerAdmission::Probe
     }
 
     fn open(&mut self, now_ms: u64) {
@@ -322,11 +322,11 @@ mod tests {
         let mut record = tripped(&cfg, 1_000);
         assert_eq!(
             record.admit(&cfg, 11_000),
-            Admission::Rejected {
+            BreakerAdmission::Rejected {
                 retry_in: Duration::from_secs(20)
             }
         );
-        assert_eq!(record.admit(&cfg, 31_000), Admission::Probe);
+        assert_eq!(record.admit(&cfg, 31_000), BreakerAdmission::Probe);
         assert_eq!(record.state, BreakerState::HalfOpen);
         assert!(
             !record.admit(&cfg, 31_001).is_allowed(),
@@ -341,7 +341,7 @@ mod tests {
         record.admit(&cfg, 31_000);
         assert_eq!(record.on_result(&cfg, 32_000, true), Transition::Closed);
         assert_eq!(record.state, BreakerState::Closed);
-        assert_eq!(record.admit(&cfg, 32_001), Admission::Allowed);
+        assert_eq!(record.admit(&cfg, 32_001), BreakerAdmission::Allowed);
 
         let mut record = tripped(&cfg, 1_000);
         record.admit(&cfg, 31_000);
@@ -354,14 +354,14 @@ mod tests {
     fn a_lost_probe_frees_its_slot_after_the_probe_timeout() {
         let cfg = cfg();
         let mut record = tripped(&cfg, 1_000);
-        assert_eq!(record.admit(&cfg, 31_000), Admission::Probe);
+        assert_eq!(record.admit(&cfg, 31_000), BreakerAdmission::Probe);
         assert_eq!(
             record.admit(&cfg, 40_000),
-            Admission::Rejected {
+            BreakerAdmission::Rejected {
                 retry_in: Duration::from_secs(21)
             }
         );
-        assert_eq!(record.admit(&cfg, 61_000), Admission::Probe);
+        assert_eq!(record.admit(&cfg, 61_000), BreakerAdmission::Probe);
         assert_eq!(record.half_open_in_flight, 1);
     }
 

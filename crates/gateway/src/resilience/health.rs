@@ -298,7 +298,7 @@ impl<S: HealthStore> SharedHealth<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resilience::testing::InMemoryHealthStore;
+    use crate::resilience::in_memory::InMemoryHealthStore;
     use std::sync::Arc;
 
     #[test]

@@ -18,7 +18,7 @@
 //! 5. **Record and move on.** Inside the attempt closure, after each call, the caller reports
 //!    to [`SharedBreaker::record`] (success, or failure when
 //!    [`counts_against_breaker`](ErrorClass::counts_against_breaker); after a
-//!    [`Admission::Probe`] always record, a non-counting failure as success since the target
+//!    [`BreakerAdmission::Probe`] always record, a non-counting failure as success since the target
 //!    answered, or the probe slot stays taken until `probe_timeout_ms`) and to
 //!    [`SharedHealth::observe`]. Both are local and cheap; the store sees only transitions and
 //!    periodic flushes. On failure the plan falls over when the [`ErrorClass`]
@@ -38,14 +38,14 @@ mod error;
 mod error_class;
 mod fallback;
 mod health;
+pub mod in_memory;
 mod metrics_router;
 mod retry;
 mod retry_budget;
 mod shared_breaker;
-pub mod testing;
 mod window;
 
-pub use breaker::{Admission, BreakerConfig, BreakerRecord, BreakerState, Transition};
+pub use breaker::{BreakerAdmission, BreakerConfig, BreakerRecord, BreakerState, Transition};
 pub use classifier::{ClassifierConfig, RequestFeatures, Tier};
 pub use clock::Clock;
 pub use error::InvalidConfig;
@@ -56,7 +56,7 @@ pub use fallback::{
 pub use health::{HealthConfig, HealthDelta, HealthStore, ModelHealth, SharedHealth};
 pub use metrics_router::{MetricsRouter, MetricsRouterConfig, RouteCandidate, Strategy};
 pub use retry::{
-    AttemptInfo, FailedAttempt, Outcome, RetryContext, RetryDecision, RetryError, RetryPolicy,
+    AttemptInfo, FailedAttempt, RetryContext, RetryDecision, RetryError, RetryOutcome, RetryPolicy,
     StopReason,
 };
 pub use retry_budget::{RetryBudget, RetryBudgetConfig};

@@ -91,7 +91,7 @@ pub struct RetryContext<'a, C> {
 
 /// The result of `run` and how many attempts it took (for headers and metrics).
 #[derive(Debug)]
-pub struct Outcome<T, E> {
+pub struct RetryOutcome<T, E> {
     pub attempts: u32,
     pub result: Result<T, RetryError<E>>,
 }
@@ -207,7 +207,7 @@ impl RetryPolicy {
         ctx: RetryContext<'_, C>,
         mut attempt: F,
         classify: K,
-    ) -> Outcome<T, E>
+    ) -> RetryOutcome<T, E>
     where
         F: FnMut(AttemptInfo) -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -221,7 +221,7 @@ impl RetryPolicy {
             rng,
         } = ctx;
         if !fits(clock.now(), self.min_attempt, deadline) {
-            return Outcome {
+            return RetryOutcome {
                 attempts: 0,
                 result: Err(RetryError::NoTimeForAttempt),
             };
@@ -234,7 +234,7 @@ impl RetryPolicy {
             let error = match attempt(AttemptInfo { number, remaining }).await {
                 Ok(value) => {
                     budget.deposit();
-                    return Outcome {
+                    return RetryOutcome {
                         attempts: number,
                         result: Ok(value),
                     };
@@ -263,7 +263,7 @@ impl RetryPolicy {
                         class: failed.class,
                         reason,
                     });
-                    return Outcome {
+                    return RetryOutcome {
                         attempts: number,
                         result,
                     };
@@ -281,8 +281,8 @@ fn fits(now: Instant, needed: Duration, deadline: Instant) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::resilience::in_memory::FakeClock;
     use crate::resilience::retry_budget::RetryBudgetConfig;
-    use crate::resilience::testing::FakeClock;
     use std::cell::Cell;
 
     fn policy() -> RetryPolicy {

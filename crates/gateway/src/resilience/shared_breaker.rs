@@ -2,7 +2,7 @@
 //! hot path rarely touches the store. Writes happen on state transitions (conditional on the
 //! record's version) and as periodic flushes of this instance's counts, never per call.
 
-use super::breaker::{Admission, BreakerConfig, BreakerRecord, BreakerState, Transition};
+use super::breaker::{BreakerAdmission, BreakerConfig, BreakerRecord, BreakerState, Transition};
 use super::window::Window;
 use crate::ports::Target;
 use std::collections::HashMap;
@@ -102,7 +102,7 @@ impl<S: BreakerStore> SharedBreaker<S> {
 
     /// Whether a call to `key` may go ahead. Writes only when it takes a probe slot or moves
     /// open → half-open, so at most `half_open_max_probes` instances probe at once.
-    pub async fn admit(&self, key: &Target, now_ms: u64) -> Admission {
+    pub async fn admit(&self, key: &Target, now_ms: u64) -> BreakerAdmission {
         let local = self.fresh(key, now_ms).await;
         let mut next = local.clone();
         let admission = next.admit(&self.config, now_ms);
@@ -118,7 +118,7 @@ impl<S: BreakerStore> SharedBreaker<S> {
             | Written::Unchanged(admission)
             | Written::StoreFailed(admission) => admission,
             // Another instance is changing this breaker right now; do not add a probe.
-            Written::Conflict(Admission::Probe) => Admission::Rejected {
+            Written::Conflict(BreakerAdmission::Probe) => BreakerAdmission::Rejected {
                 retry_in: Duration::from_millis(cfg.cache_ttl_ms),
             },
             Written::Conflict(admission) => admission,
@@ -312,7 +312,7 @@ impl<S: BreakerStore> SharedBreaker<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::resilience::testing::InMemoryBreakerStore;
+    use crate::resilience::in_memory::InMemoryBreakerStore;
     use std::sync::Arc;
 
     fn cfg() -> BreakerConfig {
@@ -356,7 +356,7 @@ mod tests {
     async fn the_hot_path_reads_once_per_ttl_and_writes_nothing_while_healthy() {
         let (store, a, _) = pair(cfg());
         for i in 0..100 {
-            assert_eq!(a.admit(&key(), 1_000 + i).await, Admission::Allowed);
+            assert_eq!(a.admit(&key(), 1_000 + i).await, BreakerAdmission::Allowed);
             a.record(&key(), 1_000 + i, true).await;
         }
         assert_eq!(store.loads(), 1);
@@ -372,15 +372,15 @@ mod tests {
     #[tokio::test]
     async fn opens_after_threshold_and_another_instance_sees_it_when_its_cache_expires() {
         let (store, a, b) = pair(cfg());
-        assert_eq!(b.admit(&key(), 1_000).await, Admission::Allowed);
+        assert_eq!(b.admit(&key(), 1_000).await, BreakerAdmission::Allowed);
         assert_eq!(fail_times(&a, 10, 1_000).await, Transition::Opened);
         assert_eq!(store.get(&key()).unwrap().state, BreakerState::Open);
         assert!(!a.admit(&key(), 1_001).await.is_allowed());
         // B's cached copy is still closed within its TTL; after it, B reads the open breaker.
-        assert_eq!(b.admit(&key(), 1_500).await, Admission::Allowed);
+        assert_eq!(b.admit(&key(), 1_500).await, BreakerAdmission::Allowed);
         assert!(matches!(
             b.admit(&key(), 2_000).await,
-            Admission::Rejected { .. }
+            BreakerAdmission::Rejected { .. }
         ));
     }
 
@@ -389,7 +389,10 @@ mod tests {
         let (store, a, b) = pair(cfg());
         fail_times(&a, 10, 1_000).await;
         let after_cool_down = 1_000 + cfg().open_ms;
-        assert_eq!(a.admit(&key(), after_cool_down).await, Admission::Probe);
+        assert_eq!(
+            a.admit(&key(), after_cool_down).await,
+            BreakerAdmission::Probe
+        );
         assert_eq!(store.get(&key()).unwrap().state, BreakerState::HalfOpen);
         assert!(!b.admit(&key(), after_cool_down + 1).await.is_allowed());
     }
@@ -399,10 +402,10 @@ mod tests {
         let (store, a, b) = pair(cfg());
         fail_times(&a, 10, 1_000).await;
         let t = 1_000 + cfg().open_ms;
-        assert_eq!(b.admit(&key(), t).await, Admission::Probe);
+        assert_eq!(b.admit(&key(), t).await, BreakerAdmission::Probe);
         assert_eq!(b.record(&key(), t + 500, true).await, Transition::Closed);
         assert_eq!(store.get(&key()).unwrap().state, BreakerState::Closed);
-        assert_eq!(a.admit(&key(), t + 2_000).await, Admission::Allowed);
+        assert_eq!(a.admit(&key(), t + 2_000).await, BreakerAdmission::Allowed);
     }
 
     #[tokio::test]
@@ -410,7 +413,7 @@ mod tests {
         let (store, a, _) = pair(cfg());
         fail_times(&a, 10, 1_000).await;
         let t = 1_000 + cfg().open_ms;
-        assert_eq!(a.admit(&key(), t).await, Admission::Probe);
+        assert_eq!(a.admit(&key(), t).await, BreakerAdmission::Probe);
         assert_eq!(a.record(&key(), t + 500, false).await, Transition::Reopened);
         let stored = store.get(&key()).unwrap();
         assert_eq!(
@@ -476,14 +479,14 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_store_degrades_to_a_local_breaker() {
-        let breaker = SharedBreaker::new(crate::resilience::testing::FailingBreakerStore, cfg());
+        let breaker = SharedBreaker::new(crate::resilience::in_memory::FailingBreakerStore, cfg());
         for _ in 0..10 {
             breaker.record(&key(), 1_000, false).await;
         }
         assert!(!breaker.admit(&key(), 1_001).await.is_allowed());
         assert_eq!(
             breaker.admit(&key(), 1_000 + cfg().open_ms).await,
-            Admission::Probe
+            BreakerAdmission::Probe
         );
     }
 

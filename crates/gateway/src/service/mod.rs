@@ -32,7 +32,7 @@ use crate::config::GatewayConfig;
 use crate::controls::{cache, output_cap};
 use crate::error::GatewayError;
 use crate::ports::{ConverseEventStream, InvokeChunkStream, ModelClient, Target};
-use crate::resilience::testing::{InMemoryBreakerStore, InMemoryHealthStore};
+use crate::resilience::in_memory::{InMemoryBreakerStore, InMemoryHealthStore};
 use crate::resilience::{
     BreakerStore, Clock, FallbackReport, HealthStore, RetryBudget, SharedBreaker, SharedHealth,
 };
@@ -390,7 +390,8 @@ impl<M: ModelClient> Gateway<M> {
             flexibility,
             unix_ms(),
         )
-        .await?;
+        .await
+        .map_err(|e| self.config.narrow_unknown(e, caller.allowed_models))?;
         caller.restrict(&self.config, &mut plan.chain)?;
         Ok(plan)
     }
@@ -421,7 +422,11 @@ impl<M: ModelClient> Gateway<M> {
             .map_or(request.model_id.as_str(), |t| t.model_id.as_str());
         let default = self.config.controls.estimate.default_max_output_tokens;
         Ok(
-            match output_cap::cap_invoke(model_id, &request.body, default)? {
+            match output_cap::cap_invoke(
+                output_cap::BodyDialect::of(&self.config, model_id),
+                &request.body,
+                default,
+            )? {
                 Cow::Borrowed(_) => Cow::Borrowed(request),
                 Cow::Owned(body) => Cow::Owned(InvokeRequest {
                     body,
@@ -440,6 +445,24 @@ impl<M: ModelClient> Gateway<M> {
             caller.tenant,
             request,
         )
+    }
+
+    /// `work` bounded by the request timeout and the caller's deadline: for the calls the
+    /// gateway makes that are not model calls (a knowledge base's `Retrieve`).
+    pub(crate) async fn within_deadline<F: Future>(
+        &self,
+        deadline: Option<Instant>,
+        work: F,
+    ) -> Result<F::Output, GatewayError> {
+        let until = self.deadline(deadline);
+        let left = until.saturating_duration_since(self.policies.clock.now());
+        timeout::within(&self.policies.clock, left, work)
+            .await
+            .ok_or_else(|| GatewayError::Upstream {
+                kind: crate::error::UpstreamKind::ModelTimeout,
+                message: "the call did not finish within the request's deadline".to_owned(),
+                retry_after: None,
+            })
     }
 
     /// The sooner of the configured request timeout and the caller's deadline.

@@ -249,7 +249,7 @@ fn classify(
 mod tests {
     use super::*;
     use crate::resilience::HealthConfig;
-    use crate::resilience::testing::InMemoryHealthStore;
+    use crate::resilience::in_memory::InMemoryHealthStore;
 
     fn config(json: &str) -> GatewayConfig {
         GatewayConfig::parse("test", json).unwrap()

@@ -5,7 +5,7 @@ use super::*;
 use crate::api::converse::{ContentBlock, ConverseOutput, Message, Metrics, Role, Usage};
 use crate::api::stream::{BlockDelta, ContentBlockDelta, MessageStart, StreamEvent};
 use crate::error::UpstreamKind;
-use crate::resilience::testing::InMemoryBreakerStore;
+use crate::resilience::in_memory::InMemoryBreakerStore;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::Mutex;

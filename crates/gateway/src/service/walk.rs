@@ -9,7 +9,7 @@ use super::unix_ms;
 use crate::error::{GatewayError, UpstreamKind};
 use crate::ports::Target;
 use crate::resilience::{
-    Admission, AttemptInfo, Clock, ErrorClass, FallbackPlan, FallbackReport, RetryBudget,
+    AttemptInfo, BreakerAdmission, Clock, ErrorClass, FallbackPlan, FallbackReport, RetryBudget,
     RetryContext, RetryError, RetryPolicy, SharedBreaker, SharedHealth, Step, StopReason,
 };
 use std::future::Future;
@@ -156,7 +156,7 @@ impl Policies {
         (calls, cut_off): (&AtomicU32, &AtomicU32),
     ) -> Result<T, AttemptError> {
         let admission = self.breaker.admit(target, unix_ms()).await;
-        if let Admission::Rejected { retry_in } = admission {
+        if let BreakerAdmission::Rejected { retry_in } = admission {
             return Err(AttemptError::Open { retry_in });
         }
         calls.fetch_add(1, Ordering::Relaxed);
@@ -187,7 +187,7 @@ impl Policies {
                     self.breaker.record(target, now_ms, false).await;
                     self.health
                         .observe(&target.model_id, now_ms, latency_ms, false);
-                } else if admission == Admission::Probe {
+                } else if admission == BreakerAdmission::Probe {
                     // The target answered (the request was at fault): the probe slot must be
                     // released, and an answer is a healthy sign.
                     self.breaker.record(target, now_ms, true).await;

@@ -4,13 +4,13 @@
 //! allow-list, limits and budget, idempotent by `clientRequestToken`); reads show the
 //! caller's own invocations only, and another tenant's ARN answers as an unknown one.
 
-use crate::app::{JobsBackend, SharedState};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::Refused;
 use crate::error_response::Dialect;
 use crate::headers;
-use crate::principal::Principal;
+use crate::http_controls::call::Refused;
+use crate::principal::RequestPrincipal;
+use crate::state::{JobsBackend, SharedState};
 use axum::Json;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{Path, Query, State};
@@ -77,7 +77,7 @@ fn answer(ctx: &RequestContext, result: Result<Value, Refused>) -> Response {
 pub async fn start(
     State(state): State<SharedState>,
     ctx: RequestContext,
-    principal: Principal,
+    principal: RequestPrincipal,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
@@ -125,7 +125,7 @@ pub async fn get(
     State(state): State<SharedState>,
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     ctx: RequestContext,
-    principal: Principal,
+    principal: RequestPrincipal,
 ) -> Response {
     let result = async {
         let (backend, settings) = enabled(&state)?;
@@ -149,7 +149,7 @@ pub async fn list(
     State(state): State<SharedState>,
     uri: Uri,
     ctx: RequestContext,
-    principal: Principal,
+    principal: RequestPrincipal,
 ) -> Response {
     let result = async {
         let (backend, settings) = enabled(&state)?;

@@ -2,11 +2,11 @@
 //! Bodies, errors and stream framing are Bedrock's own, so an unmodified AWS SDK works.
 
 use super::{CallDeadline, Segment, streaming};
-use crate::app::SharedState;
 use crate::body::{bytes_or_error, parse_json};
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
+use crate::http_controls::call::{CallContext, Refused};
+use crate::state::SharedState;
 use crate::wire;
 use axum::Json;
 use axum::extract::State;

@@ -5,10 +5,10 @@
 //! and show only the models the caller's key may use. Errors in Bedrock's shape.
 
 use super::Segment;
-use crate::app::SharedState;
 use crate::context::RequestContext;
 use crate::error_response::{ApiError, Dialect};
-use crate::principal::Principal;
+use crate::principal::RequestPrincipal;
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -19,7 +19,7 @@ use std::collections::HashMap;
 
 type Params = Query<HashMap<String, String>>;
 
-fn catalog<'a>(state: &'a SharedState, principal: &'a Principal) -> Catalog<'a> {
+fn catalog<'a>(state: &'a SharedState, principal: &'a RequestPrincipal) -> Catalog<'a> {
     Catalog {
         config: state.gateway.config(),
         allowed: principal.allowed_models(),
@@ -55,7 +55,7 @@ fn page(params: &HashMap<String, String>) -> Result<(usize, usize), GatewayError
 pub async fn list_inference_profiles(
     State(state): State<SharedState>,
     ctx: RequestContext,
-    principal: Principal,
+    principal: RequestPrincipal,
     Query(params): Params,
 ) -> Response {
     let result = (|| {
@@ -93,7 +93,7 @@ pub async fn list_inference_profiles(
 pub async fn get_inference_profile(
     State(state): State<SharedState>,
     ctx: RequestContext,
-    principal: Principal,
+    principal: RequestPrincipal,
     Segment(id): Segment,
 ) -> Response {
     match catalog(&state, &principal).profile_by_id(&id) {
@@ -104,7 +104,7 @@ pub async fn get_inference_profile(
 
 pub async fn list_foundation_models(
     State(state): State<SharedState>,
-    principal: Principal,
+    principal: RequestPrincipal,
     Query(params): Params,
 ) -> Response {
     let mut models = catalog(&state, &principal).foundation_models();

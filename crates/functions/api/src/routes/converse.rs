@@ -1,12 +1,12 @@
 //! `POST /v1/converse` and `/v1/converse-stream`: Bedrock's Converse body with `modelId` in it.
 
 use super::{CallDeadline, streaming};
-use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::CallContext;
 use crate::error_response::Dialect;
+use crate::http_controls::call::CallContext;
 use crate::sse;
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;

@@ -5,11 +5,11 @@
 //! carry the sum of the calls.
 
 use super::CallDeadline;
-use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::{COST, CallContext, Refused};
 use crate::error_response::Dialect;
+use crate::http_controls::call::{COST, CallContext, Refused};
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -123,9 +123,13 @@ async fn embed(
             // estimate, which is what the reservation charged.
             let reported = match from_invoke_body(&done.served.value.body) {
                 Some(usage) => usage.input,
-                None => gateway::controls::estimate::invoke(&model.id, &invoke.body, estimate)
-                    .map(|e| e.input_tokens)
-                    .unwrap_or(0),
+                None => gateway::controls::estimate::invoke(
+                    gateway::controls::output_cap::BodyDialect::Bedrock(&model.id),
+                    &invoke.body,
+                    estimate,
+                )
+                .map(|e| e.input_tokens)
+                .unwrap_or(0),
             };
             Ok::<_, Refused>((done, counted, reported))
         }

@@ -7,13 +7,13 @@
 //! deployment's static SSRF checks; a job record too large to finish is refused with 413.
 
 use super::Segment;
-use crate::app::{JobsBackend, SharedState};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::Refused;
 use crate::error_response::{ApiError, Dialect};
 use crate::headers;
-use crate::principal::Principal;
+use crate::http_controls::call::Refused;
+use crate::principal::RequestPrincipal;
+use crate::state::{JobsBackend, SharedState};
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -58,7 +58,7 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, GatewayError> 
 
 /// The hosts the principal's jobs may call back: its key's list, else its tenant's; empty
 /// (callbacks refused) for callers with neither.
-fn callback_hosts(principal: &Principal) -> Vec<String> {
+fn callback_hosts(principal: &RequestPrincipal) -> Vec<String> {
     let key = principal.key.as_ref().map(|k| &k.callback_hosts);
     let tenant = principal.tenant_policy.as_ref().map(|t| &t.callback_hosts);
     key.filter(|hosts| !hosts.is_empty())
@@ -70,7 +70,7 @@ fn callback_hosts(principal: &Principal) -> Vec<String> {
 pub async fn submit(
     State(state): State<SharedState>,
     ctx: RequestContext,
-    principal: Principal,
+    principal: RequestPrincipal,
     request_headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -98,7 +98,13 @@ pub async fn submit(
             id,
             now,
             backend.settings,
-        )?;
+        )
+        .map_err(|e| {
+            state
+                .gateway
+                .config()
+                .narrow_unknown(e, principal.allowed_models())
+        })?;
         // The worker vets the callback against the same list again when it delivers.
         record.callback_hosts = allowed_callback_hosts;
         let submitter = JobSubmitter {
@@ -141,7 +147,7 @@ pub async fn status(
     State(state): State<SharedState>,
     Segment(job_id): Segment,
     ctx: RequestContext,
-    principal: Principal,
+    principal: RequestPrincipal,
 ) -> Response {
     let result = async {
         let backend = backend(&state)?;

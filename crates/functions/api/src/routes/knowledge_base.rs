@@ -7,45 +7,49 @@
 //!   Runtime's wire operations for SDK users. RetrieveAndGenerate is answered the same way
 //!   (the `modelArn` names a configured model), never by Bedrock's own generation.
 //!
-//! Every route needs a configured knowledge base (`knowledge_bases[]`; else 404) that the
-//! caller's allow-list covers (`kb:<id>` or `kb:*`; an empty list covers all; else 403).
-//! Retrieve alone calls no model, so it is not metered against token limits or budgets.
+//! Every route needs a knowledge base the caller's allow-list covers (`kb:<id>` or `kb:*`; an
+//! empty list covers all; else 403) that is configured (`knowledge_bases[]`; else 404). Every
+//! retrieval is a metered call: Retrieve alone is admitted under `kb:<id>` and priced as its
+//! query's embedding; a RAG answer is one admitted call whose reservation covers the chunks
+//! before they are retrieved, so a refused caller retrieves nothing.
 
 use super::{CallDeadline, Segment};
-use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
+use crate::http_controls::call::{CallContext, Refused};
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use gateway::GatewayError;
+use gateway::controls::output_cap::MAX_OUTPUT_TOKENS;
 use gateway::knowledge_base::rag::{self, Citation};
-use gateway::knowledge_base::{
-    Chunk, KnowledgeBaseClient, KnowledgeBaseConfig, MAX_QUERY_CHARS, MAX_RESULTS, permits,
-};
-use gateway::service::Route;
+use gateway::knowledge_base::{Chunk, KnowledgeBaseConfig, MAX_QUERY_CHARS, MAX_RESULTS, permits};
+use gateway::metered::{GroundedAnswer, Query};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-/// The knowledge base `id`, if configured, enabled and allowed to this caller.
+/// The knowledge base `id`, if this caller may use it (else 403, whether or not it exists:
+/// a key learns nothing of the knowledge bases outside its allow-list) and it is configured
+/// (else 404). The metered call checks the allow-list again.
 fn admit<'a>(
     state: &'a SharedState,
     call: &CallContext,
     id: &str,
 ) -> Result<&'a KnowledgeBaseConfig, GatewayError> {
-    let kb = state.gateway.config().knowledge_base(id).ok_or_else(|| {
-        GatewayError::NotFound(format!("knowledge base '{id}' is not configured"))
-    })?;
     if !permits(call.principal.allowed_models(), id) {
         return Err(GatewayError::Forbidden(format!(
             "this key may not use knowledge base '{id}'"
         )));
     }
-    Ok(kb)
+    state
+        .gateway
+        .config()
+        .knowledge_base(id)
+        .ok_or_else(|| GatewayError::NotFound(format!("knowledge base '{id}' is not configured")))
 }
 
 fn check_query(field: &str, query: &str) -> Result<(), GatewayError> {
@@ -79,50 +83,33 @@ fn check_count(
     Ok(count)
 }
 
-async fn retrieve_chunks(
-    state: &SharedState,
-    call: &CallContext,
-    kb: &KnowledgeBaseConfig,
-    query: &str,
-    count: u32,
-) -> Result<Vec<Chunk>, GatewayError> {
-    let client = state.knowledge_bases.get().ok_or_else(|| {
-        GatewayError::Internal("knowledge bases are configured but no client was built".into())
-    })?;
-    call.audit.update(|r| r.model = format!("kb:{}", kb.id));
-    client.retrieve(&kb.id, query, count).await
-}
-
 /// One RAG question: which model answers, what is asked, how many chunks ground it.
 struct Ask<'a> {
     model: &'a str,
-    query: &'a str,
-    count: u32,
+    query: Query<'a>,
     max_tokens: Option<u32>,
     deadline: Option<std::time::Instant>,
 }
 
-/// Retrieve, then generate through the call path: the answer, its citations and the chunks,
+/// Retrieve, then generate, as one metered call: the answer, its citations and the chunks,
 /// and the call's headers (`x-gateway-*`, cost, rate limits).
 async fn answer(
     state: &SharedState,
     call: &CallContext,
-    kb: &KnowledgeBaseConfig,
     ask: Ask<'_>,
     request_id: &str,
 ) -> Result<(Answered, http::HeaderMap), Refused> {
-    let chunks = retrieve_chunks(state, call, kb, ask.query, ask.count).await?;
-    let request = rag::grounded_request(ask.query, &chunks, ask.max_tokens);
     let done = call
-        .converse(state, Route::Model(ask.model), &request, ask.deadline)
+        .grounded_converse(state, ask.query, ask.model, ask.max_tokens, ask.deadline)
         .await?;
-    let text = done.served.value.text();
-    let citations = rag::citations(&text, &chunks);
     let headers = done.headers(request_id);
+    let GroundedAnswer { response, chunks } = done.served.value;
+    let text = response.text();
+    let citations = rag::citations(&text, &chunks);
     Ok((
         Answered {
-            model: done.served.target.model_id.clone(),
-            usage: done.served.value.usage,
+            model: done.served.target.model_id,
+            usage: response.usage,
             text,
             citations,
             chunks,
@@ -166,14 +153,26 @@ pub async fn query(
         let kb = admit(&state, &call, &kb_id)?;
         check_query("query", &request.query)?;
         let count = check_count("number_of_results", request.number_of_results, kb)?;
+        if let Some(max) = request.max_tokens
+            && !(1..=MAX_OUTPUT_TOKENS).contains(&u64::from(max))
+        {
+            return Err(GatewayError::invalid(
+                "max_tokens",
+                format!("max_tokens must be 1 to {MAX_OUTPUT_TOKENS}"),
+            )
+            .into());
+        }
         let ask = Ask {
             model: request.model.as_deref().unwrap_or(&kb.model),
-            query: &request.query,
-            count,
+            query: Query {
+                knowledge_base: kb,
+                text: &request.query,
+                count,
+            },
             max_tokens: request.max_tokens,
             deadline,
         };
-        answer(&state, &call, kb, ask, &ctx.request_id).await
+        answer(&state, &call, ask, &ctx.request_id).await
     }
     .await;
     match result {
@@ -244,6 +243,7 @@ pub async fn retrieve(
     Segment(kb_id): Segment,
     ctx: RequestContext,
     call: CallContext,
+    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
@@ -255,11 +255,17 @@ pub async fn retrieve(
             WireRetrievalConfiguration::count(request.retrieval_configuration.as_ref()),
             kb,
         )?;
-        retrieve_chunks(&state, &call, kb, &request.retrieval_query.text, count).await
+        let query = Query {
+            knowledge_base: kb,
+            text: &request.retrieval_query.text,
+            count,
+        };
+        let done = call.retrieve(&state, query, deadline).await?;
+        Ok::<_, Refused>((done.headers(&ctx.request_id), done.served.value))
     }
     .await;
     match result {
-        Ok(chunks) => {
+        Ok((mut headers, chunks)) => {
             let results: Vec<Value> = chunks
                 .iter()
                 .map(|chunk| {
@@ -270,11 +276,10 @@ pub async fn retrieve(
                     result
                 })
                 .collect();
-            let mut headers = http::HeaderMap::new();
             crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
             (headers, Json(json!({ "retrievalResults": results }))).into_response()
         }
-        Err(error) => Refused::from(error).into_response(Dialect::Bedrock, &ctx.request_id),
+        Err(refused) => refused.into_response(Dialect::Bedrock, &ctx.request_id),
     }
 }
 
@@ -341,12 +346,15 @@ pub async fn retrieve_and_generate(
         )?;
         let ask = Ask {
             model: &kb_config.model_arn,
-            query: &request.input.text,
-            count,
+            query: Query {
+                knowledge_base: kb,
+                text: &request.input.text,
+                count,
+            },
             max_tokens: None,
             deadline,
         };
-        let (answered, headers) = answer(&state, &call, kb, ask, &ctx.request_id).await?;
+        let (answered, headers) = answer(&state, &call, ask, &ctx.request_id).await?;
         Ok((answered, headers, request.session_id))
     }
     .await;

@@ -5,11 +5,11 @@
 //! and audit apply as on `/model/{id}/invoke`. Translation: `gateway::api::anthropic`.
 
 use super::{CallDeadline, streaming};
-use crate::app::SharedState;
 use crate::body::bytes_or_error;
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::{ApiError, Dialect};
+use crate::http_controls::call::{CallContext, Refused};
+use crate::state::SharedState;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
@@ -30,6 +30,7 @@ const ANTHROPIC_REQUEST_ID: &str = "request-id";
 
 fn parse(
     state: &SharedState,
+    call: &CallContext,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
     endpoint: Endpoint,
@@ -44,7 +45,9 @@ fn parse(
     if !request.dropped.is_empty() {
         tracing::debug!(dropped = ?request.dropped, "Messages fields Bedrock does not take");
     }
-    let name = anthropic::route_name(state.gateway.config(), &request.model)?;
+    let config = state.gateway.config();
+    let name = anthropic::route_name(config, &request.model)
+        .map_err(|e| config.narrow_unknown(e, call.principal.allowed_models()))?;
     Ok((request, name))
 }
 
@@ -67,7 +70,7 @@ pub async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let (request, name) = parse(&state, &headers, body, Endpoint::Create)?;
+        let (request, name) = parse(&state, &call, &headers, body, Endpoint::Create)?;
         let invoke = InvokeRequest {
             model_id: name.clone(),
             body: request.body,
@@ -134,7 +137,7 @@ pub async fn count_tokens(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let (request, name) = parse(&state, &headers, body, Endpoint::CountTokens)?;
+        let (request, name) = parse(&state, &call, &headers, body, Endpoint::CountTokens)?;
         let input = CountTokensInput::InvokeModel(request.body);
         let done = call.count_tokens(&state, &name, &input, deadline).await?;
         let mut headers = done.headers(&ctx.request_id);

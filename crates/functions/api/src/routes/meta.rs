@@ -1,9 +1,9 @@
 //! Health, model list, and the JSON 404 and 405 (Bedrock's `UnknownOperationException` on
 //! Bedrock's paths, so an AWS SDK reports what was refused).
 
-use crate::app::SharedState;
 use crate::context::RequestContext;
 use crate::error_response::{ApiError, Dialect};
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};

@@ -2,11 +2,11 @@
 //! Converse (the translation is `gateway::api::responses*`). Errors in OpenAI's shape.
 
 use super::{CallDeadline, streaming};
-use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::{ApiError, Dialect};
+use crate::http_controls::call::{CallContext, Refused};
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;

@@ -5,11 +5,11 @@
 //! budgets, cost and audit apply. Bodies go to the container unchanged.
 
 use super::{CallDeadline, Segment, streaming};
-use crate::app::SharedState;
 use crate::context::RequestContext;
-use crate::controls::call::CallContext;
-use crate::controls::call::Refused;
 use crate::error_response::Dialect;
+use crate::http_controls::call::CallContext;
+use crate::http_controls::call::Refused;
+use crate::state::SharedState;
 use crate::wire;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -19,24 +19,32 @@ use gateway::GatewayError;
 use gateway::api::invoke::InvokeRequest;
 use http::{HeaderMap, HeaderValue, header};
 
-/// An InvokeModel request for the configured model served by `endpoint`.
+/// An InvokeModel request for the configured model served by `endpoint`. A caller whose
+/// allow-list does not cover that model gets the same 403 as for an endpoint that does not
+/// exist: keys cannot enumerate endpoints, nor learn the models behind them.
 fn request(
     state: &SharedState,
+    call: &CallContext,
     endpoint: &str,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<InvokeRequest, GatewayError> {
-    let model = state
-        .gateway
-        .config()
+    let config = state.gateway.config();
+    let allowed = call.principal.allowed_models();
+    let model = config
         .models
         .iter()
         .find(|m| m.sagemaker.as_ref().is_some_and(|s| s.endpoint == endpoint))
-        .ok_or_else(|| {
+        .filter(|m| config.permits(allowed, &m.id));
+    let Some(model) = model else {
+        return Err(if allowed.is_empty() {
             GatewayError::NotFound(format!(
                 "endpoint '{endpoint}' is not served by this gateway"
             ))
-        })?;
+        } else {
+            GatewayError::Forbidden(format!("this API key may not use endpoint '{endpoint}'"))
+        });
+    };
     super::bedrock::invoke_request(&model.id, headers, body, state)
 }
 
@@ -54,7 +62,7 @@ pub async fn invoke_endpoint(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let request = request(&state, &endpoint, &headers, body)?;
+        let request = request(&state, &call, &endpoint, &headers, body)?;
         call.invoke(&state, &request.model_id, &request, deadline)
             .await
     }
@@ -82,7 +90,7 @@ pub async fn invoke_endpoint_stream(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let request = request(&state, &endpoint, &headers, body)?;
+        let request = request(&state, &call, &endpoint, &headers, body)?;
         call.invoke_stream(&state, &request.model_id, &request, deadline)
             .await
     }

@@ -1,11 +1,11 @@
 //! `POST /api/classify|generate|analyze`: small bodies, statically routed to the task's model.
 
 use super::{CallDeadline, Segment};
-use crate::app::SharedState;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::controls::call::{CallContext, Refused};
 use crate::error_response::Dialect;
+use crate::http_controls::call::{CallContext, Refused};
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;

@@ -2,12 +2,12 @@
 //! model, day and key from the usage ledger. A caller sees its own tenant; an admin key may
 //! name any. Defaults: today (UTC).
 
-use crate::app::SharedState;
 use crate::context::RequestContext;
-use crate::controls::auth::now_ms;
 use crate::error_response::{ApiError, Dialect};
 use crate::headers;
-use crate::principal::Principal;
+use crate::http_controls::auth::now_ms;
+use crate::principal::RequestPrincipal;
+use crate::state::SharedState;
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
@@ -29,7 +29,7 @@ pub struct UsageQuery {
 pub async fn usage(
     State(state): State<SharedState>,
     ctx: RequestContext,
-    principal: Principal,
+    principal: RequestPrincipal,
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
     let result = async {

@@ -1,6 +1,8 @@
 """boto3's sagemaker-runtime and bedrock-agent-runtime clients with endpoint_url set to the
 gateway: invoke_endpoint (SageMaker's wire route), retrieve and retrieve_and_generate.
-Usage: boto3_sagemaker_kb.py BASE_URL ENDPOINT KB_ID MODEL. Exits non-zero on any mismatch."""
+Usage: boto3_sagemaker_kb.py BASE_URL ENDPOINT KB_ID MODEL [KEY_ID SECRET]: with a gateway key
+as the SDK credentials, every call is SigV4-signed with it (sagemaker-runtime signs for service
+`sagemaker`, bedrock-agent-runtime for `bedrock`). Exits non-zero on any mismatch."""
 import json
 import sys
 
@@ -8,11 +10,12 @@ import boto3
 from botocore.config import Config
 
 base, endpoint, kb_id, model = sys.argv[1:5]
+key_id, secret = sys.argv[5:7] if len(sys.argv) > 6 else ("test", "test")
 common = dict(
     endpoint_url=base,
     region_name="us-east-1",
-    aws_access_key_id="test",
-    aws_secret_access_key="test",
+    aws_access_key_id=key_id,
+    aws_secret_access_key=secret,
     config=Config(retries={"max_attempts": 1}),
 )
 
@@ -29,7 +32,10 @@ try:
     sagemaker.invoke_endpoint(EndpointName="not-served", Body=json.dumps(body))
     raise SystemExit("an endpoint the gateway does not serve was invoked")
 except sagemaker.exceptions.ClientError as err:
-    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == 404, err.response
+    # 404 without an allow-list; a key with one gets 403 for every endpoint outside it,
+    # served or not (no enumeration).
+    expected = 404 if key_id == "test" else 403
+    assert err.response["ResponseMetadata"]["HTTPStatusCode"] == expected, err.response
 print("unknown endpoint ok")
 
 agent = boto3.client("bedrock-agent-runtime", **common)

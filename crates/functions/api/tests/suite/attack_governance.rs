@@ -713,3 +713,30 @@ async fn an_invoke_body_with_trailing_bytes_cannot_spend_past_the_budget() {
         trailing.text()
     );
 }
+
+/// Red team (red2): an unknown model's error listed every configured model, so a key limited
+/// to Haiku learned the rest. The list is the key's own models, on every door.
+#[tokio::test]
+async fn attack_an_unknown_model_error_lists_only_the_keys_own_models() {
+    let stack = start(json!({})).await;
+    let key = stack
+        .key("acme", |k| k.allowed_models = vec!["haiku".into()])
+        .await;
+    let converse = json!({"modelId": "no-such-model", "messages": [{"role": "user", "content": [{"text": "hi"}]}]});
+    let chat = json!({"model": "no-such-model", "messages": [{"role": "user", "content": "hi"}]});
+    let messages = json!({"model": "no-such-model", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
+    for (path, body) in [
+        ("/v1/converse", &converse),
+        ("/v1/chat/completions", &chat),
+        ("/v1/messages", &messages),
+    ] {
+        let reply = stack.post(path, &key.api_key, body).await;
+        assert!(reply.status.is_client_error(), "{path}: {}", reply.text());
+        let text = reply.text();
+        assert!(text.contains("no-such-model"), "{path}: {text}");
+        assert!(
+            !text.contains("sonnet") && !text.contains("nova"),
+            "{path} names models outside the key's list: {text}"
+        );
+    }
+}

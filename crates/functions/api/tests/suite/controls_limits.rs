@@ -136,7 +136,7 @@ async fn token_limits_are_enforced_with_reserve_then_settle() {
         refused.json()["error"]["message"]
             .as_str()
             .unwrap()
-            .contains("lower maxTokens")
+            .contains("lower the output-token limit")
     );
 }
 

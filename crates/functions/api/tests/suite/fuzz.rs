@@ -20,7 +20,7 @@ use futures_util::FutureExt;
 use gateway::config::GatewayConfig;
 use gateway::jobs::submit::JobSettings;
 use gateway_aws::bedrock::BedrockModelClient;
-use gateway_aws::controls::TieredLastGood;
+use gateway_aws::control_store::TieredLastGood;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use http::{HeaderName, HeaderValue, Method, Request};
 use http_body_util::BodyExt;

@@ -9,6 +9,7 @@ mod controls_support;
 
 mod attack_governance;
 mod attack_sagemaker_kb;
+mod attack_sagemaker_kb_red3;
 mod bedrock_wire;
 mod bedrock_wire_more;
 mod controls_budget;

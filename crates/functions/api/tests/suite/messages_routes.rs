@@ -229,7 +229,7 @@ async fn converse_one_hour_cache_writes_are_priced_as_such() {
     let usage = &reply.json()["usage"];
     let written = usage["cacheWriteInputTokens"].as_u64().unwrap();
     assert!(written > 0, "{usage}");
-    let price = gateway::controls::prices::PriceTable::builtin(&[])
+    let price = gateway::controls::pricing::PriceTable::builtin(&[])
         .unwrap()
         .lookup(HAIKU, Some("us-east-1"))
         .unwrap();

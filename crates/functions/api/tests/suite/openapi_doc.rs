@@ -52,6 +52,11 @@ fn registered() -> BTreeSet<Operation> {
     let mut ops = BTreeSet::new();
     for chunk in source.split(".route(\"").skip(1) {
         let (path, rest) = chunk.split_once("\",").unwrap();
+        // `governed(state, kind(class), post(handler))`: the method router is the last part.
+        let rest = match rest.strip_prefix("governed(") {
+            Some(governed) => &governed[governed.find("),").unwrap() + 2..],
+            None => rest,
+        };
         // `get(handler)` or `post(handler)`, possibly chained: `get(a).post(b)`.
         let mut rest = rest;
         while let Some((method, after)) = rest.split_once('(') {

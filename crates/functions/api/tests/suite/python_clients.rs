@@ -116,6 +116,35 @@ async fn boto3_sagemaker_runtime_and_bedrock_agent_runtime_through_the_gateway()
     assert_eq!(api.sim.calls(HAIKU), 1);
 }
 
+/// The same boto3 clients with a gateway key as their credentials (api_keys mode): SageMaker
+/// Runtime signs for service `sagemaker`, Agent Runtime for `bedrock`; both verify, and the
+/// key's allow-list, limits and ledger apply.
+#[tokio::test(flavor = "multi_thread")]
+async fn boto3_sagemaker_runtime_and_bedrock_agent_runtime_signed_with_a_gateway_key() {
+    use crate::attack_sagemaker_kb::{ENDPOINT, KB, kb_config};
+    let stack = crate::controls_support::start_with(kb_config()).await;
+    let key = stack
+        .key("acme", |k| {
+            k.allowed_models = vec!["haiku".into(), "ft-llama".into(), format!("kb:{KB}")];
+        })
+        .await;
+    let base = stack.serve().await;
+    let out = run_client_with(
+        "boto3_sagemaker_kb.py",
+        &[&base, ENDPOINT, KB, HAIKU, &key.key_id, &key.secret],
+    )
+    .await;
+    for step in [
+        "invoke_endpoint ok",
+        "retrieve ok",
+        "retrieve_and_generate ok",
+    ] {
+        assert!(out.contains(step), "{out}");
+    }
+    assert_eq!(stack.sim.calls(&format!("sagemaker:{ENDPOINT}")), 1);
+    assert_eq!(stack.sim.calls(&format!("kb:{KB}")), 2);
+}
+
 /// The `anthropic` SDK: `Anthropic(base_url=…)` create (tools, cache_control), stream,
 /// count_tokens, a Claude-Code-shaped beta call and an error; `AnthropicBedrock(base_url=…)`
 /// create and stream with the gateway key as SigV4 credentials. Then a cached-prompt
@@ -170,7 +199,7 @@ async fn official_anthropic_sdk_messages_and_cached_prompt_costs() {
     // nano-dollars per token: input $0.0011/1k = 1100, output $0.0055/1k = 5500, cache read
     // $0.00011/1k = 110, 5-minute write $0.001375/1k = 1375, 1-hour write $0.0022/1k = 2200.
     let (input, output, read, write_5m, write_1h) = (1_100, 5_500, 110, 1_375, 2_200);
-    let table = gateway::controls::prices::PriceTable::builtin(&[]).unwrap();
+    let table = gateway::controls::pricing::PriceTable::builtin(&[]).unwrap();
     let price = table.lookup(HAIKU, Some("us-east-1")).unwrap();
     assert_eq!(
         [

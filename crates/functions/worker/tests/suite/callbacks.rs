@@ -246,7 +246,7 @@ async fn flow(options: Options) -> Flow {
         dedupe: webhook::dedupe::DedupeStore::new(ddb.clone(), &state_table),
         controls: gateway::controls::Controller::new(
             &GatewayConfig::default(),
-            gateway_aws::controls::DynamoControlStore::new(
+            gateway_aws::control_store::DynamoControlStore::new(
                 ddb.clone(),
                 &state_table,
                 &GatewayConfig::default().controls.cache,
@@ -255,7 +255,7 @@ async fn flow(options: Options) -> Flow {
             None,
         )
         .unwrap(),
-        clock: webhook::app::system_clock(),
+        clock: webhook::state::system_clock(),
     });
 
     let bedrock = testkit::local_sdk_config(&sim.endpoint_url());

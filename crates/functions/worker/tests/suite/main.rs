@@ -13,4 +13,5 @@ mod fuzz;
 mod jobs_charging;
 mod jobs_flow;
 mod producers;
+mod sagemaker_jobs;
 mod soak;

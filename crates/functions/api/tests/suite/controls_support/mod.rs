@@ -14,7 +14,7 @@ use bedrock_sim::SimHandle;
 use gateway::config::GatewayConfig;
 use gateway::controls::keys::{self, IssuedKey, KeyRecord};
 use gateway_aws::bedrock::BedrockModelClient;
-use gateway_aws::controls::{DynamoControlStore, TieredLastGood};
+use gateway_aws::control_store::{DynamoControlStore, TieredLastGood};
 use http::{HeaderMap, Request, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
@@ -191,9 +191,13 @@ pub fn instance(
     let bedrock_config = aws_sdk_bedrockruntime::config::Builder::from(&sdk)
         .interceptor(Recorder(Arc::clone(log)))
         .build();
-    let models = BedrockModelClient::new(
-        aws_sdk_bedrockruntime::Client::from_conf(bedrock_config),
-        HashMap::new(),
+    // SageMaker endpoints on the same simulator, for configs that serve some.
+    let models = gateway_aws::models::GatewayModelClient::new(
+        BedrockModelClient::new(
+            aws_sdk_bedrockruntime::Client::from_conf(bedrock_config),
+            HashMap::new(),
+        ),
+        gateway_aws::sagemaker::SageMakerModelClient::from_sdk_config(&sdk, config),
     );
     let parts = gateway_aws::resilience_store::local_parts(config)
         .with_home_region(Some("us-east-1".to_owned()))

@@ -13,7 +13,7 @@ use gateway::config::GatewayConfig;
 use gateway::controls::Controller;
 use gateway::jobs::submit::JobSettings;
 use gateway::webhook::CallbackPolicy;
-use gateway_aws::controls::DynamoControlStore;
+use gateway_aws::control_store::DynamoControlStore;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use hmac::{Hmac, Mac};
 use http::{Request, StatusCode};

@@ -15,7 +15,7 @@ use gateway::jobs::submit::JobSettings;
 use gateway::service::Gateway;
 use gateway::webhook::CallbackPolicy;
 use gateway_aws::bedrock::BedrockModelClient;
-use gateway_aws::controls::DynamoControlStore;
+use gateway_aws::control_store::DynamoControlStore;
 use gateway_aws::event_source::sqs::SqsPoller;
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier, SqsJobQueue};
 use http::{Request, StatusCode};

@@ -4,11 +4,11 @@
 //! controls did in headers: `x-ratelimit-*`, `x-gateway-cost`, `x-gateway-cache`.
 
 use super::audit::AuditSlot;
-use super::auth::{RouteInfo, classify};
-use crate::app::SharedState;
+use super::auth::RouteInfo;
 use crate::error_response::{ApiError, Dialect};
 use crate::headers::{ATTEMPTS, CACHE, served_headers};
-use crate::principal::Principal;
+use crate::principal::RequestPrincipal;
+use crate::state::SharedState;
 use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use gateway::GatewayError;
@@ -18,7 +18,8 @@ use gateway::api::invoke::{InvokeRequest, InvokeResponse};
 use gateway::controls::cache::CacheDirective;
 use gateway::controls::reservation::RateView;
 use gateway::controls::{Refusal, RouteClass};
-use gateway::metered::{Call, Metered, Refused as MeterRefused};
+use gateway::knowledge_base::Chunk;
+use gateway::metered::{Call, GroundedAnswer, Metered, Query, Refused as MeterRefused};
 use gateway::ports::{ConverseEventStream, InvokeChunkStream};
 use gateway::service::{Route, Served};
 use http::request::Parts;
@@ -32,7 +33,7 @@ pub const COST: &str = "x-gateway-cost";
 
 /// The request as the controls see it, extracted from what the auth layer left.
 pub struct CallContext {
-    pub principal: Principal,
+    pub principal: RequestPrincipal,
     pub audit: AuditSlot,
     pub route: RouteClass,
     pub cache_control: CacheDirective,
@@ -42,7 +43,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CallContext {
     type Rejection = Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        let Ok(principal) = Principal::from_request_parts(parts, state).await;
+        let Ok(principal) = RequestPrincipal::from_request_parts(parts, state).await;
         let audit = parts
             .extensions
             .get::<AuditSlot>()
@@ -52,7 +53,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CallContext {
             .extensions
             .get::<RouteInfo>()
             .copied()
-            .unwrap_or_else(|| classify(parts.uri.path()))
+            .unwrap_or(RouteInfo::gateway(RouteClass::Task))
             .class;
         let cache_control = CacheDirective::parse(
             parts
@@ -262,4 +263,42 @@ impl CallContext {
         let call = self.call(deadline);
         Ok(done(state.meter().count_tokens(&call, model, input).await?))
     }
+
+    /// A knowledge base's `Retrieve`, admitted under `kb:<id>` and priced as its query.
+    pub async fn retrieve(
+        &self,
+        state: &SharedState,
+        query: Query<'_>,
+        deadline: Option<Instant>,
+    ) -> Result<Done<Vec<Chunk>>, Refused> {
+        let client = knowledge_base_client(state)?;
+        let call = self.call(deadline);
+        Ok(done(state.meter().retrieve(&call, client, query).await?))
+    }
+
+    /// A question answered by `model` from a knowledge base's chunks: one admitted call.
+    pub async fn grounded_converse(
+        &self,
+        state: &SharedState,
+        query: Query<'_>,
+        model: &str,
+        max_tokens: Option<u32>,
+        deadline: Option<Instant>,
+    ) -> Result<Done<GroundedAnswer>, Refused> {
+        let client = knowledge_base_client(state)?;
+        let call = self.call(deadline);
+        let metered = state
+            .meter()
+            .grounded_converse(&call, client, query, model, max_tokens)
+            .await?;
+        Ok(done(metered))
+    }
+}
+
+fn knowledge_base_client(
+    state: &SharedState,
+) -> Result<&gateway_aws::knowledge_base::BedrockKnowledgeBases, GatewayError> {
+    state.knowledge_bases.get().ok_or_else(|| {
+        GatewayError::Internal("knowledge bases are configured but no client was built".into())
+    })
 }

@@ -7,14 +7,15 @@
 //! the claims of API Gateway's JWT authorizer (tenant from `controls.auth.jwt_tenant_claim`).
 
 use super::audit::{self, AuditSlot};
-use crate::app::SharedState;
 use crate::context::RequestContext;
 use crate::error_response::{ApiError, Dialect};
-use crate::principal::{Principal, jwt_claims, open_principal};
+use crate::principal::{RequestPrincipal, jwt_claims, open_principal};
+use crate::state::SharedState;
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use axum::routing::MethodRouter;
 use gateway::GatewayError;
 use gateway::controls::audit::AuditRecord;
 use gateway::controls::sigv4::{self, SignedRequest};
@@ -29,62 +30,52 @@ pub struct RouteInfo {
     pub dialect: Dialect,
 }
 
-/// The route kind of a path (the layer only runs on routes that have one).
-pub fn classify(path: &str) -> RouteInfo {
-    let gateway = |class| RouteInfo {
-        class,
-        dialect: Dialect::Gateway,
-    };
-    let bedrock = |class| RouteInfo {
-        class,
-        dialect: Dialect::Bedrock,
-    };
-    if let Some(rest) = path.strip_prefix("/model/") {
-        return if rest.ends_with("/converse-stream") {
-            bedrock(RouteClass::ConverseStream)
-        } else if rest.ends_with("/converse") {
-            bedrock(RouteClass::Converse)
-        } else {
-            bedrock(RouteClass::Invoke)
-        };
+impl RouteInfo {
+    /// The gateway's own routes: errors in the gateway's JSON.
+    pub const fn gateway(class: RouteClass) -> Self {
+        Self {
+            class,
+            dialect: Dialect::Gateway,
+        }
     }
-    // Bedrock control-plane reads: listings of what the key may use, open to every key like
-    // its own usage, in Bedrock's error shape and signed like the runtime calls.
-    if path.starts_with("/inference-profiles") || path.starts_with("/foundation-models") {
-        return bedrock(RouteClass::Usage);
+
+    /// Bedrock's (and SageMaker's, Agent Runtime's) wire routes: errors as the AWS SDKs parse them.
+    pub const fn bedrock(class: RouteClass) -> Self {
+        Self {
+            class,
+            dialect: Dialect::Bedrock,
+        }
     }
-    // SageMaker Runtime's invoke and Bedrock Agent Runtime's knowledge-base reads, SDK-shaped.
-    // Bedrock's async API: jobs, in Bedrock's errors.
-    if path == "/async-invoke" || path.starts_with("/async-invoke/") {
-        return bedrock(RouteClass::Jobs);
-    }
-    if path.starts_with("/endpoints/") {
-        return bedrock(RouteClass::Invoke);
-    }
-    if path.starts_with("/knowledgebases/") || path == "/retrieveAndGenerate" {
-        return bedrock(RouteClass::Converse);
-    }
-    match path {
-        "/v1/converse" => gateway(RouteClass::Converse),
-        "/v1/converse-stream" => gateway(RouteClass::ConverseStream),
-        "/v1/chat/completions" | "/v1/responses" => RouteInfo {
-            class: RouteClass::Chat,
+
+    pub const fn openai(class: RouteClass) -> Self {
+        Self {
+            class,
             dialect: Dialect::OpenAi,
-        },
-        "/v1/embeddings" => RouteInfo {
-            class: RouteClass::Embeddings,
-            dialect: Dialect::OpenAi,
-        },
-        "/v1/usage" => gateway(RouteClass::Usage),
-        p if p.starts_with("/v1/knowledge-bases/") => gateway(RouteClass::Converse),
-        // Anthropic's Messages API: InvokeModel with the Anthropic body, in Anthropic's errors.
-        "/v1/messages" | "/v1/messages/count_tokens" => RouteInfo {
-            class: RouteClass::Invoke,
+        }
+    }
+
+    pub const fn anthropic(class: RouteClass) -> Self {
+        Self {
+            class,
             dialect: Dialect::Anthropic,
-        },
-        p if p.starts_with("/v1/jobs") => gateway(RouteClass::Jobs),
-        _ => gateway(RouteClass::Task),
+        }
     }
+}
+
+/// A route behind the auth layer, declared where it is registered with its kind and the
+/// dialect its errors are rendered in: the layer and the handler read them from the request,
+/// nothing re-parses the path.
+pub fn governed(
+    state: &SharedState,
+    info: RouteInfo,
+    route: MethodRouter<SharedState>,
+) -> MethodRouter<SharedState> {
+    route
+        .layer::<_, std::convert::Infallible>(axum::middleware::from_fn_with_state(
+            Arc::clone(state),
+            layer,
+        ))
+        .layer::<_, std::convert::Infallible>(axum::Extension(info))
 }
 
 pub fn now_ms() -> u64 {
@@ -95,7 +86,11 @@ pub async fn layer(State(state): State<SharedState>, request: Request, next: Nex
     let (mut parts, body) = request.into_parts();
     let ctx = RequestContext::from_parts(&parts);
     parts.extensions.insert(ctx.clone());
-    let info = classify(parts.uri.path());
+    let Some(info) = parts.extensions.get::<RouteInfo>().copied() else {
+        // Every governed route declares its kind (`governed`): a route without one is a bug.
+        let error = GatewayError::Internal(format!("route {} declares no kind", parts.uri.path()));
+        return refuse(error, Dialect::Gateway, &ctx.request_id);
+    };
     let route = parts
         .extensions
         .get::<MatchedPath>()
@@ -128,9 +123,10 @@ pub async fn layer(State(state): State<SharedState>, request: Request, next: Nex
         let response = refuse(error, info.dialect, &ctx.request_id);
         return audit::finish(response, slot, metrics, namespace);
     }
-    parts.extensions.insert(Principal(Arc::new(principal)));
+    parts
+        .extensions
+        .insert(RequestPrincipal(Arc::new(principal)));
     parts.extensions.insert(slot.clone());
-    parts.extensions.insert(info);
     let abandoned = audit::WriteIfAbandoned::arm(&slot, &metrics, &namespace);
     let response = next.run(Request::from_parts(parts, body)).await;
     abandoned.disarm();

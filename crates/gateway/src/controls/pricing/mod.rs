@@ -2,8 +2,11 @@
 //! model's flat `price_per_1k_tokens` for models the table lacks; a call without a region is
 //! priced in the home region. One place, used by the API's controls and the jobs worker.
 
+mod table;
+
+pub use table::{Price, PriceEntry, PriceTable, split_model_id};
+
 use super::money::Nanos;
-use super::prices::{Price, PriceTable};
 use super::usage::TokenUsage;
 use crate::config::GatewayConfig;
 use std::collections::HashMap;

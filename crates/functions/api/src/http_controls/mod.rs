@@ -14,7 +14,7 @@ pub(crate) mod call;
 
 use gateway::config::{ConfigError, GatewayConfig};
 use gateway::controls::{AuthMode, Controller};
-use gateway_aws::controls::DynamoControlStore;
+use gateway_aws::control_store::DynamoControlStore;
 use std::io::Write;
 use std::sync::{Arc, Mutex, PoisonError};
 

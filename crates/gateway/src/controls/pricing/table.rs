@@ -3,8 +3,8 @@
 //! source and date); `controls.prices` entries take precedence, then a model's
 //! `price_per_1k_tokens` from the models section.
 
-use super::money::Nanos;
-use super::usage::TokenUsage;
+use crate::controls::money::Nanos;
+use crate::controls::usage::TokenUsage;
 use serde::Deserialize;
 
 /// One row of the table. `region` and `profile` narrow it: the most specific row that
