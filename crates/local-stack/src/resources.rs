@@ -54,6 +54,8 @@ pub struct LocalResources {
     pub topics: BTreeMap<String, LocalTopic>,
     pub secrets: BTreeMap<String, LocalSecret>,
     pub buses: BTreeMap<String, LocalBus>,
+    /// S3 buckets by logical id; `Ref` is the bucket's name (its logical id, lowercased).
+    pub buckets: BTreeMap<String, String>,
 }
 
 impl LocalResources {
@@ -80,6 +82,8 @@ impl ResourceAttributes for LocalResources {
             &secret.arn
         } else if let Some(bus) = self.buses.get(logical_id) {
             &bus.name
+        } else if let Some(bucket) = self.buckets.get(logical_id) {
+            bucket
         } else {
             &self.topics.get(logical_id)?.arn
         };
@@ -115,6 +119,11 @@ impl ResourceAttributes for LocalResources {
             match attribute {
                 "Arn" => Some(bus.arn.clone()),
                 "Name" => Some(bus.name.clone()),
+                _ => None,
+            }
+        } else if let Some(bucket) = self.buckets.get(logical_id) {
+            match attribute {
+                "Arn" => Some(format!("arn:aws:s3:::{bucket}")),
                 _ => None,
             }
         } else {
@@ -361,6 +370,7 @@ pub async fn create(
         tracing::info!(subscription = %spec.logical_id, protocol = %subscription.protocol, "created subscription");
     }
     create_event_buses(template, sdk, &mut local).await?;
+    create_buckets(template, sdk, &mut local).await?;
     Ok(local)
 }
 
@@ -416,6 +426,41 @@ async fn create_event_buses(
                 .map_err(|e| failed(&what, aws_sdk_eventbridge::error::DisplayErrorContext(e)))?;
         }
         tracing::info!(rule = %rule.logical_id, bus = %rule.bus, targets = rule.targets.len(), "created event rule");
+    }
+    Ok(())
+}
+
+/// The buckets (StartAsyncInvoke's outputs), path-style as the worker's client addresses them.
+async fn create_buckets(
+    template: &Template,
+    sdk: &aws_config::SdkConfig,
+    local: &mut LocalResources,
+) -> Result<(), StackError> {
+    let s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    );
+    for logical_id in template.buckets()? {
+        let name = logical_id.to_ascii_lowercase();
+        let mut request = s3.create_bucket().bucket(&name);
+        if let Some(region) = sdk.region().filter(|r| r.as_ref() != "us-east-1") {
+            request = request.create_bucket_configuration(
+                aws_sdk_s3::types::CreateBucketConfiguration::builder()
+                    .location_constraint(aws_sdk_s3::types::BucketLocationConstraint::from(
+                        region.as_ref(),
+                    ))
+                    .build(),
+            );
+        }
+        request.send().await.map_err(|e| {
+            failed(
+                format!("bucket {logical_id}"),
+                aws_sdk_s3::error::DisplayErrorContext(e),
+            )
+        })?;
+        tracing::info!(bucket = %logical_id, name, "created bucket");
+        local.buckets.insert(logical_id, name);
     }
     Ok(())
 }

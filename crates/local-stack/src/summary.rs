@@ -194,6 +194,31 @@ pub fn summary(stack: &LocalStack) -> String {
             "  curl -s {api}/v1/jobs/job-$(printf 'demo\\0producer/demo/order-1' | sha256sum | cut -c1-32)"
         );
     }
+    if let Some(bucket) = stack.resources.buckets.values().next() {
+        let _ = writeln!(
+            out,
+            "  # Bedrock's async API (any bedrock-runtime client pointed at the gateway): start, poll, list; the answer lands in S3"
+        );
+        let aws = format!(
+            "AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region us-east-1 --endpoint-url {api}"
+        );
+        let _ = writeln!(
+            out,
+            "  arn=$({aws} bedrock-runtime start-async-invoke --model-id haiku \\\n    --model-input '{{\"anthropic_version\":\"bedrock-2023-05-31\",\"max_tokens\":200,\"messages\":[{{\"role\":\"user\",\"content\":\"Hello\"}}]}}' \\\n    --output-data-config '{{\"s3OutputDataConfig\":{{\"s3Uri\":\"s3://{bucket}/runs\"}}}}' --query invocationArn --output text)"
+        );
+        let _ = writeln!(
+            out,
+            "  {aws} bedrock-runtime get-async-invoke --invocation-arn \"$arn\""
+        );
+        let _ = writeln!(
+            out,
+            "  {aws} bedrock-runtime list-async-invokes --status-equals Completed"
+        );
+        let _ = writeln!(
+            out,
+            "  AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test aws --region us-east-1 --endpoint-url {moto} s3 cp \"s3://{bucket}/runs/${{arn##*/}}/output.json\" -"
+        );
+    }
     if let Some(webhook) = &stack.webhook_url {
         let callback = stack
             .callback_inbox_url

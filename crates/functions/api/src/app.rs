@@ -2,8 +2,8 @@
 
 use crate::http_controls::auth::{RouteInfo, governed};
 use crate::routes::{
-    bedrock, bedrock_catalog, converse, embeddings, jobs, knowledge_base, messages, meta, openai,
-    responses, sagemaker, tasks, usage,
+    async_invoke, bedrock, bedrock_catalog, converse, embeddings, jobs, knowledge_base, messages,
+    meta, openai, responses, sagemaker, tasks, usage,
 };
 use crate::state::SharedState;
 use axum::Router;
@@ -80,6 +80,19 @@ pub fn router(state: SharedState) -> Router {
         // Usage and cost by model and day, from the ledger.
         .route("/v1/usage", governed(s, gw(Usage), get(usage::usage)))
         // The bedrock-runtime wire API itself, for AWS SDKs whose endpoint is the gateway.
+        // Bedrock's async API: jobs, in Bedrock's errors.
+        .route(
+            "/async-invoke",
+            governed(
+                s,
+                aws(Jobs),
+                post(async_invoke::start).get(async_invoke::list),
+            ),
+        )
+        .route(
+            "/async-invoke/{*invocation_arn}",
+            governed(s, aws(Jobs), get(async_invoke::get)),
+        )
         .route(
             "/model/{model_id}/converse",
             governed(s, aws(Converse), post(bedrock::converse)),

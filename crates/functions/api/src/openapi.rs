@@ -207,6 +207,28 @@ fn get_inference_profile() {}
         (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
 fn list_foundation_models() {}
 
+#[utoipa::path(post, path = "/async-invoke", tag = "bedrock",
+    request_body(content = Object, description = "Bedrock StartAsyncInvoke: modelId, modelInput (the model's InvokeModel body), outputDataConfig.s3OutputDataConfig.s3Uri (inside the deployment's output bucket), clientRequestToken"),
+    responses((status = 200, description = "`{\"invocationArn\"}`", body = Object),
+        (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
+fn start_async_invoke() {}
+
+#[utoipa::path(get, path = "/async-invoke", tag = "bedrock",
+    params(
+        ("statusEquals" = Option<String>, Query), ("submitTimeAfter" = Option<String>, Query),
+        ("submitTimeBefore" = Option<String>, Query), ("sortBy" = Option<String>, Query),
+        ("sortOrder" = Option<String>, Query), ("maxResults" = Option<u32>, Query),
+        ("nextToken" = Option<String>, Query)),
+    responses((status = 200, description = "Bedrock ListAsyncInvokes, of the caller's own invocations", body = Object),
+        (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
+fn list_async_invokes() {}
+
+#[utoipa::path(get, path = "/async-invoke/{invocationArn}", tag = "bedrock",
+    params(("invocationArn" = String, Path, description = "The invocation's ARN, URL-encoded")),
+    responses((status = 200, description = "Bedrock GetAsyncInvoke", body = Object),
+        (status = "4XX", description = "Bedrock's error shape", body = BedrockErrorBody)))]
+fn get_async_invoke() {}
+
 /// Errors on the Anthropic Messages routes.
 #[derive(Serialize, ToSchema)]
 pub struct AnthropicErrorBody {
@@ -320,7 +342,8 @@ task routes; async jobs; usage; the Bedrock Runtime wire API and control-plane r
         bedrock_converse_stream, bedrock_invoke, bedrock_invoke_stream, bedrock_count_tokens,
         list_inference_profiles, get_inference_profile, list_foundation_models, messages,
         messages_count_tokens, sagemaker_invoke, sagemaker_invoke_stream, knowledge_base_query,
-        knowledge_base_retrieve, retrieve_and_generate,
+        knowledge_base_retrieve, retrieve_and_generate, start_async_invoke, list_async_invokes,
+        get_async_invoke,
     ),
     components(schemas(
         OpenAiErrorBody, OpenAiError, GatewayErrorBody, GatewayError, BedrockErrorBody,

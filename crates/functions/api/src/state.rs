@@ -30,6 +30,9 @@ pub struct AppState {
     /// Bedrock Knowledge Bases' Retrieve, for the knowledge-base routes: set at cold start when
     /// the configuration lists knowledge bases (tests set it over their simulator).
     pub knowledge_bases: std::sync::OnceLock<BedrockKnowledgeBases>,
+    /// Bedrock's async API (`/async-invoke`): set when `ASYNC_INVOKE_BUCKET` names the output
+    /// bucket (tests set it over their emulator's bucket).
+    pub async_invoke: std::sync::OnceLock<gateway::jobs::async_invoke::AsyncInvokeSettings>,
 }
 
 /// Where `POST /v1/jobs` writes and enqueues.
@@ -137,6 +140,9 @@ impl AppState {
             knowledge_bases,
             ..Self::build(config, models, parts)
         };
+        if let Some(settings) = crate::routes::async_invoke::settings_from_env(sdk, &lookup) {
+            let _ = state.async_invoke.set(settings);
+        }
         Ok(Arc::new(match JobsBackend::from_env(sdk, &lookup)? {
             Some(jobs) => Self {
                 jobs: Some(jobs),
@@ -180,6 +186,7 @@ impl AppState {
             controls: None,
             metrics: MetricsSink::Off,
             knowledge_bases: std::sync::OnceLock::new(),
+            async_invoke: std::sync::OnceLock::new(),
         }
     }
 

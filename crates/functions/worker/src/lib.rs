@@ -5,6 +5,7 @@
 //! The same queue carries callback attempts (`"kind":"callback"` bodies): with [`Callbacks`]
 //! configured, a finished job queues its first attempt and [`callback`] makes each one.
 
+pub mod async_output;
 pub mod callback;
 pub mod config;
 pub mod producer;
@@ -29,8 +30,8 @@ use gateway::webhook::Resolver;
 use gateway_aws::control_store::DynamoControlStore;
 use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{
-    DynamoJobStore, EventBridgeJobEvents, SnsJobNotifier, SqsDeadLetters, SqsJobQueue,
-    SqsRedelivery,
+    DynamoJobStore, EventBridgeJobEvents, S3InvocationOutputs, SnsJobNotifier, SqsDeadLetters,
+    SqsJobQueue, SqsRedelivery,
 };
 use gateway_aws::models::GatewayModelClient;
 use std::panic::AssertUnwindSafe;
@@ -85,6 +86,8 @@ pub struct Worker<M> {
     /// Brings a record that must be retried back after a jittered backoff growing with its
     /// receive count (`settings.redelivery_*`); `None`: after the queue's visibility timeout.
     pub redelivery: Option<SqsRedelivery>,
+    /// Where StartAsyncInvoke jobs' answers are written; `None` without `ASYNC_INVOKE_BUCKET`.
+    pub outputs: Option<S3InvocationOutputs>,
 }
 
 fn now_ms() -> u64 {
@@ -141,6 +144,9 @@ impl LambdaWorker {
             events: lookup("EVENT_BUS_NAME")
                 .filter(|v| !v.trim().is_empty())
                 .map(|bus| EventBridgeJobEvents::new(aws_sdk_eventbridge::Client::new(sdk), bus)),
+            outputs: lookup("ASYNC_INVOKE_BUCKET")
+                .filter(|v| !v.trim().is_empty())
+                .map(|_| S3InvocationOutputs::from_sdk_config(sdk)),
         };
         Ok((worker, callbacks))
     }
@@ -229,7 +235,8 @@ impl<M: ModelClient> Worker<M> {
             }
         }
         let (records, jobs): (Vec<SqsMessage>, Vec<JobRecord>) = claimed.into_iter().unzip();
-        let processor = self.processor(callbacks);
+        let runner = self.runner_with_outputs();
+        let processor = self.processor(callbacks, &runner);
         let results = AssertUnwindSafe(processor.announce_claimed(&jobs))
             .catch_unwind()
             .await;
@@ -377,7 +384,7 @@ impl<M: ModelClient> Worker<M> {
         // Unparseable bodies too: the processor reports them as poison.
         Ok(
             match self
-                .processor(callbacks)
+                .processor(callbacks, &self.runner_with_outputs())
                 .run_record(body, receive_count)
                 .await?
             {
@@ -387,22 +394,31 @@ impl<M: ModelClient> Worker<M> {
         )
     }
 
-    /// The job processor over this worker's store, topic, runner, bus and controls.
-    fn processor<'a, R: Resolver + Send + Sync>(
+    /// The metered runner, writing async invocations' answers to their S3 outputs.
+    fn runner_with_outputs(&self) -> async_output::WithOutputs<'_, M, S3InvocationOutputs> {
+        async_output::WithOutputs {
+            runner: &self.runner,
+            outputs: self.outputs.as_ref(),
+        }
+    }
+
+    /// The job processor over this worker's store, topic, `runner`, bus and controls.
+    fn processor<'a, R: Resolver + Send + Sync, J: JobRunner>(
         &'a self,
         callbacks: Option<&'a Callbacks<R>>,
+        runner: &'a J,
     ) -> JobProcessor<
         'a,
         DynamoJobStore,
         SnsJobNotifier,
-        MeteredJobRunner<M>,
+        J,
         SqsJobQueue,
         Controller<DynamoControlStore>,
     > {
         JobProcessor {
             store: &self.store,
             notifier: &self.notifier,
-            runner: &self.runner,
+            runner,
             callbacks: callbacks.map(|c| &c.queue),
             settings: self.settings,
             clock: now_ms,

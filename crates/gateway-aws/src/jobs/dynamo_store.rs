@@ -19,8 +19,8 @@ type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Clone)]
 pub struct DynamoJobStore {
-    client: aws_sdk_dynamodb::Client,
-    table: String,
+    pub(super) client: aws_sdk_dynamodb::Client,
+    pub(super) table: String,
 }
 
 fn s(value: &str) -> AttributeValue {
@@ -51,10 +51,11 @@ fn to_item(record: &JobRecord) -> Result<Item, GatewayError> {
     let mut item: Item = serde_dynamo::to_item(record)
         .map_err(|e| GatewayError::Internal(format!("job record to item: {e}")))?;
     item.insert("pk".to_owned(), s(&record.job_id));
+    super::async_invocations::index_attributes(record, &mut item);
     Ok(item)
 }
 
-fn from_item(mut item: Item) -> Result<JobRecord, GatewayError> {
+pub(super) fn from_item(mut item: Item) -> Result<JobRecord, GatewayError> {
     item.remove("pk");
     let compressed = match item.remove("result_gz") {
         Some(AttributeValue::B(blob)) => Some(blob.into_inner()),

@@ -1,18 +1,22 @@
 //! The jobs flow's ports over DynamoDB (records), SQS (the queue and producer dead letters),
 //! SNS (notifications) and EventBridge (result events).
 
+mod async_invocations;
 mod dead_letters;
 mod dynamo_store;
 mod event_bus;
 mod redelivery;
 mod result_codec;
+mod s3_outputs;
 mod sns_notifier;
 mod sqs_queue;
 
+pub use async_invocations::{INVOCATIONS_INDEX, INVOCATIONS_INDEX_KEY};
 pub use dead_letters::SqsDeadLetters;
 pub use dynamo_store::DynamoJobStore;
 pub use event_bus::EventBridgeJobEvents;
 pub use redelivery::SqsRedelivery;
+pub use s3_outputs::S3InvocationOutputs;
 pub use sns_notifier::SnsJobNotifier;
 pub use sqs_queue::SqsJobQueue;
 

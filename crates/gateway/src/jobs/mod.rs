@@ -10,6 +10,8 @@
 //! queues callback attempt 1, and [`callback`] makes and records each attempt, re-queuing
 //! the next one with a delay until delivered, gone (410) or given up (dead-letter + alert).
 
+pub mod async_invoke;
+pub mod async_invoke_list;
 pub mod callback;
 pub mod events;
 pub mod intake;

@@ -39,6 +39,8 @@ pub enum JobRequest {
     /// Boxed: a Converse request is many times the size of a JSON value.
     Converse(Box<ConverseRequest>),
     Chat(Value),
+    /// StartAsyncInvoke: a native InvokeModel body and where its answer goes.
+    AsyncInvoke(Box<super::async_invoke::AsyncInvokeJob>),
 }
 
 impl JobRequest {
@@ -60,7 +62,34 @@ impl JobRequest {
                 request.model_id = None;
                 Ok((chat.model, request))
             }
+            Self::AsyncInvoke(_) => Err(crate::GatewayError::invalid(
+                "modelInput",
+                "an InvokeModel job has no Converse request",
+            )),
         }
+    }
+
+    /// The model name the job calls and what its call is estimated at (for admission).
+    pub fn estimate(
+        &self,
+        config: &crate::config::GatewayConfig,
+    ) -> Result<(String, crate::controls::estimate::Estimate), crate::GatewayError> {
+        let estimates = &config.controls.estimate;
+        if let Self::AsyncInvoke(job) = self {
+            let model_id = config
+                .model(&job.model_id)
+                .map_or(job.model_id.as_str(), |m| m.id.as_str());
+            let body = serde_json::to_vec(&job.model_input)
+                .map_err(|e| crate::GatewayError::Internal(e.to_string()))?;
+            let dialect = crate::controls::output_cap::BodyDialect::of(config, model_id);
+            let estimate = crate::controls::estimate::invoke(dialect, &body, estimates)?;
+            return Ok((job.model_id.clone(), estimate));
+        }
+        let (name, request) = self.to_converse()?;
+        Ok((
+            name,
+            crate::controls::estimate::converse(&request, estimates)?,
+        ))
     }
 }
 

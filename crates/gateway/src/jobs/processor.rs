@@ -5,10 +5,11 @@
 //! worker that dies between publishing and marking leaves the next delivery to publish again:
 //! exactly-once announcement rests on the brokers' deduplication by job (docs/JOB_PRODUCERS.md).
 
+use super::async_invoke::{AsyncInvokeJob, S3_URI_FIELD};
 use super::events::{JobEventPublisher, JobResultEvent};
 use super::model::{
-    CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobResult, JobStatus,
-    MessageKind, NotificationState,
+    CallbackState, JobError, JobMessage, JobNotification, JobRecord, JobRequest, JobResult,
+    JobStatus, MessageKind, NotificationState,
 };
 use super::ports::{
     ANNOUNCE_BATCH, Claim, FinishClaims, JobCharges, JobNotifier, JobOutcome, JobQueue, JobStore,
@@ -42,6 +43,23 @@ pub trait JobRunner: Send + Sync {
         model: &str,
         request: &ConverseRequest,
     ) -> impl Future<Output = Result<JobAnswer, GatewayError>> + Send;
+
+    /// A StartAsyncInvoke job: its native body through the InvokeModel call, the answer
+    /// written to its output location before the job may finish. Runners without an output
+    /// location fail such jobs.
+    fn invoke(
+        &self,
+        caller: Caller<'_>,
+        job: &AsyncInvokeJob,
+    ) -> impl Future<Output = Result<JobAnswer, GatewayError>> + Send {
+        let _ = (caller, job);
+        async {
+            Err(super::async_invoke::invalid(
+                S3_URI_FIELD,
+                "this worker has no output bucket for async invocations",
+            ))
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -397,9 +415,14 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
     }
 
     async fn run(&self, job: &JobRecord) -> Result<(JobOutcome, ChargeOutcome), GatewayError> {
-        let (model, converse) = job.call()?;
         let caller = Caller::new(&job.tenant, &job.allowed_models);
-        let answer = self.runner.run(caller, &model, &converse).await?;
+        let answer = match &job.request {
+            JobRequest::AsyncInvoke(invoke) => self.runner.invoke(caller, invoke).await?,
+            _ => {
+                let (model, converse) = job.call()?;
+                self.runner.run(caller, &model, &converse).await?
+            }
+        };
         let usage = answer.response.usage;
         let cost = self.pricing.and_then(|pricing| {
             pricing.cost(

@@ -98,15 +98,34 @@ pub fn prepare(
         "request": &request, "callback_url": submit.callback_url, "metadata": submit.metadata, "priority": submit.priority,
     });
     let request_hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
-    Ok(JobRecord {
+    let record = JobRecord {
+        callback_url: submit.callback_url,
+        metadata: submit.metadata,
+        priority: submit.priority,
+        callback_state,
+        ..queued_record(job_id, tenant, request, request_hash, now_ms, settings)
+    };
+    check_record_size(record)
+}
+
+/// A new `QUEUED` record for `request`, with nothing else set: what every intake builds on.
+pub(crate) fn queued_record(
+    job_id: String,
+    tenant: &str,
+    request: JobRequest,
+    request_hash: String,
+    now_ms: u64,
+    settings: JobSettings,
+) -> JobRecord {
+    JobRecord {
         job_id,
         tenant: tenant.to_owned(),
         status: JobStatus::Queued,
         request,
         request_hash,
-        callback_url: submit.callback_url,
-        metadata: submit.metadata,
-        priority: submit.priority,
+        callback_url: None,
+        metadata: Default::default(),
+        priority: None,
         created_at_ms: now_ms,
         updated_at_ms: now_ms,
         attempts: 0,
@@ -118,7 +137,7 @@ pub fn prepare(
         notification: NotificationState::Pending,
         notify_lease_until_ms: None,
         callback_hosts: None,
-        callback_state,
+        callback_state: None,
         callback_sent: 0,
         callback_attempts: Vec::new(),
         callback_lease_until_ms: None,
@@ -127,8 +146,7 @@ pub fn prepare(
         charge_settled_at_ms: None,
         origin: None,
         allowed_models: Vec::new(),
-    })
-    .and_then(check_record_size)
+    }
 }
 
 /// The largest a job record may be when it is submitted (its JSON form, a close upper bound
@@ -138,7 +156,7 @@ pub fn prepare(
 pub const MAX_JOB_RECORD_BYTES: usize = 200 * 1024;
 
 /// Refuses a record too large to be stored with its result: 413, before anything is written.
-fn check_record_size(record: JobRecord) -> Result<JobRecord, GatewayError> {
+pub(crate) fn check_record_size(record: JobRecord) -> Result<JobRecord, GatewayError> {
     let size = serde_json::to_vec(&record)
         .map_err(|e| GatewayError::Internal(format!("job record: {e}")))?
         .len();

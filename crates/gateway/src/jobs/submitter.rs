@@ -10,9 +10,9 @@ use super::model::{JobRecord, JobStatus};
 use super::ports::{Created, JobQueue, JobStore};
 use crate::GatewayError;
 use crate::config::GatewayConfig;
+use crate::controls::models;
 use crate::controls::ports::CounterStore;
 use crate::controls::{Admission, CallPlan, Controller, Principal, Refusal, RouteClass};
-use crate::controls::{estimate, models};
 use std::time::Duration;
 
 /// Why a submit created nothing.
@@ -145,13 +145,13 @@ impl<S: JobStore, Q: JobQueue, C: CounterStore> JobSubmitter<'_, S, Q, C> {
         let Some(controls) = self.controls else {
             return Ok(None);
         };
-        let (name, request) = record.call()?;
+        let (name, estimate) = record.request.estimate(self.config)?;
         let model = models::resolve(self.config, &name, principal.allowed_models())
             .map_err(|e| SubmitError::Refused(e.into()))?;
         let plan = CallPlan {
             route: RouteClass::Jobs,
             model,
-            estimate: estimate::converse(&request, &self.config.controls.estimate)?,
+            estimate,
             cache: None,
         };
         controls

@@ -20,6 +20,15 @@ pub struct RuleSpec {
 
 impl Template {
     /// Logical ids of the buses whose condition holds.
+    /// The S3 buckets' logical ids (present under the conditions).
+    pub fn buckets(&self) -> Result<Vec<String>, TemplateError> {
+        Ok(self
+            .present("AWS::S3::Bucket")?
+            .iter()
+            .map(|r| r.logical_id.clone())
+            .collect())
+    }
+
     pub fn event_buses(&self) -> Result<Vec<String>, TemplateError> {
         Ok(self
             .present("AWS::Events::EventBus")?

@@ -64,6 +64,10 @@ fn local(template: &Template) -> LocalResources {
             },
         );
     }
+    for bucket in template.buckets().unwrap() {
+        let name = bucket.to_ascii_lowercase();
+        local.buckets.insert(bucket, name);
+    }
     local
 }
 
@@ -103,7 +107,23 @@ fn the_real_template_has_the_three_tables_with_keys_streams_and_ttl() {
     };
     let jobs = by_id("JobsTable");
     assert_eq!(jobs.keys, vec![("pk".to_owned(), "HASH".to_owned())]);
-    assert_eq!(jobs.attributes, vec![("pk".to_owned(), "S".to_owned())]);
+    let attributes = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| ((*a).to_owned(), (*b).to_owned()))
+            .collect()
+    };
+    assert_eq!(
+        jobs.attributes,
+        attributes(&[("pk", "S"), ("ai_tenant", "S"), ("created_at_ms", "N")])
+    );
+    // ListAsyncInvokes' sparse index.
+    let index = &jobs.global_indexes[0];
+    assert_eq!(index.name, "async-invocations");
+    assert_eq!(
+        index.keys,
+        attributes(&[("ai_tenant", "HASH"), ("created_at_ms", "RANGE")])
+    );
     assert_eq!(jobs.ttl_attribute.as_deref(), Some("expires_at"));
     assert_eq!(jobs.stream_view_type, None);
     let state = by_id("StateTable");

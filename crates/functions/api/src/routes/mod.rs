@@ -1,5 +1,6 @@
 //! Route handlers, one file per front door.
 
+pub mod async_invoke;
 pub mod bedrock;
 pub mod bedrock_catalog;
 pub mod converse;

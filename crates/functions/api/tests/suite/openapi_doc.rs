@@ -97,7 +97,13 @@ fn templated() -> BTreeSet<Operation> {
         let trimmed = line.trim();
         if trimmed.starts_with('/') && trimmed.ends_with(':') {
             let path = trimmed.trim_end_matches(':');
-            for next in lines.iter().skip(i + 1).take(3) {
+            let indent = |l: &str| l.len() - l.trim_start().len();
+            // Every method under the path (a path may have several), up to the next key at
+            // the path's own level.
+            for next in lines[i + 1..]
+                .iter()
+                .take_while(|l| l.trim().is_empty() || indent(l) > indent(line))
+            {
                 let next = next.trim().trim_end_matches(':');
                 if ["get", "post", "put", "patch", "delete"].contains(&next) {
                     ops.insert((next.to_uppercase(), normalise(path)));

@@ -277,6 +277,7 @@ async fn flow(options: Options) -> Flow {
         intake: None,
         events: None,
         redelivery: None,
+        outputs: None,
     };
     let mut settings =
         CallbackSettings::new(CallbackSecrets::parse(CALLBACK_SECRET, None).unwrap());

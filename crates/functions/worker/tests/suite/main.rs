@@ -6,6 +6,7 @@
 
 mod common;
 
+mod async_invoke;
 mod attack_jobs;
 mod callbacks;
 mod fuzz;

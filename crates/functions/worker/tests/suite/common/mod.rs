@@ -162,6 +162,7 @@ async fn build(
         intake: None,
         events: None,
         redelivery: None,
+        outputs: None,
     };
     let jobs_poller = SqsPoller::new(sqs, &queue.url, &queue.arn);
     Flow {

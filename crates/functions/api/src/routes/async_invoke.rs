@@ -1,0 +1,174 @@
+//! Bedrock's async API on the bedrock-runtime wire: `POST /async-invoke` (StartAsyncInvoke),
+//! `GET /async-invoke/{invocationArn}` (GetAsyncInvoke) and `GET /async-invoke`
+//! (ListAsyncInvokes). A start is a job submitted through [`JobSubmitter`] (the key's model
+//! allow-list, limits and budget, idempotent by `clientRequestToken`); reads show the
+//! caller's own invocations only, and another tenant's ARN answers as an unknown one.
+
+use crate::body::read_json;
+use crate::context::RequestContext;
+use crate::error_response::Dialect;
+use crate::headers;
+use crate::http_controls::call::Refused;
+use crate::principal::RequestPrincipal;
+use crate::state::{JobsBackend, SharedState};
+use axum::Json;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use gateway::GatewayError;
+use gateway::jobs::JobStore;
+use gateway::jobs::async_invoke::{self, AsyncInvokeSettings, StartAsyncInvoke};
+use gateway::jobs::async_invoke_list::{InvocationIndex, ListFilter};
+use gateway::jobs::submitter::{JobSubmitter, check_model_allowed};
+use http::{HeaderMap, Uri};
+use serde_json::{Value, json};
+
+/// From `ASYNC_INVOKE_BUCKET` (the one output bucket; unset: the routes answer 404), the
+/// function's region and `AWS_ACCOUNT_ID` (in invocation ARNs; template.yaml sets it).
+pub fn settings_from_env(
+    sdk: &aws_config::SdkConfig,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Option<AsyncInvokeSettings> {
+    let bucket = lookup("ASYNC_INVOKE_BUCKET").filter(|b| !b.trim().is_empty())?;
+    let region = sdk
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let account = lookup("AWS_ACCOUNT_ID")
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| "000000000000".to_owned());
+    Some(AsyncInvokeSettings {
+        bucket: bucket.trim().to_owned(),
+        region,
+        account,
+    })
+}
+
+fn enabled(state: &SharedState) -> Result<(&JobsBackend, &AsyncInvokeSettings), GatewayError> {
+    let not_enabled = || {
+        GatewayError::NotFound(
+            "async invocations are not enabled in this deployment (JOBS_TABLE, JOBS_QUEUE_URL and ASYNC_INVOKE_BUCKET)"
+                .into(),
+        )
+    };
+    let jobs = state.jobs.as_ref().ok_or_else(not_enabled)?;
+    let settings = state.async_invoke.get().ok_or_else(not_enabled)?;
+    Ok((jobs, settings))
+}
+
+fn answer(ctx: &RequestContext, result: Result<Value, Refused>) -> Response {
+    match result {
+        Ok(body) => {
+            let mut response_headers = HeaderMap::new();
+            headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
+            headers::insert(&mut response_headers, "x-amzn-requestid", &ctx.request_id);
+            (response_headers, Json(body)).into_response()
+        }
+        Err(refused) => {
+            let mut response = refused.into_response(Dialect::Bedrock, &ctx.request_id);
+            headers::insert(response.headers_mut(), "x-amzn-requestid", &ctx.request_id);
+            response
+        }
+    }
+}
+
+/// StartAsyncInvoke: `{"invocationArn"}`, the same one again for a replayed token.
+pub async fn start(
+    State(state): State<SharedState>,
+    ctx: RequestContext,
+    principal: RequestPrincipal,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let (backend, settings) = enabled(&state)?;
+        let config = state.gateway.config();
+        let start: StartAsyncInvoke = read_json(body, state.body_limit())?;
+        // The same refusal a sync InvokeModel of this model gets.
+        check_model_allowed(config, &principal, Some(&start.model_id))?;
+        let replayable = start.client_request_token.is_some();
+        let fresh = uuid::Uuid::new_v4().as_u64_pair().0;
+        let now = gateway::clock::unix_ms();
+        let record = settings.prepare(
+            start,
+            config,
+            &principal.tenant,
+            fresh,
+            now,
+            backend.settings,
+        )?;
+        let submitter = JobSubmitter {
+            store: &backend.store,
+            queue: &backend.queue,
+            controls: state.controls.as_deref(),
+            config,
+        };
+        let submitted = submitter
+            .submit(&principal, record, replayable, &format!("{fresh:x}"), now)
+            .await
+            .map_err(|error| match error {
+                gateway::jobs::submitter::SubmitError::Refused(refusal) => Refused::from(refusal),
+                gateway::jobs::submitter::SubmitError::Failed(error) => Refused::from(error),
+            })?;
+        let view = settings
+            .view(&submitted.record)
+            .ok_or_else(|| GatewayError::Internal("not an async invocation".into()))?;
+        Ok::<_, Refused>(json!({"invocationArn": view["invocationArn"]}))
+    }
+    .await;
+    answer(&ctx, result)
+}
+
+/// GetAsyncInvoke. The ARN is one URL-encoded segment from SDKs; a front door that decodes
+/// `%2F` hands it over as the rest of the path, which the wildcard route takes too.
+pub async fn get(
+    State(state): State<SharedState>,
+    path: Result<Path<String>, axum::extract::rejection::PathRejection>,
+    ctx: RequestContext,
+    principal: RequestPrincipal,
+) -> Response {
+    let result = async {
+        let (backend, settings) = enabled(&state)?;
+        let Path(arn) = path.map_err(|e| GatewayError::invalid("invocationArn", e.body_text()))?;
+        let id = settings.invocation_id_of(&arn)?;
+        let record = backend.store.get(&async_invoke::job_id(id)).await?;
+        let now = gateway::clock::unix_ms();
+        // Another tenant's invocation answers exactly like a missing one.
+        let view = record
+            .filter(|r| r.tenant == principal.tenant && !r.is_expired(now))
+            .and_then(|r| settings.view(&r))
+            .ok_or_else(|| async_invoke::not_found(&arn))?;
+        Ok::<_, Refused>(view)
+    }
+    .await;
+    answer(&ctx, result)
+}
+
+/// ListAsyncInvokes: the caller's own invocations, a page at a time.
+pub async fn list(
+    State(state): State<SharedState>,
+    uri: Uri,
+    ctx: RequestContext,
+    principal: RequestPrincipal,
+) -> Response {
+    let result = async {
+        let (backend, settings) = enabled(&state)?;
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
+            .map_err(|e| GatewayError::invalid("query", e.body_text()))?;
+        let filter = ListFilter::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+        let page = backend.store.list(&principal.tenant, &filter).await?;
+        let summaries: Vec<Value> = page
+            .records
+            .iter()
+            .filter(|r| r.tenant == principal.tenant)
+            .filter_map(|r| settings.view(r))
+            .collect();
+        let mut body = json!({"asyncInvokeSummaries": summaries});
+        if let Some(next) = page.next {
+            body["nextToken"] = json!(next.encode());
+        }
+        Ok::<_, GatewayError>(body)
+    }
+    .await;
+    answer(&ctx, result.map_err(Refused::from))
+}
