@@ -547,3 +547,88 @@ async fn boto3_start_get_list_async_invoke() {
     assert!(stdout.contains("async invoke ok"), "{stdout}");
     assert_eq!(af.flow.sim.calls(HAIKU), 1, "{stdout}");
 }
+
+/// Red team: a JSON number DynamoDB cannot store (its range is 1E-130 to 1E+126) inside
+/// `modelInput` passes every check of the start, then the job record's PutItem fails and the
+/// caller gets a 500. It must be a 400 naming `modelInput`, before anything is admitted.
+#[tokio::test]
+async fn attack_async_invoke_model_input_number_outside_dynamodb_range_is_a_400_not_a_500() {
+    let af = async_flow().await;
+    let key = af.flow.api_key("acme", |_| {}).await;
+    for number in [json!(1e200), json!(1e-200)] {
+        let mut body = af.start_body(None, "x");
+        body["modelInput"]["temperature"] = number.clone();
+        let (status, refused, kind) = af.start(&key.api_key, &body).await;
+        assert_eq!(status, 400, "temperature {number}: {status} {refused}");
+        assert_eq!(kind.as_deref(), Some("ValidationException"), "{refused}");
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains("modelInput"),
+            "{refused}"
+        );
+    }
+    assert_eq!(af.invocations("acme").await, 0);
+}
+
+/// Red team: an `s3Uri` inside the bucket whose object key `<prefix>/<id>/output.json` is
+/// longer than S3's 1024-byte key limit is accepted at start; the worker then calls (and
+/// bills) the model and only the PutObject fails. The start must refuse it, naming the field.
+#[tokio::test]
+async fn attack_async_invoke_s3_uri_whose_output_key_exceeds_s3_key_limit_is_refused_at_start() {
+    let af = async_flow().await;
+    let key = af.flow.api_key("acme", |_| {}).await;
+    let head = format!("s3://{}/", af.bucket);
+    // 1024 characters in all: within the start's own URI limit; the key is 1000+ bytes
+    // of prefix plus "/<12 characters>/output.json".
+    let ascii = format!("{head}{}", "a".repeat(1024 - head.len()));
+    // Multi-byte characters: the limit is in bytes of UTF-8, not characters.
+    let unicode = format!("{head}{}", "é".repeat((1024 - head.len()) / 2));
+    for uri in [ascii, unicode] {
+        let mut body = af.start_body(None, "x");
+        body["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"] = json!(uri);
+        let (status, refused, _) = af.start(&key.api_key, &body).await;
+        assert_eq!(status, 400, "{} bytes: {refused}", uri.len());
+        assert!(
+            refused["message"]
+                .as_str()
+                .unwrap_or("")
+                .contains(S3_URI_FIELD),
+            "{refused}"
+        );
+    }
+    af.flow.drain().await;
+    assert_eq!(
+        af.flow.sim.calls(HAIKU),
+        0,
+        "the model was called (and billed)"
+    );
+}
+
+/// Red team: DynamoDB refuses an item nested deeper than 32 levels, and the record stores
+/// `modelInput` three levels down (`request.async_invoke.model_input`). A 31-deep input is
+/// accepted by the start (moto does not enforce the nesting limit; DynamoDB answers the
+/// PutItem with a ValidationException, which the API turns into a 500). The start must
+/// bound the depth and refuse it with a 400 naming `modelInput`.
+#[tokio::test]
+async fn attack_async_invoke_model_input_deeper_than_dynamodb_nesting_is_refused() {
+    let af = async_flow().await;
+    let key = af.flow.api_key("acme", |_| {}).await;
+    let mut deep = json!("leaf");
+    for _ in 0..31 {
+        deep = json!({ "n": deep });
+    }
+    let mut body = af.start_body(None, "x");
+    body["modelInput"]["metadata"] = deep;
+    let (status, refused, _) = af.start(&key.api_key, &body).await;
+    assert_eq!(status, 400, "{refused}");
+    assert!(
+        refused["message"]
+            .as_str()
+            .unwrap_or("")
+            .contains("modelInput"),
+        "{refused}"
+    );
+    assert_eq!(af.invocations("acme").await, 0);
+}
