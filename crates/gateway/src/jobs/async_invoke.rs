@@ -245,6 +245,7 @@ impl AsyncInvokeSettings {
                 format!("is {input_bytes} bytes; at most {MAX_MODEL_INPUT_BYTES} are accepted"),
             ));
         }
+        check_storable(&start.model_input, 0)?;
         self.check_output(&start.output_data_config.s3_output_data_config)?;
         check_tags(&start.tags)?;
         let id = invocation_id(tenant, start.client_request_token.as_deref(), fresh);
@@ -284,7 +285,19 @@ impl AsyncInvokeSettings {
                 "must be at most 1024 characters, without control characters",
             ));
         }
-        let (bucket, _) = split_s3_uri(uri)?;
+        let (bucket, prefix) = split_s3_uri(uri)?;
+        // The object's key is `<prefix>/<12-character id>/output.json`: S3 keys are at most
+        // 1024 bytes, and a key found too long only when the answer is written would have
+        // billed the model for nothing.
+        let key_bytes = prefix.trim_end_matches('/').len() + 1 + 12 + 1 + OUTPUT_OBJECT.len();
+        if key_bytes > MAX_S3_KEY_BYTES {
+            return Err(invalid(
+                S3_URI_FIELD,
+                format!(
+                    "leaves no room for the output's key: keys are at most {MAX_S3_KEY_BYTES} bytes with `/<invocation id>/{OUTPUT_OBJECT}`"
+                ),
+            ));
+        }
         if bucket != self.bucket {
             return Err(invalid(
                 S3_URI_FIELD,
@@ -386,6 +399,43 @@ fn check_tags(tags: &[Tag]) -> Result<(), GatewayError> {
 }
 
 /// `s3://bucket/prefix` → (`bucket`, `prefix`), the bucket named as S3 allows.
+/// S3's longest object key, in bytes.
+const MAX_S3_KEY_BYTES: usize = 1024;
+
+/// Levels of nesting `modelInput` may have: the job record stores it three levels down and
+/// DynamoDB refuses items nested deeper than 32.
+const MAX_MODEL_INPUT_DEPTH: usize = 28;
+
+/// 400 naming `modelInput` unless DynamoDB can store it: no number outside DynamoDB's range
+/// (magnitudes 1E-130 to 1E+125) and no nesting deeper than [`MAX_MODEL_INPUT_DEPTH`].
+fn check_storable(value: &Value, depth: usize) -> Result<(), GatewayError> {
+    if depth > MAX_MODEL_INPUT_DEPTH {
+        return Err(invalid(
+            "modelInput",
+            format!("is nested more than {MAX_MODEL_INPUT_DEPTH} levels deep"),
+        ));
+    }
+    match value {
+        Value::Number(n) => {
+            let magnitude = n.as_f64().map_or(0.0, f64::abs);
+            if magnitude != 0.0 && !(1e-130..1e125).contains(&magnitude) {
+                return Err(invalid(
+                    "modelInput",
+                    format!(
+                        "holds a number ({n}) outside the range a job record can store (1e-130 to 1e125)"
+                    ),
+                ));
+            }
+            Ok(())
+        }
+        Value::Array(items) => items.iter().try_for_each(|v| check_storable(v, depth + 1)),
+        Value::Object(fields) => fields
+            .values()
+            .try_for_each(|v| check_storable(v, depth + 1)),
+        _ => Ok(()),
+    }
+}
+
 fn split_s3_uri(uri: &str) -> Result<(&str, &str), GatewayError> {
     let rest = uri
         .strip_prefix("s3://")
