@@ -1,7 +1,10 @@
 //! The SDK configuration, built once at cold start.
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_dynamodb::config::SharedHttpClient;
 use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+use aws_smithy_http_client::proxy::ProxyConfig;
+use aws_smithy_http_client::{ConnectorBuilder, tls};
 use aws_types::service_config::{LoadServiceConfig, ServiceConfigKey};
 use std::collections::BTreeMap;
 
@@ -9,7 +12,29 @@ use std::collections::BTreeMap;
 /// loader, with its whole provider chain (environment, profiles, SSO, IMDS, ECS, STS web
 /// identity). Reads only environment and files; credentials are fetched on the first call.
 pub async fn sdk_config() -> SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared_https_client())
+        .load()
+        .await
+}
+
+/// The HTTPS client every SDK client built from one `SdkConfig` shares. Without it each service
+/// client gets its own default client: its own connection pool (a function with three DynamoDB
+/// clients opened three TLS connections to DynamoDB on its first requests). The connector is
+/// the SDK's default one, built as the SDK builds it (hyper 1, rustls with aws-lc, the platform's
+/// root certificates, `HTTPS_PROXY`/`NO_PROXY` from the environment).
+fn shared_https_client() -> SharedHttpClient {
+    aws_smithy_http_client::Builder::new().build_with_connector_fn(|settings, components| {
+        let mut builder = ConnectorBuilder::default().tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ));
+        builder.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            builder.set_sleep_impl(components.sleep_impl());
+        }
+        builder.set_proxy_config(Some(ProxyConfig::from_env()));
+        builder.build()
+    })
 }
 
 /// For the Lambda functions: region, credentials and endpoint settings from the environment
@@ -32,7 +57,9 @@ pub fn lambda_sdk_config_from(vars: impl IntoIterator<Item = (String, String)>) 
         .collect();
     let get = |name: &str| vars.get(name).map(String::as_str);
     let flag = |name: &str| get(name).map(|v| v.eq_ignore_ascii_case("true"));
-    let mut builder = SdkConfig::builder().behavior_version(BehaviorVersion::latest());
+    let mut builder = SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .http_client(shared_https_client());
     if let Some(region) = get("AWS_REGION").or_else(|| get("AWS_DEFAULT_REGION")) {
         builder.set_region(Some(Region::new(region.to_owned())));
     }

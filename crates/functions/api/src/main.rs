@@ -4,7 +4,9 @@
 
 use api::{AppState, router};
 
-#[tokio::main]
+// Lambda sends one invocation at a time: a single-threaded runtime serves it without handing
+// wake-ups between worker threads (less CPU per request, BENCHMARKS.md), and starts no threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     gateway_aws::telemetry::init();
     let sdk = gateway_aws::lambda_sdk_config();

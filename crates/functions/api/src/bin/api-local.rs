@@ -4,6 +4,10 @@
 use api::{AppState, router};
 use axum::serve::ListenerExt;
 
+// mimalloc: fewer cycles per allocation than glibc's malloc on the request path (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     gateway_aws::telemetry::init();
