@@ -9,9 +9,10 @@ test:
 run:
 	bash scripts/run-local.sh $(ARGS)
 
+# fmt, clippy (incl. its MSRV lint), cargo-deny offline (licences, bans, sources), and the
+# dependencies' rust-version against ours.
 lint:
-	cargo fmt --all -- --check
-	cargo clippy --workspace --all-targets --quiet -- -D warnings
+	bash scripts/lint.sh
 # template.yaml and pipeline.yaml are linted (cfn-lint, sam validate, checkov) by tests in
 # `make test` (testkit template_lint, evals pipeline), so CI does not run the scanners twice.
 
@@ -19,8 +20,8 @@ lint:
 evals-local:
 	bash scripts/ci/evals-local.sh
 
-# The pipeline's security-scan stage; installs cargo-deny when missing (ARGS=--offline: no
-# advisory database fetch).
+# The pipeline's security-scan stage, with the advisories (ARGS=--offline: without them, as
+# `make lint`).
 security-scan:
 	bash scripts/ci/security-scan.sh $(ARGS)
 

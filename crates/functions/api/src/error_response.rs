@@ -1,9 +1,15 @@
 //! A `GatewayError` rendered in the caller's dialect. Logged here, once, with the request id.
+//! A handler's errors are a [`Failure`] in its route's dialect, so the handler is its happy
+//! path with `?` and the error renders itself.
 
+use crate::headers::{AMZN_REQUEST_ID, ANTHROPIC_REQUEST_ID};
+use crate::http_controls::call::Refused;
 use axum::response::{IntoResponse, Response};
 use gateway::GatewayError;
+use gateway::jobs::submitter::SubmitError;
 use http::{HeaderValue, StatusCode};
 use serde_json::json;
+use std::marker::PhantomData;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -92,6 +98,86 @@ impl IntoResponse for ApiError {
                 "x-amzn-errortype",
                 HeaderValue::from_static(self.error.bedrock_error_type()),
             );
+        }
+        response
+    }
+}
+
+/// A dialect as a type, for a handler's return type: `Result<Response, Failure<Bedrock>>`.
+pub trait Speaks {
+    const DIALECT: Dialect;
+}
+
+/// The gateway's own JSON errors.
+pub struct Gateway;
+/// OpenAI's errors.
+pub struct OpenAi;
+/// Bedrock's (and SageMaker's, Agent Runtime's) errors, as the AWS SDKs read them.
+pub struct Bedrock;
+/// Anthropic's errors.
+pub struct Anthropic;
+
+impl Speaks for Gateway {
+    const DIALECT: Dialect = Dialect::Gateway;
+}
+impl Speaks for OpenAi {
+    const DIALECT: Dialect = Dialect::OpenAi;
+}
+impl Speaks for Bedrock {
+    const DIALECT: Dialect = Dialect::Bedrock;
+}
+impl Speaks for Anthropic {
+    const DIALECT: Dialect = Dialect::Anthropic;
+}
+
+/// A handler's error in the dialect `D`: what refused or failed the request (with the
+/// controls' headers: rate limits, attempts) and the request it belongs to, taken when the
+/// error is made (`?`) from the request the handler serves ([`crate::context::request_id`]).
+#[derive(Debug)]
+pub struct Failure<D> {
+    refused: Refused,
+    request_id: String,
+    dialect: PhantomData<fn() -> D>,
+}
+
+impl<D> From<Refused> for Failure<D> {
+    fn from(refused: Refused) -> Self {
+        Self {
+            refused,
+            request_id: crate::context::request_id(),
+            dialect: PhantomData,
+        }
+    }
+}
+
+impl<D> From<GatewayError> for Failure<D> {
+    fn from(error: GatewayError) -> Self {
+        Refused::from(error).into()
+    }
+}
+
+impl<D> From<SubmitError> for Failure<D> {
+    fn from(error: SubmitError) -> Self {
+        Refused::from(error).into()
+    }
+}
+
+impl<D: Speaks> IntoResponse for Failure<D> {
+    fn into_response(self) -> Response {
+        let Refused { error, headers } = self.refused;
+        let id = &self.request_id;
+        let mut response = ApiError::new(error, D::DIALECT, id).into_response();
+        let response_headers = response.headers_mut();
+        if D::DIALECT == Dialect::Bedrock {
+            crate::headers::insert(response_headers, AMZN_REQUEST_ID, id);
+        }
+        for (name, value) in headers {
+            if let Some(name) = name {
+                response_headers.insert(name, value);
+            }
+        }
+        if D::DIALECT == Dialect::Anthropic {
+            crate::headers::insert(response_headers, ANTHROPIC_REQUEST_ID, id);
         }
         response
     }

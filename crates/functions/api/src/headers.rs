@@ -4,6 +4,10 @@ use gateway::service::Served;
 use http::{HeaderMap, HeaderValue};
 
 pub const REQUEST_ID: &str = "x-request-id";
+/// The request id as the AWS SDKs read it, on Bedrock's (SageMaker's, Agent Runtime's) routes.
+pub const AMZN_REQUEST_ID: &str = "x-amzn-requestid";
+/// Anthropic's own request-id header, which its SDKs surface as `_request_id`.
+pub const ANTHROPIC_REQUEST_ID: &str = "request-id";
 pub const MODEL: &str = "x-gateway-model";
 /// The region that answered (the home region when the route named none).
 pub const REGION: &str = "x-gateway-region";

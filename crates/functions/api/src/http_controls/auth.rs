@@ -128,7 +128,8 @@ pub async fn layer(State(state): State<SharedState>, request: Request, next: Nex
         .insert(RequestPrincipal(Arc::new(principal)));
     parts.extensions.insert(slot.clone());
     let abandoned = audit::WriteIfAbandoned::arm(&slot, &metrics, &namespace);
-    let response = next.run(Request::from_parts(parts, body)).await;
+    let handler = next.run(Request::from_parts(parts, body));
+    let response = crate::context::serve(ctx.request_id.clone(), handler).await;
     abandoned.disarm();
     audit::finish(response, slot, metrics, namespace)
 }
@@ -136,7 +137,11 @@ pub async fn layer(State(state): State<SharedState>, request: Request, next: Nex
 fn refuse(error: GatewayError, dialect: Dialect, request_id: &str) -> Response {
     let mut response = ApiError::new(error, dialect, request_id).into_response();
     if dialect == Dialect::Bedrock {
-        crate::headers::insert(response.headers_mut(), "x-amzn-requestid", request_id);
+        crate::headers::insert(
+            response.headers_mut(),
+            crate::headers::AMZN_REQUEST_ID,
+            request_id,
+        );
     }
     response
 }

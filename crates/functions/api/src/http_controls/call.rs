@@ -5,12 +5,10 @@
 
 use super::audit::AuditSlot;
 use super::auth::RouteInfo;
-use crate::error_response::{ApiError, Dialect};
 use crate::headers::{ATTEMPTS, CACHE, served_headers};
 use crate::principal::RequestPrincipal;
 use crate::state::SharedState;
 use axum::extract::FromRequestParts;
-use axum::response::{IntoResponse, Response};
 use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
 use gateway::api::count_tokens::{CountTokensInput, CountTokensResponse};
@@ -18,6 +16,7 @@ use gateway::api::invoke::{InvokeRequest, InvokeResponse};
 use gateway::controls::cache::CacheDirective;
 use gateway::controls::reservation::RateView;
 use gateway::controls::{Refusal, RouteClass};
+use gateway::jobs::submitter::SubmitError;
 use gateway::knowledge_base::Chunk;
 use gateway::metered::{Call, GroundedAnswer, Metered, Query, Refused as MeterRefused};
 use gateway::ports::{ConverseEventStream, InvokeChunkStream};
@@ -87,7 +86,8 @@ impl<T> Done<T> {
     }
 }
 
-/// A refused or failed call, with the rate-limit headers when a limit refused it.
+/// A refused or failed call, with the rate-limit headers when a limit refused it; a handler
+/// answers it as a [`crate::error_response::Failure`] in its route's dialect.
 #[derive(Debug)]
 pub struct Refused {
     pub error: GatewayError,
@@ -115,19 +115,13 @@ impl From<Refusal> for Refused {
     }
 }
 
-impl Refused {
-    pub fn into_response(self, dialect: Dialect, request_id: &str) -> Response {
-        let mut response = ApiError::new(self.error, dialect, request_id).into_response();
-        let headers = response.headers_mut();
-        if dialect == Dialect::Bedrock {
-            crate::headers::insert(headers, "x-amzn-requestid", request_id);
+/// A job submission refused by the controls (with their rate headers) or failed.
+impl From<SubmitError> for Refused {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::Refused(refusal) => refusal.into(),
+            SubmitError::Failed(error) => error.into(),
         }
-        for (name, value) in self.headers {
-            if let Some(name) = name {
-                headers.insert(name, value);
-            }
-        }
-        response
     }
 }
 

@@ -6,9 +6,8 @@
 
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::Dialect;
-use crate::headers;
-use crate::http_controls::call::Refused;
+use crate::error_response::{Bedrock, Failure};
+use crate::headers::{self, AMZN_REQUEST_ID};
 use crate::principal::RequestPrincipal;
 use crate::state::{JobsBackend, SharedState};
 use axum::Json;
@@ -57,20 +56,12 @@ fn enabled(state: &SharedState) -> Result<(&JobsBackend, &AsyncInvokeSettings), 
     Ok((jobs, settings))
 }
 
-fn answer(ctx: &RequestContext, result: Result<Value, Refused>) -> Response {
-    match result {
-        Ok(body) => {
-            let mut response_headers = HeaderMap::new();
-            headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
-            headers::insert(&mut response_headers, "x-amzn-requestid", &ctx.request_id);
-            (response_headers, Json(body)).into_response()
-        }
-        Err(refused) => {
-            let mut response = refused.into_response(Dialect::Bedrock, &ctx.request_id);
-            headers::insert(response.headers_mut(), "x-amzn-requestid", &ctx.request_id);
-            response
-        }
-    }
+/// A body with the request id in both the gateway's and the AWS SDKs' headers.
+fn answer(ctx: &RequestContext, body: Value) -> Response {
+    let mut response_headers = HeaderMap::new();
+    headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
+    headers::insert(&mut response_headers, AMZN_REQUEST_ID, &ctx.request_id);
+    (response_headers, Json(body)).into_response()
 }
 
 /// StartAsyncInvoke: `{"invocationArn"}`, the same one again for a replayed token.
@@ -79,44 +70,39 @@ pub async fn start(
     ctx: RequestContext,
     principal: RequestPrincipal,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let (backend, settings) = enabled(&state)?;
-        let config = state.gateway.config();
-        let start: StartAsyncInvoke = read_json(body, state.body_limit())?;
-        // The same refusal a sync InvokeModel of this model gets.
-        check_model_allowed(config, &principal, Some(&start.model_id))?;
-        let replayable = start.client_request_token.is_some();
-        let fresh = uuid::Uuid::new_v4().as_u64_pair().0;
-        let now = gateway::clock::unix_ms();
-        let record = settings.prepare(
-            start,
-            config,
-            &principal.tenant,
-            fresh,
-            now,
-            backend.settings,
-        )?;
-        let submitter = JobSubmitter {
-            store: &backend.store,
-            queue: &backend.queue,
-            controls: state.controls.as_deref(),
-            config,
-        };
-        let submitted = submitter
-            .submit(&principal, record, replayable, &format!("{fresh:x}"), now)
-            .await
-            .map_err(|error| match error {
-                gateway::jobs::submitter::SubmitError::Refused(refusal) => Refused::from(refusal),
-                gateway::jobs::submitter::SubmitError::Failed(error) => Refused::from(error),
-            })?;
-        let view = settings
-            .view(&submitted.record)
-            .ok_or_else(|| GatewayError::Internal("not an async invocation".into()))?;
-        Ok::<_, Refused>(json!({"invocationArn": view["invocationArn"]}))
-    }
-    .await;
-    answer(&ctx, result)
+) -> Result<Response, Failure<Bedrock>> {
+    let (backend, settings) = enabled(&state)?;
+    let config = state.gateway.config();
+    let start: StartAsyncInvoke = read_json(body, state.body_limit())?;
+    // The same refusal a sync InvokeModel of this model gets.
+    check_model_allowed(config, &principal, Some(&start.model_id))?;
+    let replayable = start.client_request_token.is_some();
+    let fresh = uuid::Uuid::new_v4().as_u64_pair().0;
+    let now = gateway::clock::unix_ms();
+    let record = settings.prepare(
+        start,
+        config,
+        &principal.tenant,
+        fresh,
+        now,
+        backend.settings,
+    )?;
+    let submitter = JobSubmitter {
+        store: &backend.store,
+        queue: &backend.queue,
+        controls: state.controls.as_deref(),
+        config,
+    };
+    let submitted = submitter
+        .submit(&principal, record, replayable, &format!("{fresh:x}"), now)
+        .await?;
+    let view = settings
+        .view(&submitted.record)
+        .ok_or_else(|| GatewayError::Internal("not an async invocation".into()))?;
+    Ok(answer(
+        &ctx,
+        json!({"invocationArn": view["invocationArn"]}),
+    ))
 }
 
 /// GetAsyncInvoke. The ARN is one URL-encoded segment from SDKs; a front door that decodes
@@ -126,22 +112,18 @@ pub async fn get(
     path: Result<Path<String>, axum::extract::rejection::PathRejection>,
     ctx: RequestContext,
     principal: RequestPrincipal,
-) -> Response {
-    let result = async {
-        let (backend, settings) = enabled(&state)?;
-        let Path(arn) = path.map_err(|e| GatewayError::invalid("invocationArn", e.body_text()))?;
-        let id = settings.invocation_id_of(&arn)?;
-        let record = backend.store.get(&async_invoke::job_id(id)).await?;
-        let now = gateway::clock::unix_ms();
-        // Another tenant's invocation answers exactly like a missing one.
-        let view = record
-            .filter(|r| r.tenant == principal.tenant && !r.is_expired(now))
-            .and_then(|r| settings.view(&r))
-            .ok_or_else(|| async_invoke::not_found(&arn))?;
-        Ok::<_, Refused>(view)
-    }
-    .await;
-    answer(&ctx, result)
+) -> Result<Response, Failure<Bedrock>> {
+    let (backend, settings) = enabled(&state)?;
+    let Path(arn) = path.map_err(|e| GatewayError::invalid("invocationArn", e.body_text()))?;
+    let id = settings.invocation_id_of(&arn)?;
+    let record = backend.store.get(&async_invoke::job_id(id)).await?;
+    let now = gateway::clock::unix_ms();
+    // Another tenant's invocation answers exactly like a missing one.
+    let view = record
+        .filter(|r| r.tenant == principal.tenant && !r.is_expired(now))
+        .and_then(|r| settings.view(&r))
+        .ok_or_else(|| async_invoke::not_found(&arn))?;
+    Ok(answer(&ctx, view))
 }
 
 /// ListAsyncInvokes: the caller's own invocations, a page at a time.
@@ -150,25 +132,21 @@ pub async fn list(
     uri: Uri,
     ctx: RequestContext,
     principal: RequestPrincipal,
-) -> Response {
-    let result = async {
-        let (backend, settings) = enabled(&state)?;
-        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
-            .map_err(|e| GatewayError::invalid("query", e.body_text()))?;
-        let filter = ListFilter::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
-        let page = backend.store.list(&principal.tenant, &filter).await?;
-        let summaries: Vec<Value> = page
-            .records
-            .iter()
-            .filter(|r| r.tenant == principal.tenant)
-            .filter_map(|r| settings.view(r))
-            .collect();
-        let mut body = json!({"asyncInvokeSummaries": summaries});
-        if let Some(next) = page.next {
-            body["nextToken"] = json!(next.encode());
-        }
-        Ok::<_, GatewayError>(body)
+) -> Result<Response, Failure<Bedrock>> {
+    let (backend, settings) = enabled(&state)?;
+    let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(&uri)
+        .map_err(|e| GatewayError::invalid("query", e.body_text()))?;
+    let filter = ListFilter::from_query(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())))?;
+    let page = backend.store.list(&principal.tenant, &filter).await?;
+    let summaries: Vec<Value> = page
+        .records
+        .iter()
+        .filter(|r| r.tenant == principal.tenant)
+        .filter_map(|r| settings.view(r))
+        .collect();
+    let mut body = json!({"asyncInvokeSummaries": summaries});
+    if let Some(next) = page.next {
+        body["nextToken"] = json!(next.encode());
     }
-    .await;
-    answer(&ctx, result.map_err(Refused::from))
+    Ok(answer(&ctx, body))
 }

@@ -4,8 +4,9 @@
 use super::{CallDeadline, Segment, streaming};
 use crate::body::{bytes_or_error, parse_json};
 use crate::context::RequestContext;
-use crate::error_response::Dialect;
-use crate::http_controls::call::{CallContext, Refused};
+use crate::error_response::{Bedrock, Failure};
+use crate::headers::AMZN_REQUEST_ID;
+use crate::http_controls::call::{CallContext, Done};
 use crate::state::SharedState;
 use crate::wire;
 use axum::Json;
@@ -16,13 +17,9 @@ use bytes::Bytes;
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::api::count_tokens::CountTokensInput;
-use gateway::api::invoke::InvokeRequest;
+use gateway::api::invoke::{InvokeRequest, InvokeResponse};
 use gateway::service::Route;
 use http::{HeaderMap, HeaderValue, header};
-
-fn bedrock_error(refused: Refused, ctx: &RequestContext) -> Response {
-    refused.into_response(Dialect::Bedrock, &ctx.request_id)
-}
 
 fn converse_request(
     body: Result<Bytes, BytesRejection>,
@@ -45,17 +42,12 @@ pub async fn converse(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request = converse_request(body, &state)?;
-        call.converse(&state, Route::Model(&model_id), &request, deadline)
-            .await
-    }
-    .await;
-    match result {
-        Ok(done) => (done.headers(&ctx.request_id), Json(&done.served.value)).into_response(),
-        Err(refused) => bedrock_error(refused, &ctx),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let request = converse_request(body, &state)?;
+    let done = call
+        .converse(&state, Route::Model(&model_id), &request, deadline)
+        .await?;
+    Ok((done.headers(&ctx.request_id), Json(&done.served.value)).into_response())
 }
 
 pub async fn converse_stream(
@@ -65,24 +57,14 @@ pub async fn converse_stream(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request = converse_request(body, &state)?;
-        call.converse_stream(&state, Route::Model(&model_id), &request, deadline)
-            .await
-    }
-    .await;
-    match result {
-        Ok(done) => {
-            let headers = done.headers(&ctx.request_id);
-            streaming(
-                headers,
-                wire::CONTENT_TYPE,
-                wire::converse_frames(done.served.value, ctx.request_id),
-            )
-        }
-        Err(refused) => bedrock_error(refused, &ctx),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let request = converse_request(body, &state)?;
+    let done = call
+        .converse_stream(&state, Route::Model(&model_id), &request, deadline)
+        .await?;
+    let headers = done.headers(&ctx.request_id);
+    let frames = wire::converse_frames(done.served.value, ctx.request_id);
+    Ok(streaming(headers, wire::CONTENT_TYPE, frames))
 }
 
 pub(super) fn invoke_request(
@@ -106,6 +88,15 @@ pub(super) fn invoke_request(
     })
 }
 
+/// An InvokeModel answer: the model's own body, under its own content type.
+pub(super) fn invoke_answer(done: Done<InvokeResponse>, request_id: &str) -> Response {
+    let mut headers = done.headers(request_id);
+    let content_type = HeaderValue::from_str(&done.served.value.content_type)
+        .unwrap_or_else(|_| HeaderValue::from_static("application/json"));
+    headers.insert(header::CONTENT_TYPE, content_type);
+    (headers, done.served.value.body).into_response()
+}
+
 pub async fn invoke(
     State(state): State<SharedState>,
     Segment(model_id): Segment,
@@ -114,22 +105,10 @@ pub async fn invoke(
     CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request = invoke_request(&model_id, &headers, body, &state)?;
-        call.invoke(&state, &model_id, &request, deadline).await
-    }
-    .await;
-    match result {
-        Ok(done) => {
-            let mut headers = done.headers(&ctx.request_id);
-            let content_type = HeaderValue::from_str(&done.served.value.content_type)
-                .unwrap_or_else(|_| HeaderValue::from_static("application/json"));
-            headers.insert(header::CONTENT_TYPE, content_type);
-            (headers, done.served.value.body).into_response()
-        }
-        Err(refused) => bedrock_error(refused, &ctx),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let request = invoke_request(&model_id, &headers, body, &state)?;
+    let done = call.invoke(&state, &model_id, &request, deadline).await?;
+    Ok(invoke_answer(done, &ctx.request_id))
 }
 
 pub async fn invoke_stream(
@@ -140,24 +119,14 @@ pub async fn invoke_stream(
     CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request = invoke_request(&model_id, &headers, body, &state)?;
-        call.invoke_stream(&state, &model_id, &request, deadline)
-            .await
-    }
-    .await;
-    match result {
-        Ok(done) => {
-            let headers = done.headers(&ctx.request_id);
-            streaming(
-                headers,
-                wire::CONTENT_TYPE,
-                wire::invoke_frames(done.served.value, ctx.request_id),
-            )
-        }
-        Err(refused) => bedrock_error(refused, &ctx),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let request = invoke_request(&model_id, &headers, body, &state)?;
+    let done = call
+        .invoke_stream(&state, &model_id, &request, deadline)
+        .await?;
+    let headers = done.headers(&ctx.request_id);
+    let frames = wire::invoke_frames(done.served.value, ctx.request_id);
+    Ok(streaming(headers, wire::CONTENT_TYPE, frames))
 }
 
 /// CountTokens: free on Bedrock, so nothing is reserved; the allow-list, rate limits and
@@ -170,18 +139,12 @@ pub async fn count_tokens(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let input = CountTokensInput::from_wire(&bytes_or_error(body, state.body_limit())?)?;
-        call.count_tokens(&state, &model_id, &input, deadline).await
-    }
-    .await;
-    match result {
-        Ok(done) => {
-            let mut headers = done.headers(&ctx.request_id);
-            crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
-            (headers, Json(&done.served.value)).into_response()
-        }
-        Err(refused) => bedrock_error(refused, &ctx),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let input = CountTokensInput::from_wire(&bytes_or_error(body, state.body_limit())?)?;
+    let done = call
+        .count_tokens(&state, &model_id, &input, deadline)
+        .await?;
+    let mut headers = done.headers(&ctx.request_id);
+    crate::headers::insert(&mut headers, AMZN_REQUEST_ID, &ctx.request_id);
+    Ok((headers, Json(&done.served.value)).into_response())
 }

@@ -5,8 +5,7 @@
 //! and show only the models the caller's key may use. Errors in Bedrock's shape.
 
 use super::Segment;
-use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
+use crate::error_response::{Bedrock, Failure};
 use crate::principal::RequestPrincipal;
 use crate::state::SharedState;
 use axum::Json;
@@ -25,12 +24,6 @@ fn catalog<'a>(state: &'a SharedState, principal: &'a RequestPrincipal) -> Catal
         allowed: principal.allowed_models(),
         region: state.gateway.home_region().unwrap_or("us-east-1"),
     }
-}
-
-fn refuse(error: GatewayError, ctx: &RequestContext) -> Response {
-    let mut response = ApiError::new(error, Dialect::Bedrock, &ctx.request_id).into_response();
-    crate::headers::insert(response.headers_mut(), "x-amzn-requestid", &ctx.request_id);
-    response
 }
 
 /// `maxResults` (1–1000) and `nextToken` (the offset the previous page ended at).
@@ -54,52 +47,43 @@ fn page(params: &HashMap<String, String>) -> Result<(usize, usize), GatewayError
 
 pub async fn list_inference_profiles(
     State(state): State<SharedState>,
-    ctx: RequestContext,
     principal: RequestPrincipal,
     Query(params): Params,
-) -> Response {
-    let result = (|| {
-        let (start, max) = page(&params)?;
-        // `type` on the wire (`typeEquals` in the SDKs): SYSTEM_DEFINED or APPLICATION.
-        let kind = params
-            .get("type")
-            .or_else(|| params.get("typeEquals"))
-            .map_or("SYSTEM_DEFINED", String::as_str);
-        let profiles = match kind {
-            "SYSTEM_DEFINED" => catalog(&state, &principal).profiles(),
-            "APPLICATION" => Vec::new(),
-            other => {
-                return Err(GatewayError::invalid(
-                    "type",
-                    format!("'{other}' is not SYSTEM_DEFINED or APPLICATION"),
-                ));
-            }
-        };
-        let total = profiles.len();
-        let summaries: Vec<_> = profiles.into_iter().skip(start).take(max).collect();
-        let end = start.saturating_add(summaries.len());
-        let mut body = json!({ "inferenceProfileSummaries": summaries });
-        if end < total {
-            body["nextToken"] = json!(end.to_string());
+) -> Result<Response, Failure<Bedrock>> {
+    let (start, max) = page(&params)?;
+    // `type` on the wire (`typeEquals` in the SDKs): SYSTEM_DEFINED or APPLICATION.
+    let kind = params
+        .get("type")
+        .or_else(|| params.get("typeEquals"))
+        .map_or("SYSTEM_DEFINED", String::as_str);
+    let profiles = match kind {
+        "SYSTEM_DEFINED" => catalog(&state, &principal).profiles(),
+        "APPLICATION" => Vec::new(),
+        other => {
+            return Err(GatewayError::invalid(
+                "type",
+                format!("'{other}' is not SYSTEM_DEFINED or APPLICATION"),
+            )
+            .into());
         }
-        Ok(body)
-    })();
-    match result {
-        Ok(body) => Json(body).into_response(),
-        Err(error) => refuse(error, &ctx),
+    };
+    let total = profiles.len();
+    let summaries: Vec<_> = profiles.into_iter().skip(start).take(max).collect();
+    let end = start.saturating_add(summaries.len());
+    let mut body = json!({ "inferenceProfileSummaries": summaries });
+    if end < total {
+        body["nextToken"] = json!(end.to_string());
     }
+    Ok(Json(body).into_response())
 }
 
 pub async fn get_inference_profile(
     State(state): State<SharedState>,
-    ctx: RequestContext,
     principal: RequestPrincipal,
     Segment(id): Segment,
-) -> Response {
-    match catalog(&state, &principal).profile_by_id(&id) {
-        Ok(profile) => Json(profile).into_response(),
-        Err(error) => refuse(error, &ctx),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let profile = catalog(&state, &principal).profile_by_id(&id)?;
+    Ok(Json(profile).into_response())
 }
 
 pub async fn list_foundation_models(

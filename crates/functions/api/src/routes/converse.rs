@@ -3,7 +3,7 @@
 use super::{CallDeadline, streaming};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::Dialect;
+use crate::error_response::{Failure, Gateway};
 use crate::http_controls::call::CallContext;
 use crate::sse;
 use crate::state::SharedState;
@@ -35,17 +35,12 @@ pub async fn converse(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let (request, name) = parse(&state, body)?;
-        call.converse(&state, Route::Model(&name), &request, deadline)
-            .await
-    }
-    .await;
-    match result {
-        Ok(done) => (done.headers(&ctx.request_id), Json(&done.served.value)).into_response(),
-        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
-    }
+) -> Result<Response, Failure<Gateway>> {
+    let (request, name) = parse(&state, body)?;
+    let done = call
+        .converse(&state, Route::Model(&name), &request, deadline)
+        .await?;
+    Ok((done.headers(&ctx.request_id), Json(&done.served.value)).into_response())
 }
 
 pub async fn converse_stream(
@@ -54,22 +49,12 @@ pub async fn converse_stream(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let (request, name) = parse(&state, body)?;
-        call.converse_stream(&state, Route::Model(&name), &request, deadline)
-            .await
-    }
-    .await;
-    match result {
-        Ok(done) => {
-            let headers = done.headers(&ctx.request_id);
-            streaming(
-                headers,
-                "text/event-stream",
-                sse::converse_events(done.served.value, ctx.request_id),
-            )
-        }
-        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
-    }
+) -> Result<Response, Failure<Gateway>> {
+    let (request, name) = parse(&state, body)?;
+    let done = call
+        .converse_stream(&state, Route::Model(&name), &request, deadline)
+        .await?;
+    let headers = done.headers(&ctx.request_id);
+    let events = sse::converse_events(done.served.value, ctx.request_id);
+    Ok(streaming(headers, "text/event-stream", events))
 }

@@ -7,7 +7,7 @@
 use super::CallDeadline;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::Dialect;
+use crate::error_response::{Failure, OpenAi};
 use crate::http_controls::call::{COST, CallContext, Refused};
 use crate::state::SharedState;
 use axum::Json;
@@ -42,17 +42,13 @@ pub async fn create(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    match embed(&state, &call, deadline, &ctx.request_id, body).await {
-        Ok((list, mut headers, cost)) => {
-            // Controls on: the sum of the calls' costs, not the last call's.
-            if headers.contains_key(COST) {
-                crate::headers::insert(&mut headers, COST, &cost.usd());
-            }
-            (headers, Json(list)).into_response()
-        }
-        Err(refused) => refused.into_response(Dialect::OpenAi, &ctx.request_id),
+) -> Result<Response, Failure<OpenAi>> {
+    let (list, mut headers, cost) = embed(&state, &call, deadline, &ctx.request_id, body).await?;
+    // Controls on: the sum of the calls' costs, not the last call's.
+    if headers.contains_key(COST) {
+        crate::headers::insert(&mut headers, COST, &cost.usd());
     }
+    Ok((headers, Json(list)).into_response())
 }
 
 async fn embed(

@@ -9,9 +9,8 @@
 use super::Segment;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
+use crate::error_response::{Failure, Gateway};
 use crate::headers;
-use crate::http_controls::call::Refused;
 use crate::principal::RequestPrincipal;
 use crate::state::{JobsBackend, SharedState};
 use axum::Json;
@@ -22,7 +21,7 @@ use bytes::Bytes;
 use gateway::GatewayError;
 use gateway::jobs::intake::{check_callback_url, check_caller_metadata};
 use gateway::jobs::submit::{job_id, prepare};
-use gateway::jobs::submitter::{JobSubmitter, SubmitError, check_model_allowed};
+use gateway::jobs::submitter::{JobSubmitter, check_model_allowed};
 use gateway::jobs::{JobStore, SubmitJob};
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
@@ -73,74 +72,60 @@ pub async fn submit(
     principal: RequestPrincipal,
     request_headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let backend = backend(&state)?;
-        let submission: SubmitJob = read_json(body, state.body_limit())?;
-        check_model_allowed(state.gateway.config(), &principal, submission.model_name())?;
-        check_caller_metadata(&submission.metadata)?;
-        let allowed_callback_hosts = match &submission.callback_url {
-            Some(url) => {
-                let hosts = callback_hosts(&principal);
-                check_callback_url(url, &backend.callback_policy, &hosts)?;
-                Some(hosts)
-            }
-            None => None,
-        };
-        let key = idempotency_key(&request_headers)?;
-        let fresh = uuid::Uuid::new_v4().simple().to_string();
-        let id = job_id(&principal.tenant, key.as_deref(), &fresh);
-        let now = now_ms();
-        let mut record = prepare(
-            submission,
-            state.gateway.config(),
-            &principal.tenant,
-            id,
-            now,
-            backend.settings,
-        )
-        .map_err(|e| {
-            state
-                .gateway
-                .config()
-                .narrow_unknown(e, principal.allowed_models())
-        })?;
-        // The worker vets the callback against the same list again when it delivers.
-        record.callback_hosts = allowed_callback_hosts;
-        let submitter = JobSubmitter {
-            store: &backend.store,
-            queue: &backend.queue,
-            controls: state.controls.as_deref(),
-            config: state.gateway.config(),
-        };
-        let submitted = submitter
-            .submit(&principal, record, key.is_some(), &fresh, now)
-            .await
-            .map_err(|error| match error {
-                SubmitError::Refused(refusal) => Refused::from(refusal),
-                SubmitError::Failed(error) => Refused::from(error),
-            })?;
-        let (record, replay) = (submitted.record, submitted.replay);
-        Ok::<_, Refused>((record, replay))
-    }
-    .await;
-    match result {
-        Ok((record, replay)) => {
-            let mut response_headers = HeaderMap::new();
-            headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
-            let location = format!("/v1/jobs/{}", record.job_id);
-            headers::insert(&mut response_headers, "location", &location);
-            let status = if replay {
-                StatusCode::OK
-            } else {
-                StatusCode::ACCEPTED
-            };
-            let body =
-                json!({"job_id": record.job_id, "status": record.status, "status_url": location});
-            (status, response_headers, Json(body)).into_response()
+) -> Result<Response, Failure<Gateway>> {
+    let backend = backend(&state)?;
+    let submission: SubmitJob = read_json(body, state.body_limit())?;
+    check_model_allowed(state.gateway.config(), &principal, submission.model_name())?;
+    check_caller_metadata(&submission.metadata)?;
+    let allowed_callback_hosts = match &submission.callback_url {
+        Some(url) => {
+            let hosts = callback_hosts(&principal);
+            check_callback_url(url, &backend.callback_policy, &hosts)?;
+            Some(hosts)
         }
-        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
-    }
+        None => None,
+    };
+    let key = idempotency_key(&request_headers)?;
+    let fresh = uuid::Uuid::new_v4().simple().to_string();
+    let id = job_id(&principal.tenant, key.as_deref(), &fresh);
+    let now = now_ms();
+    let mut record = prepare(
+        submission,
+        state.gateway.config(),
+        &principal.tenant,
+        id,
+        now,
+        backend.settings,
+    )
+    .map_err(|e| {
+        state
+            .gateway
+            .config()
+            .narrow_unknown(e, principal.allowed_models())
+    })?;
+    // The worker vets the callback against the same list again when it delivers.
+    record.callback_hosts = allowed_callback_hosts;
+    let submitter = JobSubmitter {
+        store: &backend.store,
+        queue: &backend.queue,
+        controls: state.controls.as_deref(),
+        config: state.gateway.config(),
+    };
+    let submitted = submitter
+        .submit(&principal, record, key.is_some(), &fresh, now)
+        .await?;
+    let record = submitted.record;
+    let mut response_headers = HeaderMap::new();
+    headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
+    let location = format!("/v1/jobs/{}", record.job_id);
+    headers::insert(&mut response_headers, "location", &location);
+    let status = if submitted.replay {
+        StatusCode::OK
+    } else {
+        StatusCode::ACCEPTED
+    };
+    let body = json!({"job_id": record.job_id, "status": record.status, "status_url": location});
+    Ok((status, response_headers, Json(body)).into_response())
 }
 
 pub async fn status(
@@ -148,24 +133,15 @@ pub async fn status(
     Segment(job_id): Segment,
     ctx: RequestContext,
     principal: RequestPrincipal,
-) -> Response {
-    let result = async {
-        let backend = backend(&state)?;
-        let not_found = || GatewayError::NotFound(format!("no job {job_id}"));
-        let record = backend.store.get(&job_id).await?.ok_or_else(not_found)?;
-        // Another tenant's job answers exactly like a missing one: ids are not an oracle.
-        if record.tenant != principal.tenant || record.is_expired(now_ms()) {
-            return Err(not_found());
-        }
-        Ok(record.public_view())
+) -> Result<Response, Failure<Gateway>> {
+    let backend = backend(&state)?;
+    let not_found = || GatewayError::NotFound(format!("no job {job_id}"));
+    let record = backend.store.get(&job_id).await?.ok_or_else(not_found)?;
+    // Another tenant's job answers exactly like a missing one: ids are not an oracle.
+    if record.tenant != principal.tenant || record.is_expired(now_ms()) {
+        return Err(not_found().into());
     }
-    .await;
-    match result {
-        Ok(view) => {
-            let mut response_headers = HeaderMap::new();
-            headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
-            (response_headers, Json(view)).into_response()
-        }
-        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
-    }
+    let mut response_headers = HeaderMap::new();
+    headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
+    Ok((response_headers, Json(record.public_view())).into_response())
 }

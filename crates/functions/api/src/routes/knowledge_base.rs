@@ -16,7 +16,8 @@
 use super::{CallDeadline, Segment};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::Dialect;
+use crate::error_response::{Bedrock, Failure, Gateway};
+use crate::headers::AMZN_REQUEST_ID;
 use crate::http_controls::call::{CallContext, Refused};
 use crate::state::SharedState;
 use axum::Json;
@@ -147,48 +148,40 @@ pub async fn query(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request: QueryRequest = read_json(body, state.body_limit())?;
-        let kb = admit(&state, &call, &kb_id)?;
-        check_query("query", &request.query)?;
-        let count = check_count("number_of_results", request.number_of_results, kb)?;
-        if let Some(max) = request.max_tokens
-            && !(1..=MAX_OUTPUT_TOKENS).contains(&u64::from(max))
-        {
-            return Err(GatewayError::invalid(
-                "max_tokens",
-                format!("max_tokens must be 1 to {MAX_OUTPUT_TOKENS}"),
-            )
-            .into());
-        }
-        let ask = Ask {
-            model: request.model.as_deref().unwrap_or(&kb.model),
-            query: Query {
-                knowledge_base: kb,
-                text: &request.query,
-                count,
-            },
-            max_tokens: request.max_tokens,
-            deadline,
-        };
-        answer(&state, &call, ask, &ctx.request_id).await
+) -> Result<Response, Failure<Gateway>> {
+    let request: QueryRequest = read_json(body, state.body_limit())?;
+    let kb = admit(&state, &call, &kb_id)?;
+    check_query("query", &request.query)?;
+    let count = check_count("number_of_results", request.number_of_results, kb)?;
+    if let Some(max) = request.max_tokens
+        && !(1..=MAX_OUTPUT_TOKENS).contains(&u64::from(max))
+    {
+        return Err(GatewayError::invalid(
+            "max_tokens",
+            format!("max_tokens must be 1 to {MAX_OUTPUT_TOKENS}"),
+        )
+        .into());
     }
-    .await;
-    match result {
-        Ok((answered, headers)) => {
-            let body = json!({
-                "knowledge_base_id": kb_id,
-                "answer": answered.text,
-                "citations": answered.citations,
-                "sources": answered.chunks,
-                "model": answered.model,
-                "usage": answered.usage,
-            });
-            (headers, Json(body)).into_response()
-        }
-        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
-    }
+    let ask = Ask {
+        model: request.model.as_deref().unwrap_or(&kb.model),
+        query: Query {
+            knowledge_base: kb,
+            text: &request.query,
+            count,
+        },
+        max_tokens: request.max_tokens,
+        deadline,
+    };
+    let (answered, headers) = answer(&state, &call, ask, &ctx.request_id).await?;
+    let body = json!({
+        "knowledge_base_id": kb_id,
+        "answer": answered.text,
+        "citations": answered.citations,
+        "sources": answered.chunks,
+        "model": answered.model,
+        "usage": answered.usage,
+    });
+    Ok((headers, Json(body)).into_response())
 }
 
 #[derive(Deserialize)]
@@ -245,42 +238,36 @@ pub async fn retrieve(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request: WireRetrieve = read_json(body, state.body_limit())?;
-        let kb = admit(&state, &call, &kb_id)?;
-        check_query("retrievalQuery.text", &request.retrieval_query.text)?;
-        let count = check_count(
-            "retrievalConfiguration.vectorSearchConfiguration.numberOfResults",
-            WireRetrievalConfiguration::count(request.retrieval_configuration.as_ref()),
-            kb,
-        )?;
-        let query = Query {
-            knowledge_base: kb,
-            text: &request.retrieval_query.text,
-            count,
-        };
-        let done = call.retrieve(&state, query, deadline).await?;
-        Ok::<_, Refused>((done.headers(&ctx.request_id), done.served.value))
-    }
-    .await;
-    match result {
-        Ok((mut headers, chunks)) => {
-            let results: Vec<Value> = chunks
-                .iter()
-                .map(|chunk| {
-                    let mut result = wire_reference(chunk);
-                    if let Some(score) = chunk.score {
-                        result["score"] = json!(score);
-                    }
-                    result
-                })
-                .collect();
-            crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
-            (headers, Json(json!({ "retrievalResults": results }))).into_response()
-        }
-        Err(refused) => refused.into_response(Dialect::Bedrock, &ctx.request_id),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let request: WireRetrieve = read_json(body, state.body_limit())?;
+    let kb = admit(&state, &call, &kb_id)?;
+    check_query("retrievalQuery.text", &request.retrieval_query.text)?;
+    let count = check_count(
+        "retrievalConfiguration.vectorSearchConfiguration.numberOfResults",
+        WireRetrievalConfiguration::count(request.retrieval_configuration.as_ref()),
+        kb,
+    )?;
+    let query = Query {
+        knowledge_base: kb,
+        text: &request.retrieval_query.text,
+        count,
+    };
+    let done = call.retrieve(&state, query, deadline).await?;
+    let results: Vec<Value> = done
+        .served
+        .value
+        .iter()
+        .map(|chunk| {
+            let mut result = wire_reference(chunk);
+            if let Some(score) = chunk.score {
+                result["score"] = json!(score);
+            }
+            result
+        })
+        .collect();
+    let mut headers = done.headers(&ctx.request_id);
+    crate::headers::insert(&mut headers, AMZN_REQUEST_ID, &ctx.request_id);
+    Ok((headers, Json(json!({ "retrievalResults": results }))).into_response())
 }
 
 #[derive(Deserialize)]
@@ -316,76 +303,67 @@ pub async fn retrieve_and_generate(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request: WireRetrieveAndGenerate = read_json(body, state.body_limit())?;
-        let config = request.retrieve_and_generate_configuration;
-        let kb_config = match (config.r#type.as_str(), config.knowledge_base_configuration) {
-            ("KNOWLEDGE_BASE", Some(kb)) => kb,
-            _ => {
-                return Err(Refused::from(GatewayError::invalid(
-                    "retrieveAndGenerateConfiguration",
-                    "retrieveAndGenerateConfiguration: only type KNOWLEDGE_BASE with a knowledgeBaseConfiguration is served",
-                )));
-            }
-        };
-        if let Some(session) = &request.session_id
-            && (session.len() > 100 || !session.bytes().all(|b| b.is_ascii_graphic()))
-        {
-            return Err(Refused::from(GatewayError::invalid(
-                "sessionId",
-                "sessionId is not a session id",
-            )));
+) -> Result<Response, Failure<Bedrock>> {
+    let request: WireRetrieveAndGenerate = read_json(body, state.body_limit())?;
+    let config = request.retrieve_and_generate_configuration;
+    let kb_config = match (config.r#type.as_str(), config.knowledge_base_configuration) {
+        ("KNOWLEDGE_BASE", Some(kb)) => kb,
+        _ => {
+            return Err(GatewayError::invalid(
+                "retrieveAndGenerateConfiguration",
+                "retrieveAndGenerateConfiguration: only type KNOWLEDGE_BASE with a knowledgeBaseConfiguration is served",
+            )
+            .into());
         }
-        let kb = admit(&state, &call, &kb_config.knowledge_base_id)?;
-        check_query("input.text", &request.input.text)?;
-        let count = check_count(
-            "retrieveAndGenerateConfiguration.knowledgeBaseConfiguration.retrievalConfiguration.vectorSearchConfiguration.numberOfResults",
-            WireRetrievalConfiguration::count(kb_config.retrieval_configuration.as_ref()),
-            kb,
-        )?;
-        let ask = Ask {
-            model: &kb_config.model_arn,
-            query: Query {
-                knowledge_base: kb,
-                text: &request.input.text,
-                count,
-            },
-            max_tokens: None,
-            deadline,
-        };
-        let (answered, headers) = answer(&state, &call, ask, &ctx.request_id).await?;
-        Ok((answered, headers, request.session_id))
+    };
+    if let Some(session) = &request.session_id
+        && (session.len() > 100 || !session.bytes().all(|b| b.is_ascii_graphic()))
+    {
+        return Err(GatewayError::invalid("sessionId", "sessionId is not a session id").into());
     }
-    .await;
-    match result {
-        Ok((answered, mut headers, session)) => {
-            crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
-            // The gateway keeps no conversation state: a session id is echoed, else a new one.
-            let session = session.unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
-            let citations: Vec<Value> = answered
-                .citations
-                .iter()
-                .map(|c| {
-                    json!({
-                        "generatedResponsePart": {"textResponsePart": {
-                            "text": c.text,
-                            "span": {"start": c.start, "end": c.end.saturating_sub(1)},
-                        }},
-                        "retrievedReferences": c.sources.iter()
-                            .filter_map(|i| answered.chunks.get(*i))
-                            .map(wire_reference)
-                            .collect::<Vec<_>>(),
-                    })
-                })
-                .collect();
-            let body = json!({
-                "sessionId": session,
-                "output": {"text": answered.text},
-                "citations": citations,
-            });
-            (headers, Json(body)).into_response()
-        }
-        Err(refused) => refused.into_response(Dialect::Bedrock, &ctx.request_id),
-    }
+    let kb = admit(&state, &call, &kb_config.knowledge_base_id)?;
+    check_query("input.text", &request.input.text)?;
+    let count = check_count(
+        "retrieveAndGenerateConfiguration.knowledgeBaseConfiguration.retrievalConfiguration.vectorSearchConfiguration.numberOfResults",
+        WireRetrievalConfiguration::count(kb_config.retrieval_configuration.as_ref()),
+        kb,
+    )?;
+    let ask = Ask {
+        model: &kb_config.model_arn,
+        query: Query {
+            knowledge_base: kb,
+            text: &request.input.text,
+            count,
+        },
+        max_tokens: None,
+        deadline,
+    };
+    let (answered, mut headers) = answer(&state, &call, ask, &ctx.request_id).await?;
+    crate::headers::insert(&mut headers, AMZN_REQUEST_ID, &ctx.request_id);
+    // The gateway keeps no conversation state: a session id is echoed, else a new one.
+    let session = request
+        .session_id
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let citations: Vec<Value> = answered
+        .citations
+        .iter()
+        .map(|c| {
+            json!({
+                "generatedResponsePart": {"textResponsePart": {
+                    "text": c.text,
+                    "span": {"start": c.start, "end": c.end.saturating_sub(1)},
+                }},
+                "retrievedReferences": c.sources.iter()
+                    .filter_map(|i| answered.chunks.get(*i))
+                    .map(wire_reference)
+                    .collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let body = json!({
+        "sessionId": session,
+        "output": {"text": answered.text},
+        "citations": citations,
+    });
+    Ok((headers, Json(body)).into_response())
 }

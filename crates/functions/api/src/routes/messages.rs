@@ -7,8 +7,9 @@
 use super::{CallDeadline, streaming};
 use crate::body::bytes_or_error;
 use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
-use crate::http_controls::call::{CallContext, Refused};
+use crate::error_response::{Anthropic, ApiError, Dialect, Failure};
+use crate::headers::ANTHROPIC_REQUEST_ID;
+use crate::http_controls::call::CallContext;
 use crate::state::SharedState;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
@@ -24,9 +25,6 @@ use gateway::api::invoke::InvokeRequest;
 use gateway::ports::InvokeChunkStream;
 use http::{HeaderMap, HeaderValue, header};
 use std::convert::Infallible;
-
-/// Anthropic's own request-id header, which its SDKs surface as `_request_id`.
-const ANTHROPIC_REQUEST_ID: &str = "request-id";
 
 fn parse(
     state: &SharedState,
@@ -51,16 +49,6 @@ fn parse(
     Ok((request, name))
 }
 
-fn refuse(refused: Refused, ctx: &RequestContext) -> Response {
-    let mut response = refused.into_response(Dialect::Anthropic, &ctx.request_id);
-    crate::headers::insert(
-        response.headers_mut(),
-        ANTHROPIC_REQUEST_ID,
-        &ctx.request_id,
-    );
-    response
-}
-
 pub async fn create(
     State(state): State<SharedState>,
     ctx: RequestContext,
@@ -68,37 +56,33 @@ pub async fn create(
     CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let (request, name) = parse(&state, &call, &headers, body, Endpoint::Create)?;
-        let invoke = InvokeRequest {
-            model_id: name.clone(),
-            body: request.body,
-            content_type: Some("application/json".to_owned()),
-            accept: Some("application/json".to_owned()),
-        };
-        if request.stream {
-            let done = call.invoke_stream(&state, &name, &invoke, deadline).await?;
-            let mut headers = done.headers(&ctx.request_id);
-            crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
-            return Ok(streaming(
-                headers,
-                "text/event-stream",
-                events(done.served.value, ctx.request_id.clone()),
-            ));
-        }
-        let done = call.invoke(&state, &name, &invoke, deadline).await?;
-        let body = anthropic::response_body(&done.served.value.body)?;
+) -> Result<Response, Failure<Anthropic>> {
+    let (request, name) = parse(&state, &call, &headers, body, Endpoint::Create)?;
+    let invoke = InvokeRequest {
+        model_id: name.clone(),
+        body: request.body,
+        content_type: Some("application/json".to_owned()),
+        accept: Some("application/json".to_owned()),
+    };
+    if request.stream {
+        let done = call.invoke_stream(&state, &name, &invoke, deadline).await?;
         let mut headers = done.headers(&ctx.request_id);
         crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-        Ok::<_, Refused>((headers, body).into_response())
+        return Ok(streaming(
+            headers,
+            "text/event-stream",
+            events(done.served.value, ctx.request_id.clone()),
+        ));
     }
-    .await;
-    result.unwrap_or_else(|refused| refuse(refused, &ctx))
+    let done = call.invoke(&state, &name, &invoke, deadline).await?;
+    let body = anthropic::response_body(&done.served.value.body)?;
+    let mut headers = done.headers(&ctx.request_id);
+    crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Ok((headers, body).into_response())
 }
 
 /// Bedrock's chunks as Anthropic's server-sent events; a failure midway is a final `error`
@@ -135,16 +119,12 @@ pub async fn count_tokens(
     CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let (request, name) = parse(&state, &call, &headers, body, Endpoint::CountTokens)?;
-        let input = CountTokensInput::InvokeModel(request.body);
-        let done = call.count_tokens(&state, &name, &input, deadline).await?;
-        let mut headers = done.headers(&ctx.request_id);
-        crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
-        let body = anthropic::count_tokens_body(done.served.value.input_tokens);
-        Ok::<_, Refused>((headers, axum::Json(body)).into_response())
-    }
-    .await;
-    result.unwrap_or_else(|refused| refuse(refused, &ctx))
+) -> Result<Response, Failure<Anthropic>> {
+    let (request, name) = parse(&state, &call, &headers, body, Endpoint::CountTokens)?;
+    let input = CountTokensInput::InvokeModel(request.body);
+    let done = call.count_tokens(&state, &name, &input, deadline).await?;
+    let mut headers = done.headers(&ctx.request_id);
+    crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
+    let body = anthropic::count_tokens_body(done.served.value.input_tokens);
+    Ok((headers, axum::Json(body)).into_response())
 }

@@ -55,7 +55,7 @@ fn unknown_operation(ctx: &RequestContext, method: &http::Method, uri: &http::Ur
         "x-amzn-errortype",
         http::HeaderValue::from_static("UnknownOperationException"),
     );
-    crate::headers::insert(headers, "x-amzn-requestid", &ctx.request_id);
+    crate::headers::insert(headers, crate::headers::AMZN_REQUEST_ID, &ctx.request_id);
     crate::headers::insert(headers, crate::headers::REQUEST_ID, &ctx.request_id);
     response
 }

@@ -3,8 +3,8 @@
 use super::{CallDeadline, streaming};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::Dialect;
-use crate::http_controls::call::{CallContext, Refused};
+use crate::error_response::{Failure, OpenAi};
+use crate::http_controls::call::CallContext;
 use crate::sse;
 use crate::state::SharedState;
 use axum::Json;
@@ -22,54 +22,32 @@ pub async fn chat_completions(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let fail = |refused: Refused| refused.into_response(Dialect::OpenAi, &ctx.request_id);
-    let chat: ChatRequest = match read_json(body, state.body_limit()) {
-        Ok(chat) => chat,
-        Err(error) => return fail(error.into()),
-    };
-    let request = match chat.to_converse() {
-        Ok(mut request) => {
-            request.model_id = None;
-            request
-        }
-        Err(error) => return fail(error.into()),
-    };
+) -> Result<Response, Failure<OpenAi>> {
+    let chat: ChatRequest = read_json(body, state.body_limit())?;
+    let mut request = chat.to_converse()?;
+    request.model_id = None;
     let route = Route::Model(&chat.model);
     let id = format!("chatcmpl-{}", ctx.request_id);
     if chat.stream {
-        match call
+        let done = call
             .converse_stream(&state, route, &request, deadline)
-            .await
-        {
-            Ok(done) => {
-                let headers = done.headers(&ctx.request_id);
-                let mapper = ChatStreamMapper::new(
-                    id,
-                    gateway::clock::unix_secs(),
-                    done.served.target.model_id.clone(),
-                    chat.include_usage(),
-                );
-                streaming(
-                    headers,
-                    "text/event-stream",
-                    sse::chat_chunks(done.served.value, mapper, ctx.request_id),
-                )
-            }
-            Err(refused) => fail(refused),
-        }
-    } else {
-        match call.converse(&state, route, &request, deadline).await {
-            Ok(done) => {
-                let completion = ChatCompletion::from_converse(
-                    id,
-                    gateway::clock::unix_secs(),
-                    done.served.target.model_id.clone(),
-                    &done.served.value,
-                );
-                (done.headers(&ctx.request_id), Json(completion)).into_response()
-            }
-            Err(refused) => fail(refused),
-        }
+            .await?;
+        let headers = done.headers(&ctx.request_id);
+        let mapper = ChatStreamMapper::new(
+            id,
+            gateway::clock::unix_secs(),
+            done.served.target.model_id.clone(),
+            chat.include_usage(),
+        );
+        let chunks = sse::chat_chunks(done.served.value, mapper, ctx.request_id);
+        return Ok(streaming(headers, "text/event-stream", chunks));
     }
+    let done = call.converse(&state, route, &request, deadline).await?;
+    let completion = ChatCompletion::from_converse(
+        id,
+        gateway::clock::unix_secs(),
+        done.served.target.model_id.clone(),
+        &done.served.value,
+    );
+    Ok((done.headers(&ctx.request_id), Json(completion)).into_response())
 }

@@ -4,8 +4,8 @@
 use super::{CallDeadline, streaming};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
-use crate::http_controls::call::{CallContext, Refused};
+use crate::error_response::{ApiError, Dialect, Failure, OpenAi};
+use crate::http_controls::call::CallContext;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
@@ -27,54 +27,34 @@ pub async fn create(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let fail = |refused: Refused| refused.into_response(Dialect::OpenAi, &ctx.request_id);
-    let request: ResponsesRequest = match read_json(body, state.body_limit()) {
-        Ok(request) => request,
-        Err(error) => return fail(error.into()),
-    };
-    let converse = match request.to_converse() {
-        Ok(converse) => converse,
-        Err(error) => return fail(error.into()),
-    };
+) -> Result<Response, Failure<OpenAi>> {
+    let request: ResponsesRequest = read_json(body, state.body_limit())?;
+    let converse = request.to_converse()?;
     let route = Route::Model(&request.model);
     let ids = ResponseIds::new(&ctx.request_id);
     if request.stream {
-        match call
+        let done = call
             .converse_stream(&state, route, &converse, deadline)
-            .await
-        {
-            Ok(done) => {
-                let headers = done.headers(&ctx.request_id);
-                let mapper = ResponsesStreamMapper::new(
-                    &request,
-                    ids,
-                    gateway::clock::unix_secs(),
-                    done.served.target.model_id.clone(),
-                );
-                streaming(
-                    headers,
-                    "text/event-stream",
-                    events(done.served.value, mapper, ctx.request_id),
-                )
-            }
-            Err(refused) => fail(refused),
-        }
-    } else {
-        match call.converse(&state, route, &converse, deadline).await {
-            Ok(done) => {
-                let response = ResponseObject::from_converse(
-                    &request,
-                    &ids,
-                    gateway::clock::unix_secs(),
-                    done.served.target.model_id.clone(),
-                    &done.served.value,
-                );
-                (done.headers(&ctx.request_id), Json(response)).into_response()
-            }
-            Err(refused) => fail(refused),
-        }
+            .await?;
+        let headers = done.headers(&ctx.request_id);
+        let mapper = ResponsesStreamMapper::new(
+            &request,
+            ids,
+            gateway::clock::unix_secs(),
+            done.served.target.model_id.clone(),
+        );
+        let frames = events(done.served.value, mapper, ctx.request_id);
+        return Ok(streaming(headers, "text/event-stream", frames));
     }
+    let done = call.converse(&state, route, &converse, deadline).await?;
+    let response = ResponseObject::from_converse(
+        &request,
+        &ids,
+        gateway::clock::unix_secs(),
+        done.served.target.model_id.clone(),
+        &done.served.value,
+    );
+    Ok((done.headers(&ctx.request_id), Json(response)).into_response())
 }
 
 fn frame(event: &ResponsesEvent) -> Bytes {

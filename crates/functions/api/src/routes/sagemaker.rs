@@ -6,18 +6,18 @@
 
 use super::{CallDeadline, Segment, streaming};
 use crate::context::RequestContext;
-use crate::error_response::Dialect;
+use crate::error_response::{Bedrock, Failure};
+use crate::headers::AMZN_REQUEST_ID;
 use crate::http_controls::call::CallContext;
-use crate::http_controls::call::Refused;
 use crate::state::SharedState;
 use crate::wire;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use bytes::Bytes;
 use gateway::GatewayError;
 use gateway::api::invoke::InvokeRequest;
-use http::{HeaderMap, HeaderValue, header};
+use http::HeaderMap;
 
 /// An InvokeModel request for the configured model served by `endpoint`. A caller whose
 /// allow-list does not cover that model gets the same 403 as for an endpoint that does not
@@ -48,10 +48,6 @@ fn request(
     super::bedrock::invoke_request(&model.id, headers, body, state)
 }
 
-fn refused(refused: Refused, ctx: &RequestContext) -> Response {
-    refused.into_response(Dialect::Bedrock, &ctx.request_id)
-}
-
 pub async fn invoke_endpoint(
     State(state): State<SharedState>,
     Segment(endpoint): Segment,
@@ -60,24 +56,14 @@ pub async fn invoke_endpoint(
     CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request = request(&state, &call, &endpoint, &headers, body)?;
-        call.invoke(&state, &request.model_id, &request, deadline)
-            .await
-    }
-    .await;
-    match result {
-        Ok(done) => {
-            let mut headers = done.headers(&ctx.request_id);
-            let content_type = HeaderValue::from_str(&done.served.value.content_type)
-                .unwrap_or_else(|_| HeaderValue::from_static("application/json"));
-            headers.insert(header::CONTENT_TYPE, content_type);
-            crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
-            (headers, done.served.value.body).into_response()
-        }
-        Err(e) => refused(e, &ctx),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let request = request(&state, &call, &endpoint, &headers, body)?;
+    let done = call
+        .invoke(&state, &request.model_id, &request, deadline)
+        .await?;
+    let mut response = super::bedrock::invoke_answer(done, &ctx.request_id);
+    crate::headers::insert(response.headers_mut(), AMZN_REQUEST_ID, &ctx.request_id);
+    Ok(response)
 }
 
 pub async fn invoke_endpoint_stream(
@@ -88,28 +74,18 @@ pub async fn invoke_endpoint_stream(
     CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let request = request(&state, &call, &endpoint, &headers, body)?;
-        call.invoke_stream(&state, &request.model_id, &request, deadline)
-            .await
-    }
-    .await;
-    match result {
-        Ok(done) => {
-            let mut headers = done.headers(&ctx.request_id);
-            crate::headers::insert(&mut headers, "x-amzn-requestid", &ctx.request_id);
-            crate::headers::insert(
-                &mut headers,
-                "x-amzn-sagemaker-content-type",
-                "application/json",
-            );
-            streaming(
-                headers,
-                wire::CONTENT_TYPE,
-                wire::payload_part_frames(done.served.value, ctx.request_id),
-            )
-        }
-        Err(e) => refused(e, &ctx),
-    }
+) -> Result<Response, Failure<Bedrock>> {
+    let request = request(&state, &call, &endpoint, &headers, body)?;
+    let done = call
+        .invoke_stream(&state, &request.model_id, &request, deadline)
+        .await?;
+    let mut headers = done.headers(&ctx.request_id);
+    crate::headers::insert(&mut headers, AMZN_REQUEST_ID, &ctx.request_id);
+    crate::headers::insert(
+        &mut headers,
+        "x-amzn-sagemaker-content-type",
+        "application/json",
+    );
+    let frames = wire::payload_part_frames(done.served.value, ctx.request_id);
+    Ok(streaming(headers, wire::CONTENT_TYPE, frames))
 }

@@ -3,8 +3,8 @@
 use super::{CallDeadline, Segment};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::Dialect;
-use crate::http_controls::call::{CallContext, Refused};
+use crate::error_response::{Failure, Gateway};
+use crate::http_controls::call::CallContext;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;
@@ -22,42 +22,35 @@ pub async fn run_task(
     call: CallContext,
     CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let limit = state.body_limit();
-        let (task, request, classify) = match task.as_str() {
-            "classify" => {
-                let classify: ClassifyRequest = read_json(body, limit)?;
-                (Task::Classify, classify.to_converse()?, Some(classify))
-            }
-            "generate" => (
-                Task::Generate,
-                read_json::<GenerateRequest>(body, limit)?.to_converse()?,
-                None,
-            ),
-            "analyze" => (
-                Task::Analyze,
-                read_json::<AnalyzeRequest>(body, limit)?.to_converse()?,
-                None,
-            ),
-            other => {
-                return Err(Refused::from(GatewayError::NotFound(format!(
-                    "no task route '{other}'; use classify, generate or analyze"
-                ))));
-            }
-        };
-        let done = call
-            .converse(&state, Route::Task(task), &request, deadline)
-            .await?;
-        let served = &done.served;
-        let label = classify.and_then(|c| c.pick_label(&served.value.text()));
-        let response =
-            TaskResponse::new(task, served.target.model_id.clone(), &served.value, label);
-        Ok((done.headers(&ctx.request_id), Json(response)))
-    }
-    .await;
-    match result {
-        Ok(ok) => ok.into_response(),
-        Err(refused) => refused.into_response(Dialect::Gateway, &ctx.request_id),
-    }
+) -> Result<Response, Failure<Gateway>> {
+    let limit = state.body_limit();
+    let (task, request, classify) = match task.as_str() {
+        "classify" => {
+            let classify: ClassifyRequest = read_json(body, limit)?;
+            (Task::Classify, classify.to_converse()?, Some(classify))
+        }
+        "generate" => (
+            Task::Generate,
+            read_json::<GenerateRequest>(body, limit)?.to_converse()?,
+            None,
+        ),
+        "analyze" => (
+            Task::Analyze,
+            read_json::<AnalyzeRequest>(body, limit)?.to_converse()?,
+            None,
+        ),
+        other => {
+            return Err(GatewayError::NotFound(format!(
+                "no task route '{other}'; use classify, generate or analyze"
+            ))
+            .into());
+        }
+    };
+    let done = call
+        .converse(&state, Route::Task(task), &request, deadline)
+        .await?;
+    let served = &done.served;
+    let label = classify.and_then(|c| c.pick_label(&served.value.text()));
+    let response = TaskResponse::new(task, served.target.model_id.clone(), &served.value, label);
+    Ok((done.headers(&ctx.request_id), Json(response)).into_response())
 }

@@ -3,7 +3,7 @@
 //! name any. Defaults: today (UTC).
 
 use crate::context::RequestContext;
-use crate::error_response::{ApiError, Dialect};
+use crate::error_response::{Failure, Gateway};
 use crate::headers;
 use crate::http_controls::auth::now_ms;
 use crate::principal::RequestPrincipal;
@@ -31,38 +31,31 @@ pub async fn usage(
     ctx: RequestContext,
     principal: RequestPrincipal,
     query: Result<Query<UsageQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let result = async {
-        let Query(query) = query.map_err(|e| GatewayError::InvalidRequest {
-            field: None,
-            message: e.body_text(),
-        })?;
-        let controls = state.controls.as_ref().ok_or_else(|| {
-            GatewayError::NotFound(
-                "usage is recorded only with controls on (controls.auth.mode: api_keys)".into(),
+) -> Result<Response, Failure<Gateway>> {
+    let Query(query) = query.map_err(|e| GatewayError::InvalidRequest {
+        field: None,
+        message: e.body_text(),
+    })?;
+    let controls = state.controls.as_ref().ok_or_else(|| {
+        GatewayError::NotFound(
+            "usage is recorded only with controls on (controls.auth.mode: api_keys)".into(),
+        )
+    })?;
+    let tenant = match query.tenant {
+        Some(tenant) if tenant != principal.tenant && !principal.is_admin() => {
+            return Err(GatewayError::Forbidden(
+                "only an admin key may read another tenant's usage".into(),
             )
-        })?;
-        let tenant = match query.tenant {
-            Some(tenant) if tenant != principal.tenant && !principal.is_admin() => {
-                return Err(GatewayError::Forbidden(
-                    "only an admin key may read another tenant's usage".into(),
-                ));
-            }
-            Some(tenant) => tenant,
-            None => principal.tenant.clone(),
-        };
-        let today = calendar::day_string(now_ms() / 1_000);
-        let to = query.to.unwrap_or_else(|| today.clone());
-        let from = query.from.unwrap_or_else(|| to.clone());
-        controls.usage_report(&tenant, &from, &to).await
-    }
-    .await;
-    match result {
-        Ok(report) => {
-            let mut response_headers = HeaderMap::new();
-            headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
-            (response_headers, Json(report)).into_response()
+            .into());
         }
-        Err(error) => ApiError::new(error, Dialect::Gateway, &ctx.request_id).into_response(),
-    }
+        Some(tenant) => tenant,
+        None => principal.tenant.clone(),
+    };
+    let today = calendar::day_string(now_ms() / 1_000);
+    let to = query.to.unwrap_or_else(|| today.clone());
+    let from = query.from.unwrap_or_else(|| to.clone());
+    let report = controls.usage_report(&tenant, &from, &to).await?;
+    let mut response_headers = HeaderMap::new();
+    headers::insert(&mut response_headers, headers::REQUEST_ID, &ctx.request_id);
+    Ok((response_headers, Json(report)).into_response())
 }

@@ -20,6 +20,7 @@ mod controls_limits;
 mod controls_sigv4;
 mod converse_routes;
 mod embeddings_routes;
+mod error_dialects;
 mod fuzz;
 mod lambda_events;
 mod lambda_streaming;
