@@ -117,17 +117,11 @@ pub fn socket_addr(endpoint_url: &str) -> anyhow::Result<SocketAddr> {
 async fn forward(State(listener): State<Arc<Listener>>, request: Request) -> Response {
     let received = Instant::now();
     let (parts, body) = request.into_parts();
-    let operation = match parts.headers.get("x-amz-target") {
-        Some(target) => {
-            let target = target.to_str().unwrap_or("?");
-            target.rsplit('.').next().unwrap_or(target).to_owned()
-        }
-        None => format!("{} {}", parts.method, parts.uri.path()),
-    };
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("proxy: body: {e}")).into_response(),
     };
+    let operation = operation(&parts, &body);
     let path = parts
         .uri
         .path_and_query()
@@ -195,5 +189,58 @@ fn strip_framing(headers: &mut http::HeaderMap) {
         http::header::CONNECTION,
     ] {
         headers.remove(name);
+    }
+}
+
+/// DynamoDB's (JSON protocol) `X-Amz-Target` after its service prefix; the query protocol's
+/// (SNS, SQS) `Action=` form field; else method and path.
+fn operation(parts: &http::request::Parts, body: &[u8]) -> String {
+    if let Some(target) = parts.headers.get("x-amz-target") {
+        let target = target.to_str().unwrap_or("?");
+        return target.rsplit('.').next().unwrap_or(target).to_owned();
+    }
+    let action = std::str::from_utf8(body).ok().and_then(|form| {
+        form.split('&')
+            .find_map(|pair| pair.strip_prefix("Action="))
+            .filter(|a| !a.is_empty() && a.len() <= 64)
+    });
+    match action {
+        Some(action) => action.to_owned(),
+        None => format!("{} {}", parts.method, parts.uri.path()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(target: Option<&str>) -> http::request::Parts {
+        let mut request = http::Request::post("/model/m/converse");
+        if let Some(t) = target {
+            request = request.header("x-amz-target", t);
+        }
+        request.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn names_operations_by_protocol() {
+        assert_eq!(
+            operation(&parts(Some("DynamoDB_20120810.GetItem")), b"{}"),
+            "GetItem"
+        );
+        assert_eq!(
+            operation(&parts(None), b"Action=Publish&Version=2010-03-31"),
+            "Publish"
+        );
+        assert_eq!(operation(&parts(None), b"{}"), "POST /model/m/converse");
+    }
+
+    #[test]
+    fn endpoint_urls_become_socket_addresses() {
+        assert_eq!(
+            socket_addr("http://localhost:4566/").unwrap(),
+            "127.0.0.1:4566".parse().unwrap()
+        );
+        assert!(socket_addr("https://x:1").is_err());
     }
 }
