@@ -26,7 +26,7 @@ options:
   --requests N            measured requests per converse phase (full: 5000)
   --stream-requests N     measured requests per converse-stream phase (full: 300)
   --concurrency LIST      comma-separated (default 1,16,64)
-  --controls-requests N   measured requests per controls-on phase (full: 1000)
+  --controls-requests N   measured requests per controls-on phase (full: 300; moto is slow)
   --cold-starts N         cold starts (full: 20)
   --warm-invocations N    warm invocations after each cold start (full: 500)
   --bin-dir DIR           where bedrock-sim, api-local and api are (default: this binary's dir)
@@ -227,7 +227,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         repeats: pick(repeats, 5, 2),
         requests: pick(requests, 5000, 200),
         stream_requests: pick(stream_requests, 300, 40),
-        controls_requests: pick(controls_requests, 1000, 20),
+        controls_requests: pick(controls_requests, 300, 20),
         concurrency,
         cold_starts: pick(cold_starts, 20, 2),
         warm_invocations: pick(warm, 500, 10),
@@ -318,6 +318,9 @@ mod tests {
             ),
             (Command::Worker, 50, vec![2, 3], 2)
         );
+        let c = args("controls-on --controls-requests 5").unwrap();
+        assert_eq!((c.command, c.controls_requests), (Command::ControlsOn, 5));
+        assert_eq!(args("--quick").unwrap().controls_requests, 20);
         assert_eq!(args("--quick").unwrap().worker_instances, [1]);
         assert_eq!(args("").unwrap().worker_instances, [1, 4]);
         assert!(args("--worker-instances 1,0").is_err());
