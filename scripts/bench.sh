@@ -4,7 +4,8 @@
 # 1. release builds of the simulator, the API (Lambda binary and api-local host) and the harness;
 # 2. a release zip per Lambda function binary with cargo-lambda (x86_64: the arm64 target is not
 #    installable on these machines), from the project's .venv;
-# 3. gateway-bench: overhead (direct vs gateway, c = 1, 16, 64, 5 runs), cold start of the binary
+# 3. gateway-bench: overhead (direct vs gateway, c = 1, 16, 64, 5 runs), controls on (api keys,
+#    limits, budgets, cache missed, state table in moto; 3 runs), Lambda streaming protocol, cold start of the binary
 #    inside the api zip (20 starts), memory, zip sizes, worker throughput (the bootstrap inside
 #    the worker zip against moto and the simulator, vs the emulator's own ceiling), goals.
 # The report is printed and written to target/bench/report.md. Extra arguments go to

@@ -7,13 +7,15 @@ pub const USAGE: &str = "\
 usage: gateway-bench [COMMAND] [OPTIONS]
 
 commands (default: all):
-  all              overhead, cold start, size and worker, one report
+  all              overhead, controls-on, lambda-stream, cold start, size and worker, one report
   overhead         direct vs gateway latency and time to first byte, c = 1, 16, 64
   cold-start       exec → first Runtime API poll, first invocation, RSS, no-network check
   size             release zip size per Lambda function binary (x86_64)
   worker           jobs/s through the worker binary vs the emulator's own ceiling
   soak             --jobs jobs from three producers through the worker binary under faults
                    and kills (--worker-instances: its largest count)
+  controls-on      AUTH_MODE=api_keys, a key with limits and budgets, response cache missed,
+                   state table in moto: direct vs gateway, CPU, DynamoDB calls per request
   lambda-stream    streamed routes through Lambda's response-streaming protocol (Function URL
                    mode) vs the local listener and the simulator direct: TTFB, whole stream, CPU
   list-functions   print the Lambda function binaries of crates/functions/*, one per line
@@ -24,6 +26,7 @@ options:
   --requests N            measured requests per converse phase (full: 5000)
   --stream-requests N     measured requests per converse-stream phase (full: 300)
   --concurrency LIST      comma-separated (default 1,16,64)
+  --controls-requests N   measured requests per controls-on phase (full: 300; moto is slow)
   --cold-starts N         cold starts (full: 20)
   --warm-invocations N    warm invocations after each cold start (full: 500)
   --bin-dir DIR           where bedrock-sim, api-local and api are (default: this binary's dir)
@@ -46,6 +49,7 @@ pub enum Command {
     Worker,
     Soak,
     LambdaStream,
+    ControlsOn,
     ListFunctions,
 }
 
@@ -56,6 +60,7 @@ pub struct Args {
     pub repeats: usize,
     pub requests: usize,
     pub stream_requests: usize,
+    pub controls_requests: usize,
     pub concurrency: Vec<usize>,
     pub cold_starts: usize,
     pub warm_invocations: usize,
@@ -135,6 +140,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
     let mut repeats = None;
     let mut requests = None;
     let mut stream_requests = None;
+    let mut controls_requests = None;
     let mut concurrency = vec![1, 16, 64];
     let mut cold_starts = None;
     let mut warm = None;
@@ -157,11 +163,13 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
             "worker" => command = Command::Worker,
             "soak" => command = Command::Soak,
             "lambda-stream" => command = Command::LambdaStream,
+            "controls-on" => command = Command::ControlsOn,
             "list-functions" => command = Command::ListFunctions,
             "--quick" => quick = true,
             "--repeats" => repeats = Some(number(&arg, it.next())?),
             "--requests" => requests = Some(number(&arg, it.next())?),
             "--stream-requests" => stream_requests = Some(number(&arg, it.next())?),
+            "--controls-requests" => controls_requests = Some(number(&arg, it.next())?),
             "--cold-starts" => cold_starts = Some(number(&arg, it.next())?),
             "--warm-invocations" => warm = Some(number(&arg, it.next())?),
             "--jobs" => jobs = Some(number(&arg, it.next())?),
@@ -219,6 +227,7 @@ pub fn parse(raw: impl Iterator<Item = String>) -> anyhow::Result<Args> {
         repeats: pick(repeats, 5, 2),
         requests: pick(requests, 5000, 200),
         stream_requests: pick(stream_requests, 300, 40),
+        controls_requests: pick(controls_requests, 300, 20),
         concurrency,
         cold_starts: pick(cold_starts, 20, 2),
         warm_invocations: pick(warm, 500, 10),
@@ -309,6 +318,9 @@ mod tests {
             ),
             (Command::Worker, 50, vec![2, 3], 2)
         );
+        let c = args("controls-on --controls-requests 5").unwrap();
+        assert_eq!((c.command, c.controls_requests), (Command::ControlsOn, 5));
+        assert_eq!(args("--quick").unwrap().controls_requests, 20);
         assert_eq!(args("--quick").unwrap().worker_instances, [1]);
         assert_eq!(args("").unwrap().worker_instances, [1, 4]);
         assert!(args("--worker-instances 1,0").is_err());

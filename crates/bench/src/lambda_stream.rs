@@ -299,6 +299,8 @@ async fn one_run(config: &LambdaStreamConfig, index: usize) -> anyhow::Result<St
                         requests: config.requests,
                         warmup: warmup(config.requests),
                         concurrency: 1,
+                        headers: http::HeaderMap::new(),
+                        bodies: None,
                     };
                     let result = loadgen::run(&load).await?;
                     if result.errors > 0 || result.latency.len() == 0 {

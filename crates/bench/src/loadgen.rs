@@ -23,6 +23,20 @@ pub struct Load {
     /// of both sides warm up).
     pub warmup: usize,
     pub concurrency: usize,
+    /// Extra request headers (e.g. a gateway key).
+    pub headers: HeaderMap,
+    /// A body per request index instead of `body` (distinct prompts miss a response cache).
+    pub bodies: Option<Bodies>,
+}
+
+/// Makes the body of request `index`.
+#[derive(Clone)]
+pub struct Bodies(pub Arc<dyn Fn(usize) -> Bytes + Send + Sync>);
+
+impl std::fmt::Debug for Bodies {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Bodies(..)")
+    }
 }
 
 #[derive(Debug, Default)]
@@ -53,9 +67,17 @@ struct WorkerResult {
 async fn one_request(
     sender: &mut Sender,
     load: &Load,
+    index: usize,
 ) -> anyhow::Result<(Duration, Duration, HeaderMap)> {
     sender.ready().await?;
-    let request = client::build(load.addr, Method::POST, &load.path, load.body.clone())?;
+    let body = match &load.bodies {
+        Some(bodies) => (bodies.0)(index),
+        None => load.body.clone(),
+    };
+    let mut request = client::build(load.addr, Method::POST, &load.path, body)?;
+    request
+        .headers_mut()
+        .extend(load.headers.iter().map(|(k, v)| (k.clone(), v.clone())));
     let started = Instant::now();
     let response = sender.send_request(request).await?;
     let (parts, mut body) = response.into_parts();
@@ -100,7 +122,7 @@ async fn worker(
                 Some(s) => s,
                 None => sender.insert(client::connect(load.addr).await?),
             };
-            one_request(s, &load).await
+            one_request(s, &load, index).await
         }
         .await;
         match result {

@@ -7,11 +7,13 @@
 mod cli;
 mod client;
 mod coldstart;
+mod controls_on;
 mod invoke_host;
 mod lambda_stream;
 mod loadgen;
 mod overhead;
 mod procs;
+mod recording_proxy;
 mod report;
 mod runtime_api;
 mod sentinel;
@@ -97,6 +99,7 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         pinned: args.pin,
         lambda_stream: None,
+        controls_on: None,
     };
 
     if wants(Command::Overhead) {
@@ -112,6 +115,26 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             log_dir: log_dir.clone(),
         };
         results.overhead = Some(overhead::run(&config).await?);
+    }
+    if wants(Command::ControlsOn) {
+        let config = controls_on::ControlsOnConfig {
+            sim_bin: args.binary("bedrock-sim")?,
+            api_local_bin: args.binary("api-local")?,
+            // Quick: c ≤ 16 only (moto and debug binaries make c = 64 slow).
+            concurrency: args
+                .concurrency
+                .iter()
+                .copied()
+                .filter(|&c| !args.quick || c <= 16)
+                .collect(),
+            requests: args.controls_requests,
+            counted_requests: if args.quick { 10 } else { 50 },
+            repeats: if args.quick { 1 } else { args.repeats.min(3) },
+            pin: args.pin,
+            log_dir: log_dir.clone(),
+        };
+        eprintln!("gateway-bench: controls on ({} runs)…", config.repeats);
+        results.controls_on = Some((controls_on::run(&config).await?, config.requests));
     }
     if wants(Command::LambdaStream) {
         let config = lambda_stream::LambdaStreamConfig {
@@ -159,8 +182,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
             log_dir: log_dir.clone(),
             timeout: std::time::Duration::from_secs(if args.quick { 120 } else { 300 }),
         };
+        let (runs, calls) = worker::run(&config).await?;
         results.worker = worker_report::WorkerResults::Measured {
-            runs: worker::run(&config).await?,
+            runs,
+            calls,
             jobs: config.jobs,
             concurrency: config.concurrency,
             worker_bin: args.worker_bin.display().to_string(),

@@ -106,7 +106,7 @@ pub struct Phase {
 }
 
 impl Phase {
-    fn from(result: &loadgen::LoadResult, sim_calls: u64, sent: usize) -> Phase {
+    pub fn from(result: &loadgen::LoadResult, sim_calls: u64, sent: usize) -> Phase {
         let f = |l: &Latencies, p: f64| l.percentile(p).map(ms).unwrap_or(f64::NAN);
         Phase {
             p50: f(&result.latency, 50.0),
@@ -145,7 +145,7 @@ pub struct Repeat {
 }
 
 /// The `level: message` of each JSON log line (other lines as they are), at most 10.
-fn log_messages(text: &str) -> Vec<String> {
+pub fn log_messages(text: &str) -> Vec<String> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(
@@ -168,8 +168,13 @@ pub async fn sim_calls(sim: SocketAddr) -> anyhow::Result<u64> {
     value["total"].as_u64().context("/_sim/calls has no total")
 }
 
-fn api_local_command(config: &OverheadConfig, listen: SocketAddr, sim: SocketAddr) -> Command {
-    let mut command = Command::new(&config.api_local_bin);
+/// api-local listening on `listen`, calling Bedrock at `sim`, with test credentials.
+pub fn api_local_command(
+    api_local_bin: &std::path::Path,
+    listen: SocketAddr,
+    sim: SocketAddr,
+) -> Command {
+    let mut command = Command::new(api_local_bin);
     command
         .env("API_LISTEN", listen.to_string())
         .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", format!("http://{sim}"))
@@ -180,23 +185,35 @@ fn api_local_command(config: &OverheadConfig, listen: SocketAddr, sim: SocketAdd
     command
 }
 
-async fn one_repeat(config: &OverheadConfig, index: usize) -> anyhow::Result<Repeat> {
+/// bedrock-sim on a free port with one worker thread, answering.
+pub async fn start_sim(
+    sim_bin: &std::path::Path,
+    name: &str,
+    cpu: Option<usize>,
+    log_dir: &std::path::Path,
+) -> anyhow::Result<(Proc, SocketAddr)> {
     let sim_addr = procs::localhost(procs::free_port()?);
-    let mut sim_cmd = Command::new(&config.sim_bin);
+    let mut sim_cmd = Command::new(sim_bin);
     sim_cmd.args(["--port", &sim_addr.port().to_string(), "--threads", "1"]);
-    let mut sim = Proc::spawn(
-        &format!("sim-{index}"),
-        sim_cmd,
-        config.pin.map(|p| p.0),
-        &config.log_dir,
-    )?;
+    let mut sim = Proc::spawn(name, sim_cmd, cpu, log_dir)?;
     sim.wait_http(sim_addr, "/_sim/health", Duration::from_secs(10))
         .await?;
+    Ok((sim, sim_addr))
+}
+
+async fn one_repeat(config: &OverheadConfig, index: usize) -> anyhow::Result<Repeat> {
+    let (mut sim, sim_addr) = start_sim(
+        &config.sim_bin,
+        &format!("sim-{index}"),
+        config.pin.map(|p| p.0),
+        &config.log_dir,
+    )
+    .await?;
 
     let api_addr = procs::localhost(procs::free_port()?);
     let mut api = Proc::spawn(
         &format!("api-local-{index}"),
-        api_local_command(config, api_addr, sim_addr),
+        api_local_command(&config.api_local_bin, api_addr, sim_addr),
         config.pin.map(|p| p.1),
         &config.log_dir,
     )?;
@@ -240,6 +257,8 @@ async fn one_repeat(config: &OverheadConfig, index: usize) -> anyhow::Result<Rep
                     requests,
                     warmup: (2 * concurrency).max(20).min(requests),
                     concurrency,
+                    headers: http::HeaderMap::new(),
+                    bodies: None,
                 };
                 let calls_before = sim_calls(sim_addr).await?;
                 let cpu_before = api.cpu_time()?;

@@ -6,11 +6,20 @@ use crate::overhead::{Phase, Repeat, Scenario, Target};
 use crate::size::PackageSize;
 use crate::stats::{Spread, ms};
 
-/// Goals from the benchmarks issue.
-pub const GOAL_ADDED_P99_MS: f64 = 1.0;
-pub const GOAL_ADDED_TTFB_MS: f64 = 1.0;
-pub const GOAL_INIT_MS: f64 = 25.0;
-pub const GOAL_RSS_MB: f64 = 32.0;
+/// Goals from issue 20 (performance), judged on the run's medians (RSS on its largest run).
+pub const GOAL_CPU_CONVERSE_US: f64 = 100.0;
+pub const GOAL_CPU_STREAM_US: f64 = 150.0;
+/// Added p99 (converse) by concurrency.
+pub const GOAL_ADDED_P99_MS: [(usize, f64); 3] = [(1, 0.3), (16, 1.0), (64, 3.0)];
+pub const GOAL_ADDED_TTFB_P99_C16_MS: f64 = 1.0;
+pub const GOAL_WARM_INVOCATION_P50_MS: f64 = 0.4;
+pub const GOAL_INIT_MS: f64 = 5.0;
+/// The Lambda binary's peak RSS measured before issue 20: no regression.
+pub const GOAL_RSS_LAMBDA_MB: f64 = 12.7;
+/// api-local under load (an older goal that still applies).
+pub const GOAL_RSS_LOCAL_MB: f64 = 32.0;
+pub const GOAL_API_ZIP_MB: f64 = 4.0;
+/// Every other function's zip (an older goal that still applies).
 pub const GOAL_ZIP_MB: f64 = 6.0;
 
 pub struct RunInfo {
@@ -34,6 +43,8 @@ pub struct Results {
     pub pinned: Option<(usize, usize)>,
     /// The Lambda streaming protocol part, and its requests per cell.
     pub lambda_stream: Option<(Vec<crate::lambda_stream::StreamRun>, usize)>,
+    /// The controls-on part, and its measured requests per phase.
+    pub controls_on: Option<(Vec<crate::controls_on::ControlsRun>, usize)>,
 }
 
 pub fn cell(s: Option<Spread>, decimals: usize) -> String {
@@ -98,6 +109,9 @@ pub fn render(info: &RunInfo, results: &Results) -> String {
 
     if let Some(repeats) = &results.overhead {
         overhead_section(&mut push, repeats, results);
+    }
+    if let Some((runs, requests)) = &results.controls_on {
+        crate::controls_on::section(&mut push, runs, *requests);
     }
     if let Some((runs, requests)) = &results.lambda_stream {
         crate::lambda_stream::section(&mut push, runs, *requests);
@@ -331,68 +345,49 @@ fn met(ok: Option<bool>) -> &'static str {
 }
 
 fn goals_section(push: &mut impl FnMut(String), results: &Results) {
-    push("### Goals".to_owned());
+    push("### Goals (issue 20)".to_owned());
     push(String::new());
     push("| goal | measured: median (min–max) | status |".to_owned());
     push("| --- | ---: | --- |".to_owned());
-    let c_max = results
-        .overhead_concurrency
-        .iter()
-        .max()
-        .copied()
-        .unwrap_or(0);
     let repeats = results.overhead.as_deref().unwrap_or(&[]);
-    let p99 = added(repeats, Scenario::Converse, c_max, |p| p.p99);
-    push(format!(
-        "| added p99 ≤ {GOAL_ADDED_P99_MS} ms at c={c_max} (converse) | {} ms | {} |",
-        cell(p99, 3),
-        met(p99.map(|s| s.median <= GOAL_ADDED_P99_MS))
-    ));
-    let ttfb = added(repeats, Scenario::ConverseStream, c_max, |p| p.ttfb_p99);
-    let ttfb_c1 = added(repeats, Scenario::ConverseStream, 1, |p| p.ttfb_p50);
-    push(format!(
-        "| added TTFB ≤ {GOAL_ADDED_TTFB_MS} ms (judged at p99, c={c_max}; p50 at c=1: {} ms) | {} ms | {} |",
-        cell(ttfb_c1, 3),
-        cell(ttfb, 3),
-        met(ttfb.map(|s| s.median <= GOAL_ADDED_TTFB_MS))
-    ));
-    let runs = results.cold_start.as_deref().unwrap_or(&[]);
-    let init = spread_of(runs, |r| Some(ms(r.init)));
-    push(format!(
-        "| init ≤ {GOAL_INIT_MS} ms | {} ms | {} |",
-        cell(init, 2),
-        met(init.map(|s| s.median <= GOAL_INIT_MS))
-    ));
-    let rss_lambda = spread_of(runs, |r| Some(mib(r.peak_rss_kib as f64)));
-    push(format!(
-        "| RSS ≤ {GOAL_RSS_MB} MiB: Lambda binary, one request at a time | {} MiB | {} |",
-        cell(rss_lambda, 1),
-        met(rss_lambda.map(|s| s.max <= GOAL_RSS_MB))
-    ));
-    let rss_local = spread_of(repeats, |r| Some(mib(r.gateway_peak_rss_kib as f64)));
-    push(format!(
-        "| RSS ≤ {GOAL_RSS_MB} MiB: api-local under load up to c={c_max} | {} MiB | {} |",
-        cell(rss_local, 1),
-        met(rss_local.map(|s| s.max <= GOAL_RSS_MB))
-    ));
-    match &results.sizes {
-        Some(sizes) if !sizes.is_empty() => {
-            for s in sizes {
-                let mb = s.zip_bytes.map(|b| b as f64 / MIB);
-                push(format!(
-                    "| zip ≤ {GOAL_ZIP_MB} MiB: `{}` (x86_64) | {} | {} |",
-                    s.function,
-                    mb.map(|m| format!("{m:.2} MiB"))
-                        .unwrap_or_else(|| "not built".to_owned()),
-                    met(mb.map(|m| m <= GOAL_ZIP_MB))
-                ));
-            }
-        }
-        _ => push(format!(
-            "| zip ≤ {GOAL_ZIP_MB} MiB per function | – | not measured |"
-        )),
+    let median_at_most = |s: Option<Spread>, goal: f64| met(s.map(|s| s.median <= goal));
+    for (scenario, goal, what) in [
+        (
+            Scenario::Converse,
+            GOAL_CPU_CONVERSE_US,
+            "converse request (controls off)",
+        ),
+        (
+            Scenario::ConverseStream,
+            GOAL_CPU_STREAM_US,
+            "streamed request (converse-stream, local listener)",
+        ),
+    ] {
+        let cpu = spread_of(repeats, |r| r.gateway_cpu_us.get(&scenario).copied());
+        push(format!(
+            "| gateway CPU per {what} ≤ {goal} µs | {} µs | {} |",
+            cell(cpu, 0),
+            median_at_most(cpu, goal)
+        ));
     }
-    crate::worker_report::goal_rows(push, &results.worker);
+    for (c, goal) in GOAL_ADDED_P99_MS {
+        let p99 = added(repeats, Scenario::Converse, c, |p| p.p99);
+        let status = if results.overhead_concurrency.contains(&c) {
+            median_at_most(p99, goal)
+        } else {
+            "not measured (c not run)"
+        };
+        push(format!(
+            "| added p99 ≤ {goal} ms at c={c} (converse) | {} ms | {status} |",
+            cell(p99, 3)
+        ));
+    }
+    let ttfb = added(repeats, Scenario::ConverseStream, 16, |p| p.ttfb_p99);
+    push(format!(
+        "| added TTFB p99 ≤ {GOAL_ADDED_TTFB_P99_C16_MS} ms at c=16 (converse-stream) | {} ms | {} |",
+        cell(ttfb, 3),
+        median_at_most(ttfb, GOAL_ADDED_TTFB_P99_C16_MS)
+    ));
     crate::lambda_stream::goal_rows(
         push,
         results
@@ -401,6 +396,68 @@ fn goals_section(push: &mut impl FnMut(String), results: &Results) {
             .map(|r| &r.0[..])
             .unwrap_or(&[]),
     );
+    let runs = results.cold_start.as_deref().unwrap_or(&[]);
+    let warm = spread_of(runs, |r| r.warm.p50().map(ms));
+    push(format!(
+        "| warm Lambda invocation p50 ≤ {GOAL_WARM_INVOCATION_P50_MS} ms (bench's Runtime API) | {} ms | {} |",
+        cell(warm, 3),
+        median_at_most(warm, GOAL_WARM_INVOCATION_P50_MS)
+    ));
+    crate::controls_on::goal_rows(
+        push,
+        results
+            .controls_on
+            .as_ref()
+            .map(|r| &r.0[..])
+            .unwrap_or(&[]),
+    );
+    crate::worker_report::goal_rows(push, &results.worker);
+    let init = spread_of(runs, |r| Some(ms(r.init)));
+    push(format!(
+        "| init ≤ {GOAL_INIT_MS} ms | {} ms | {} |",
+        cell(init, 2),
+        median_at_most(init, GOAL_INIT_MS)
+    ));
+    match &results.sizes {
+        Some(sizes) if !sizes.is_empty() => {
+            for s in sizes {
+                let goal = if s.function == "api" {
+                    GOAL_API_ZIP_MB
+                } else {
+                    GOAL_ZIP_MB
+                };
+                let mb = s.zip_bytes.map(|b| b as f64 / MIB);
+                push(format!(
+                    "| zip ≤ {goal} MiB: `{}` (x86_64) | {} | {} |",
+                    s.function,
+                    mb.map(|m| format!("{m:.2} MiB"))
+                        .unwrap_or_else(|| "not built".to_owned()),
+                    met(mb.map(|m| m <= goal))
+                ));
+            }
+        }
+        _ => push(format!(
+            "| zip ≤ {GOAL_API_ZIP_MB} MiB (api), ≤ {GOAL_ZIP_MB} MiB (others) | – | not measured |"
+        )),
+    }
+    let rss_lambda = spread_of(runs, |r| Some(mib(r.peak_rss_kib as f64)));
+    push(format!(
+        "| RSS no regression: ≤ {GOAL_RSS_LAMBDA_MB} MiB, Lambda binary, one request at a time | {} MiB | {} |",
+        cell(rss_lambda, 1),
+        met(rss_lambda.map(|s| s.max <= GOAL_RSS_LAMBDA_MB))
+    ));
+    let c_max = results
+        .overhead_concurrency
+        .iter()
+        .max()
+        .copied()
+        .unwrap_or(0);
+    let rss_local = spread_of(repeats, |r| Some(mib(r.gateway_peak_rss_kib as f64)));
+    push(format!(
+        "| RSS ≤ {GOAL_RSS_LOCAL_MB} MiB: api-local under load up to c={c_max} | {} MiB | {} |",
+        cell(rss_local, 1),
+        met(rss_local.map(|s| s.max <= GOAL_RSS_LOCAL_MB))
+    ));
     push(String::new());
     push(
         "RSS goals are judged on the largest run, the others on the median. MiB is AWS's \"MB\" \

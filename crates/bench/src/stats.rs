@@ -29,6 +29,12 @@ impl Latencies {
         self.sorted.get(rank.clamp(1, n) - 1).copied()
     }
 
+    /// Arithmetic mean; `None` without samples.
+    pub fn mean(&self) -> Option<Duration> {
+        let n = u32::try_from(self.sorted.len()).ok().filter(|&n| n > 0)?;
+        Some(self.sorted.iter().sum::<Duration>() / n)
+    }
+
     pub fn p50(&self) -> Option<Duration> {
         self.percentile(50.0)
     }

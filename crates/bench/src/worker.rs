@@ -21,6 +21,7 @@
 
 use crate::invoke_host::InvokeHost;
 use crate::procs::{self, Proc};
+use crate::recording_proxy::{self, CallLog, Upstream};
 use crate::runtime_api;
 use anyhow::{Context, bail};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -38,6 +39,7 @@ use http::Method;
 use std::future::Future;
 use std::path::PathBuf;
 use std::process::Command;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
@@ -366,6 +368,8 @@ async fn ceiling(
 
 struct EndToEnd {
     drained: Drained,
+    /// Calls the proxy forwarded while the queue drained, when the calls were recorded.
+    calls: Vec<crate::recording_proxy::Call>,
     cpu_us_per_job: f64,
     peak_rss_kib: u64,
     sim_calls_per_job: f64,
@@ -377,10 +381,24 @@ async fn end_to_end(
     gateway: &GatewayConfig,
     sim: std::net::SocketAddr,
     run: usize,
+    record: Option<&Arc<CallLog>>,
 ) -> anyhow::Result<EndToEnd> {
     let fixture = fixture(config.jobs, gateway).await?;
     let host = InvokeHost::start(FUNCTION_NAME).await?;
-    let moto_url = testkit::moto().endpoint_url().to_owned();
+    let mut moto_url = testkit::moto().endpoint_url().to_owned();
+    let mut sim_url = format!("http://{sim}");
+    if let Some(log) = record {
+        let moto_addr = recording_proxy::socket_addr(&moto_url)?;
+        moto_url = format!(
+            "http://{}",
+            recording_proxy::listen(Upstream::Moto, moto_addr, log.clone()).await?
+        );
+        sim_url = format!(
+            "http://{}",
+            recording_proxy::listen(Upstream::Bedrock, sim, log.clone()).await?
+        );
+    }
+    let mark = record.map(|log| log.mark()).unwrap_or(0);
     let mut workers = Vec::with_capacity(lanes);
     for instance in 0..lanes {
         let command: Command = runtime_api::lambda_command(
@@ -389,7 +407,7 @@ async fn end_to_end(
             FUNCTION_NAME,
             [
                 ("AWS_ENDPOINT_URL", moto_url.clone()),
-                ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", format!("http://{sim}")),
+                ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sim_url.clone()),
                 ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
                 ("JOBS_TABLE", fixture.table.clone()),
                 ("NOTIFY_TOPIC_ARN", fixture.topic_arn.clone()),
@@ -449,6 +467,7 @@ async fn end_to_end(
         .max()
         .unwrap_or(0);
     let sim_calls = crate::overhead::sim_calls(sim).await? - sim_before;
+    let calls = record.map(|log| log.since(mark)).unwrap_or_default();
     for worker in workers {
         worker.stop();
     }
@@ -459,14 +478,51 @@ async fn end_to_end(
     let jobs = drained.jobs as f64;
     Ok(EndToEnd {
         drained,
+        calls,
         cpu_us_per_job: cpu_after.saturating_sub(cpu_before).as_secs_f64() * 1e6 / jobs,
         peak_rss_kib,
         sim_calls_per_job: sim_calls as f64 / jobs,
     })
 }
 
-/// Every repeat at every instance count; the two phases alternate which goes first.
-pub async fn run(config: &WorkerBenchConfig) -> anyhow::Result<Vec<WorkerRun>> {
+/// The AWS calls the worker made per job (operation → calls per job), counted by the recording
+/// proxy on a separate, untimed pass of one instance (the proxy would slow the timed ones).
+pub type CallsPerJob = std::collections::BTreeMap<String, f64>;
+
+async fn count_calls(
+    config: &WorkerBenchConfig,
+    gateway: &GatewayConfig,
+    sim: std::net::SocketAddr,
+) -> anyhow::Result<(usize, CallsPerJob)> {
+    let log = Arc::new(CallLog::default());
+    let counted = WorkerBenchConfig {
+        jobs: config.jobs.min(20),
+        worker_bin: config.worker_bin.clone(),
+        sim_bin: config.sim_bin.clone(),
+        instances: vec![1],
+        log_dir: config.log_dir.clone(),
+        ..*config
+    };
+    let e2e = end_to_end(&counted, 1, gateway, sim, usize::MAX, Some(&log))
+        .await
+        .context("worker call count (through the recording proxy)")?;
+    let jobs = e2e.drained.jobs.max(1) as f64;
+    let mut per_job = CallsPerJob::new();
+    for call in &e2e.calls {
+        let name = match call.upstream {
+            Upstream::Moto => call.operation.clone(),
+            Upstream::Bedrock => "Bedrock Converse".to_owned(),
+        };
+        *per_job.entry(name).or_default() += 1.0 / jobs;
+    }
+    Ok((e2e.drained.jobs, per_job))
+}
+
+/// Every repeat at every instance count; the two phases alternate which goes first. Then the
+/// untimed call count.
+pub async fn run(
+    config: &WorkerBenchConfig,
+) -> anyhow::Result<(Vec<WorkerRun>, (usize, CallsPerJob))> {
     // Started before any timing, so its start-up is not measured.
     let _ = testkit::moto();
     let sim_port = procs::free_port()?;
@@ -493,12 +549,12 @@ pub async fn run(config: &WorkerBenchConfig) -> anyhow::Result<Vec<WorkerRun>> {
                 let c = ceiling(config, lanes, &gateway, &reply)
                     .await
                     .with_context(context)?;
-                let e = end_to_end(config, lanes, &gateway, sim_addr, repeat)
+                let e = end_to_end(config, lanes, &gateway, sim_addr, repeat, None)
                     .await
                     .with_context(context)?;
                 (c, e)
             } else {
-                let e = end_to_end(config, lanes, &gateway, sim_addr, repeat)
+                let e = end_to_end(config, lanes, &gateway, sim_addr, repeat, None)
                     .await
                     .with_context(context)?;
                 let c = ceiling(config, lanes, &gateway, &reply)
@@ -523,6 +579,7 @@ pub async fn run(config: &WorkerBenchConfig) -> anyhow::Result<Vec<WorkerRun>> {
             });
         }
     }
+    let calls = count_calls(config, &gateway, sim_addr).await?;
     sim.stop();
-    Ok(runs)
+    Ok((runs, calls))
 }

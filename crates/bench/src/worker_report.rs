@@ -8,6 +8,8 @@ use crate::worker::{GOAL_RATIO, WorkerRun};
 pub enum WorkerResults {
     Measured {
         runs: Vec<WorkerRun>,
+        /// Jobs counted and the AWS calls per job, from the untimed proxied pass.
+        calls: (usize, crate::worker::CallsPerJob),
         jobs: usize,
         concurrency: usize,
         worker_bin: String,
@@ -43,6 +45,7 @@ pub fn section(push: &mut impl FnMut(String), results: &WorkerResults) {
             jobs,
             concurrency,
             worker_bin,
+            ..
         } => (runs, jobs, concurrency, worker_bin),
     };
     let repeats = instance_counts(runs)
@@ -93,15 +96,55 @@ pub fn section(push: &mut impl FnMut(String), results: &WorkerResults) {
         ));
     }
     push(String::new());
+    if let WorkerResults::Measured {
+        calls: (counted, per_job),
+        ..
+    } = results
+    {
+        push(format!(
+            "AWS calls per job (the worker binary's, through the harness's recording proxy, on a \
+             separate untimed pass of {counted} jobs, 1 instance; SQS receive and delete are the \
+             event source mapping's, not the function's): {:.2} — {}",
+            per_job.values().sum::<f64>(),
+            per_job
+                .iter()
+                .map(|(op, n)| format!("{op} × {n:.2}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        push(String::new());
+    }
 }
 
+/// Issue 20's worker goals.
+pub const GOAL_CPU_US_PER_JOB: f64 = 1000.0;
+pub const GOAL_AWS_CALLS_PER_JOB: f64 = 4.0;
+
 pub fn goal_rows(push: &mut impl FnMut(String), results: &WorkerResults) {
-    let WorkerResults::Measured { runs, .. } = results else {
+    let WorkerResults::Measured { runs, calls, .. } = results else {
         push(format!(
-            "| worker ≥ {GOAL_RATIO} × emulator ceiling | – | not measured (see Worker throughput) |"
+            "| worker CPU per job ≤ {GOAL_CPU_US_PER_JOB} µs; AWS calls per job ≤ {GOAL_AWS_CALLS_PER_JOB}; worker ≥ {GOAL_RATIO} × emulator ceiling | – | not measured (see Worker throughput) |"
         ));
         return;
     };
+    let status = |ok: Option<bool>| match ok {
+        Some(true) => "met",
+        Some(false) => "**not met**",
+        None => "not measured",
+    };
+    let cpu = spread_of(runs, |r| Some(r.worker_cpu_us_per_job));
+    push(format!(
+        "| worker CPU per job ≤ {GOAL_CPU_US_PER_JOB} µs (all instance counts) | {} µs | {} |",
+        cell(cpu, 0),
+        status(cpu.map(|s| s.median <= GOAL_CPU_US_PER_JOB))
+    ));
+    let aws = (calls.0 > 0).then(|| calls.1.values().sum::<f64>());
+    push(format!(
+        "| AWS calls per job ≤ {GOAL_AWS_CALLS_PER_JOB} (worker binary, recording proxy, one pass) | {} | {} |",
+        aws.map(|n| format!("{n:.2}"))
+            .unwrap_or_else(|| "–".to_owned()),
+        status(aws.map(|n| n <= GOAL_AWS_CALLS_PER_JOB))
+    ));
     for n in instance_counts(runs) {
         let ratio = spread_of(&at(runs, n), |r| Some(r.ratio()));
         let status = match ratio {

@@ -30,6 +30,9 @@ fn quick_mode_runs_every_part_and_reports_it() {
         "| 64 | **added** |",
         "### Streaming through Lambda's response-streaming protocol",
         "| TTFB through the Lambda streaming protocol ≤ 1 ms added over the local listener",
+        "### Controls on: API keys, limits, budgets, response cache (missed)",
+        "| gateway CPU per request, controls on (excluding emulator) ≤ 200 µs |",
+        "| AWS calls per job ≤ 4 (worker binary, recording proxy, one pass) |",
         "### Cold start",
         "No network during init: **PASS**",
         "### Package size",
@@ -42,6 +45,42 @@ fn quick_mode_runs_every_part_and_reports_it() {
             "no `{expected}` in the report:\n{report}"
         );
     }
+    // The controls-on phase really had the controls on: a request without a key was refused,
+    // the recording proxy saw DynamoDB calls on both sides of the model call, and every gateway
+    // request reached the simulator once (the cache was missed, never hit).
+    let controls = report
+        .split("### Controls on:")
+        .nth(1)
+        .and_then(|rest| rest.split("\n### ").next())
+        .unwrap_or_else(|| panic!("no controls-on section:\n{report}"));
+    // Refused: 401 on the gateway's own routes; the Bedrock wire route answers as Bedrock
+    // does, 403 AccessDeniedException.
+    assert!(
+        controls.contains("| request without a key: status | 401 |")
+            || controls.contains("| request without a key: status | 403 |"),
+        "{controls}"
+    );
+    let figure = |label: &str| -> f64 {
+        let row = controls
+            .lines()
+            .find(|l| l.starts_with(label))
+            .unwrap_or_else(|| panic!("no `{label}` row:\n{controls}"));
+        let value = row.split('|').nth(2).unwrap().trim();
+        value.split_whitespace().next().unwrap().parse().unwrap()
+    };
+    assert!(
+        figure("| DynamoDB calls before the model call") >= 1.0,
+        "{controls}"
+    );
+    assert!(
+        figure("| DynamoDB calls after the model call") >= 1.0,
+        "{controls}"
+    );
+    let gateway_row = controls
+        .lines()
+        .find(|l| l.starts_with("| 1 | gateway |"))
+        .unwrap_or_else(|| panic!("no c=1 gateway row:\n{controls}"));
+    assert!(gateway_row.contains("| 0 | 1.00 |"), "{gateway_row}");
     // The worker part ran the worker binary on real jobs: one simulator call per job, and a
     // ratio row in the goals (its value is never judged here).
     let worker_section = report
