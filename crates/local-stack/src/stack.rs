@@ -540,5 +540,5 @@ fn build_worker(
     env: &FunctionEnv,
     secrets: &SecretEnv,
 ) -> Result<HostedWorker, String> {
-    worker::LambdaWorker::from_env(sdk, secrets.over(env.lookup()))
+    worker::LambdaWorker::from_env(sdk, secrets.over(env.lookup())).map_err(|e| e.to_string())
 }

@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-pub use config::ProcessorConfig;
+pub use config::{ProcessorConfig, ProcessorInitError};
 
 /// The event source mapping's `FilterCriteria` pattern (template.yaml): only INSERT/MODIFY
 /// records whose new image is `PENDING` invoke the function.
@@ -83,7 +83,7 @@ impl LambdaProcessor {
     pub fn from_env(
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, gateway::config::ConfigError> {
+    ) -> Result<Self, ProcessorInitError> {
         let config = ProcessorConfig::from_env(&lookup)?;
         let models = GatewayModelClient::from_sdk_config(sdk, &config.gateway);
         // With STATE_TABLE set, breakers and model health are the ones the API and the worker

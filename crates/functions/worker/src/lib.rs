@@ -17,6 +17,7 @@ use gateway::api::converse::ConverseRequest;
 use gateway::config::GatewayConfig;
 use gateway::controls::pricing::Pricing;
 use gateway::controls::{Controller, RouteClass};
+use gateway::env::Env;
 use gateway::jobs::events::JobEventPublisher;
 use gateway::jobs::processor::{
     Disposition, JobAnswer, JobProcessor, JobRunner, Processed, ProcessorSettings, RecordFailure,
@@ -37,7 +38,7 @@ use gateway_aws::models::GatewayModelClient;
 use std::panic::AssertUnwindSafe;
 
 pub use callback::Callbacks;
-pub use config::{CallbackConfig, ProducerConfig, WorkerConfig};
+pub use config::{CallbackConfig, ProducerConfig, WorkerConfig, WorkerInitError};
 pub use producer::ProducerIntake;
 
 /// Runs a job's model call through the gateway's one metered call, admitted already: the
@@ -104,9 +105,10 @@ impl LambdaWorker {
     pub fn from_env(
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<(Self, Option<Callbacks>), String> {
+    ) -> Result<(Self, Option<Callbacks>), WorkerInitError> {
         let config = WorkerConfig::from_env(&lookup)?;
-        let gateway_config = GatewayConfig::from_env(&lookup).map_err(|e| e.to_string())?;
+        let gateway_config = GatewayConfig::from_env(&lookup)?;
+        let env = Env(&lookup);
         let callbacks = config.callbacks.map(|callbacks| {
             Callbacks::new(
                 &aws_sdk_sqs::Client::new(sdk),
@@ -116,13 +118,16 @@ impl LambdaWorker {
         });
         let home = sdk.region().map(|r| r.as_ref().to_owned());
         // Settling needs no keys: the seal key (for SigV4 secrets) is never used here.
-        let charges = match lookup("STATE_TABLE").filter(|t| !t.trim().is_empty()) {
-            Some(table) => Some(Controller::new(
-                &gateway_config,
-                DynamoControlStore::from_sdk_config(sdk, table, &gateway_config.controls.cache),
-                Vec::new(),
-                home.clone(),
-            )?),
+        let charges = match env.optional("STATE_TABLE") {
+            Some(table) => Some(
+                Controller::new(
+                    &gateway_config,
+                    DynamoControlStore::from_sdk_config(sdk, table, &gateway_config.controls.cache),
+                    Vec::new(),
+                    home.clone(),
+                )
+                .map_err(WorkerInitError::Controls)?,
+            ),
             None => None,
         };
         let worker = Worker {
@@ -135,17 +140,17 @@ impl LambdaWorker {
             )),
             settings: config.settings,
             concurrency: config.concurrency,
-            pricing: Some(Pricing::new(&gateway_config, home)?),
+            pricing: Some(Pricing::new(&gateway_config, home).map_err(WorkerInitError::Controls)?),
             charges,
             intake: producer_intake(sdk, &lookup)?,
-            redelivery: lookup("JOBS_QUEUE_URL")
-                .filter(|v| !v.trim().is_empty())
+            redelivery: env
+                .optional("JOBS_QUEUE_URL")
                 .map(|url| SqsRedelivery::new(aws_sdk_sqs::Client::new(sdk), url)),
-            events: lookup("EVENT_BUS_NAME")
-                .filter(|v| !v.trim().is_empty())
+            events: env
+                .optional("EVENT_BUS_NAME")
                 .map(|bus| EventBridgeJobEvents::new(aws_sdk_eventbridge::Client::new(sdk), bus)),
-            outputs: lookup("ASYNC_INVOKE_BUCKET")
-                .filter(|v| !v.trim().is_empty())
+            outputs: env
+                .optional("ASYNC_INVOKE_BUCKET")
                 .map(|_| S3InvocationOutputs::from_sdk_config(sdk)),
         };
         Ok((worker, callbacks))
@@ -156,7 +161,7 @@ impl LambdaWorker {
 fn producer_intake(
     sdk: &aws_config::SdkConfig,
     lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<ProducerIntake>, String> {
+) -> Result<Option<ProducerIntake>, WorkerInitError> {
     let Some(config) = ProducerConfig::from_env(lookup)? else {
         return Ok(None);
     };
