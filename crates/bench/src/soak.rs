@@ -26,7 +26,7 @@ use gateway::config::GatewayConfig;
 use gateway::jobs::producer::{DETAIL_TYPE_REQUESTED, SCHEMA_V1};
 use gateway::jobs::submit::{self, JobSettings};
 use gateway::jobs::{JobQueue, JobStatus, JobStore, NotificationState, SubmitJob};
-use gateway_aws::event_source::sqs::SqsPoller;
+use event_source_emulator::sqs::SqsPoller;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use http::Method;
 use serde_json::{Value, json};

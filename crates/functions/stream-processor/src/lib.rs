@@ -24,7 +24,7 @@ use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
 use gateway_aws::documents::DynamoDocumentStore;
-use gateway_aws::event_source::dynamodb_stream::batch_response;
+use gateway_aws::lambda_batch::dynamodb_batch_response;
 use gateway_aws::models::GatewayModelClient;
 use serde_json::{Map, Value};
 use std::panic::AssertUnwindSafe;
@@ -135,7 +135,7 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
             .filter_map(|failed| async move { failed })
             .collect()
             .await;
-        batch_response(failed)
+        dynamodb_batch_response(failed)
     }
 
     /// `Some(sequence number)` when the record must be reported as failed.

@@ -29,7 +29,7 @@ use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
 use gateway::webhook::Resolver;
 use gateway_aws::control_store::DynamoControlStore;
-use gateway_aws::event_source::sqs::batch_response;
+use gateway_aws::lambda_batch::sqs_batch_response;
 use gateway_aws::jobs::{
     DynamoJobStore, EventBridgeJobEvents, S3InvocationOutputs, SnsJobNotifier, SqsDeadLetters,
     SqsJobQueue, SqsRedelivery,
@@ -217,7 +217,7 @@ impl<M: ModelClient> Worker<M> {
         if !claimed.is_empty() {
             failed.extend(self.announce(claimed, callbacks).await);
         }
-        batch_response(failed)
+        sqs_batch_response(failed)
     }
 
     /// Announces the claimed jobs of a batch; the message ids of those that must come back.
