@@ -1,8 +1,13 @@
-//! Lambda's partial batch responses: the records a batch handler reports as failed, shaped as
-//! the event source mapping reads them (SQS message ids, DynamoDB stream sequence numbers).
+//! The batch lifter every batch function uses ([`run_batch`]: bounded concurrency, panics
+//! caught, a span per record) and Lambda's partial batch responses: the records a handler
+//! reports as failed, shaped as the event source mapping reads them (SQS message ids, DynamoDB
+//! stream sequence numbers).
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse};
 use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use futures_util::{FutureExt, StreamExt};
+use std::panic::AssertUnwindSafe;
+use tracing::Instrument;
 
 /// An SQS batch response failing exactly these message ids.
 pub fn sqs_batch_response(failed_ids: impl IntoIterator<Item = String>) -> SqsBatchResponse {
@@ -32,4 +37,110 @@ pub fn dynamodb_batch_response(
         })
         .collect();
     response
+}
+
+/// What a record's handler decided.
+#[derive(Debug)]
+pub enum Outcome<T = ()> {
+    /// Done: the record is not reported.
+    Done,
+    /// The record must come back: it is reported as a batch item failure.
+    Failed,
+    /// The handler left work to do for the whole batch (the worker's announcements): the
+    /// record and this value are handed back together.
+    Deferred(T),
+}
+
+/// A batch after every record ran.
+#[derive(Debug)]
+pub struct BatchRun<R, T> {
+    /// Identifiers of the records to report as failed.
+    pub failed: Vec<String>,
+    /// The records whose handler deferred work, with what it handed back.
+    pub deferred: Vec<(R, T)>,
+}
+
+/// Lifts a per-record handler to a whole batch: at most `concurrency` records in flight, each
+/// in a `record` span naming its `item_id`. A handler that panics has its record reported
+/// failed: one bad record never takes the batch down, nor passes for a success (the release
+/// profile unwinds; it must never be `panic = "abort"`).
+pub async fn run_batch<R, T>(
+    records: Vec<R>,
+    concurrency: usize,
+    item_id: impl Fn(&R) -> String,
+    handle: impl AsyncFn(&R) -> Outcome<T>,
+) -> BatchRun<R, T> {
+    let (item_id, handle) = (&item_id, &handle);
+    let ran: Vec<(R, String, Outcome<T>)> = futures_util::stream::iter(records)
+        .map(|record| async move {
+            let id = item_id(&record);
+            let span = tracing::info_span!("record", item_id = %id);
+            let outcome = AssertUnwindSafe(handle(&record).instrument(span))
+                .catch_unwind()
+                .await
+                .unwrap_or_else(|_| {
+                    tracing::error!(item_id = %id, "record handler panicked; reported as failed");
+                    Outcome::Failed
+                });
+            (record, id, outcome)
+        })
+        .buffer_unordered(concurrency.max(1))
+        .collect()
+        .await;
+    let mut batch = BatchRun {
+        failed: Vec::new(),
+        deferred: Vec::new(),
+    };
+    for (record, id, outcome) in ran {
+        match outcome {
+            Outcome::Done => {}
+            Outcome::Failed => batch.failed.push(id),
+            Outcome::Deferred(value) => batch.deferred.push((record, value)),
+        }
+    }
+    batch
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    #[tokio::test]
+    async fn panics_fail_their_record_and_concurrency_is_bounded() {
+        let (in_flight, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let batch = run_batch(
+            (0..20u32).collect(),
+            3,
+            |n| n.to_string(),
+            async |n: &u32| {
+                let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+                peak.fetch_max(now, Ordering::SeqCst);
+                tokio::task::yield_now().await;
+                in_flight.fetch_sub(1, Ordering::SeqCst);
+                match n % 4 {
+                    0 => panic!("record {n}"),
+                    1 => Outcome::Failed,
+                    2 => Outcome::Deferred(n * 10),
+                    _ => Outcome::Done,
+                }
+            },
+        )
+        .await;
+        let mut failed = batch.failed;
+        failed.sort_by_key(|id| id.parse::<u32>().unwrap());
+        let expected: Vec<String> = (0..20u32)
+            .filter(|n| n % 4 < 2)
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(failed, expected);
+        let mut deferred = batch.deferred;
+        deferred.sort();
+        assert_eq!(
+            deferred,
+            vec![(2, 20), (6, 60), (10, 100), (14, 140), (18, 180)]
+        );
+        assert!(peak.load(Ordering::SeqCst) <= 3);
+        assert!(peak.load(Ordering::SeqCst) > 1, "records ran concurrently");
+    }
 }

@@ -11,7 +11,7 @@ pub mod config;
 pub mod producer;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::config::GatewayConfig;
@@ -29,11 +29,11 @@ use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
 use gateway::webhook::Resolver;
 use gateway_aws::control_store::DynamoControlStore;
-use gateway_aws::lambda_batch::sqs_batch_response;
 use gateway_aws::jobs::{
     DynamoJobStore, EventBridgeJobEvents, S3InvocationOutputs, SnsJobNotifier, SqsDeadLetters,
     SqsJobQueue, SqsRedelivery,
 };
+use gateway_aws::lambda_batch::{Outcome, run_batch, sqs_batch_response};
 use gateway_aws::models::GatewayModelClient;
 use std::panic::AssertUnwindSafe;
 
@@ -197,23 +197,14 @@ impl<M: ModelClient> Worker<M> {
         event: SqsEvent,
         callbacks: Option<&Callbacks<R>>,
     ) -> SqsBatchResponse {
-        let ran: Vec<(SqsMessage, Step)> = futures_util::stream::iter(event.records)
-            .map(|record| async move {
-                let step = self.handle_record(&record, callbacks).await;
-                (record, step)
-            })
-            .buffer_unordered(self.concurrency.max(1))
-            .collect()
-            .await;
-        let mut failed = Vec::new();
-        let mut claimed = Vec::new();
-        for (record, step) in ran {
-            match step {
-                Step::Done => {}
-                Step::Failed => failed.push(record.message_id.unwrap_or_default()),
-                Step::Announce(job) => claimed.push((record, *job)),
-            }
-        }
+        let batch = run_batch(
+            event.records,
+            self.concurrency,
+            |record: &SqsMessage| record.message_id.clone().unwrap_or_default(),
+            async |record: &SqsMessage| self.handle_record(record, callbacks).await,
+        )
+        .await;
+        let (mut failed, claimed) = (batch.failed, batch.deferred);
         if !claimed.is_empty() {
             failed.extend(self.announce(claimed, callbacks).await);
         }
@@ -273,12 +264,13 @@ impl<M: ModelClient> Worker<M> {
         failed
     }
 
-    /// Runs one record up to its job's announcement.
+    /// Runs one record up to its job's announcement: `Deferred` when its job's notification
+    /// is claimed, to announce it with the batch.
     async fn handle_record<R: Resolver + Send + Sync>(
         &self,
         record: &SqsMessage,
         callbacks: Option<&Callbacks<R>>,
-    ) -> Step {
+    ) -> Outcome<JobRecord> {
         let message_id = record.message_id.clone().unwrap_or_default();
         let receive_count = receive_count(record);
         let body = record.body.as_deref().unwrap_or_default();
@@ -287,28 +279,23 @@ impl<M: ModelClient> Worker<M> {
         let from_bus = self.intake.as_ref().is_some_and(|intake| {
             intake.events_queue_arn.is_some() && intake.events_queue_arn == record.event_source_arn
         });
-        // A panic in one record must not take the batch down (or be mistaken for success).
-        let outcome = AssertUnwindSafe(self.dispatch(
-            body,
-            (&message_id, sender_id, from_bus),
-            receive_count,
-            callbacks,
-        ))
-        .catch_unwind()
-        .await;
+        let outcome = self
+            .dispatch(
+                body,
+                (&message_id, sender_id, from_bus),
+                receive_count,
+                callbacks,
+            )
+            .await;
         match outcome {
-            Ok(Ok(Dispatched::Done(disposition))) => {
+            Ok(Dispatched::Done(disposition)) => {
                 tracing::info!(message_id, disposition, "record done");
-                Step::Done
+                Outcome::Done
             }
-            Ok(Ok(Dispatched::Announce(job))) => Step::Announce(job),
-            Ok(Err(failure)) => {
+            Ok(Dispatched::Announce(job)) => Outcome::Deferred(*job),
+            Err(failure) => {
                 self.report(record, receive_count, &failure).await;
-                Step::Failed
-            }
-            Err(_) => {
-                tracing::error!(message_id, "record handler panicked; reported as failed");
-                Step::Failed
+                Outcome::Failed
             }
         }
     }
@@ -435,14 +422,6 @@ impl<M: ModelClient> Worker<M> {
                 .map(|events| events as &dyn JobEventPublisher),
         }
     }
-}
-
-/// Where one record of a batch got to.
-enum Step {
-    Done,
-    Failed,
-    /// Its job's notification is claimed: announce it with the batch.
-    Announce(Box<JobRecord>),
 }
 
 /// What one record's dispatch did.
