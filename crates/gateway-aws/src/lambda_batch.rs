@@ -46,43 +46,48 @@ pub enum Outcome<T = ()> {
     Done,
     /// The record must come back: it is reported as a batch item failure.
     Failed,
-    /// The handler left work to do for the whole batch (the worker's announcements): the
-    /// record and this value are handed back together.
+    /// The handler left work to do for the whole batch (the worker's announcements): this
+    /// value is handed back.
     Deferred(T),
 }
 
 /// A batch after every record ran.
 #[derive(Debug)]
-pub struct BatchRun<R, T> {
+pub struct BatchRun<T> {
     /// Identifiers of the records to report as failed.
     pub failed: Vec<String>,
-    /// The records whose handler deferred work, with what it handed back.
-    pub deferred: Vec<(R, T)>,
+    /// What the handlers that deferred work handed back.
+    pub deferred: Vec<T>,
 }
 
 /// Lifts a per-record handler to a whole batch: at most `concurrency` records in flight, each
 /// in a `record` span naming its `item_id`. A handler that panics has its record reported
 /// failed: one bad record never takes the batch down, nor passes for a success (the release
 /// profile unwinds; it must never be `panic = "abort"`).
-pub async fn run_batch<R, T>(
+pub async fn run_batch<R, T, Fut>(
     records: Vec<R>,
     concurrency: usize,
     item_id: impl Fn(&R) -> String,
-    handle: impl AsyncFn(&R) -> Outcome<T>,
-) -> BatchRun<R, T> {
+    handle: impl Fn(R) -> Fut,
+) -> BatchRun<T>
+where
+    Fut: Future<Output = Outcome<T>>,
+{
     let (item_id, handle) = (&item_id, &handle);
-    let ran: Vec<(R, String, Outcome<T>)> = futures_util::stream::iter(records)
+    let ran: Vec<(String, Outcome<T>)> = futures_util::stream::iter(records)
         .map(|record| async move {
             let id = item_id(&record);
             let span = tracing::info_span!("record", item_id = %id);
-            let outcome = AssertUnwindSafe(handle(&record).instrument(span))
+            // The handler is called inside the caught future: a panic before its first
+            // await is caught too.
+            let outcome = AssertUnwindSafe(async move { handle(record).await }.instrument(span))
                 .catch_unwind()
                 .await
                 .unwrap_or_else(|_| {
                     tracing::error!(item_id = %id, "record handler panicked; reported as failed");
                     Outcome::Failed
                 });
-            (record, id, outcome)
+            (id, outcome)
         })
         .buffer_unordered(concurrency.max(1))
         .collect()
@@ -91,11 +96,11 @@ pub async fn run_batch<R, T>(
         failed: Vec::new(),
         deferred: Vec::new(),
     };
-    for (record, id, outcome) in ran {
+    for (id, outcome) in ran {
         match outcome {
             Outcome::Done => {}
             Outcome::Failed => batch.failed.push(id),
-            Outcome::Deferred(value) => batch.deferred.push((record, value)),
+            Outcome::Deferred(value) => batch.deferred.push(value),
         }
     }
     batch
@@ -108,12 +113,12 @@ mod tests {
 
     #[tokio::test]
     async fn panics_fail_their_record_and_concurrency_is_bounded() {
-        let (in_flight, peak) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let (in_flight, peak) = (&AtomicUsize::new(0), &AtomicUsize::new(0));
         let batch = run_batch(
             (0..20u32).collect(),
             3,
             |n| n.to_string(),
-            async |n: &u32| {
+            move |n: u32| async move {
                 let now = in_flight.fetch_add(1, Ordering::SeqCst) + 1;
                 peak.fetch_max(now, Ordering::SeqCst);
                 tokio::task::yield_now().await;
@@ -136,10 +141,7 @@ mod tests {
         assert_eq!(failed, expected);
         let mut deferred = batch.deferred;
         deferred.sort();
-        assert_eq!(
-            deferred,
-            vec![(2, 20), (6, 60), (10, 100), (14, 140), (18, 180)]
-        );
+        assert_eq!(deferred, vec![20, 60, 100, 140, 180]);
         assert!(peak.load(Ordering::SeqCst) <= 3);
         assert!(peak.load(Ordering::SeqCst) > 1, "records ran concurrently");
     }

@@ -131,14 +131,14 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
             event.records,
             self.concurrency,
             |record: &EventRecord| record.change.sequence_number.clone().unwrap_or_default(),
-            async |record: &EventRecord| self.handle_record(record, deadline).await,
+            |record| self.handle_record(record, deadline),
         )
         .await;
         dynamodb_batch_response(batch.failed)
     }
 
     /// `Failed` when the record must be reported (by its sequence number).
-    async fn handle_record(&self, record: &EventRecord, deadline: Option<Instant>) -> Outcome {
+    async fn handle_record(&self, record: EventRecord, deadline: Option<Instant>) -> Outcome {
         let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
         let (new_image, old_image) = match (
             image(&record.change.new_image),

@@ -179,7 +179,7 @@ mod tests {
         .to_string();
         assert!(err.starts_with("MAX_RECEIVE_COUNT"), "{err}");
         for (var, bad) in [("MAX_RECEIVE_COUNT", "0"), ("WORKER_CONCURRENCY", "lots")] {
-            let pairs = vec![("JOBS_TABLE", "t"), ("NOTIFY_TOPIC_ARN", "a"), (var, bad)];
+            let pairs = [("JOBS_TABLE", "t"), ("NOTIFY_TOPIC_ARN", "a"), (var, bad)];
             let lookup = |k: &str| {
                 pairs
                     .iter()

@@ -201,7 +201,7 @@ impl<M: ModelClient> Worker<M> {
             event.records,
             self.concurrency,
             |record: &SqsMessage| record.message_id.clone().unwrap_or_default(),
-            async |record: &SqsMessage| self.handle_record(record, callbacks).await,
+            |record| self.handle_record(record, callbacks),
         )
         .await;
         let (mut failed, claimed) = (batch.failed, batch.deferred);
@@ -264,15 +264,15 @@ impl<M: ModelClient> Worker<M> {
         failed
     }
 
-    /// Runs one record up to its job's announcement: `Deferred` when its job's notification
-    /// is claimed, to announce it with the batch.
+    /// Runs one record up to its job's announcement: `Deferred` with its job when the job's
+    /// notification is claimed, to announce it with the batch.
     async fn handle_record<R: Resolver + Send + Sync>(
         &self,
-        record: &SqsMessage,
+        record: SqsMessage,
         callbacks: Option<&Callbacks<R>>,
-    ) -> Outcome<JobRecord> {
+    ) -> Outcome<(SqsMessage, JobRecord)> {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let receive_count = receive_count(record);
+        let receive_count = receive_count(&record);
         let body = record.body.as_deref().unwrap_or_default();
         let sender_id = record.attributes.get("SenderId").map(String::as_str);
         // Set by the event source mapping, not by whoever sent the message.
@@ -292,9 +292,9 @@ impl<M: ModelClient> Worker<M> {
                 tracing::info!(message_id, disposition, "record done");
                 Outcome::Done
             }
-            Ok(Dispatched::Announce(job)) => Outcome::Deferred(*job),
+            Ok(Dispatched::Announce(job)) => Outcome::Deferred((record, *job)),
             Err(failure) => {
-                self.report(record, receive_count, &failure).await;
+                self.report(&record, receive_count, &failure).await;
                 Outcome::Failed
             }
         }

@@ -14,12 +14,15 @@ pub(super) type Refused = Vec<(usize, String)>;
 /// One result per item, in order. `entry` builds an item's entry from its index in `items`;
 /// `send` makes one call with up to ten `(index, entry)` pairs; `operation` names the entry
 /// failures in the logs (e.g. `sns:PublishBatch(entry)`).
-pub(super) async fn publish_in_batches<T, E>(
+pub(super) async fn publish_in_batches<T, E, Sent>(
     items: &[T],
     entry: impl Fn(usize, &T) -> Result<E, GatewayError>,
-    send: impl AsyncFn(Vec<(usize, E)>) -> Result<Refused, GatewayError>,
+    send: impl Fn(Vec<(usize, E)>) -> Sent,
     operation: &str,
-) -> Vec<Result<(), GatewayError>> {
+) -> Vec<Result<(), GatewayError>>
+where
+    Sent: Future<Output = Result<Refused, GatewayError>>,
+{
     let mut results: Vec<Result<(), GatewayError>> = Vec::with_capacity(items.len());
     let mut entries = Vec::with_capacity(items.len());
     for (index, item) in items.iter().enumerate() {

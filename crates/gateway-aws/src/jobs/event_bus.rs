@@ -40,27 +40,26 @@ impl EventBridgeJobEvents {
     /// failed or not.
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     async fn put_all(&self, events: &[JobResultEvent]) -> Vec<Result<(), GatewayError>> {
-        let send =
-            async |entries: Vec<(usize, PutEventsRequestEntry)>| -> Result<Refused, GatewayError> {
-                let (indexes, entries): (Vec<usize>, Vec<_>) = entries.into_iter().unzip();
-                let output = self
-                    .client
-                    .put_events()
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .map_err(|error| aws_error("events:PutEvents", error))?;
-                let mut refused = Vec::new();
-                for (n, index) in indexes.into_iter().enumerate() {
-                    let failed = match output.entries().get(n) {
-                        Some(entry) => entry.error_code().map(str::to_owned),
-                        None if output.failed_entry_count() > 0 => Some("unknown".to_owned()),
-                        None => None,
-                    };
-                    refused.extend(failed.map(|code| (index, code)));
-                }
-                Ok(refused)
-            };
+        let send = |entries: Vec<(usize, PutEventsRequestEntry)>| async move {
+            let (indexes, entries): (Vec<usize>, Vec<_>) = entries.into_iter().unzip();
+            let output = self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|error| aws_error("events:PutEvents", error))?;
+            let mut refused = Vec::new();
+            for (n, index) in indexes.into_iter().enumerate() {
+                let failed = match output.entries().get(n) {
+                    Some(entry) => entry.error_code().map(str::to_owned),
+                    None if output.failed_entry_count() > 0 => Some("unknown".to_owned()),
+                    None => None,
+                };
+                refused.extend(failed.map(|code| (index, code)));
+            }
+            Ok::<Refused, GatewayError>(refused)
+        };
         let entry = |_: usize, event: &JobResultEvent| self.entry(event);
         publish_in_batches(events, entry, send, "events:PutEvents(entry)").await
     }

@@ -82,7 +82,7 @@ impl JobNotifier for SnsJobNotifier {
         if notifications.len() == 1 {
             return vec![self.publish(&notifications[0]).await];
         }
-        let send = async |entries: Vec<(usize, PublishBatchRequestEntry)>| -> Result<Refused, GatewayError> {
+        let send = |entries: Vec<(usize, PublishBatchRequestEntry)>| async move {
             let output = self
                 .client
                 .publish_batch()
@@ -94,14 +94,15 @@ impl JobNotifier for SnsJobNotifier {
                 .await
                 .map_err(|error| aws_error("sns:PublishBatch", error))?;
             // An entry's id is its notification's index.
-            Ok(output
+            let refused: Refused = output
                 .failed()
                 .iter()
                 .filter_map(|failed| {
                     let index = failed.id().parse::<usize>().ok()?;
                     Some((index, failed.code().to_owned()))
                 })
-                .collect())
+                .collect();
+            Ok::<Refused, GatewayError>(refused)
         };
         let entry = |index, notification: &JobNotification| self.entry(index, notification);
         publish_in_batches(notifications, entry, send, "sns:PublishBatch(entry)").await
