@@ -21,12 +21,12 @@ use anyhow::{Context, bail};
 use aws_lambda_events::event::sqs::SqsBatchResponse;
 use aws_sdk_eventbridge::types::{InputTransformer, PutEventsRequestEntry, SqsParameters, Target};
 use aws_sdk_sqs::types::QueueAttributeName;
+use event_source_emulator::sqs::SqsPoller;
 use futures_util::StreamExt;
 use gateway::config::GatewayConfig;
 use gateway::jobs::producer::{DETAIL_TYPE_REQUESTED, SCHEMA_V1};
 use gateway::jobs::submit::{self, JobSettings};
 use gateway::jobs::{JobQueue, JobStatus, JobStore, NotificationState, SubmitJob};
-use gateway_aws::event_source::sqs::SqsPoller;
 use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
 use http::Method;
 use serde_json::{Value, json};
@@ -35,6 +35,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
+use testkit::resources::create_fifo_queue;
 
 const FUNCTION_NAME: &str = "gateway-worker-soak";
 const TENANT: &str = "bench";
@@ -143,25 +144,6 @@ struct Resources {
     results_url: String,
 }
 
-async fn fifo_queue(name: &str, content_dedupe: bool) -> anyhow::Result<(String, String)> {
-    let sqs = testkit::moto().sqs();
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(
-            QueueAttributeName::ContentBasedDeduplication,
-            content_dedupe.to_string(),
-        )
-        .send()
-        .await?
-        .queue_url()
-        .context("queue url")?
-        .to_owned();
-    let arn = testkit::resources::queue_arn(&sqs, &url).await;
-    Ok((url, arn))
-}
-
 impl Resources {
     async fn create() -> anyhow::Result<Self> {
         let moto = testkit::moto();
@@ -188,9 +170,10 @@ impl Resources {
             .topic_arn()
             .context("topic arn")?
             .to_owned();
-        let notes = fifo_queue(&testkit::unique_name("soak-notes"), false).await?;
+        let notes = create_fifo_queue(&sqs, &testkit::unique_name("soak-notes"), false).await;
         testkit::resources::subscribe_queue(&sns, &topic_arn, &notes.1, false).await;
-        let results_fifo = fifo_queue(&testkit::unique_name("soak-results"), true).await?;
+        let results_fifo =
+            create_fifo_queue(&sqs, &testkit::unique_name("soak-results"), true).await;
         let results =
             testkit::resources::create_queue(&sqs, &testkit::unique_name("soak-results"), None, 30)
                 .await;

@@ -25,6 +25,7 @@ use crate::recording_proxy::{self, CallLog, Upstream};
 use crate::runtime_api;
 use anyhow::{Context, bail};
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use event_source_emulator::sqs::SqsPoller;
 use futures_util::StreamExt;
 use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
@@ -33,8 +34,8 @@ use gateway::controls::pricing::Pricing;
 use gateway::jobs::processor::{JobAnswer, JobProcessor, JobRunner, ProcessorSettings};
 use gateway::jobs::submit::{self, JobSettings};
 use gateway::jobs::{JobQueue, JobStatus, JobStore, NoCharges, NotificationState, SubmitJob};
-use gateway_aws::event_source::sqs::{SqsPoller, batch_response};
 use gateway_aws::jobs::{DynamoJobStore, SnsJobNotifier, SqsJobQueue};
+use gateway_aws::lambda_batch::sqs_batch_response;
 use http::Method;
 use std::future::Future;
 use std::path::PathBuf;
@@ -359,7 +360,7 @@ async fn ceiling(
             .filter_map(|failed| async move { failed })
             .collect()
             .await;
-        Ok(batch_response(failed))
+        Ok(sqs_batch_response(failed))
     })
     .await?;
     verify(&fixture, "ceiling").await?;

@@ -7,11 +7,11 @@ use crate::hosts::{self, Fallback, FunctionEnv, StopSignal};
 use crate::moto::{self, MotoServer};
 use crate::resources::{self, LocalResources};
 use crate::template::{EventSpec, FunctionSpec, Template};
-use gateway::secrets::SecretEnv;
-use gateway_aws::event_source::dynamodb_stream::{
+use event_source_emulator::dynamodb_stream::{
     DynamoDbStreamPoller, FilterCriteria, OnFailure, StartingPosition,
 };
-use gateway_aws::event_source::sqs::SqsPoller;
+use event_source_emulator::sqs::SqsPoller;
+use gateway::secrets::SecretEnv;
 use serde_json::Value as Json;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -540,5 +540,5 @@ fn build_worker(
     env: &FunctionEnv,
     secrets: &SecretEnv,
 ) -> Result<HostedWorker, String> {
-    worker::LambdaWorker::from_env(sdk, secrets.over(env.lookup()))
+    worker::LambdaWorker::from_env(sdk, secrets.over(env.lookup())).map_err(|e| e.to_string())
 }

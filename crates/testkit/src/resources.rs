@@ -94,6 +94,29 @@ pub async fn create_queue(
     TestQueue { url, arn, dlq_url }
 }
 
+/// A FIFO queue `<name>.fifo` (content-based deduplication when `content_dedupe`): its URL
+/// and ARN.
+pub async fn create_fifo_queue(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    content_dedupe: bool,
+) -> (String, String) {
+    let output = client
+        .create_queue()
+        .queue_name(format!("{name}.fifo"))
+        .attributes(QueueAttributeName::FifoQueue, "true")
+        .attributes(
+            QueueAttributeName::ContentBasedDeduplication,
+            content_dedupe.to_string(),
+        )
+        .send()
+        .await
+        .expect("testkit: create FIFO queue failed");
+    let url = output.queue_url().expect("queue url").to_owned();
+    let arn = queue_arn(client, &url).await;
+    (url, arn)
+}
+
 pub async fn queue_arn(client: &aws_sdk_sqs::Client, url: &str) -> String {
     client
         .get_queue_attributes()

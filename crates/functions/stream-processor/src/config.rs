@@ -8,7 +8,17 @@
 
 use gateway::config::{ConfigError, GatewayConfig};
 use gateway::enrichment::{EnrichmentConfig, EnrichmentSettings};
-use gateway::env::Env;
+use gateway::env::{Env, EnvError};
+
+/// Why the stream processor could not start; each variant names the variable (or the
+/// configuration document) it rejects.
+#[derive(Debug, thiserror::Error)]
+pub enum ProcessorInitError {
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
 
 #[derive(Debug, Clone)]
 pub struct ProcessorConfig {
@@ -20,12 +30,12 @@ pub struct ProcessorConfig {
 }
 
 impl ProcessorConfig {
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ProcessorInitError> {
         let gateway = GatewayConfig::from_env(&lookup)?;
         let env = Env(&lookup);
         let max_attempts = env.number("MAX_ATTEMPTS", 3u32, 1..=100)?;
         let known_model = |name: &str| gateway.allowed_names().iter().any(|n| n == name);
-        let enrichment = match lookup("ENRICHMENT_CONFIG").filter(|v| !v.trim().is_empty()) {
+        let enrichment = match env.optional("ENRICHMENT_CONFIG") {
             Some(json) => EnrichmentConfig::parse("ENRICHMENT_CONFIG", &json, known_model),
             None => {
                 let defaults = EnrichmentConfig::default();

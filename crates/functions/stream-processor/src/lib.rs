@@ -12,7 +12,6 @@ pub mod config;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use futures_util::{FutureExt, StreamExt};
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::controls::RouteClass;
@@ -24,13 +23,12 @@ use gateway::metered::{Call, Meter};
 use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
 use gateway_aws::documents::DynamoDocumentStore;
-use gateway_aws::event_source::dynamodb_stream::batch_response;
+use gateway_aws::lambda_batch::{Outcome, dynamodb_batch_response, run_batch};
 use gateway_aws::models::GatewayModelClient;
 use serde_json::{Map, Value};
-use std::panic::AssertUnwindSafe;
 use std::time::{Duration, Instant};
 
-pub use config::ProcessorConfig;
+pub use config::{ProcessorConfig, ProcessorInitError};
 
 /// The event source mapping's `FilterCriteria` pattern (template.yaml): only INSERT/MODIFY
 /// records whose new image is `PENDING` invoke the function.
@@ -83,7 +81,7 @@ impl LambdaProcessor {
     pub fn from_env(
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<Self, gateway::config::ConfigError> {
+    ) -> Result<Self, ProcessorInitError> {
         let config = ProcessorConfig::from_env(&lookup)?;
         let models = GatewayModelClient::from_sdk_config(sdk, &config.gateway);
         // With STATE_TABLE set, breakers and model health are the ones the API and the worker
@@ -129,21 +127,18 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
     /// Handles a whole batch; never fails as a whole: each record that must come back is
     /// listed by its sequence number.
     pub async fn handle(&self, event: Event, deadline: Option<Instant>) -> DynamoDbEventResponse {
-        let failed: Vec<String> = futures_util::stream::iter(event.records)
-            .map(|record| self.handle_record(record, deadline))
-            .buffer_unordered(self.concurrency.max(1))
-            .filter_map(|failed| async move { failed })
-            .collect()
-            .await;
-        batch_response(failed)
+        let batch = run_batch(
+            event.records,
+            self.concurrency,
+            |record: &EventRecord| record.change.sequence_number.clone().unwrap_or_default(),
+            |record| self.handle_record(record, deadline),
+        )
+        .await;
+        dynamodb_batch_response(batch.failed)
     }
 
-    /// `Some(sequence number)` when the record must be reported as failed.
-    async fn handle_record(
-        &self,
-        record: EventRecord,
-        deadline: Option<Instant>,
-    ) -> Option<String> {
+    /// `Failed` when the record must be reported (by its sequence number).
+    async fn handle_record(&self, record: EventRecord, deadline: Option<Instant>) -> Outcome {
         let sequence_number = record.change.sequence_number.clone().unwrap_or_default();
         let (new_image, old_image) = match (
             image(&record.change.new_image),
@@ -152,7 +147,7 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
             (Ok(new), Ok(old)) => (new, old),
             (Err(e), _) | (_, Err(e)) => {
                 tracing::error!(sequence_number, error = %e, "record images do not convert; reported as failed");
-                return Some(sequence_number);
+                return Outcome::Failed;
             }
         };
         let change = StreamChange {
@@ -167,12 +162,8 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
             settings: self.settings,
             clock: now_ms,
         };
-        // A panic in one record must not take the batch down (or be mistaken for success).
-        let outcome = AssertUnwindSafe(processor.process(change, deadline))
-            .catch_unwind()
-            .await;
-        match outcome {
-            Ok(Ok(disposition)) => {
+        match processor.process(change, deadline).await {
+            Ok(disposition) => {
                 match &disposition {
                     DocumentDisposition::Enriched { model } => {
                         tracing::info!(
@@ -190,9 +181,9 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
                         )
                     }
                 }
-                None
+                Outcome::Done
             }
-            Ok(Err(failure)) => {
+            Err(failure) => {
                 match &failure {
                     DocumentFailure::Retry(reason) => {
                         tracing::warn!(
@@ -205,14 +196,7 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
                         tracing::error!(sequence_number, code = reason.code, "document FAILED")
                     }
                 }
-                Some(sequence_number)
-            }
-            Err(_) => {
-                tracing::error!(
-                    sequence_number,
-                    "record handler panicked; reported as failed"
-                );
-                Some(sequence_number)
+                Outcome::Failed
             }
         }
     }

@@ -1,5 +1,6 @@
 //! The worker's settings, read once at cold start; an error names the variable.
 
+use gateway::env::{Env, EnvError, job_ttl_secs};
 use gateway::jobs::callback::{CallbackSecrets, CallbackSettings, RetrySchedule};
 use gateway::jobs::processor::ProcessorSettings;
 use gateway::jobs::producer::Producers;
@@ -48,72 +49,69 @@ pub struct ProducerConfig {
     pub allow_private: bool,
 }
 
+/// Why the worker could not start; each variant names the variable (or the configuration
+/// document) it rejects.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkerInitError {
+    #[error(transparent)]
+    Env(#[from] EnvError),
+    #[error(transparent)]
+    Gateway(#[from] gateway::config::ConfigError),
+    /// `JOB_PRODUCERS` does not parse; the message names the field.
+    #[error("{0}")]
+    Producers(String),
+    #[error("the controls could not be built: {0}")]
+    Controls(String),
+}
+
 impl ProducerConfig {
-    pub fn from_env(lookup: &impl Fn(&str) -> Option<String>) -> Result<Option<Self>, String> {
-        let Some(json) = lookup("JOB_PRODUCERS").filter(|v| !v.trim().is_empty()) else {
+    pub fn from_env(
+        lookup: &impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<Self>, WorkerInitError> {
+        let env = Env(lookup);
+        let Some(json) = env.optional("JOB_PRODUCERS") else {
             return Ok(None);
         };
+        let producers = Producers::parse(&json).map_err(WorkerInitError::Producers)?;
         Ok(Some(Self {
-            producers: Producers::parse(&json)?,
-            queue_url: required(lookup, "JOBS_QUEUE_URL")
-                .map_err(|e| format!("{e} with JOB_PRODUCERS"))?,
-            dlq_url: lookup("JOBS_DLQ_URL").filter(|v| !v.trim().is_empty()),
-            events_queue_arn: lookup("JOB_EVENTS_QUEUE_ARN").filter(|v| !v.trim().is_empty()),
-            ttl_secs: number(lookup, "JOB_TTL_DAYS", 7)?.saturating_mul(24 * 3600),
-            allow_http: flag(lookup, "CALLBACK_ALLOW_HTTP")?,
-            allow_private: flag(lookup, "CALLBACK_ALLOW_PRIVATE")?,
+            producers,
+            queue_url: env.required("JOBS_QUEUE_URL").map_err(|e| {
+                EnvError::new(
+                    "JOBS_QUEUE_URL",
+                    format!("{} with JOB_PRODUCERS", e.message),
+                )
+            })?,
+            dlq_url: env.optional("JOBS_DLQ_URL"),
+            events_queue_arn: env.optional("JOB_EVENTS_QUEUE_ARN"),
+            ttl_secs: job_ttl_secs(&env)?,
+            allow_http: env.flag("CALLBACK_ALLOW_HTTP")?,
+            allow_private: env.flag("CALLBACK_ALLOW_PRIVATE")?,
         }))
     }
 }
 
-fn required(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<String, String> {
-    lookup(name)
-        .filter(|v| !v.trim().is_empty())
-        .ok_or_else(|| format!("{name} is required"))
-}
-
-fn flag(lookup: &impl Fn(&str) -> Option<String>, name: &str) -> Result<bool, String> {
-    match lookup(name).as_deref().map(str::trim) {
-        None | Some("") | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(format!("{name} must be true or false, got '{other}'")),
-    }
-}
-
-fn number(
-    lookup: &impl Fn(&str) -> Option<String>,
-    name: &str,
-    default: u64,
-) -> Result<u64, String> {
-    match lookup(name) {
-        None => Ok(default),
-        Some(v) => v
-            .trim()
-            .parse()
-            .map_err(|_| format!("{name} must be a whole number, got '{v}'")),
-    }
-}
-
 impl WorkerConfig {
-    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let max_receive_count = number(&lookup, "MAX_RECEIVE_COUNT", 5)?;
-        if max_receive_count == 0 {
-            return Err("MAX_RECEIVE_COUNT must be at least 1".into());
-        }
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, WorkerInitError> {
+        let env = Env(&lookup);
+        // SQS's own bounds for a redrive policy's maxReceiveCount.
+        let max_receive_count = env.number("MAX_RECEIVE_COUNT", 5u32, 1..=1_000)?;
         let settings = ProcessorSettings {
-            lease: Duration::from_secs(number(&lookup, "JOB_LEASE_SECS", 180)?),
-            max_receive_count: max_receive_count as u32,
+            lease: Duration::from_secs(env.number("JOB_LEASE_SECS", 180u64, 0..=u64::MAX)?),
+            max_receive_count,
             notify_lease: Duration::from_secs(30),
             ..ProcessorSettings::default()
         };
-        let jobs_table = required(&lookup, "JOBS_TABLE")?;
-        let topic_arn = required(&lookup, "NOTIFY_TOPIC_ARN")?;
+        let jobs_table = env.required("JOBS_TABLE")?;
+        let topic_arn = env.required("NOTIFY_TOPIC_ARN")?;
         Ok(Self {
             jobs_table,
-            callbacks: CallbackConfig::from_env(&lookup, &topic_arn)?,
+            callbacks: CallbackConfig::from_env(&env, &topic_arn)?,
             topic_arn,
             settings,
-            concurrency: number(&lookup, "WORKER_CONCURRENCY", 8)?.clamp(1, 64) as usize,
+            // Out of range is clamped, as it always was: a deployed value never fails a start.
+            concurrency: env
+                .number("WORKER_CONCURRENCY", 8usize, 0..=usize::MAX)?
+                .clamp(1, 64),
         })
     }
 }
@@ -124,30 +122,30 @@ impl CallbackConfig {
     /// (recommended: dead-letters at once), `CALLBACK_SIGNING_SECRETS` (JSON host →
     /// secret(s)), `CALLBACK_RETRY_DELAYS` (`5s,5m,30m,2h,8h`), `ALERT_TOPIC_ARN`, and for
     /// local development only `CALLBACK_ALLOW_HTTP` / `CALLBACK_ALLOW_PRIVATE`.
-    fn from_env(
-        lookup: &impl Fn(&str) -> Option<String>,
+    fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
         topic_arn: &str,
-    ) -> Result<Option<Self>, String> {
-        let Some(queue_url) = lookup("JOBS_QUEUE_URL").filter(|v| !v.trim().is_empty()) else {
+    ) -> Result<Option<Self>, EnvError> {
+        let Some(queue_url) = env.optional("JOBS_QUEUE_URL") else {
             return Ok(None);
         };
         let secrets = CallbackSecrets::parse(
-            &required(lookup, "CALLBACK_SIGNING_SECRET")?,
-            lookup("CALLBACK_SIGNING_SECRETS").as_deref(),
+            &env.required("CALLBACK_SIGNING_SECRET")?,
+            (env.0)("CALLBACK_SIGNING_SECRETS").as_deref(),
         )
-        .map_err(|e| format!("CALLBACK_SIGNING_SECRET(S): {e}"))?;
+        .map_err(|e| EnvError::new("CALLBACK_SIGNING_SECRET(S)", e))?;
         let mut settings = CallbackSettings::new(secrets);
-        if let Some(delays) = lookup("CALLBACK_RETRY_DELAYS") {
-            settings.schedule =
-                RetrySchedule::parse(&delays).map_err(|e| format!("CALLBACK_RETRY_DELAYS: {e}"))?;
+        if let Some(delays) = (env.0)("CALLBACK_RETRY_DELAYS") {
+            settings.schedule = RetrySchedule::parse(&delays)
+                .map_err(|e| EnvError::new("CALLBACK_RETRY_DELAYS", e))?;
         }
-        settings.allow_http = flag(lookup, "CALLBACK_ALLOW_HTTP")?;
-        settings.allow_private = flag(lookup, "CALLBACK_ALLOW_PRIVATE")?;
+        settings.allow_http = env.flag("CALLBACK_ALLOW_HTTP")?;
+        settings.allow_private = env.flag("CALLBACK_ALLOW_PRIVATE")?;
         Ok(Some(Self {
             queue_url,
-            dlq_url: lookup("JOBS_DLQ_URL").filter(|v| !v.trim().is_empty()),
-            alert_topic_arn: lookup("ALERT_TOPIC_ARN")
-                .filter(|v| !v.trim().is_empty())
+            dlq_url: env.optional("JOBS_DLQ_URL"),
+            alert_topic_arn: env
+                .optional("ALERT_TOPIC_ARN")
                 .unwrap_or_else(|| topic_arn.to_owned()),
             settings,
         }))
@@ -169,16 +167,31 @@ mod tests {
             }
         };
         assert_eq!(
-            WorkerConfig::from_env(env(&[])).unwrap_err(),
-            "JOBS_TABLE is required"
+            WorkerConfig::from_env(env(&[])).unwrap_err().to_string(),
+            "JOBS_TABLE: is required"
         );
         let err = WorkerConfig::from_env(env(&[
             ("JOBS_TABLE", "t"),
             ("NOTIFY_TOPIC_ARN", "a"),
             ("MAX_RECEIVE_COUNT", "x"),
         ]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("MAX_RECEIVE_COUNT"), "{err}");
+        for (var, bad) in [("MAX_RECEIVE_COUNT", "0"), ("WORKER_CONCURRENCY", "lots")] {
+            let pairs = [("JOBS_TABLE", "t"), ("NOTIFY_TOPIC_ARN", "a"), (var, bad)];
+            let lookup = |k: &str| {
+                pairs
+                    .iter()
+                    .find(|(n, _)| *n == k)
+                    .map(|(_, v)| (*v).to_owned())
+            };
+            let err = WorkerConfig::from_env(lookup).unwrap_err();
+            assert!(
+                matches!(&err, WorkerInitError::Env(e) if e.var == var),
+                "{err}"
+            );
+        }
         let ok =
             WorkerConfig::from_env(env(&[("JOBS_TABLE", "t"), ("NOTIFY_TOPIC_ARN", "a")])).unwrap();
         assert_eq!(ok.settings.max_receive_count, 5);
@@ -198,8 +211,8 @@ mod tests {
             })
         };
         assert!(with(&[]).unwrap().callbacks.is_none());
-        let err = with(&[("JOBS_QUEUE_URL", "q")]).unwrap_err();
-        assert_eq!(err, "CALLBACK_SIGNING_SECRET is required");
+        let err = with(&[("JOBS_QUEUE_URL", "q")]).unwrap_err().to_string();
+        assert_eq!(err, "CALLBACK_SIGNING_SECRET: is required");
         let without_dlq =
             with(&[("JOBS_QUEUE_URL", "q"), ("CALLBACK_SIGNING_SECRET", secret)]).unwrap();
         assert_eq!(without_dlq.callbacks.unwrap().dlq_url, None);
@@ -208,7 +221,8 @@ mod tests {
             ("JOBS_DLQ_URL", "d"),
             ("CALLBACK_SIGNING_SECRET", "whsec_short"),
         ])
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             err.starts_with("CALLBACK_SIGNING_SECRET") && !err.contains("whsec_short"),
             "{err}"
@@ -219,7 +233,8 @@ mod tests {
             ("CALLBACK_SIGNING_SECRET", secret),
             ("CALLBACK_RETRY_DELAYS", "5 minutes"),
         ])
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(err.starts_with("CALLBACK_RETRY_DELAYS"), "{err}");
 
         let config = with(&[
@@ -251,8 +266,9 @@ mod tests {
         };
         assert!(ProducerConfig::from_env(&env(vec![])).unwrap().is_none());
         let producers = r#"{"crm": {"tenant": "crm"}}"#.to_owned();
-        let error =
-            ProducerConfig::from_env(&env(vec![("JOB_PRODUCERS", producers.clone())])).unwrap_err();
+        let error = ProducerConfig::from_env(&env(vec![("JOB_PRODUCERS", producers.clone())]))
+            .unwrap_err()
+            .to_string();
         assert!(error.contains("JOBS_QUEUE_URL"), "{error}");
         let error = ProducerConfig::from_env(&env(vec![
             (
@@ -261,7 +277,8 @@ mod tests {
             ),
             ("JOBS_QUEUE_URL", "q".to_owned()),
         ]))
-        .unwrap_err();
+        .unwrap_err()
+        .to_string();
         assert!(
             error.contains("JOB_PRODUCERS") && error.contains("colour"),
             "{error}"

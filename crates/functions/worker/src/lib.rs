@@ -11,12 +11,13 @@ pub mod config;
 pub mod producer;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use futures_util::{FutureExt, StreamExt};
+use futures_util::FutureExt;
 use gateway::GatewayError;
 use gateway::api::converse::ConverseRequest;
 use gateway::config::GatewayConfig;
 use gateway::controls::pricing::Pricing;
 use gateway::controls::{Controller, RouteClass};
+use gateway::env::Env;
 use gateway::jobs::events::JobEventPublisher;
 use gateway::jobs::processor::{
     Disposition, JobAnswer, JobProcessor, JobRunner, Processed, ProcessorSettings, RecordFailure,
@@ -28,16 +29,16 @@ use gateway::ports::ModelClient;
 use gateway::service::{Caller, Gateway, Route};
 use gateway::webhook::Resolver;
 use gateway_aws::control_store::DynamoControlStore;
-use gateway_aws::event_source::sqs::batch_response;
 use gateway_aws::jobs::{
     DynamoJobStore, EventBridgeJobEvents, S3InvocationOutputs, SnsJobNotifier, SqsDeadLetters,
     SqsJobQueue, SqsRedelivery,
 };
+use gateway_aws::lambda_batch::{Outcome, run_batch, sqs_batch_response};
 use gateway_aws::models::GatewayModelClient;
 use std::panic::AssertUnwindSafe;
 
 pub use callback::Callbacks;
-pub use config::{CallbackConfig, ProducerConfig, WorkerConfig};
+pub use config::{CallbackConfig, ProducerConfig, WorkerConfig, WorkerInitError};
 pub use producer::ProducerIntake;
 
 /// Runs a job's model call through the gateway's one metered call, admitted already: the
@@ -104,9 +105,10 @@ impl LambdaWorker {
     pub fn from_env(
         sdk: &aws_config::SdkConfig,
         lookup: impl Fn(&str) -> Option<String>,
-    ) -> Result<(Self, Option<Callbacks>), String> {
+    ) -> Result<(Self, Option<Callbacks>), WorkerInitError> {
         let config = WorkerConfig::from_env(&lookup)?;
-        let gateway_config = GatewayConfig::from_env(&lookup).map_err(|e| e.to_string())?;
+        let gateway_config = GatewayConfig::from_env(&lookup)?;
+        let env = Env(&lookup);
         let callbacks = config.callbacks.map(|callbacks| {
             Callbacks::new(
                 &aws_sdk_sqs::Client::new(sdk),
@@ -116,13 +118,16 @@ impl LambdaWorker {
         });
         let home = sdk.region().map(|r| r.as_ref().to_owned());
         // Settling needs no keys: the seal key (for SigV4 secrets) is never used here.
-        let charges = match lookup("STATE_TABLE").filter(|t| !t.trim().is_empty()) {
-            Some(table) => Some(Controller::new(
-                &gateway_config,
-                DynamoControlStore::from_sdk_config(sdk, table, &gateway_config.controls.cache),
-                Vec::new(),
-                home.clone(),
-            )?),
+        let charges = match env.optional("STATE_TABLE") {
+            Some(table) => Some(
+                Controller::new(
+                    &gateway_config,
+                    DynamoControlStore::from_sdk_config(sdk, table, &gateway_config.controls.cache),
+                    Vec::new(),
+                    home.clone(),
+                )
+                .map_err(WorkerInitError::Controls)?,
+            ),
             None => None,
         };
         let worker = Worker {
@@ -135,17 +140,17 @@ impl LambdaWorker {
             )),
             settings: config.settings,
             concurrency: config.concurrency,
-            pricing: Some(Pricing::new(&gateway_config, home)?),
+            pricing: Some(Pricing::new(&gateway_config, home).map_err(WorkerInitError::Controls)?),
             charges,
             intake: producer_intake(sdk, &lookup)?,
-            redelivery: lookup("JOBS_QUEUE_URL")
-                .filter(|v| !v.trim().is_empty())
+            redelivery: env
+                .optional("JOBS_QUEUE_URL")
                 .map(|url| SqsRedelivery::new(aws_sdk_sqs::Client::new(sdk), url)),
-            events: lookup("EVENT_BUS_NAME")
-                .filter(|v| !v.trim().is_empty())
+            events: env
+                .optional("EVENT_BUS_NAME")
                 .map(|bus| EventBridgeJobEvents::new(aws_sdk_eventbridge::Client::new(sdk), bus)),
-            outputs: lookup("ASYNC_INVOKE_BUCKET")
-                .filter(|v| !v.trim().is_empty())
+            outputs: env
+                .optional("ASYNC_INVOKE_BUCKET")
                 .map(|_| S3InvocationOutputs::from_sdk_config(sdk)),
         };
         Ok((worker, callbacks))
@@ -156,7 +161,7 @@ impl LambdaWorker {
 fn producer_intake(
     sdk: &aws_config::SdkConfig,
     lookup: &impl Fn(&str) -> Option<String>,
-) -> Result<Option<ProducerIntake>, String> {
+) -> Result<Option<ProducerIntake>, WorkerInitError> {
     let Some(config) = ProducerConfig::from_env(lookup)? else {
         return Ok(None);
     };
@@ -192,27 +197,18 @@ impl<M: ModelClient> Worker<M> {
         event: SqsEvent,
         callbacks: Option<&Callbacks<R>>,
     ) -> SqsBatchResponse {
-        let ran: Vec<(SqsMessage, Step)> = futures_util::stream::iter(event.records)
-            .map(|record| async move {
-                let step = self.handle_record(&record, callbacks).await;
-                (record, step)
-            })
-            .buffer_unordered(self.concurrency.max(1))
-            .collect()
-            .await;
-        let mut failed = Vec::new();
-        let mut claimed = Vec::new();
-        for (record, step) in ran {
-            match step {
-                Step::Done => {}
-                Step::Failed => failed.push(record.message_id.unwrap_or_default()),
-                Step::Announce(job) => claimed.push((record, *job)),
-            }
-        }
+        let batch = run_batch(
+            event.records,
+            self.concurrency,
+            |record: &SqsMessage| record.message_id.clone().unwrap_or_default(),
+            |record| self.handle_record(record, callbacks),
+        )
+        .await;
+        let (mut failed, claimed) = (batch.failed, batch.deferred);
         if !claimed.is_empty() {
             failed.extend(self.announce(claimed, callbacks).await);
         }
-        batch_response(failed)
+        sqs_batch_response(failed)
     }
 
     /// Announces the claimed jobs of a batch; the message ids of those that must come back.
@@ -268,42 +264,38 @@ impl<M: ModelClient> Worker<M> {
         failed
     }
 
-    /// Runs one record up to its job's announcement.
+    /// Runs one record up to its job's announcement: `Deferred` with its job when the job's
+    /// notification is claimed, to announce it with the batch.
     async fn handle_record<R: Resolver + Send + Sync>(
         &self,
-        record: &SqsMessage,
+        record: SqsMessage,
         callbacks: Option<&Callbacks<R>>,
-    ) -> Step {
+    ) -> Outcome<(SqsMessage, JobRecord)> {
         let message_id = record.message_id.clone().unwrap_or_default();
-        let receive_count = receive_count(record);
+        let receive_count = receive_count(&record);
         let body = record.body.as_deref().unwrap_or_default();
         let sender_id = record.attributes.get("SenderId").map(String::as_str);
         // Set by the event source mapping, not by whoever sent the message.
         let from_bus = self.intake.as_ref().is_some_and(|intake| {
             intake.events_queue_arn.is_some() && intake.events_queue_arn == record.event_source_arn
         });
-        // A panic in one record must not take the batch down (or be mistaken for success).
-        let outcome = AssertUnwindSafe(self.dispatch(
-            body,
-            (&message_id, sender_id, from_bus),
-            receive_count,
-            callbacks,
-        ))
-        .catch_unwind()
-        .await;
+        let outcome = self
+            .dispatch(
+                body,
+                (&message_id, sender_id, from_bus),
+                receive_count,
+                callbacks,
+            )
+            .await;
         match outcome {
-            Ok(Ok(Dispatched::Done(disposition))) => {
+            Ok(Dispatched::Done(disposition)) => {
                 tracing::info!(message_id, disposition, "record done");
-                Step::Done
+                Outcome::Done
             }
-            Ok(Ok(Dispatched::Announce(job))) => Step::Announce(job),
-            Ok(Err(failure)) => {
-                self.report(record, receive_count, &failure).await;
-                Step::Failed
-            }
-            Err(_) => {
-                tracing::error!(message_id, "record handler panicked; reported as failed");
-                Step::Failed
+            Ok(Dispatched::Announce(job)) => Outcome::Deferred((record, *job)),
+            Err(failure) => {
+                self.report(&record, receive_count, &failure).await;
+                Outcome::Failed
             }
         }
     }
@@ -430,14 +422,6 @@ impl<M: ModelClient> Worker<M> {
                 .map(|events| events as &dyn JobEventPublisher),
         }
     }
-}
-
-/// Where one record of a batch got to.
-enum Step {
-    Done,
-    Failed,
-    /// Its job's notification is claimed: announce it with the batch.
-    Announce(Box<JobRecord>),
 }
 
 /// What one record's dispatch did.

@@ -144,27 +144,14 @@ impl LastGoodStore for TieredLastGood {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use gateway::api::converse::{
-        ContentBlock, ConverseOutput, ConverseResponse, Message, Metrics, Role, Usage,
-    };
+    use gateway::api::converse::ConverseResponse;
 
     fn write(text: &str) -> CacheWrite {
         CacheWrite {
             key: "k".into(),
             answer: CachedAnswer {
                 answer: LastGood {
-                    response: ConverseResponse {
-                        output: ConverseOutput::Message(Message {
-                            role: Role::Assistant,
-                            content: vec![ContentBlock::Text(text.to_owned())],
-                        }),
-                        stop_reason: "end_turn".into(),
-                        usage: Usage::default(),
-                        metrics: Metrics::default(),
-                        additional_model_response_fields: None,
-                        performance_config: None,
-                        service_tier: None,
-                    },
+                    response: ConverseResponse::assistant_text(text),
                     model_id: "m".into(),
                     region: Some("eu-west-1".into()),
                     stored_at_ms: 5,

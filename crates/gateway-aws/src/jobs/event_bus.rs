@@ -4,6 +4,7 @@
 //! of one job, so a subscriber can deduplicate by content.
 
 use super::aws_error;
+use super::batch_publish::{Refused, publish_in_batches};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use gateway::GatewayError;
 use gateway::jobs::events::{BatchPublished, EVENT_SOURCE, JobEventPublisher, JobResultEvent};
@@ -35,52 +36,32 @@ impl EventBridgeJobEvents {
             .build())
     }
 
-    /// One `PutEvents` call; its answer lists the entries in order, each failed or not.
+    /// `PutEvents` calls of up to ten entries; each answer lists its entries in order, each
+    /// failed or not.
     #[tracing::instrument(skip_all, fields(events = events.len()))]
     async fn put_all(&self, events: &[JobResultEvent]) -> Vec<Result<(), GatewayError>> {
-        let mut results: Vec<Result<(), GatewayError>> = Vec::with_capacity(events.len());
-        let mut entries = Vec::with_capacity(events.len());
-        let mut sent = Vec::with_capacity(events.len());
-        for (index, event) in events.iter().enumerate() {
-            match self.entry(event) {
-                Ok(entry) => {
-                    entries.push(entry);
-                    sent.push(index);
-                    results.push(Ok(()));
-                }
-                Err(error) => results.push(Err(error)),
+        let send = |entries: Vec<(usize, PutEventsRequestEntry)>| async move {
+            let (indexes, entries): (Vec<usize>, Vec<_>) = entries.into_iter().unzip();
+            let output = self
+                .client
+                .put_events()
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|error| aws_error("events:PutEvents", error))?;
+            let mut refused = Vec::new();
+            for (n, index) in indexes.into_iter().enumerate() {
+                let failed = match output.entries().get(n) {
+                    Some(entry) => entry.error_code().map(str::to_owned),
+                    None if output.failed_entry_count() > 0 => Some("unknown".to_owned()),
+                    None => None,
+                };
+                refused.extend(failed.map(|code| (index, code)));
             }
-        }
-        if entries.is_empty() {
-            return results;
-        }
-        let output = match self
-            .client
-            .put_events()
-            .set_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(error) => {
-                let error = aws_error("events:PutEvents", error);
-                return results
-                    .into_iter()
-                    .map(|r| r.and(Err(error.clone())))
-                    .collect();
-            }
+            Ok::<Refused, GatewayError>(refused)
         };
-        for (n, index) in sent.into_iter().enumerate() {
-            let failed = match output.entries().get(n) {
-                Some(entry) => entry.error_code().map(str::to_owned),
-                None if output.failed_entry_count() > 0 => Some("unknown".to_owned()),
-                None => None,
-            };
-            if let Some(code) = failed {
-                results[index] = Err(aws_error("events:PutEvents(entry)", code));
-            }
-        }
-        results
+        let entry = |_: usize, event: &JobResultEvent| self.entry(event);
+        publish_in_batches(events, entry, send, "events:PutEvents(entry)").await
     }
 
     #[tracing::instrument(skip_all, fields(job_id = %event.job_id))]

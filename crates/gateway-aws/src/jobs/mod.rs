@@ -2,6 +2,7 @@
 //! SNS (notifications) and EventBridge (result events).
 
 mod async_invocations;
+mod batch_publish;
 mod dead_letters;
 mod dynamo_store;
 mod event_bus;

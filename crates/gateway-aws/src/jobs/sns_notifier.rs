@@ -12,6 +12,7 @@
 //! never mistakes one for a job notification.
 
 use super::aws_error;
+use super::batch_publish::{Refused, publish_in_batches};
 use aws_sdk_sns::types::{MessageAttributeValue, PublishBatchRequestEntry};
 use gateway::GatewayError;
 use gateway::jobs::{CallbackAlert, CallbackAlerts, JobNotification, JobNotifier};
@@ -72,7 +73,7 @@ impl SnsJobNotifier {
 }
 
 impl JobNotifier for SnsJobNotifier {
-    /// One `PublishBatch` call for up to ten notifications; an entry SNS refuses fails alone.
+    /// `PublishBatch` calls of up to ten notifications; an entry SNS refuses fails alone.
     #[tracing::instrument(skip_all, fields(notifications = notifications.len()))]
     async fn publish_batch(
         &self,
@@ -81,48 +82,30 @@ impl JobNotifier for SnsJobNotifier {
         if notifications.len() == 1 {
             return vec![self.publish(&notifications[0]).await];
         }
-        let mut results: Vec<Result<(), GatewayError>> = Vec::with_capacity(notifications.len());
-        let mut entries = Vec::with_capacity(notifications.len());
-        for (index, notification) in notifications.iter().enumerate() {
-            match self.entry(index, notification) {
-                Ok(entry) => {
-                    entries.push(entry);
-                    results.push(Ok(()));
-                }
-                Err(error) => results.push(Err(error)),
-            }
-        }
-        if entries.is_empty() {
-            return results;
-        }
-        let output = match self
-            .client
-            .publish_batch()
-            .topic_arn(&self.topic_arn)
-            .set_publish_batch_request_entries(Some(entries))
-            .send()
-            .await
-        {
-            Ok(output) => output,
-            Err(error) => {
-                let error = aws_error("sns:PublishBatch", error);
-                return results
-                    .into_iter()
-                    .map(|r| r.and(Err(error.clone())))
-                    .collect();
-            }
+        let send = |entries: Vec<(usize, PublishBatchRequestEntry)>| async move {
+            let output = self
+                .client
+                .publish_batch()
+                .topic_arn(&self.topic_arn)
+                .set_publish_batch_request_entries(Some(
+                    entries.into_iter().map(|(_, entry)| entry).collect(),
+                ))
+                .send()
+                .await
+                .map_err(|error| aws_error("sns:PublishBatch", error))?;
+            // An entry's id is its notification's index.
+            let refused: Refused = output
+                .failed()
+                .iter()
+                .filter_map(|failed| {
+                    let index = failed.id().parse::<usize>().ok()?;
+                    Some((index, failed.code().to_owned()))
+                })
+                .collect();
+            Ok::<Refused, GatewayError>(refused)
         };
-        for failed in output.failed() {
-            if let Some(slot) = failed
-                .id()
-                .parse::<usize>()
-                .ok()
-                .and_then(|i| results.get_mut(i))
-            {
-                *slot = Err(aws_error("sns:PublishBatch(entry)", failed.code()));
-            }
-        }
-        results
+        let entry = |index, notification: &JobNotification| self.entry(index, notification);
+        publish_in_batches(notifications, entry, send, "sns:PublishBatch(entry)").await
     }
 
     #[tracing::instrument(skip_all, fields(job_id = %notification.job_id))]

@@ -2,9 +2,7 @@
 //! settlement, the ledger and cached answers.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use gateway::api::converse::{
-    ContentBlock, ConverseOutput, ConverseResponse, Message, Metrics, Role, Usage,
-};
+use gateway::api::converse::ConverseResponse;
 use gateway::controls::cache::CachedAnswer;
 use gateway::controls::config::CacheConfig;
 use gateway::controls::keys::{self, KeyRecord, TenantRecord};
@@ -139,18 +137,7 @@ async fn reservations_are_all_or_nothing_and_refusals_say_which() {
 
 fn answer(text: &str) -> LastGood {
     LastGood {
-        response: ConverseResponse {
-            output: ConverseOutput::Message(Message {
-                role: Role::Assistant,
-                content: vec![ContentBlock::Text(text.to_owned())],
-            }),
-            stop_reason: "end_turn".into(),
-            usage: Usage::default(),
-            metrics: Metrics::default(),
-            additional_model_response_fields: None,
-            performance_config: None,
-            service_tier: None,
-        },
+        response: ConverseResponse::assistant_text(text),
         model_id: "m".into(),
         region: None,
         stored_at_ms: 1,

@@ -267,6 +267,23 @@ pub enum ConverseOutput {
 }
 
 impl ConverseResponse {
+    /// A finished (`end_turn`) assistant answer of one text block, with no usage: what a
+    /// stored answer, a fixture or a simulator reply starts from.
+    pub fn assistant_text(text: impl Into<String>) -> Self {
+        Self {
+            output: ConverseOutput::Message(Message {
+                role: Role::Assistant,
+                content: vec![ContentBlock::Text(text.into())],
+            }),
+            stop_reason: "end_turn".into(),
+            usage: Usage::default(),
+            metrics: Metrics::default(),
+            additional_model_response_fields: None,
+            performance_config: None,
+            service_tier: None,
+        }
+    }
+
     pub fn message(&self) -> &Message {
         let ConverseOutput::Message(message) = &self.output;
         message

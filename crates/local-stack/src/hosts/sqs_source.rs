@@ -4,7 +4,7 @@
 
 use super::StopSignal;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
-use gateway_aws::event_source::sqs::SqsPoller;
+use event_source_emulator::sqs::SqsPoller;
 use std::future::Future;
 use std::time::Duration;
 use tracing::Instrument;

@@ -5,7 +5,7 @@
 use super::StopSignal;
 use aws_lambda_events::event::dynamodb::Event;
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
-use gateway_aws::event_source::dynamodb_stream::DynamoDbStreamPoller;
+use event_source_emulator::dynamodb_stream::DynamoDbStreamPoller;
 use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;

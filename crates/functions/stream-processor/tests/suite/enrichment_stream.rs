@@ -5,7 +5,7 @@
 
 use crate::common::*;
 use bedrock_sim::{Behavior, ErrorKind, count_output_tokens, expected_reply};
-use gateway_aws::event_source::dynamodb_stream::{FilterCriteria, OnFailure, OnFailureRecord};
+use event_source_emulator::dynamodb_stream::{FilterCriteria, OnFailure, OnFailureRecord};
 use serde_json::json;
 use std::time::Duration;
 use stream_processor::FILTER_PATTERN;

@@ -9,7 +9,6 @@
 use crate::common::calls::{self, Calls, Counter};
 use crate::common::*;
 use aws_sdk_eventbridge::types::{InputTransformer, SqsParameters, Target};
-use aws_sdk_sqs::types::QueueAttributeName;
 use gateway::jobs::JobStore;
 use gateway::jobs::NotificationState;
 use gateway::jobs::processor::ProcessorSettings;
@@ -17,6 +16,7 @@ use gateway_aws::jobs::{DynamoJobStore, EventBridgeJobEvents, SnsJobNotifier};
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::resources::create_fifo_queue;
 use testkit::{moto, unique_name};
 
 const JOBS: usize = 5;
@@ -156,10 +156,10 @@ pub(crate) async fn fifo_subscribers(bus: &str) -> FifoSubscribers {
         .topic_arn()
         .unwrap()
         .to_owned();
-    let notes = fifo_queue(&unique_name("notes"), false).await;
+    let notes = create_fifo_queue(&moto().sqs(), &unique_name("notes"), false).await;
     testkit::resources::subscribe_queue(&sns, &topic, &notes.1, false).await;
     let events = aws_sdk_eventbridge::Client::new(&moto().sdk_config());
-    let results = fifo_queue(&unique_name("results"), true).await;
+    let results = create_fifo_queue(&moto().sqs(), &unique_name("results"), true).await;
     events
         .put_rule()
         .name("results-fifo")
@@ -194,27 +194,6 @@ pub(crate) async fn fifo_subscribers(bus: &str) -> FifoSubscribers {
         notes_url: notes.0,
         results_url: results.0,
     }
-}
-
-/// (url, arn) of a new FIFO queue.
-async fn fifo_queue(name: &str, content_dedupe: bool) -> (String, String) {
-    let sqs = moto().sqs();
-    let url = sqs
-        .create_queue()
-        .queue_name(format!("{name}.fifo"))
-        .attributes(QueueAttributeName::FifoQueue, "true")
-        .attributes(
-            QueueAttributeName::ContentBasedDeduplication,
-            content_dedupe.to_string(),
-        )
-        .send()
-        .await
-        .unwrap()
-        .queue_url()
-        .unwrap()
-        .to_owned();
-    let arn = testkit::resources::queue_arn(&sqs, &url).await;
-    (url, arn)
 }
 
 /// Every message on `url`, parsed, deleted as read.

@@ -7,10 +7,10 @@
 use crate::common::*;
 use aws_sdk_eventbridge::types::{PutEventsRequestEntry, Target};
 use aws_sdk_sqs::types::MessageSystemAttributeName;
+use event_source_emulator::sqs::SqsPoller;
 use gateway::jobs::JobStore;
 use gateway::jobs::producer::{Producers, SCHEMA_V1};
 use gateway::jobs::submit::{JobSettings, job_id};
-use gateway_aws::event_source::sqs::SqsPoller;
 use gateway_aws::jobs::{EventBridgeJobEvents, SqsDeadLetters, SqsJobQueue};
 use serde_json::{Value, json};
 use testkit::{moto, resources, unique_name};
@@ -353,7 +353,7 @@ async fn attack_a_forged_pointer_to_another_tenants_job_runs_nothing_and_is_refu
 #[tokio::test]
 async fn a_throttled_job_comes_back_after_a_short_backoff_not_the_visibility_timeout() {
     use bedrock_sim::{Behavior, ErrorKind, Outcome};
-    use gateway_aws::event_source::sqs::SqsPoller;
+    use event_source_emulator::sqs::SqsPoller;
     use gateway_aws::jobs::SqsRedelivery;
     use std::time::{Duration, Instant};
 

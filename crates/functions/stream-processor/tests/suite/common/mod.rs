@@ -7,14 +7,14 @@ use aws_lambda_events::event::dynamodb::{Event, EventRecord};
 use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodb::types::AttributeValue;
 use bedrock_sim::SimHandle;
+use event_source_emulator::dynamodb_stream::{
+    DynamoDbStreamPoller, FilterCriteria, OnFailure, PollReport,
+};
 use gateway::config::GatewayConfig;
 use gateway::enrichment::{EnrichmentConfig, EnrichmentSettings};
 use gateway::service::{Gateway, GatewayParts};
 use gateway_aws::bedrock::BedrockModelClient;
 use gateway_aws::documents::DynamoDocumentStore;
-use gateway_aws::event_source::dynamodb_stream::{
-    DynamoDbStreamPoller, FilterCriteria, OnFailure, PollReport,
-};
 use gateway_aws::resilience_store::TokioClock;
 use serde_json::{Value, json};
 use std::collections::HashMap;

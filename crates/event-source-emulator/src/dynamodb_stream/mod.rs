@@ -25,7 +25,7 @@ pub use on_failure::{OnFailure, OnFailureRecord};
 pub use record::to_lambda_record;
 
 use aws_lambda_events::event::dynamodb::{Event, EventRecord};
-use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
+use aws_lambda_events::event::streams::DynamoDbEventResponse;
 use aws_sdk_dynamodbstreams::error::{DisplayErrorContext, SdkError};
 use aws_sdk_dynamodbstreams::operation::get_records::{GetRecordsError, GetRecordsOutput};
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
@@ -473,25 +473,10 @@ fn first_failure(delivered: &[EventRecord], response: &DynamoDbEventResponse) ->
     earliest
 }
 
-/// A response failing exactly these sequence numbers.
-pub fn batch_response(
-    failed_sequence_numbers: impl IntoIterator<Item = String>,
-) -> DynamoDbEventResponse {
-    let mut response = DynamoDbEventResponse::default();
-    response.batch_item_failures = failed_sequence_numbers
-        .into_iter()
-        .map(|seq| {
-            let mut failure = DynamoDbBatchItemFailure::default();
-            failure.item_identifier = Some(seq);
-            failure
-        })
-        .collect();
-    response
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use gateway_aws::lambda_batch::dynamodb_batch_response as batch_response;
 
     fn records(seqs: &[&str]) -> Vec<EventRecord> {
         seqs.iter()

@@ -1,8 +1,6 @@
 //! The SQS event source mapping: long-poll, hand over an `SqsEvent`, delete only what succeeded.
 
-use aws_lambda_events::event::sqs::{
-    BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute,
-};
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage, SqsMessageAttribute};
 use aws_sdk_sqs::types::{Message, MessageSystemAttributeName};
 use std::collections::HashMap;
 
@@ -119,18 +117,4 @@ impl SqsPoller {
         record.aws_region = Some(self.region.clone());
         record
     }
-}
-
-/// A batch response failing exactly these message ids.
-pub fn batch_response(failed_ids: impl IntoIterator<Item = String>) -> SqsBatchResponse {
-    let mut response = SqsBatchResponse::default();
-    response.batch_item_failures = failed_ids
-        .into_iter()
-        .map(|id| {
-            let mut failure = BatchItemFailure::default();
-            failure.item_identifier = id;
-            failure
-        })
-        .collect();
-    response
 }
