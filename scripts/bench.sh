@@ -1,16 +1,18 @@
 #!/usr/bin/env bash
 # The full benchmark run, one command: every figure in BENCHMARKS.md's gateway section.
 #
-# 1. release builds of the simulator, the API (Lambda binary and api-local host) and the harness;
+# 1. release builds (with symbols: the `profiling` profile) of the simulator, the API (Lambda
+#    binary and api-local host) and the harness;
 # 2. a release zip per Lambda function binary with cargo-lambda (x86_64: the arm64 target is not
 #    installable on these machines), from the project's .venv;
 # 3. gateway-bench: overhead (direct vs gateway, c = 1, 16, 64, 5 runs), controls on (api keys,
 #    limits, budgets, cache missed, state table in moto; 3 runs), Lambda streaming protocol, cold start of the binary
 #    inside the api zip (20 starts), memory, zip sizes, worker throughput (the bootstrap inside
 #    the worker zip against moto and the simulator, vs the emulator's own ceiling), goals.
+# 4. scripts/profile.sh: perf on api-local per route (converse, converse-stream, chat), appended.
 # The report is printed and written to target/bench/report.md. Extra arguments go to
 # gateway-bench, e.g. `--features-note "retries + breaker on"` or `--pin 0,1`.
-# Two release builds with LTO (target/release for the processes measured, cargo-lambda's
+# Two release builds with LTO (target/profiling for the processes measured, cargo-lambda's
 # x86_64-unknown-linux-gnu for the zips): ~20 min after source changes on 2 shared cores, of
 # which the measurements take ~3 min.
 set -euo pipefail
@@ -19,11 +21,14 @@ cd "$root"
 
 bash scripts/setup.sh
 
-echo "bench: release build (simulator, api, api-local, gateway-bench)" >&2
-cargo build --release --quiet -p bedrock-sim -p api -p bench --bins
+# The processes measured are the `profiling` build: the release profile (LTO, opt-level 3) with
+# line tables and symbols, so the profile at the end (scripts/profile.sh) samples these very
+# binaries; symbols change no code. The zips below are cargo-lambda's stripped release builds.
+echo "bench: release build with symbols (simulator, api, api-local, gateway-bench)" >&2
+cargo build --profile profiling --quiet -p bedrock-sim -p api -p bench --bins
 
 target_dir="$(cargo metadata --no-deps --format-version 1 --offline | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
-bench="$target_dir/release/gateway-bench"
+bench="$target_dir/profiling/gateway-bench"
 
 mapfile -t functions < <("$bench" list-functions)
 echo "bench: release zips (x86_64) for: ${functions[*]}" >&2
@@ -50,12 +55,16 @@ deployed_binary() {
         chmod +x "$dir/bootstrap"
         echo "$dir/bootstrap"
     else
-        echo "$target_dir/release/$f"
+        echo "$target_dir/profiling/$f"
     fi
 }
 lambda_bin="$(deployed_binary api)"
 worker_bin="$(deployed_binary worker)"
 
-"$bench" all --bin-dir "$target_dir/release" --lambda-bin "$lambda_bin" --worker-bin "$worker_bin" \
+"$bench" all --bin-dir "$target_dir/profiling" --lambda-bin "$lambda_bin" --worker-bin "$worker_bin" \
     --out "$target_dir/bench/report.md" "$@"
+
+# Where the CPU goes: perf on api-local per route, appended to the report.
+bash scripts/profile.sh
+{ echo; echo "### Profile (scripts/profile.sh)"; echo; cat "$target_dir/bench/profile.md"; } >>"$target_dir/bench/report.md"
 echo "bench: report written to $target_dir/bench/report.md" >&2
