@@ -1,0 +1,99 @@
+//! Red team (red5) on the handlers' `Result<Response, Failure<D>>` errors: a `{id}` path
+//! segment that does not decode is answered by `routes::Segment`, which renders its own
+//! `ApiError` instead of a `Failure` in the route's dialect. Each test passes only when the
+//! control it names holds; each was written from the code and is expected to fail on the
+//! branch it was written on (see the branch's report).
+
+use crate::controls_support::*;
+use axum::body::Body;
+use http::Request;
+use serde_json::{Value, json};
+
+/// GET with a key and a request id of the caller's.
+async fn get_with_id(stack: &Stack, path: &str, key: &str, request_id: &str) -> Reply {
+    let request = Request::get(path)
+        .header("x-api-key", key)
+        .header("x-request-id", request_id)
+        .body(Body::empty())
+        .unwrap();
+    send(&stack.router, request).await
+}
+
+/// Red team (red5), low: `GET /inference-profiles/{id}` (GetInferenceProfile) is a Bedrock
+/// control-plane read whose errors are Bedrock's (`x-amzn-errortype` + `{"message"}`, as the
+/// AWS SDKs parse them), and its handler returns `Failure<Bedrock>`. But an id that
+/// percent-decodes to bytes that are not UTF-8 is refused by `Segment`, which picks the
+/// dialect from a list of path prefixes (`/model/`, `/endpoints/`, `/knowledgebases/`) that
+/// lacks `/inference-profiles/`: the answer is the gateway's own `{"error": {...}}` with no
+/// `x-amzn-errortype`, which boto3 / the JS SDK report as an unknown error without its
+/// message. Expected: a 400 in Bedrock's shape, with the caller's request id.
+#[tokio::test]
+async fn attack_a_bad_inference_profile_id_is_answered_in_bedrocks_dialect() {
+    let stack = start(json!({})).await;
+    let key = stack.key("acme", |_| {}).await;
+    let reply = get_with_id(
+        &stack,
+        "/inference-profiles/%FF%FE",
+        &key.api_key,
+        "red5-ip",
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(
+        reply.header("x-amzn-errortype"),
+        Some("ValidationException"),
+        "no Bedrock error type: {:?} {}",
+        reply.headers,
+        reply.text()
+    );
+    let body = reply.json();
+    assert!(
+        body.get("message").and_then(Value::as_str).is_some(),
+        "not Bedrock's error body: {body}"
+    );
+    assert_eq!(reply.header("x-amzn-requestid"), Some("red5-ip"));
+}
+
+/// Red team (red5), low: every other Bedrock-dialect error (a `Failure<Bedrock>`, an auth
+/// refusal) carries the request id in `x-amzn-requestid`, the header the AWS SDKs read it
+/// from (`ResponseMetadata.RequestId`, `$metadata.requestId`). A path segment that does not
+/// decode on a Bedrock, SageMaker or Agent Runtime wire route is answered by `Segment`'s own
+/// `ApiError`, which sets only `x-request-id`: the SDK caller is left without the id support
+/// would ask for. (`Segment` also recomputes the id from the headers instead of reading the
+/// one the auth layer recorded: without an `x-request-id` from the caller the id it answers
+/// is a fresh UUID that no audit record carries.) Expected: the caller's id in
+/// `x-amzn-requestid` on each.
+#[tokio::test]
+async fn attack_a_bad_path_segment_on_a_wire_route_names_the_request_for_the_sdk() {
+    let stack = start(json!({})).await;
+    let key = stack.key("acme", |_| {}).await;
+    for path in [
+        "/model/%FF%FE/converse",
+        "/model/%C0/invoke",
+        "/endpoints/%FF/invocations",
+        "/knowledgebases/%FF/retrieve",
+    ] {
+        let reply = stack
+            .post_with(
+                &stack.router,
+                path,
+                &key.api_key,
+                &json!({"messages": []}),
+                &[("x-request-id", "red5-seg")],
+            )
+            .await;
+        assert_eq!(reply.status, 400, "{path}: {}", reply.text());
+        assert_eq!(
+            reply.header("x-amzn-errortype"),
+            Some("ValidationException"),
+            "{path}: {}",
+            reply.text()
+        );
+        assert_eq!(
+            reply.header("x-amzn-requestid"),
+            Some("red5-seg"),
+            "{path}: the SDK's request id header is missing: {:?}",
+            reply.headers
+        );
+    }
+}
