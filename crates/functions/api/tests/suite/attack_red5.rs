@@ -97,3 +97,56 @@ async fn attack_a_bad_path_segment_on_a_wire_route_names_the_request_for_the_sdk
         );
     }
 }
+
+/// Red team (red5), low: a required top-level field left out, or an unknown top-level field
+/// (`ConverseRequest` is `deny_unknown_fields` "so a typo is a clear 400"), fails at the
+/// document's root, whose path is `.`: `body::parse_json` takes that path for a syntax error
+/// and answers "malformed JSON: …" with no field (`field: null`, OpenAI's `param: null`), on a
+/// body that is well-formed JSON. A client that highlights the field named in the error has
+/// nothing to show. Expected: the field named — `model` left out of a chat completion, a
+/// response or an embedding, `mesages` (a typo) on Converse — and no "malformed JSON".
+#[tokio::test]
+async fn attack_a_missing_or_unknown_top_level_field_is_named() {
+    let api = crate::common::start().await;
+    let user = json!([{"role": "user", "content": "hi"}]);
+    let cases = [
+        (
+            "/v1/chat/completions",
+            json!({"messages": user}),
+            "/error/param",
+            "model",
+        ),
+        (
+            "/v1/responses",
+            json!({"input": "hi"}),
+            "/error/param",
+            "model",
+        ),
+        (
+            "/v1/embeddings",
+            json!({"input": "hi"}),
+            "/error/param",
+            "model",
+        ),
+        (
+            "/v1/converse",
+            json!({"modelId": "haiku", "mesages": []}),
+            "/error/field",
+            "mesages",
+        ),
+    ];
+    for (path, body, pointer, field) in cases {
+        let reply = api.post_json(path, &body).await;
+        assert_eq!(reply.status, 400, "{path}: {}", reply.text());
+        let error = reply.json();
+        assert_eq!(
+            error.pointer(pointer).and_then(Value::as_str),
+            Some(field),
+            "{path}: the field is not named: {error}"
+        );
+        assert!(
+            !reply.text().contains("malformed JSON"),
+            "{path}: well-formed JSON called malformed: {error}"
+        );
+    }
+}
