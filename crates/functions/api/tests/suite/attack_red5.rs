@@ -150,3 +150,54 @@ async fn attack_a_missing_or_unknown_top_level_field_is_named() {
         );
     }
 }
+
+/// Red team (red5), low: a wrong method or an unknown operation is answered in Bedrock's
+/// shape (`UnknownOperationException` in `x-amzn-errortype`) only on the paths
+/// `meta::is_bedrock_path` lists (`/model/`, `/inference-profiles`, `/foundation-models`).
+/// The other wire APIs the gateway serves to AWS SDKs — Bedrock's async API
+/// (`/async-invoke`), SageMaker Runtime (`/endpoints/…`) and Agent Runtime
+/// (`/knowledgebases/…`, `/retrieveAndGenerate`) — get the gateway's own
+/// `{"error": {...}}`, which the SDKs report as an unknown error without its message.
+/// Expected: Bedrock's error type header on each.
+#[tokio::test]
+async fn attack_a_wrong_operation_on_an_aws_wire_path_is_answered_for_the_sdk() {
+    let stack = start(json!({})).await;
+    let key = stack.key("acme", |_| {}).await;
+    for (method, path) in [
+        (http::Method::DELETE, "/async-invoke"),
+        (http::Method::GET, "/retrieveAndGenerate"),
+        (http::Method::GET, "/endpoints/ft-llama/invocations"),
+        (http::Method::POST, "/endpoints/ft-llama/invocationz"),
+        (http::Method::POST, "/knowledgebases/kb1/retrieveAll"),
+    ] {
+        let request = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header("x-api-key", &key.api_key)
+            .header("x-request-id", "red5-op")
+            .body(Body::from("{}"))
+            .unwrap();
+        let reply = send(&stack.router, request).await;
+        assert!(
+            reply.status.is_client_error(),
+            "{method} {path}: {} {}",
+            reply.status,
+            reply.text()
+        );
+        assert!(
+            reply.header("x-amzn-errortype").is_some(),
+            "{method} {path}: not an error the AWS SDKs read: {} {}",
+            reply.status,
+            reply.text()
+        );
+        assert!(
+            reply
+                .json()
+                .get("message")
+                .and_then(Value::as_str)
+                .is_some(),
+            "{method} {path}: not Bedrock's error body: {}",
+            reply.text()
+        );
+    }
+}
