@@ -201,3 +201,46 @@ async fn attack_a_wrong_operation_on_an_aws_wire_path_is_answered_for_the_sdk() 
         );
     }
 }
+
+/// Red team (red5), low: on `/v1/messages` a handler's error (`Failure<Anthropic>`) carries
+/// the request id in `request-id`, the header the Anthropic SDKs read it from
+/// (`error.request_id`, `_request_id`); an auth refusal — no key, a wrong key — is rendered
+/// by the auth layer's `refuse`, which adds the SDK's header for the Bedrock dialect only.
+/// The caller told "401" cannot quote the request to support. Expected: `request-id` on the
+/// refusal, as on every other error of the route.
+#[tokio::test]
+async fn attack_an_auth_refusal_on_the_messages_api_names_the_request_for_the_sdk() {
+    let stack = start(json!({})).await;
+    let body = json!({
+        "model": "haiku", "max_tokens": 16,
+        "messages": [{"role": "user", "content": "hi"}],
+    });
+    for path in ["/v1/messages", "/v1/messages/count_tokens"] {
+        for key in [None, Some("gwk_not_a_key")] {
+            let mut request = Request::post(path)
+                .header("content-type", "application/json")
+                .header("x-request-id", "red5-auth");
+            if let Some(key) = key {
+                request = request.header("x-api-key", key);
+            }
+            let reply = send(
+                &stack.router,
+                request.body(Body::from(body.to_string())).unwrap(),
+            )
+            .await;
+            assert!(
+                reply.status == 401 || reply.status == 403,
+                "{path} {key:?}: not refused: {} {}",
+                reply.status,
+                reply.text()
+            );
+            assert_eq!(reply.json()["type"], "error", "{path}: {}", reply.text());
+            assert_eq!(
+                reply.header("request-id"),
+                Some("red5-auth"),
+                "{path} {key:?}: no request-id header: {:?}",
+                reply.headers
+            );
+        }
+    }
+}
