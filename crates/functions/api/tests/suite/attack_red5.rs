@@ -244,3 +244,62 @@ async fn attack_an_auth_refusal_on_the_messages_api_names_the_request_for_the_sd
         }
     }
 }
+
+/// Red team (red5), medium: `GET /v1/jobs/{job_id}` hands any id straight to DynamoDB's
+/// `GetItem` as the partition key. A key over DynamoDB's 2048-byte limit is a
+/// `ValidationException` on the real service ("Size of hashkey has exceeded the maximum size
+/// limit of 2048 bytes"), which `jobs::aws_error` turns into `GatewayError::Internal`: a
+/// 500 for bad input, logged at error level, on every such poll (moto does not check key sizes
+/// on reads, so the emulator answers 404 and hides it). Expected: the id's shape and length
+/// checked before the store — a 400 naming `job_id`, and no `GetItem` sent.
+#[tokio::test]
+async fn attack_an_oversized_job_id_is_refused_before_the_store() {
+    use gateway::jobs::submit::JobSettings;
+    use gateway_aws::jobs::{DynamoJobStore, SqsJobQueue};
+    use std::sync::Arc;
+
+    let moto = testkit::moto();
+    let log = Arc::new(CallLog::default());
+    let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+        aws_sdk_dynamodb::config::Builder::from(&moto.sdk_config())
+            .interceptor(Recorder(Arc::clone(&log)))
+            .build(),
+    );
+    let table = testkit::unique_name("red5-jobs");
+    testkit::resources::create_table(&moto.dynamodb(), &table, false, false).await;
+    let queue =
+        testkit::resources::create_queue(&moto.sqs(), &testkit::unique_name("red5-q"), None, 30)
+            .await;
+    let backend = api::JobsBackend {
+        store: DynamoJobStore::new(dynamodb, &table),
+        queue: SqsJobQueue::new(moto.sqs(), &queue.url),
+        settings: JobSettings::default(),
+        callback_policy: gateway::webhook::CallbackPolicy::default(),
+    };
+    let sim = testkit::bedrock_sim().await;
+    let sdk = testkit::local_sdk_config(&sim.endpoint_url());
+    let models = gateway_aws::bedrock::BedrockModelClient::from_sdk_config(&sdk, &[]);
+    let router = api::router(api::AppState::new_with_jobs(
+        gateway::config::GatewayConfig::default(),
+        models,
+        backend,
+    ));
+    let path = format!("/v1/jobs/{}", "a".repeat(3_000));
+    let request = Request::get(path.as_str())
+        .header("x-request-id", "red5-job")
+        .body(Body::empty())
+        .unwrap();
+    let reply = send(&router, request).await;
+    let get_items: Vec<_> = log
+        .calls()
+        .into_iter()
+        .filter(|c| c.operation.ends_with("GetItem"))
+        .collect();
+    assert!(
+        get_items.is_empty(),
+        "a 3000-byte partition key was sent to DynamoDB (a ValidationException, so a 500, on the real service): {get_items:?}"
+    );
+    assert_eq!(reply.status, 400, "{}", reply.text());
+    assert_eq!(reply.json()["error"]["field"], "job_id", "{}", reply.text());
+    assert_eq!(reply.json()["error"]["request_id"], "red5-job");
+}
