@@ -1,8 +1,8 @@
-//! Red team (red5) on the handlers' `Result<Response, Failure<D>>` errors: a `{id}` path
-//! segment that does not decode is answered by `routes::Segment`, which renders its own
-//! `ApiError` instead of a `Failure` in the route's dialect. Each test passes only when the
-//! control it names holds; each was written from the code and is expected to fail on the
-//! branch it was written on (see the branch's report).
+//! Red team (red5) on the handlers' `Result<Response, Failure<D>>` errors: errors answered
+//! outside a handler's `Failure` (a `{id}` segment that does not decode, a wrong operation,
+//! an auth refusal) and bad input that reaches the store. Each test passes only when the
+//! control it names holds; each was written from the code and failed when written (branch
+//! red5, on main at eb93c8f), for the reason its assertion message gives.
 
 use crate::controls_support::*;
 use axum::body::Body;
