@@ -33,6 +33,18 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> 
     serde_path_to_error::deserialize(deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
+        // A field missing from, or unknown to, the top-level object fails at the root (`.`)
+        // but is well-formed JSON: name the field, as for any nested one.
+        let message = inner.to_string();
+        if path == "."
+            && inner.is_data()
+            && let Some(field) = named_field(&message)
+        {
+            return GatewayError::InvalidRequest {
+                field: Some(field.to_owned()),
+                message: format!("{field}: {message}"),
+            };
+        }
         if path == "." || inner.is_syntax() || inner.is_eof() {
             GatewayError::InvalidRequest {
                 field: None,
@@ -45,6 +57,15 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> 
             }
         }
     })
+}
+
+/// The field serde names in "missing field `x`" / "unknown field `x`, expected …".
+fn named_field(message: &str) -> Option<&str> {
+    ["missing field `", "unknown field `"]
+        .iter()
+        .find_map(|prefix| message.strip_prefix(prefix))
+        .and_then(|rest| rest.split('`').next())
+        .filter(|field| !field.is_empty())
 }
 
 pub fn read_json<T: DeserializeOwned>(

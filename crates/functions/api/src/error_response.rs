@@ -93,11 +93,19 @@ impl IntoResponse for ApiError {
         if let Some(after) = self.error.retry_after() {
             headers.insert("retry-after", HeaderValue::from(after.as_secs().max(1)));
         }
-        if self.dialect == Dialect::Bedrock {
-            headers.insert(
-                "x-amzn-errortype",
-                HeaderValue::from_static(self.error.bedrock_error_type()),
-            );
+        // The header each SDK reads the request id from, on every error of its dialect.
+        match self.dialect {
+            Dialect::Bedrock => {
+                headers.insert(
+                    "x-amzn-errortype",
+                    HeaderValue::from_static(self.error.bedrock_error_type()),
+                );
+                crate::headers::insert(headers, AMZN_REQUEST_ID, &self.request_id);
+            }
+            Dialect::Anthropic => {
+                crate::headers::insert(headers, ANTHROPIC_REQUEST_ID, &self.request_id);
+            }
+            Dialect::Gateway | Dialect::OpenAi => {}
         }
         response
     }
@@ -168,16 +176,10 @@ impl<D: Speaks> IntoResponse for Failure<D> {
         let id = &self.request_id;
         let mut response = ApiError::new(error, D::DIALECT, id).into_response();
         let response_headers = response.headers_mut();
-        if D::DIALECT == Dialect::Bedrock {
-            crate::headers::insert(response_headers, AMZN_REQUEST_ID, id);
-        }
         for (name, value) in headers {
             if let Some(name) = name {
                 response_headers.insert(name, value);
             }
-        }
-        if D::DIALECT == Dialect::Anthropic {
-            crate::headers::insert(response_headers, ANTHROPIC_REQUEST_ID, id);
         }
         response
     }

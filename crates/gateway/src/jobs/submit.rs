@@ -24,6 +24,10 @@ impl Default for JobSettings {
     }
 }
 
+/// The longest job id the gateway makes is 40 bytes (`job-` + a UUID); a longer one cannot
+/// name a job, and DynamoDB refuses keys over 2,048 bytes with an error, so it is refused first.
+pub const MAX_JOB_ID_BYTES: usize = 128;
+
 /// The id of a job: derived from the tenant and Idempotency-Key when there is one, so a retried
 /// submit finds the same record; else the caller's fresh random id.
 pub fn job_id(tenant: &str, idempotency_key: Option<&str>, fresh: &str) -> String {

@@ -135,15 +135,7 @@ pub async fn layer(State(state): State<SharedState>, request: Request, next: Nex
 }
 
 fn refuse(error: GatewayError, dialect: Dialect, request_id: &str) -> Response {
-    let mut response = ApiError::new(error, dialect, request_id).into_response();
-    if dialect == Dialect::Bedrock {
-        crate::headers::insert(
-            response.headers_mut(),
-            crate::headers::AMZN_REQUEST_ID,
-            request_id,
-        );
-    }
-    response
+    ApiError::new(error, dialect, request_id).into_response()
 }
 
 async fn authenticate(

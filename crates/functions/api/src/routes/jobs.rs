@@ -134,6 +134,16 @@ pub async fn status(
     ctx: RequestContext,
     principal: RequestPrincipal,
 ) -> Result<Response, Failure<Gateway>> {
+    if job_id.len() > gateway::jobs::submit::MAX_JOB_ID_BYTES {
+        return Err(GatewayError::InvalidRequest {
+            field: Some("job_id".into()),
+            message: format!(
+                "job_id is at most {} bytes",
+                gateway::jobs::submit::MAX_JOB_ID_BYTES
+            ),
+        }
+        .into());
+    }
     let backend = backend(&state)?;
     let not_found = || GatewayError::NotFound(format!("no job {job_id}"));
     let record = backend.store.get(&job_id).await?.ok_or_else(not_found)?;

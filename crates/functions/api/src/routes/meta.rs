@@ -28,7 +28,7 @@ pub async fn models(State(state): State<SharedState>) -> Json<Value> {
 
 pub async fn not_found(ctx: RequestContext, method: http::Method, uri: http::Uri) -> Response {
     tracing::warn!(request_id = %ctx.request_id, %method, path = uri.path(), "no route");
-    if is_bedrock_path(uri.path()) {
+    if is_aws_wire_path(uri.path()) {
         return unknown_operation(&ctx, &method, &uri);
     }
     let error = GatewayError::NotFound(format!("no route for {}", uri.path()));
@@ -36,10 +36,20 @@ pub async fn not_found(ctx: RequestContext, method: http::Method, uri: http::Uri
 }
 
 /// Paths an AWS SDK sends to Bedrock: what it reads errors on is `x-amzn-ErrorType`.
-fn is_bedrock_path(path: &str) -> bool {
-    path.starts_with("/model/")
-        || path.starts_with("/inference-profiles")
-        || path.starts_with("/foundation-models")
+/// Paths of the AWS wire APIs the gateway serves to the AWS SDKs (Bedrock Runtime and its async
+/// API, Bedrock's listings, SageMaker Runtime, Agent Runtime): their errors are Bedrock's.
+pub fn is_aws_wire_path(path: &str) -> bool {
+    [
+        "/model/",
+        "/inference-profiles",
+        "/foundation-models",
+        "/async-invoke",
+        "/endpoints/",
+        "/knowledgebases/",
+        "/retrieveAndGenerate",
+    ]
+    .iter()
+    .any(|prefix| path.starts_with(prefix))
 }
 
 /// Bedrock's answer to an operation it does not have: 404, `UnknownOperationException`.
@@ -68,7 +78,7 @@ pub async fn method_not_allowed(
     uri: http::Uri,
 ) -> Response {
     tracing::warn!(request_id = %ctx.request_id, %method, path = uri.path(), "method not allowed");
-    if is_bedrock_path(uri.path()) {
+    if is_aws_wire_path(uri.path()) {
         return unknown_operation(&ctx, &method, &uri);
     }
     let message = format!("{method} is not allowed on {}", uri.path());

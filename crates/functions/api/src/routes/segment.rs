@@ -5,6 +5,7 @@
 
 use crate::context::RequestContext;
 use crate::error_response::{ApiError, Dialect};
+use crate::http_controls::auth::RouteInfo;
 use axum::extract::{FromRequestParts, Path};
 use axum::response::{IntoResponse, Response};
 use gateway::GatewayError;
@@ -19,21 +20,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Segment {
         match Path::<String>::from_request_parts(parts, state).await {
             Ok(Path(segment)) => Ok(Self(segment)),
             Err(rejection) => {
-                let path = parts.uri.path();
-                let dialect = if ["/model/", "/endpoints/", "/knowledgebases/"]
-                    .iter()
-                    .any(|p| path.starts_with(p))
-                {
-                    Dialect::Bedrock
-                } else {
-                    Dialect::Gateway
+                // The dialect the route was registered with, and the id the auth layer gave
+                // the request (its audit record's), not a new one.
+                let dialect = parts
+                    .extensions
+                    .get::<RouteInfo>()
+                    .map_or(Dialect::Gateway, |info| info.dialect);
+                let request_id = match parts.extensions.get::<RequestContext>() {
+                    Some(ctx) => ctx.request_id.clone(),
+                    None => RequestContext::from_parts(parts).request_id,
                 };
-                let ctx = RequestContext::from_parts(parts);
                 let error = GatewayError::InvalidRequest {
                     field: None,
                     message: rejection.body_text(),
                 };
-                Err(ApiError::new(error, dialect, &ctx.request_id).into_response())
+                Err(ApiError::new(error, dialect, &request_id).into_response())
             }
         }
     }

@@ -8,6 +8,7 @@ mod common;
 mod controls_support;
 
 mod attack_governance;
+mod attack_red5;
 mod attack_sagemaker_kb;
 mod attack_sagemaker_kb_red3;
 mod bedrock_wire;
