@@ -19,8 +19,12 @@ callgraph=()
 
 command -v perf >/dev/null || { echo "profile: perf is missing (Debian: linux-perf)" >&2; exit 1; }
 bash scripts/setup.sh
-echo "profile: build (profile 'profiling': release + symbols)" >&2
-cargo build --profile profiling --quiet -p bedrock-sim -p api -p bench --bins
+# PROFILE_NO_BUILD=1: profile the binaries already in target/profiling (e.g. those a bench run
+# just measured) without rebuilding them from a changed tree.
+if [ "${PROFILE_NO_BUILD:-}" != 1 ]; then
+  echo "profile: build (profile 'profiling': release + symbols)" >&2
+  cargo build --profile profiling --quiet -p bedrock-sim -p api -p bench --bins
+fi
 target_dir="$(cargo metadata --no-deps --format-version 1 --offline | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')"
 bin="$target_dir/profiling"
 out="$target_dir/bench/profile"
