@@ -28,7 +28,8 @@ use serde_json::json;
 use crate::behavior::Behavior;
 use crate::catalog::PROFILE_PREFIXES;
 use crate::error::ApiError;
-use crate::server::{SimState, decode_segment, unknown_operation};
+use crate::paths::{decode_segment, unknown_operation};
+use crate::state::SimState;
 
 pub(crate) fn routes() -> Router<Arc<SimState>> {
     Router::new()

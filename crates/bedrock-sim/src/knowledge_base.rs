@@ -19,8 +19,9 @@ use serde_json::{Value, json};
 use crate::catalog::ResolvedModel;
 use crate::control::PlannedOutcome;
 use crate::error::{ApiError, ErrorKind};
+use crate::paths::{decode_segment, unknown_operation};
 use crate::reply::{expected_reply, fnv1a};
-use crate::server::{SimState, decode_segment, unknown_operation};
+use crate::state::SimState;
 use crate::stream::sleep_unless_shutdown;
 
 /// Results when the request names no `numberOfResults` (the service's default).

@@ -26,8 +26,9 @@ use serde_json::{Value, json};
 use crate::catalog::ResolvedModel;
 use crate::control::PlannedOutcome;
 use crate::error::ErrorKind;
+use crate::paths::{decode_segment, unknown_operation};
 use crate::reply::{Content, GenRequest, Reply, StopReason, split_chunks};
-use crate::server::{SimState, decode_segment, unknown_operation};
+use crate::state::SimState;
 use crate::stream::{Segments, sleep_unless_shutdown};
 use crate::{eventstream, request_id};
 

@@ -10,68 +10,25 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::serve::ListenerExt;
-use http::{HeaderValue, StatusCode, Uri, header};
-use percent_encoding::percent_decode_str;
+use http::{HeaderValue, Uri, header};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::behavior::{Behavior, SimConfig};
-use crate::catalog::{Catalog, ResolvedModel};
-use crate::control::{CallCounts, Control, PlannedOutcome};
+use crate::catalog::ResolvedModel;
+use crate::control::{CallCounts, PlannedOutcome};
 use crate::converse::{self, StreamShape};
 use crate::error::{ApiError, ErrorKind, SimError};
-use crate::prompt_cache::PromptCache;
+use crate::paths::{decode_segment, unknown_operation};
 use crate::reply::{self, GenRequest};
+use crate::state::SimState;
 use crate::stream::{Segments, sleep_unless_shutdown};
 use crate::{admin, anthropic, count_tokens, embeddings, request_id, titan};
 
 /// Largest request body accepted (images and documents can be large).
 const BODY_LIMIT: usize = 32 * 1024 * 1024;
 const EVENT_STREAM: &str = "application/vnd.amazon.eventstream";
-
-/// Everything a request needs: catalogue, behaviours and counters, and the shutdown signal.
-#[derive(Debug)]
-pub struct SimState {
-    pub(crate) catalog: Catalog,
-    pub(crate) control: Control,
-    pub(crate) prompt_cache: PromptCache,
-    shutdown: watch::Receiver<bool>,
-    /// True: streams hold back their last delta until released (see `SimHandle::hold_stream_ends`).
-    hold: watch::Sender<bool>,
-}
-
-impl SimState {
-    fn new(config: SimConfig, shutdown: watch::Receiver<bool>) -> Self {
-        SimState {
-            catalog: Catalog::new(config.extra_models.iter().cloned()),
-            prompt_cache: PromptCache::new(config.prompt_cache.clone()),
-            control: Control::new(config),
-            shutdown,
-            hold: watch::Sender::new(false),
-        }
-    }
-
-    /// Start-up behaviours, zero counters and an empty prompt cache.
-    pub(crate) fn reset(&self) {
-        self.control.reset();
-        self.prompt_cache.clear();
-        self.hold.send_replace(false);
-    }
-
-    pub(crate) fn shutdown_signal(&self) -> watch::Receiver<bool> {
-        self.shutdown.clone()
-    }
-
-    pub(crate) fn hold_signal(&self) -> watch::Receiver<bool> {
-        self.hold.subscribe()
-    }
-
-    /// Streams started while held keep back their last delta until `set_hold(false)`.
-    pub(crate) fn set_hold(&self, held: bool) {
-        self.hold.send_replace(held);
-    }
-}
 
 /// Starts simulators.
 #[derive(Debug, Clone, Copy)]
@@ -264,24 +221,6 @@ impl Operation {
     fn is_streaming(self) -> bool {
         matches!(self, Operation::ConverseStream | Operation::InvokeStream)
     }
-}
-
-pub(crate) async fn unknown_operation(uri: Uri) -> Response {
-    let body = serde_json::json!({ "message": format!("No operation matches {}", uri.path()) });
-    let mut response = (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
-    response.headers_mut().insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static("UnknownOperationException"),
-    );
-    response
-}
-
-/// Decodes a percent-encoded path segment; `None` if it is not UTF-8 afterwards.
-pub(crate) fn decode_segment(raw: &str) -> Option<String> {
-    percent_decode_str(raw)
-        .decode_utf8()
-        .ok()
-        .map(|s| s.into_owned())
 }
 
 async fn model_route(State(state): State<Arc<SimState>>, uri: Uri, body: Bytes) -> Response {

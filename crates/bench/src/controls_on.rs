@@ -401,7 +401,7 @@ pub async fn run(config: &ControlsOnConfig) -> anyhow::Result<Vec<ControlsRun>> 
 }
 
 fn spread(runs: &[ControlsRun], f: impl Fn(&ControlsRun) -> Option<f64>) -> Option<Spread> {
-    crate::report::spread_of(runs, f)
+    crate::stats::spread_of(runs, f)
 }
 
 fn phase_spread(
@@ -431,7 +431,7 @@ fn operations(ops: &BTreeMap<String, usize>, requests: usize) -> String {
 }
 
 pub fn section(push: &mut impl FnMut(String), runs: &[ControlsRun], requests: usize) {
-    use crate::report::cell;
+    use crate::cells::cell;
     let mut concurrency: Vec<usize> = runs
         .iter()
         .flat_map(|r| r.phases.keys().map(|(c, _)| *c))
@@ -599,7 +599,7 @@ pub fn goal_rows(push: &mut impl FnMut(String), runs: &[ControlsRun]) {
     let cpu = spread(runs, |r| Some(r.gateway_cpu_us));
     push(format!(
         "| gateway CPU per request, controls on (excluding emulator) ≤ {GOAL_CPU_US} µs | {} µs | {} |",
-        crate::report::cell(cpu, 0),
+        crate::cells::cell(cpu, 0),
         status(cpu.map(|s| s.median <= GOAL_CPU_US))
     ));
     let before = spread(runs, |r| Some(r.count.before_per_request()));
@@ -610,8 +610,8 @@ pub fn goal_rows(push: &mut impl FnMut(String), runs: &[ControlsRun]) {
     };
     push(format!(
         "| DynamoDB calls per request, controls on, warm ≤ {GOAL_DDB_BEFORE} before + {GOAL_DDB_AFTER} after | {} before + {} after | {} |",
-        crate::report::cell(before, 2),
-        crate::report::cell(after, 2),
+        crate::cells::cell(before, 2),
+        crate::cells::cell(after, 2),
         status(ok)
     ));
 }

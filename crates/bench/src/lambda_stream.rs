@@ -347,7 +347,7 @@ fn spread(
     runs: &[StreamRun],
     f: impl Fn(&StreamRun) -> Option<f64>,
 ) -> Option<crate::stats::Spread> {
-    crate::report::spread_of(runs, f)
+    crate::stats::spread_of(runs, f)
 }
 
 fn fig(r: &StreamRun, route: Route, h: Host) -> Option<Figures> {
@@ -366,7 +366,7 @@ fn added_over_local(
 
 /// The report's section.
 pub fn section(push: &mut impl FnMut(String), runs: &[StreamRun], requests: usize) {
-    use crate::report::cell;
+    use crate::cells::cell;
     push(
         "### Streaming through Lambda's response-streaming protocol (Function URL mode)".to_owned(),
     );
@@ -454,7 +454,7 @@ pub fn goal_rows(push: &mut impl FnMut(String), runs: &[StreamRun]) {
         Some((route, s)) => push(format!(
             "| TTFB through the Lambda streaming protocol ≤ {GOAL_ADDED_TTFB_OVER_LOCAL_MS} ms added over the local listener (p50, c=1; worst route: {}) | {} ms | {} |",
             route.name(),
-            crate::report::cell(Some(s), 3),
+            crate::cells::cell(Some(s), 3),
             if s.median <= GOAL_ADDED_TTFB_OVER_LOCAL_MS {
                 "met"
             } else {
@@ -468,7 +468,7 @@ pub fn goal_rows(push: &mut impl FnMut(String), runs: &[StreamRun]) {
     let cpu = spread(runs, |r| r.lambda_cpu_us.values().copied().reduce(f64::max));
     push(format!(
         "| gateway CPU per streamed request ≤ 150 µs (Lambda binary, streaming protocol, worst route) | {} µs | {} |",
-        crate::report::cell(cpu, 0),
+        crate::cells::cell(cpu, 0),
         match cpu {
             Some(s) if s.median <= 150.0 => "met",
             Some(_) => "**not met**",

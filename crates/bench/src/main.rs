@@ -4,6 +4,7 @@
 // A benchmark prints its report: that is its output, not a stray debug print.
 #![allow(clippy::print_stdout)]
 
+mod cells;
 mod cli;
 mod client;
 mod coldstart;

@@ -1,10 +1,11 @@
 //! The Markdown report: every figure as median over runs with (min–max), the added latency
 //! paired within each run, and the goals table, met or not.
 
+use crate::cells::{cell, mib};
 use crate::coldstart::ColdStartRun;
 use crate::overhead::{Phase, Repeat, Scenario, Target};
 use crate::size::PackageSize;
-use crate::stats::{Spread, ms};
+use crate::stats::{Spread, ms, spread_of};
 
 /// Goals from issue 20 (performance), judged on the run's medians (RSS on its largest run).
 pub const GOAL_CPU_CONVERSE_US: f64 = 100.0;
@@ -47,24 +48,6 @@ pub struct Results {
     pub controls_on: Option<(Vec<crate::controls_on::ControlsRun>, usize)>,
 }
 
-pub fn cell(s: Option<Spread>, decimals: usize) -> String {
-    match s {
-        Some(s) if s.runs > 1 => format!(
-            "{:.d$} ({:.d$}–{:.d$})",
-            s.median,
-            s.min,
-            s.max,
-            d = decimals
-        ),
-        Some(s) => format!("{:.d$}", s.median, d = decimals),
-        None => "–".to_owned(),
-    }
-}
-
-pub fn spread_of<T>(items: &[T], f: impl Fn(&T) -> Option<f64>) -> Option<Spread> {
-    Spread::of(&items.iter().filter_map(f).collect::<Vec<_>>())
-}
-
 fn phase(r: &Repeat, s: Scenario, c: usize, t: Target) -> Option<&Phase> {
     r.phases.get(&(s, c, t))
 }
@@ -74,11 +57,6 @@ fn added(repeats: &[Repeat], s: Scenario, c: usize, f: impl Fn(&Phase) -> f64) -
     spread_of(repeats, |r| {
         Some(f(phase(r, s, c, Target::Gateway)?) - f(phase(r, s, c, Target::Direct)?))
     })
-}
-
-/// Sizes in MiB: AWS's own "MB" (the 50 MB zip quota is 52,428,800 bytes; memory sizes too).
-pub fn mib(kib: f64) -> f64 {
-    kib / 1024.0
 }
 
 const MIB: f64 = 1024.0 * 1024.0;

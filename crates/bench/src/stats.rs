@@ -75,6 +75,11 @@ impl Spread {
     }
 }
 
+/// The spread of one figure (`f`, `None` where a run lacks it) over repeated runs.
+pub fn spread_of<T>(items: &[T], f: impl Fn(&T) -> Option<f64>) -> Option<Spread> {
+    Spread::of(&items.iter().filter_map(f).collect::<Vec<_>>())
+}
+
 pub fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }

@@ -1,7 +1,7 @@
 //! The worker throughput section of the report and its goal rows.
 
-use crate::report::{cell, mib, spread_of};
-use crate::stats::ms;
+use crate::cells::{cell, mib};
+use crate::stats::{ms, spread_of};
 use crate::worker::{GOAL_RATIO, WorkerRun};
 
 /// What was measured, or why nothing was.

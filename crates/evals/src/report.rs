@@ -1,5 +1,5 @@
 //! The result of a run: one record per case, kept as JSON so a later run can use it as its
-//! baseline, and rendered as JUnit XML ([`crate::junit`]) and Markdown ([`crate::markdown`]).
+//! baseline, and rendered as JUnit XML and Markdown (the `junit` and `markdown` modules).
 
 use crate::error::EvalError;
 use serde::{Deserialize, Serialize};

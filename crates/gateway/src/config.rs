@@ -643,7 +643,7 @@ impl GatewayConfig {
             if let Some(model) = self.models.iter().find(|m| m.id == id) {
                 return Some(model);
             }
-            let (geography, base) = crate::controls::pricing::split_model_id(id);
+            let (geography, base) = crate::model_id::split_model_id(id);
             let geography = geography?;
             // A SageMaker-served model has no inference profiles.
             self.models.iter().find(|m| {
@@ -776,9 +776,7 @@ pub fn strip_bedrock_arn(model_id: &str) -> Option<&str> {
 /// The foundation model behind a model id, profile id or ARN: `us.anthropic.x` →
 /// `anthropic.x`; an id that is neither (e.g. an application-profile ARN) as is.
 pub fn foundation_model_id(model_id: &str) -> &str {
-    strip_bedrock_arn(model_id).map_or(model_id, |id| {
-        crate::controls::pricing::split_model_id(id).1
-    })
+    strip_bedrock_arn(model_id).map_or(model_id, |id| crate::model_id::split_model_id(id).1)
 }
 
 /// A policy section's own validation error, with the section's path in front of its key.

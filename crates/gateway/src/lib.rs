@@ -11,6 +11,7 @@ pub mod error;
 pub mod jobs;
 pub mod knowledge_base;
 pub mod metered;
+pub mod model_id;
 pub mod ports;
 pub mod resilience;
 pub mod sagemaker;

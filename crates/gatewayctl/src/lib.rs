@@ -7,7 +7,7 @@
 mod callbacks;
 
 use anyhow::{Context, anyhow, bail};
-use gateway::controls::config::RouteClass;
+use gateway::controls::RouteClass;
 use gateway::controls::controller::usage_report;
 use gateway::controls::keys::{self, Budget, KeyRecord, RateLimits, TenantRecord};
 use gateway::controls::ports::KeyStore;

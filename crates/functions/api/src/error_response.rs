@@ -1,13 +1,15 @@
 //! A `GatewayError` rendered in the caller's dialect. Logged here, once, with the request id.
 //! A handler's errors are a [`Failure`] in its route's dialect, so the handler is its happy
-//! path with `?` and the error renders itself.
+//! path with `?` and the error renders itself; a [`Refused`] call carries the controls'
+//! headers (rate limits, attempts) into it.
 
-use crate::headers::{AMZN_REQUEST_ID, ANTHROPIC_REQUEST_ID};
-use crate::http_controls::call::Refused;
+use crate::headers::{AMZN_REQUEST_ID, ANTHROPIC_REQUEST_ID, ATTEMPTS, rate_headers};
 use axum::response::{IntoResponse, Response};
 use gateway::GatewayError;
+use gateway::controls::Refusal;
 use gateway::jobs::submitter::SubmitError;
-use http::{HeaderValue, StatusCode};
+use gateway::metered::Refused as MeterRefused;
+use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::json;
 use std::marker::PhantomData;
 
@@ -108,6 +110,60 @@ impl IntoResponse for ApiError {
             Dialect::Gateway | Dialect::OpenAi => {}
         }
         response
+    }
+}
+
+/// A refused or failed call, with the rate-limit headers when a limit refused it; a handler
+/// answers it as a [`Failure`] in its route's dialect.
+#[derive(Debug)]
+pub struct Refused {
+    pub error: GatewayError,
+    pub headers: HeaderMap,
+}
+
+impl From<GatewayError> for Refused {
+    fn from(error: GatewayError) -> Self {
+        Self {
+            error,
+            headers: HeaderMap::new(),
+        }
+    }
+}
+
+/// A refusal by the controls, with the rate headers when a rate limit refused.
+impl From<Refusal> for Refused {
+    fn from(refusal: Refusal) -> Self {
+        let mut headers = HeaderMap::new();
+        rate_headers(refusal.rate.as_ref(), &mut headers);
+        Self {
+            error: refusal.error,
+            headers,
+        }
+    }
+}
+
+/// A job submission refused by the controls (with their rate headers) or failed.
+impl From<SubmitError> for Refused {
+    fn from(error: SubmitError) -> Self {
+        match error {
+            SubmitError::Refused(refusal) => refusal.into(),
+            SubmitError::Failed(error) => error.into(),
+        }
+    }
+}
+
+/// The metered call's refusal or failure, with its rate headers and the attempts it made.
+impl From<MeterRefused> for Refused {
+    fn from(refused: MeterRefused) -> Self {
+        let mut headers = HeaderMap::new();
+        rate_headers(refused.rate.as_ref(), &mut headers);
+        if let Some(attempts) = refused.attempts {
+            headers.insert(ATTEMPTS, HeaderValue::from(attempts));
+        }
+        Self {
+            error: refused.error,
+            headers,
+        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! Response headers that say who served a request and how.
+//! Response headers that say who served a request and how, and the rate limits it met.
 
+use gateway::controls::reservation::RateView;
 use gateway::service::Served;
 use http::{HeaderMap, HeaderValue};
 
@@ -42,5 +43,28 @@ pub fn served_headers<T>(request_id: &str, served: &Served<T>) -> HeaderMap {
 pub fn insert(headers: &mut HeaderMap, name: &'static str, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         headers.insert(name, value);
+    }
+}
+
+/// OpenAI's rate-limit headers.
+pub fn rate_headers(view: Option<&RateView>, headers: &mut HeaderMap) {
+    let Some(view) = view else { return };
+    let reset = format!("{}s", view.reset_secs);
+    let mut put = |name: &'static str, value: Option<u64>| {
+        if let Some(value) = value {
+            headers.insert(name, HeaderValue::from(value));
+        }
+    };
+    put("x-ratelimit-limit-requests", view.requests_limit);
+    put("x-ratelimit-remaining-requests", view.requests_remaining);
+    put("x-ratelimit-limit-tokens", view.tokens_limit);
+    put("x-ratelimit-remaining-tokens", view.tokens_remaining);
+    if let Ok(reset) = HeaderValue::from_str(&reset) {
+        if view.requests_limit.is_some() {
+            headers.insert("x-ratelimit-reset-requests", reset.clone());
+        }
+        if view.tokens_limit.is_some() {
+            headers.insert("x-ratelimit-reset-tokens", reset);
+        }
     }
 }

@@ -6,6 +6,7 @@ use crate::http_controls::{Controls, MetricsSink};
 use gateway::config::GatewayConfig;
 use gateway::controls::pricing::Pricing;
 use gateway::env::{Env, EnvError, job_ttl_secs};
+use gateway::jobs::async_invoke::AsyncInvokeSettings;
 use gateway::jobs::submit::JobSettings;
 use gateway::metered::Meter;
 use gateway::service::{Gateway, GatewayParts};
@@ -32,7 +33,7 @@ pub struct AppState {
     pub knowledge_bases: std::sync::OnceLock<BedrockKnowledgeBases>,
     /// Bedrock's async API (`/async-invoke`): set when `ASYNC_INVOKE_BUCKET` names the output
     /// bucket (tests set it over their emulator's bucket).
-    pub async_invoke: std::sync::OnceLock<gateway::jobs::async_invoke::AsyncInvokeSettings>,
+    pub async_invoke: std::sync::OnceLock<AsyncInvokeSettings>,
 }
 
 /// Where `POST /v1/jobs` writes and enqueues.
@@ -140,7 +141,7 @@ impl AppState {
             knowledge_bases,
             ..Self::build(config, models, parts)
         };
-        if let Some(settings) = crate::routes::async_invoke::settings_from_env(sdk, &lookup) {
+        if let Some(settings) = async_invoke_from_env(sdk, &lookup) {
             let _ = state.async_invoke.set(settings);
         }
         Ok(Arc::new(match JobsBackend::from_env(sdk, &lookup)? {
@@ -202,6 +203,27 @@ impl AppState {
     pub fn body_limit(&self) -> usize {
         self.gateway.config().limits.max_body_bytes
     }
+}
+
+/// From `ASYNC_INVOKE_BUCKET` (the one output bucket; unset: the routes answer 404), the
+/// function's region and `AWS_ACCOUNT_ID` (in invocation ARNs; template.yaml sets it).
+fn async_invoke_from_env(
+    sdk: &aws_config::SdkConfig,
+    lookup: &impl Fn(&str) -> Option<String>,
+) -> Option<AsyncInvokeSettings> {
+    let bucket = lookup("ASYNC_INVOKE_BUCKET").filter(|b| !b.trim().is_empty())?;
+    let region = sdk
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .unwrap_or_else(|| "us-east-1".to_owned());
+    let account = lookup("AWS_ACCOUNT_ID")
+        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
+        .unwrap_or_else(|| "000000000000".to_owned());
+    Some(AsyncInvokeSettings {
+        bucket: bucket.trim().to_owned(),
+        region,
+        account,
+    })
 }
 
 pub type SharedState = Arc<AppState>;

@@ -8,30 +8,16 @@
 
 use super::aws_error;
 use super::dynamo_store::{DynamoJobStore, from_item};
+use super::invocations_index::{INVOCATIONS_INDEX, INVOCATIONS_INDEX_KEY};
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway::GatewayError;
-use gateway::jobs::JobRecord;
-use gateway::jobs::JobRequest;
 use gateway::jobs::async_invoke_list::{Cursor, InvocationIndex, InvocationPage, ListFilter};
 use std::collections::HashMap;
 
-/// The index's name and partition key (template.yaml declares both).
-pub const INVOCATIONS_INDEX: &str = "async-invocations";
-pub const INVOCATIONS_INDEX_KEY: &str = "ai_tenant";
 /// Queries per page at most: a page filtered down to little ends early, with a token.
 const MAX_QUERIES_PER_PAGE: usize = 8;
 
 type Item = HashMap<String, AttributeValue>;
-
-/// An async invocation's record carries its index key; no other job does (a sparse index).
-pub(super) fn index_attributes(record: &JobRecord, item: &mut Item) {
-    if matches!(record.request, JobRequest::AsyncInvoke(_)) {
-        item.insert(
-            INVOCATIONS_INDEX_KEY.to_owned(),
-            AttributeValue::S(record.tenant.clone()),
-        );
-    }
-}
 
 fn n(value: u64) -> AttributeValue {
     AttributeValue::N(value.to_string())

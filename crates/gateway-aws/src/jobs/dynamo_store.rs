@@ -51,7 +51,7 @@ fn to_item(record: &JobRecord) -> Result<Item, GatewayError> {
     let mut item: Item = serde_dynamo::to_item(record)
         .map_err(|e| GatewayError::Internal(format!("job record to item: {e}")))?;
     item.insert("pk".to_owned(), s(&record.job_id));
-    super::async_invocations::index_attributes(record, &mut item);
+    super::invocations_index::index_attributes(record, &mut item);
     Ok(item)
 }
 

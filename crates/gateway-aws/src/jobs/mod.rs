@@ -6,16 +6,17 @@ mod batch_publish;
 mod dead_letters;
 mod dynamo_store;
 mod event_bus;
+mod invocations_index;
 mod redelivery;
 mod result_codec;
 mod s3_outputs;
 mod sns_notifier;
 mod sqs_queue;
 
-pub use async_invocations::{INVOCATIONS_INDEX, INVOCATIONS_INDEX_KEY};
 pub use dead_letters::SqsDeadLetters;
 pub use dynamo_store::DynamoJobStore;
 pub use event_bus::EventBridgeJobEvents;
+pub use invocations_index::{INVOCATIONS_INDEX, INVOCATIONS_INDEX_KEY};
 pub use redelivery::SqsRedelivery;
 pub use s3_outputs::S3InvocationOutputs;
 pub use sns_notifier::SnsJobNotifier;

@@ -18,8 +18,8 @@
 //! * server-side features (`mcp_servers`, `container`) are refused: Bedrock cannot run them.
 
 use crate::config::GatewayConfig;
-use crate::controls::pricing::split_model_id;
 use crate::error::GatewayError;
+use crate::model_id::split_model_id;
 use serde_json::{Map, Value, json};
 
 /// The Messages API version Bedrock's Anthropic body takes.

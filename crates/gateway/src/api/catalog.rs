@@ -9,8 +9,8 @@
 //! is not an AWS account: clients match profiles by id.
 
 use crate::config::{GatewayConfig, ModelConfig, ModelKind, strip_bedrock_arn};
-use crate::controls::pricing::split_model_id;
 use crate::error::GatewayError;
+use crate::model_id::split_model_id;
 use serde::Serialize;
 
 /// Geographies a base model is listed under when its `profiles` are unset.

@@ -4,7 +4,8 @@
 //! optionally partitioned by tenant), how fresh an answer must be, and how a cached answer is
 //! replayed as a stream.
 
-use super::config::{CacheConfig, CachePartition, RouteClass};
+use super::config::{CacheConfig, CachePartition};
+use super::route_class::RouteClass;
 use crate::api::converse::{ContentBlock, ConverseRequest, ConverseResponse, ReasoningBlock, Role};
 use crate::api::stream::{
     BlockDelta, BlockStart, ContentBlockDelta, ContentBlockStart, ContentBlockStop, MessageStart,

@@ -11,7 +11,7 @@
 
 use super::cache::{CachePlan, CachedAnswer};
 use super::calendar;
-use super::config::{ControlsConfig, RouteClass};
+use super::config::ControlsConfig;
 use super::estimate::{self, Estimate};
 use super::instance_cache::TtlCache;
 use super::keys::{
@@ -27,6 +27,7 @@ use super::ports::{
 use super::pricing::Pricing;
 use super::pricing::{Price, PriceTable};
 use super::reservation::{self, BudgetScope, CounterKind, RateView, Reservation, ReservationInput};
+use super::route_class::RouteClass;
 use super::sigv4::{self, Authorization, SignedRequest};
 use super::usage::TokenUsage;
 use crate::config::GatewayConfig;

@@ -11,9 +11,9 @@
 //! keystream bound to the key id, and a tag that detects a wrong seal key or a tampered
 //! record. Reading the table alone reveals no usable secret.
 
-use super::config::RouteClass;
 use super::crypto::{HmacSha256, new_mac, sha256_hex};
 use super::money::Nanos;
+use super::route_class::RouteClass;
 use hmac::Mac;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -4,7 +4,8 @@
 //! every request leaves. Pure rules and ports; the DynamoDB adapters are in
 //! `gateway-aws::controls`, the HTTP wiring in the `api` function.
 //!
-//! - `config`: the `controls` configuration section.
+//! - `config`: the `controls` configuration section; `route_class`: the kinds of route it and
+//!   keys name.
 //! - `keys`: key issuance, hashing, sealing of SigV4 secrets, key and tenant records, principals.
 //! - `sigv4`: AWS Signature Version 4 verification.
 //! - `estimate`, `pricing`, `money`, `usage`: tokens before the call, cost after it.
@@ -34,16 +35,18 @@ pub mod output_cap;
 pub mod ports;
 pub mod pricing;
 pub mod reservation;
+pub mod route_class;
 mod service_principal;
 pub mod sigv4;
 pub mod usage;
 
-pub use config::{AuthMode, ControlsConfig, RouteClass};
+pub use config::{AuthMode, ControlsConfig};
 pub use controller::{
     Admission, CallPlan, Controller, Credentials, Outcome, Refusal, SIGV4_SERVICE, Settled,
 };
 pub use keys::{AuthMethod, KeyRecord, Principal, TenantRecord};
 pub use money::Nanos;
+pub use route_class::RouteClass;
 
 #[cfg(test)]
 mod tests;

@@ -9,6 +9,10 @@
 //! job, so `Completed` means the object is there. Only URIs inside the deployment's output
 //! bucket are accepted: the gateway's role must not become a way to write anywhere it can.
 
+use super::async_invoke_job::split_s3_uri;
+pub use super::async_invoke_job::{
+    AsyncInvokeJob, OUTPUT_OBJECT, OutputDataConfig, S3_URI_FIELD, S3OutputDataConfig, invalid,
+};
 use super::model::{JobRecord, JobRequest, JobStatus};
 use super::submit::{JobSettings, check_record_size, queued_record};
 use crate::GatewayError;
@@ -17,18 +21,14 @@ use crate::api::converse::{
 };
 use crate::config::GatewayConfig;
 use crate::controls::usage::TokenUsage;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use std::future::Future;
 
-/// The field Bedrock's errors name for the output location.
-pub const S3_URI_FIELD: &str = "outputDataConfig.s3OutputDataConfig.s3Uri";
 /// The largest `modelInput` accepted (its JSON form): a job record must hold it with room for
 /// the answer (see `MAX_JOB_RECORD_BYTES`).
 pub const MAX_MODEL_INPUT_BYTES: usize = 128 * 1024;
-/// The object each invocation's answer is written to, under `<s3Uri>/<invocation id>/`.
-pub const OUTPUT_OBJECT: &str = "output.json";
 /// Invocation ARNs are at most this long (Bedrock's `InvocationArn` shape).
 pub const MAX_ARN_CHARS: usize = 2048;
 const ID_CHARS: usize = 12;
@@ -57,55 +57,11 @@ pub struct StartAsyncInvoke {
     pub tags: Vec<Tag>,
 }
 
-/// Bedrock's `AsyncInvokeOutputDataConfig` (a union with one member).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct OutputDataConfig {
-    pub s3_output_data_config: S3OutputDataConfig,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct S3OutputDataConfig {
-    pub s3_uri: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub kms_key_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub bucket_owner: Option<String>,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 pub struct Tag {
     pub key: String,
     #[serde(default)]
     pub value: String,
-}
-
-/// What a StartAsyncInvoke job stores as its request.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AsyncInvokeJob {
-    pub invocation_id: String,
-    /// The model as the caller named it (what the call path routes).
-    pub model_id: String,
-    pub model_arn: String,
-    /// The native InvokeModel body. Absent in listings, which do not read it.
-    #[serde(default)]
-    pub model_input: Value,
-    pub output: OutputDataConfig,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_request_token: Option<String>,
-}
-
-impl AsyncInvokeJob {
-    /// The bucket and key of the answer's object: `<s3Uri>/<invocation id>/output.json`.
-    pub fn output_object(&self) -> Result<(String, String), GatewayError> {
-        let (bucket, prefix) = split_s3_uri(&self.output.s3_output_data_config.s3_uri)?;
-        let key = match prefix.trim_end_matches('/') {
-            "" => format!("{}/{OUTPUT_OBJECT}", self.invocation_id),
-            prefix => format!("{prefix}/{}/{OUTPUT_OBJECT}", self.invocation_id),
-        };
-        Ok((bucket.to_owned(), key))
-    }
 }
 
 /// Writes an invocation's answer (S3 in the deployed worker).
@@ -359,13 +315,6 @@ impl AsyncInvokeSettings {
     }
 }
 
-/// A 400 naming `field`, in the message too: Bedrock's error body carries only the message.
-pub fn invalid(field: impl Into<String>, message: impl std::fmt::Display) -> GatewayError {
-    let field = field.into();
-    let message = format!("{field}: {message}");
-    GatewayError::invalid(field, message)
-}
-
 /// 404 in Bedrock's words; an invocation of another tenant answers exactly like this.
 pub fn not_found(arn: &str) -> GatewayError {
     GatewayError::NotFound(format!("Invocation {arn} not found"))
@@ -434,26 +383,6 @@ fn check_storable(value: &Value, depth: usize) -> Result<(), GatewayError> {
             .try_for_each(|v| check_storable(v, depth + 1)),
         _ => Ok(()),
     }
-}
-
-fn split_s3_uri(uri: &str) -> Result<(&str, &str), GatewayError> {
-    let rest = uri
-        .strip_prefix("s3://")
-        .ok_or_else(|| invalid(S3_URI_FIELD, "must be an S3 URI: s3://<bucket>/<prefix>"))?;
-    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-    let valid = (3..=63).contains(&bucket.len())
-        && bucket
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
-        && !bucket.starts_with(['.', '-'])
-        && !bucket.ends_with(['.', '-']);
-    if !valid {
-        return Err(invalid(
-            S3_URI_FIELD,
-            "names no valid bucket: s3://<bucket>/<prefix>",
-        ));
-    }
-    Ok((bucket, prefix))
 }
 
 /// ISO 8601 in UTC with milliseconds, as Bedrock's JSON timestamps are.

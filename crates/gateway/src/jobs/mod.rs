@@ -11,6 +11,7 @@
 //! the next one with a delay until delivered, gone (410) or given up (dead-letter + alert).
 
 pub mod async_invoke;
+pub mod async_invoke_job;
 pub mod async_invoke_list;
 pub mod callback;
 pub mod events;

@@ -40,7 +40,7 @@ pub enum JobRequest {
     Converse(Box<ConverseRequest>),
     Chat(Value),
     /// StartAsyncInvoke: a native InvokeModel body and where its answer goes.
-    AsyncInvoke(Box<super::async_invoke::AsyncInvokeJob>),
+    AsyncInvoke(Box<super::async_invoke_job::AsyncInvokeJob>),
 }
 
 impl JobRequest {

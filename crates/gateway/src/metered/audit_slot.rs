@@ -3,7 +3,7 @@
 //! settles (also from a stream that settles after the handler returned), and written once by
 //! the host when the response is complete.
 
-use crate::controls::audit::AuditRecord;
+use crate::controls::audit::{AuditRecord, truncate};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -34,4 +34,13 @@ impl AuditSlot {
     pub fn elapsed(&self) -> Duration {
         self.started.elapsed()
     }
+}
+
+/// The prompt and completion into the audit record, each cut to `max` characters (called only
+/// when the configuration records content).
+pub(crate) fn record_content(audit: &AuditSlot, max: usize, prompt: &str, completion: &str) {
+    audit.update(|r| {
+        r.prompt = Some(truncate(prompt, max));
+        r.completion = Some(truncate(completion, max));
+    });
 }

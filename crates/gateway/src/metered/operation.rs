@@ -4,6 +4,7 @@
 //! at its end). Everything else — authorise, admit, short-circuit, settle, audit — is the one
 //! metered call in `super`.
 
+use super::audit_slot::record_content;
 use super::settlement::Settlement;
 use super::streams;
 use crate::api::converse::{ContentBlock, ConverseRequest, ConverseResponse, SystemBlock};
@@ -417,12 +418,4 @@ pub(crate) fn prompt_text(request: &ConverseRequest) -> String {
         }
     }
     parts.join("\n")
-}
-
-pub(crate) fn record_content(audit: &super::AuditSlot, max: usize, prompt: &str, completion: &str) {
-    use crate::controls::audit::truncate;
-    audit.update(|r| {
-        r.prompt = Some(truncate(prompt, max));
-        r.completion = Some(truncate(completion, max));
-    });
 }

@@ -2,7 +2,7 @@
 //! whole answer) is collected; the call settles when the stream ends, before its last item
 //! goes out. A stream that is dropped midway leaves its settlement to the [`Settlement`]'s drop.
 
-use super::operation::record_content;
+use super::audit_slot::record_content;
 use super::settlement::Settlement;
 use crate::clock::unix_ms;
 use crate::controls::Outcome;

@@ -5,7 +5,8 @@
 
 use super::audit::AuditSlot;
 use super::auth::RouteInfo;
-use crate::headers::{ATTEMPTS, CACHE, served_headers};
+use crate::error_response::Refused;
+use crate::headers::{CACHE, rate_headers, served_headers};
 use crate::principal::RequestPrincipal;
 use crate::state::SharedState;
 use axum::extract::FromRequestParts;
@@ -13,12 +14,10 @@ use gateway::GatewayError;
 use gateway::api::converse::{ConverseRequest, ConverseResponse};
 use gateway::api::count_tokens::{CountTokensInput, CountTokensResponse};
 use gateway::api::invoke::{InvokeRequest, InvokeResponse};
+use gateway::controls::RouteClass;
 use gateway::controls::cache::CacheDirective;
-use gateway::controls::reservation::RateView;
-use gateway::controls::{Refusal, RouteClass};
-use gateway::jobs::submitter::SubmitError;
 use gateway::knowledge_base::Chunk;
-use gateway::metered::{Call, GroundedAnswer, Metered, Query, Refused as MeterRefused};
+use gateway::metered::{Call, GroundedAnswer, Metered, Query};
 use gateway::ports::{ConverseEventStream, InvokeChunkStream};
 use gateway::service::{Route, Served};
 use http::request::Parts;
@@ -86,68 +85,6 @@ impl<T> Done<T> {
     }
 }
 
-/// A refused or failed call, with the rate-limit headers when a limit refused it; a handler
-/// answers it as a [`crate::error_response::Failure`] in its route's dialect.
-#[derive(Debug)]
-pub struct Refused {
-    pub error: GatewayError,
-    pub headers: HeaderMap,
-}
-
-impl From<GatewayError> for Refused {
-    fn from(error: GatewayError) -> Self {
-        Self {
-            error,
-            headers: HeaderMap::new(),
-        }
-    }
-}
-
-/// A refusal by the controls, with the rate headers when a rate limit refused.
-impl From<Refusal> for Refused {
-    fn from(refusal: Refusal) -> Self {
-        let mut headers = HeaderMap::new();
-        rate_headers(refusal.rate.as_ref(), &mut headers);
-        Self {
-            error: refusal.error,
-            headers,
-        }
-    }
-}
-
-/// A job submission refused by the controls (with their rate headers) or failed.
-impl From<SubmitError> for Refused {
-    fn from(error: SubmitError) -> Self {
-        match error {
-            SubmitError::Refused(refusal) => refusal.into(),
-            SubmitError::Failed(error) => error.into(),
-        }
-    }
-}
-
-/// OpenAI's rate-limit headers.
-fn rate_headers(view: Option<&RateView>, headers: &mut HeaderMap) {
-    let Some(view) = view else { return };
-    let reset = format!("{}s", view.reset_secs);
-    let mut put = |name: &'static str, value: Option<u64>| {
-        if let Some(value) = value {
-            headers.insert(name, HeaderValue::from(value));
-        }
-    };
-    put("x-ratelimit-limit-requests", view.requests_limit);
-    put("x-ratelimit-remaining-requests", view.requests_remaining);
-    put("x-ratelimit-limit-tokens", view.tokens_limit);
-    put("x-ratelimit-remaining-tokens", view.tokens_remaining);
-    if let Ok(reset) = HeaderValue::from_str(&reset) {
-        if view.requests_limit.is_some() {
-            headers.insert("x-ratelimit-reset-requests", reset.clone());
-        }
-        if view.tokens_limit.is_some() {
-            headers.insert("x-ratelimit-reset-tokens", reset);
-        }
-    }
-}
-
 fn cost_header(headers: &mut HeaderMap, cost: gateway::controls::Nanos) {
     crate::headers::insert(headers, COST, &cost.usd());
 }
@@ -165,20 +102,6 @@ fn done<T>(metered: Metered<T>) -> Done<T> {
     Done {
         served: metered.served,
         headers,
-    }
-}
-
-impl From<MeterRefused> for Refused {
-    fn from(refused: MeterRefused) -> Self {
-        let mut headers = HeaderMap::new();
-        rate_headers(refused.rate.as_ref(), &mut headers);
-        if let Some(attempts) = refused.attempts {
-            headers.insert(ATTEMPTS, HeaderValue::from(attempts));
-        }
-        Self {
-            error: refused.error,
-            headers,
-        }
     }
 }
 

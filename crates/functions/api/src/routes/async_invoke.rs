@@ -23,27 +23,6 @@ use gateway::jobs::submitter::{JobSubmitter, check_model_allowed};
 use http::{HeaderMap, Uri};
 use serde_json::{Value, json};
 
-/// From `ASYNC_INVOKE_BUCKET` (the one output bucket; unset: the routes answer 404), the
-/// function's region and `AWS_ACCOUNT_ID` (in invocation ARNs; template.yaml sets it).
-pub fn settings_from_env(
-    sdk: &aws_config::SdkConfig,
-    lookup: &impl Fn(&str) -> Option<String>,
-) -> Option<AsyncInvokeSettings> {
-    let bucket = lookup("ASYNC_INVOKE_BUCKET").filter(|b| !b.trim().is_empty())?;
-    let region = sdk
-        .region()
-        .map(|r| r.as_ref().to_owned())
-        .unwrap_or_else(|| "us-east-1".to_owned());
-    let account = lookup("AWS_ACCOUNT_ID")
-        .filter(|a| a.len() == 12 && a.bytes().all(|b| b.is_ascii_digit()))
-        .unwrap_or_else(|| "000000000000".to_owned());
-    Some(AsyncInvokeSettings {
-        bucket: bucket.trim().to_owned(),
-        region,
-        account,
-    })
-}
-
 fn enabled(state: &SharedState) -> Result<(&JobsBackend, &AsyncInvokeSettings), GatewayError> {
     let not_enabled = || {
         GatewayError::NotFound(

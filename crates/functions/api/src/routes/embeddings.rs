@@ -7,8 +7,8 @@
 use super::CallDeadline;
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::{Failure, OpenAi};
-use crate::http_controls::call::{COST, CallContext, Refused};
+use crate::error_response::{Failure, OpenAi, Refused};
+use crate::http_controls::call::{COST, CallContext};
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;

@@ -16,9 +16,9 @@
 use super::{CallDeadline, Segment};
 use crate::body::read_json;
 use crate::context::RequestContext;
-use crate::error_response::{Bedrock, Failure, Gateway};
+use crate::error_response::{Bedrock, Failure, Gateway, Refused};
 use crate::headers::AMZN_REQUEST_ID;
-use crate::http_controls::call::{CallContext, Refused};
+use crate::http_controls::call::CallContext;
 use crate::state::SharedState;
 use axum::Json;
 use axum::extract::State;

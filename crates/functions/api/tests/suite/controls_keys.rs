@@ -4,7 +4,7 @@
 
 use crate::controls_support::*;
 use axum::body::Body;
-use gateway::controls::config::RouteClass;
+use gateway::controls::RouteClass;
 use http::Request;
 use serde_json::json;
 use std::time::{Duration, Instant};

@@ -4,7 +4,7 @@
 
 mod table;
 
-pub use table::{Price, PriceEntry, PriceTable, split_model_id};
+pub use table::{Price, PriceEntry, PriceTable};
 
 use super::money::Nanos;
 use super::usage::TokenUsage;

@@ -5,6 +5,7 @@
 
 use crate::controls::money::Nanos;
 use crate::controls::usage::TokenUsage;
+use crate::model_id::split_model_id;
 use serde::Deserialize;
 
 /// One row of the table. `region` and `profile` narrow it: the most specific row that
@@ -137,9 +138,6 @@ pub struct PriceTable {
 
 const BUILTIN: &str = include_str!("prices.json");
 
-/// Cross-region inference profile prefixes (`us.anthropic…`).
-const PROFILE_PREFIXES: [&str; 8] = ["us-gov", "us", "eu", "apac", "global", "jp", "au", "ca"];
-
 impl PriceTable {
     /// The built-in table (`prices.json`, checked by a unit test), then `overrides` ahead of it.
     pub fn builtin(overrides: &[PriceEntry]) -> Result<Self, String> {
@@ -192,20 +190,6 @@ impl PriceTable {
     pub fn entries(&self) -> &[PriceEntry] {
         &self.entries
     }
-}
-
-/// (profile geography, base model id) of a model id, inference-profile id or ARN:
-/// `arn:aws:bedrock:us-east-1:123:inference-profile/us.anthropic.x-v1:0` → (`us`, `anthropic.x-v1:0`).
-pub fn split_model_id(model_id: &str) -> (Option<&str>, &str) {
-    let id = model_id.rsplit('/').next().unwrap_or(model_id);
-    for prefix in PROFILE_PREFIXES {
-        if let Some(rest) = id.strip_prefix(prefix).and_then(|r| r.strip_prefix('.'))
-            && rest.contains('.')
-        {
-            return (Some(prefix), rest);
-        }
-    }
-    (None, id)
 }
 
 #[cfg(test)]
