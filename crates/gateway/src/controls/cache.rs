@@ -11,7 +11,7 @@ use crate::api::stream::{
     BlockDelta, BlockStart, ContentBlockDelta, ContentBlockStart, ContentBlockStop, MessageStart,
     MessageStop, ReasoningDelta, StreamEvent, StreamMetadata, ToolUseDelta, ToolUseStart,
 };
-use crate::service::{LastGood, cache_key};
+use crate::service::last_good::{LastGood, cache_key};
 use serde::{Deserialize, Serialize};
 
 /// What a request's `Cache-Control` header asks of the cache.

@@ -402,8 +402,8 @@ impl Principal {
     }
 
     /// Who the call path serves: this caller's allow-list and tenant.
-    pub fn caller(&self) -> crate::service::Caller<'_> {
-        crate::service::Caller::new(&self.tenant, self.allowed_models())
+    pub fn caller(&self) -> crate::service::caller::Caller<'_> {
+        crate::service::caller::Caller::new(&self.tenant, self.allowed_models())
     }
 
     /// The rate limits for a model known by `names`.

@@ -12,9 +12,9 @@
 //! - `last_good`: the cached-response tier's port and in-memory store.
 //! - `erased`: stores and clock behind concrete types, so `Gateway<M>` has one type parameter.
 
-mod caller;
+pub(crate) mod caller;
 mod erased;
-mod last_good;
+pub(crate) mod last_good;
 mod routing;
 mod stream;
 mod timeout;
