@@ -19,6 +19,15 @@ state table held a few thousand items. A transaction touches at most 100 items, 
 keeps a copy of those items (and the stream's length) instead, and restores them on any failure
 exactly as the whole-table copy did: the items as they were, no stream records.
 
+Werkzeug's development server closes the connection after every response ("Connection: close":
+http.server cannot skip a body the application left unread), so every AWS call the functions
+made opened a new TCP connection, and the bench measured the functions' CPU per call with that
+churn in it; DynamoDB, SQS and SNS keep connections alive. Here each request body is read to its
+end after the application answered (exactly its Content-Length, or its chunks), so the next
+request line is where the handler looks for it, and connections stay open. Werkzeug's own
+clean-up after each response (read whatever else the socket holds, 10 ms at least) would eat the
+next request on a kept connection, so it finds nothing to read.
+
 scripts/setup.sh installs it as .venv/bin/gateway-moto-server, which the tests (testkit) and the
 offline run (gateway-local) start; its arguments are moto_server's own.
 """
@@ -31,6 +40,10 @@ import moto.dynamodb.models as dynamodb_models
 import moto.dynamodb.responses as dynamodb
 import moto.dynamodbstreams.responses as dynamodbstreams
 import moto.server
+from moto.moto_server.werkzeug_app import MotoRequestHandler
+import werkzeug.serving
+from werkzeug.serving import run_simple
+from werkzeug.wsgi import LimitedStream
 from moto.core.common_models import BaseModel
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -124,6 +137,56 @@ def transact_write_items_rolling_back_touched_items(self, transact_items):
 
 dynamodb_models.DynamoDBBackend.transact_write_items = (
     transact_write_items_rolling_back_touched_items
+)
+
+
+
+def _reading_whole_requests(app):
+    def app_reading_whole_requests(environ, start_response):
+        length = environ.get("CONTENT_LENGTH")
+        if not environ.get("wsgi.input_terminated") and length and length.isdigit():
+            environ["wsgi.input"] = LimitedStream(environ["wsgi.input"], int(length))
+        try:
+            return app(environ, start_response)
+        finally:
+            body = environ["wsgi.input"]
+            if isinstance(body, LimitedStream) or environ.get("wsgi.input_terminated"):
+                while body.read(65536):
+                    pass
+
+    return app_reading_whole_requests
+
+
+def _send_header_keeping_alive(self, keyword, value):
+    if keyword.lower() == "connection" and value.lower() == "close":
+        return
+    _send_header(self, keyword, value)
+
+
+class _NothingLeftToRead:
+    """werkzeug.serving's `selectors` as its post-response clean-up sees it."""
+
+    EVENT_READ = 1
+
+    class DefaultSelector:
+        def register(self, *args):
+            pass
+
+        def select(self, timeout=None):
+            return []
+
+        def close(self):
+            pass
+
+
+werkzeug.serving.selectors = _NothingLeftToRead
+_send_header = MotoRequestHandler.send_header
+MotoRequestHandler.send_header = _send_header_keeping_alive
+# A response is written in pieces (status and headers, then the body): on a kept connection
+# Nagle's algorithm would hold the body for the client's delayed ACK (40 ms).
+MotoRequestHandler.disable_nagle_algorithm = True
+moto.server.run_simple = lambda host, port, app, **options: run_simple(
+    host, port, _reading_whole_requests(app), **options
 )
 
 dynamodb.DynamoHandler.call_action = _atomic(dynamodb.DynamoHandler.call_action)

@@ -61,6 +61,9 @@ pub struct ControlsPhase {
     /// Time with at least one DynamoDB call outstanding, per request sent (ms): at c = 1 the
     /// emulator's time on the requests' critical path.
     pub moto_ms_per_request: f64,
+    /// api-local's CPU (user+sys) per request sent in this phase (µs); NaN for the direct
+    /// phases.
+    pub cpu_us_per_request: f64,
 }
 
 /// DynamoDB calls of the sequential requests, split at the model call.
@@ -96,6 +99,11 @@ pub struct ControlsRun {
     pub phases: BTreeMap<(usize, Target), ControlsPhase>,
     /// api-local's CPU per request over all gateway phases (µs).
     pub gateway_cpu_us: f64,
+    /// api-local's CPU per request at c = 1 (µs): one request at a time, as a Lambda instance
+    /// serves them; the goal's figure. Under concurrency the requests queue behind moto (tens
+    /// of requests a second), and timers, retries and wake-ups of waiting requests add CPU
+    /// that a Lambda instance never sees.
+    pub gateway_cpu_us_c1: f64,
     pub count: CallCount,
     /// The status of a request without a key (a refusal when the controls are on: 403 on the
     /// Bedrock wire route, as Bedrock answers).
@@ -343,6 +351,7 @@ async fn one_repeat(config: &ControlsOnConfig, index: usize) -> anyhow::Result<C
             sim.check_alive()?;
             api.check_alive()?;
             let sent = load.warmup + load.requests;
+            let phase_cpu = cpu_after.saturating_sub(cpu_before);
             if result.latency.len() == 0 {
                 bail!(
                     "controls on, {} c={concurrency}: no request succeeded ({} errors; first: {})",
@@ -352,7 +361,7 @@ async fn one_repeat(config: &ControlsOnConfig, index: usize) -> anyhow::Result<C
                 );
             }
             if target == Target::Gateway {
-                cpu += cpu_after.saturating_sub(cpu_before);
+                cpu += phase_cpu;
                 gateway_sent += sent;
                 for (name, value) in result.sample_headers.iter().flatten() {
                     if name.as_str().starts_with("x-gateway-") {
@@ -376,11 +385,19 @@ async fn one_repeat(config: &ControlsOnConfig, index: usize) -> anyhow::Result<C
                         .unwrap_or(f64::NAN),
                     ddb_calls_per_request: ddb as f64 / sent as f64,
                     moto_ms_per_request: crate::stats::ms(moto_busy(&calls)) / sent as f64,
+                    cpu_us_per_request: match target {
+                        Target::Gateway => phase_cpu.as_secs_f64() * 1e6 / sent as f64,
+                        Target::Direct => f64::NAN,
+                    },
                 },
             );
         }
     }
     run.gateway_cpu_us = cpu.as_secs_f64() * 1e6 / gateway_sent.max(1) as f64;
+    run.gateway_cpu_us_c1 = run
+        .phases
+        .get(&(1, Target::Gateway))
+        .map_or(f64::NAN, |p| p.cpu_us_per_request);
     run.count = count_calls(api_addr, &key, &log, config.counted_requests).await?;
     api.check_alive()?;
     api.stop();
@@ -460,8 +477,10 @@ pub fn section(push: &mut impl FnMut(String), runs: &[ControlsRun], requests: us
         runs.len()
     ));
     push(String::new());
-    push("| c | target | p50 | p90 | p99 | req/s | errors | sim calls/req | DynamoDB calls/req | moto busy ms/req |".to_owned());
-    push("| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".to_owned());
+    push("| c | target | p50 | p90 | p99 | req/s | errors | sim calls/req | DynamoDB calls/req | moto busy ms/req | gateway CPU µs/req |".to_owned());
+    push(
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |".to_owned(),
+    );
     for &c in &concurrency {
         for t in [Target::Direct, Target::Gateway] {
             let get = |f: fn(&ControlsPhase) -> f64| phase_spread(runs, c, t, f);
@@ -471,7 +490,7 @@ pub fn section(push: &mut impl FnMut(String), runs: &[ControlsRun], requests: us
                 .map(|p| p.figures.errors)
                 .sum();
             push(format!(
-                "| {c} | {} | {} | {} | {} | {} | {errors} | {} | {} | {} |",
+                "| {c} | {} | {} | {} | {} | {} | {errors} | {} | {} | {} | {} |",
                 t.name(),
                 cell(get(|p| p.figures.p50), 3),
                 cell(get(|p| p.figures.p90), 3),
@@ -480,11 +499,15 @@ pub fn section(push: &mut impl FnMut(String), runs: &[ControlsRun], requests: us
                 cell(get(|p| p.figures.sim_calls_per_request), 2),
                 cell(get(|p| p.ddb_calls_per_request), 2),
                 cell(get(|p| p.moto_ms_per_request), 3),
+                match t {
+                    Target::Gateway => cell(get(|p| p.cpu_us_per_request), 0),
+                    Target::Direct => "–".to_owned(),
+                },
             ));
         }
         let a = |f: fn(&ControlsPhase) -> f64| cell(added(runs, c, f), 3);
         push(format!(
-            "| {c} | **added** | **{}** | **{}** | **{}** | | | | | |",
+            "| {c} | **added** | **{}** | **{}** | **{}** | | | | | | |",
             a(|p| p.figures.p50),
             a(|p| p.figures.p90),
             a(|p| p.figures.p99)
@@ -495,7 +518,7 @@ pub fn section(push: &mut impl FnMut(String), runs: &[ControlsRun], requests: us
             Some(g.mean_ms - d.mean_ms - g.moto_ms_per_request)
         });
         push(format!(
-            "| {c} | added mean − moto busy (the gateway's own share) | {} | | | | | | | |",
+            "| {c} | added mean − moto busy (the gateway's own share) | {} | | | | | | | | |",
             cell(not_moto, 3)
         ));
     }
@@ -524,7 +547,11 @@ pub fn section(push: &mut impl FnMut(String), runs: &[ControlsRun], requests: us
     push("| figure | median (min–max) |".to_owned());
     push("| --- | ---: |".to_owned());
     push(format!(
-        "| gateway CPU per request, controls on (µs, api-local user+sys from /proc) | {} |",
+        "| gateway CPU per request, controls on, c = 1 (µs, api-local user+sys from /proc) | {} |",
+        cell(spread(runs, |r| Some(r.gateway_cpu_us_c1)), 0)
+    ));
+    push(format!(
+        "| gateway CPU per request, controls on, all phases (µs) | {} |",
         cell(spread(runs, |r| Some(r.gateway_cpu_us)), 0)
     ));
     push(format!(
@@ -596,9 +623,11 @@ pub fn goal_rows(push: &mut impl FnMut(String), runs: &[ControlsRun]) {
         Some(false) => "**not met**",
         None => "not measured",
     };
-    let cpu = spread(runs, |r| Some(r.gateway_cpu_us));
+    let cpu = spread(runs, |r| {
+        Some(r.gateway_cpu_us_c1).filter(|v| v.is_finite())
+    });
     push(format!(
-        "| gateway CPU per request, controls on (excluding emulator) ≤ {GOAL_CPU_US} µs | {} µs | {} |",
+        "| gateway CPU per request, controls on (excluding emulator; c = 1, as Lambda serves) ≤ {GOAL_CPU_US} µs | {} µs | {} |",
         crate::cells::cell(cpu, 0),
         status(cpu.map(|s| s.median <= GOAL_CPU_US))
     ));

@@ -7,7 +7,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::primitives::Blob;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use gateway::GatewayError;
 use gateway::jobs::{
     CallbackAttempt, CallbackState, Claim, Created, FinishClaims, JobError, JobOutcome, JobRecord,
@@ -421,6 +423,45 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":now", n(now_ms));
         conditional(request, "dynamodb:UpdateItem(mark_notified)").await?;
         Ok(())
+    }
+
+    /// One TransactWriteItems for the batch (a transaction's items are at most 100; a batch
+    /// is [`gateway::jobs::ANNOUNCE_BATCH`]). When one job is no longer `SENDING` the whole
+    /// transaction is cancelled, and each job is marked on its own, as `mark_notified` does.
+    #[tracing::instrument(skip_all, fields(jobs = job_ids.len()))]
+    async fn mark_all_notified(&self, job_ids: &[&str], now_ms: u64) -> Result<(), GatewayError> {
+        if let [job_id] = job_ids {
+            return self.mark_notified(job_id, now_ms).await;
+        }
+        let mut request = self.client.transact_write_items();
+        for job_id in job_ids {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .key("pk", s(job_id))
+                .update_expression(
+                    "SET notification = :sent, updated_at_ms = :now REMOVE notify_lease_until_ms",
+                )
+                .condition_expression("notification = :sending")
+                .expression_attribute_values(":sending", notification(NotificationState::Sending))
+                .expression_attribute_values(":sent", notification(NotificationState::Sent))
+                .expression_attribute_values(":now", n(now_ms))
+                .build()
+                .map_err(|e| GatewayError::Internal(format!("mark_all_notified: {e}")))?;
+            request = request.transact_items(TransactWriteItem::builder().update(update).build());
+        }
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+                for job_id in job_ids {
+                    self.mark_notified(job_id, now_ms).await?;
+                }
+                Ok(())
+            }
+            Err(e) => Err(aws_error(
+                "dynamodb:TransactWriteItems(mark_all_notified)",
+                e,
+            )),
+        }
     }
 
     #[tracing::instrument(skip_all, fields(job_id, attempt))]

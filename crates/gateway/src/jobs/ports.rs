@@ -123,6 +123,21 @@ pub trait JobStore: Send + Sync {
         now_ms: u64,
     ) -> impl Future<Output = Result<(), GatewayError>> + Send;
 
+    /// [`JobStore::mark_notified`] for up to [`ANNOUNCE_BATCH`] jobs: one write for them all
+    /// where the store can (the worker marks a published batch at once, not a write per job).
+    fn mark_all_notified(
+        &self,
+        job_ids: &[&str],
+        now_ms: u64,
+    ) -> impl Future<Output = Result<(), GatewayError>> + Send {
+        async move {
+            for job_id in job_ids {
+                self.mark_notified(job_id, now_ms).await?;
+            }
+            Ok(())
+        }
+    }
+
     /// Terminal job, exactly `attempt - 1` attempts recorded, callback `PENDING` (or `SENDING`
     /// whose lease ended) → `SENDING` until `lease_until_ms`. `true`: this caller makes attempt
     /// `attempt`.

@@ -546,7 +546,7 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                     }
                 }
             }
-            let marks = chunk
+            let queued = chunk
                 .iter()
                 .zip(published)
                 .map(|(job, published)| async move {
@@ -555,13 +555,25 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                     // and queues it again; a duplicate first-attempt message is dropped by the
                     // callback claim.
                     self.queue_first_callback(job).await?;
-                    self.store
-                        .mark_notified(&job.job_id, (self.clock)())
-                        .await
-                        .map_err(store_failure)?;
                     Ok(Disposition::Completed(job.status))
                 });
-            results.extend(futures_util::future::join_all(marks).await);
+            let mut announced = futures_util::future::join_all(queued).await;
+            // One write marks the chunk's announced jobs; if it fails they all come back.
+            let to_mark: Vec<&str> = chunk
+                .iter()
+                .zip(&announced)
+                .filter(|(_, announced)| announced.is_ok())
+                .map(|(job, _)| job.job_id.as_str())
+                .collect();
+            if !to_mark.is_empty()
+                && let Err(e) = self.store.mark_all_notified(&to_mark, (self.clock)()).await
+            {
+                let failure = store_failure(e);
+                for result in announced.iter_mut().filter(|r| r.is_ok()) {
+                    *result = Err(failure.clone());
+                }
+            }
+            results.extend(announced);
         }
         results
     }

@@ -1,6 +1,7 @@
 //! The job lifecycle's cost and its announcement guarantee, counted on the real SDK clients:
-//! - a job costs at most four AWS calls: claim, finish (with the notification claim) and mark
-//!   per job, one `PublishBatch` and one `PutEvents` per batch; no read before the claim;
+//! - a job costs at most four AWS calls: claim and finish (with the notification claim) per
+//!   job; one `PublishBatch`, one `PutEvents` and one write marking its jobs announced per
+//!   batch; no read before the claim;
 //! - a worker that dies between publishing a job's notification and result event and
 //!   recording that it did leaves the next delivery to publish both again; on a FIFO topic
 //!   (deduplication id = job id) and a subscriber queue deduplicating the event's content,
@@ -56,10 +57,16 @@ async fn a_job_costs_at_most_four_aws_calls_and_no_read() {
     }
     let seen = counted.take();
     eprintln!("calls for {JOBS} jobs in {batches} batch(es): {seen:?}");
+    let updates = seen.get("DynamoDB_20120810.UpdateItem").unwrap_or(&0);
+    let transactions = seen
+        .get("DynamoDB_20120810.TransactWriteItems")
+        .unwrap_or(&0);
+    assert!(batches < JOBS, "some batch held several jobs: {batches}");
+    assert!(*transactions >= 1, "a batch marked at once: {seen:?}");
     assert_eq!(
-        seen.get("DynamoDB_20120810.UpdateItem"),
-        Some(&(3 * JOBS)),
-        "claim, finish, mark: {seen:?}"
+        updates + transactions,
+        2 * JOBS + batches,
+        "claim and finish per job, one mark per batch: {seen:?}"
     );
     assert_eq!(seen.get("DynamoDB_20120810.GetItem"), None, "{seen:?}");
     // One Publish(Batch) and one PutEvents per batch of the event source mapping.
@@ -68,10 +75,30 @@ async fn a_job_costs_at_most_four_aws_calls_and_no_read() {
     assert_eq!(publishes, batches, "{seen:?}");
     assert_eq!(seen.get("AWSEvents.PutEvents"), Some(&batches), "{seen:?}");
     let total: usize = seen.values().sum();
-    assert_eq!(total, 3 * JOBS + 2 * batches, "nothing else: {seen:?}");
+    assert_eq!(total, 2 * JOBS + 3 * batches, "nothing else: {seen:?}");
     assert!(total <= 4 * JOBS, "{seen:?}");
     let notified = flow.notifications().await;
     assert_eq!(notified.len(), JOBS, "{notified:?}");
+    let job_ids: Vec<String> = notified
+        .iter()
+        .map(|n| {
+            let message: Value = serde_json::from_str(n["Message"].as_str().unwrap()).unwrap();
+            message["job_id"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    for job_id in &job_ids {
+        let job = flow.worker.store.get(job_id).await.unwrap().unwrap();
+        assert_eq!(job.notification, NotificationState::Sent, "{job_id}");
+    }
+    // Marking jobs that are no longer SENDING cancels the transaction; each is then marked on
+    // its own, whose failed conditions change nothing.
+    let ids: Vec<&str> = job_ids.iter().map(String::as_str).collect();
+    flow.worker.store.mark_all_notified(&ids, 1).await.unwrap();
+    for job_id in &job_ids {
+        let job = flow.worker.store.get(job_id).await.unwrap().unwrap();
+        assert_eq!(job.notification, NotificationState::Sent, "{job_id}");
+        assert_ne!(job.updated_at_ms, 1, "a failed condition wrote nothing");
+    }
 }
 
 #[tokio::test]
