@@ -255,24 +255,13 @@ impl<M: ModelClient> Gateway<M> {
             .await?;
         let sent = self.cap_converse(request)?;
         let models = &self.models;
-        let walked = self
-            .policies
+        let started = self
             .walk(&plan, deadline, |target| {
                 let sent = &sent;
                 async move { stream::start(models.converse_stream(&target, sent).await?).await }
             })
-            .await;
-        self.policies.flush().await;
-        match walked {
-            Ok(walked) => {
-                let target = walked.target.clone();
-                let policies = Arc::clone(&self.policies);
-                Ok(self
-                    .served(walked, &plan)
-                    .map(|started| stream::resume(started, policies, target)))
-            }
-            Err(unserved) => Err(unserved.unanswered(&plan)),
-        }
+            .await?;
+        Ok(self.resume(started))
     }
 
     /// An InvokeModel call: the provider's own body, so only the named model (in its regions)
@@ -291,18 +280,11 @@ impl<M: ModelClient> Gateway<M> {
             .await?;
         let sent = self.cap_invoke(&plan, request)?;
         let models = &self.models;
-        let walked = self
-            .policies
-            .walk(&plan, deadline, |target| {
-                let sent = &sent;
-                async move { models.invoke(&target, sent).await }
-            })
-            .await;
-        self.policies.flush().await;
-        match walked {
-            Ok(walked) => Ok(self.served(walked, &plan)),
-            Err(unserved) => Err(unserved.unanswered(&plan)),
-        }
+        self.walk(&plan, deadline, |target| {
+            let sent = &sent;
+            async move { models.invoke(&target, sent).await }
+        })
+        .await
     }
 
     /// InvokeModelWithResponseStream, with the same first-chunk rule as `converse_stream`.
@@ -320,24 +302,13 @@ impl<M: ModelClient> Gateway<M> {
             .await?;
         let sent = self.cap_invoke(&plan, request)?;
         let models = &self.models;
-        let walked = self
-            .policies
+        let started = self
             .walk(&plan, deadline, |target| {
                 let sent = &sent;
                 async move { stream::start(models.invoke_stream(&target, sent).await?).await }
             })
-            .await;
-        self.policies.flush().await;
-        match walked {
-            Ok(walked) => {
-                let target = walked.target.clone();
-                let policies = Arc::clone(&self.policies);
-                Ok(self
-                    .served(walked, &plan)
-                    .map(|started| stream::resume(started, policies, target)))
-            }
-            Err(unserved) => Err(unserved.unanswered(&plan)),
-        }
+            .await?;
+        Ok(self.resume(started))
     }
 
     /// CountTokens for the named model (as InvokeModel: that model only, in its regions,
@@ -357,21 +328,47 @@ impl<M: ModelClient> Gateway<M> {
             .plan(caller, Route::Model(model), None, Flexibility::SameModel)
             .await?;
         let models = &self.models;
-        let walked = self
-            .policies
-            .walk(&plan, deadline, |target| async move {
-                let target = Target {
-                    model_id: crate::config::foundation_model_id(&target.model_id).to_owned(),
-                    region: target.region,
-                };
-                models.count_tokens(&target, input).await
-            })
-            .await;
+        self.walk(&plan, deadline, |target| async move {
+            let target = Target {
+                model_id: crate::config::foundation_model_id(&target.model_id).to_owned(),
+                region: target.region,
+            };
+            models.count_tokens(&target, input).await
+        })
+        .await
+    }
+
+    /// `plan`'s targets through the one retry loop with `call`, the policies' state flushed:
+    /// the answer served, or why none was. (Converse walks on its own: its cache tier answers
+    /// when the walk fails.)
+    async fn walk<T, F, Fut>(
+        &self,
+        plan: &RoutePlan,
+        deadline: Instant,
+        call: F,
+    ) -> Result<Served<T>, Unanswered>
+    where
+        F: FnMut(Target) -> Fut,
+        Fut: Future<Output = Result<T, GatewayError>> + Send,
+        T: Send,
+    {
+        let walked = self.policies.walk(plan, deadline, call).await;
         self.policies.flush().await;
         match walked {
-            Ok(walked) => Ok(self.served(walked, &plan)),
-            Err(unserved) => Err(unserved.unanswered(&plan)),
+            Ok(walked) => Ok(self.served(walked, plan)),
+            Err(unserved) => Err(unserved.unanswered(plan)),
         }
+    }
+
+    /// A started stream as one stream again, a failure after its first item reported against
+    /// the target that served it.
+    fn resume<I: Send + 'static>(
+        &self,
+        started: Served<stream::Started<I>>,
+    ) -> Served<stream::ItemStream<I>> {
+        let target = started.target.clone();
+        let policies = Arc::clone(&self.policies);
+        started.map(|started| stream::resume(started, policies, target))
     }
 
     /// The route's chain, without the targets `caller` may not use.

@@ -13,7 +13,7 @@ use std::future::poll_fn;
 use std::pin::Pin;
 use std::sync::Arc;
 
-type ItemStream<I> = Pin<Box<dyn Stream<Item = Result<I, GatewayError>> + Send>>;
+pub(crate) type ItemStream<I> = Pin<Box<dyn Stream<Item = Result<I, GatewayError>> + Send>>;
 
 /// A stream whose first item has arrived (or that ended without any).
 pub(crate) struct Started<I> {
