@@ -192,12 +192,27 @@ fn strip_framing(headers: &mut http::HeaderMap) {
     }
 }
 
+/// Appended to a DynamoDB operation on the shared model health and breaker items (keys
+/// `HEALTH#…`, `BREAKER#…`): state the resilience layer loads when its cache is stale and
+/// flushes every few seconds, not the controls' per-request calls.
+pub const RESILIENCE_SUFFIX: &str = " (model health, breaker)";
+
+fn touches_resilience_state(body: &[u8]) -> bool {
+    let has = |needle: &[u8]| body.windows(needle.len()).any(|w| w == needle);
+    has(br#""S":"HEALTH#"#) || has(br#""S":"BREAKER#"#)
+}
+
 /// DynamoDB's (JSON protocol) `X-Amz-Target` after its service prefix; the query protocol's
 /// (SNS, SQS) `Action=` form field; else method and path.
 fn operation(parts: &http::request::Parts, body: &[u8]) -> String {
     if let Some(target) = parts.headers.get("x-amz-target") {
         let target = target.to_str().unwrap_or("?");
-        return target.rsplit('.').next().unwrap_or(target).to_owned();
+        let name = target.rsplit('.').next().unwrap_or(target);
+        return if touches_resilience_state(body) {
+            format!("{name}{RESILIENCE_SUFFIX}")
+        } else {
+            name.to_owned()
+        };
     }
     let action = std::str::from_utf8(body).ok().and_then(|form| {
         form.split('&')
@@ -233,6 +248,17 @@ mod tests {
             "Publish"
         );
         assert_eq!(operation(&parts(None), b"{}"), "POST /model/m/converse");
+    }
+
+    #[test]
+    fn the_resilience_layers_items_are_told_apart() {
+        let get = parts(Some("DynamoDB_20120810.GetItem"));
+        let health = br#"{"TableName":"t","Key":{"pk":{"S":"HEALTH#m"},"sk":{"S":"HEALTH#m"}}}"#;
+        let breaker = br#"{"TableName":"t","Item":{"pk":{"S":"BREAKER#m#us-east-1"}}}"#;
+        let key = br#"{"TableName":"t","Key":{"pk":{"S":"KEY#abc"}}}"#;
+        assert_eq!(operation(&get, health), "GetItem (model health, breaker)");
+        assert_eq!(operation(&get, breaker), "GetItem (model health, breaker)");
+        assert_eq!(operation(&get, key), "GetItem");
     }
 
     #[test]
