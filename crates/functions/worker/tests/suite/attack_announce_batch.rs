@@ -64,6 +64,10 @@ async fn attack_a_job_delivered_twice_in_one_batch_fails_the_whole_batch_mark() 
             message["job_id"] == bystander.as_str()
         })
         .count();
+    eprintln!(
+        "bystander after the batch: {:?}; its notifications: {bystander_notes}; {response:?}",
+        after_batch.notification
+    );
 
     assert_eq!(
         after_batch.notification,
