@@ -7,6 +7,7 @@
 mod common;
 
 mod async_invoke;
+mod attack_announce_batch;
 mod attack_jobs;
 mod callbacks;
 mod fuzz;
