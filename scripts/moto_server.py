@@ -87,6 +87,14 @@ dynamodb_models.copy = _CopyButNotTables()
 _transact_write_items = dynamodb_models.DynamoDBBackend.transact_write_items
 
 
+def _table(backend, name):
+    """The table a transaction item names, by name or by ARN (as DynamoDB and moto accept)."""
+    try:
+        return backend.get_table(name) if isinstance(name, str) else None
+    except Exception:  # no such table: moto's own validation answers it
+        return None
+
+
 def _item_key(table, op):
     key = op.get("Key") or op.get("Item") or {}
     hash_key = key.get(table.hash_key_attr)
@@ -113,7 +121,7 @@ def transact_write_items_rolling_back_touched_items(self, transact_items):
     streams = {}  # table name -> (table, stream length before)
     for entry in transact_items[:100]:
         op = next(iter(entry.values()), None) if isinstance(entry, dict) else None
-        table = self.tables.get(op.get("TableName")) if isinstance(op, dict) else None
+        table = _table(self, op.get("TableName")) if isinstance(op, dict) else None
         try:
             key = _item_key(table, op) if table is not None else None
             if key is None:
@@ -158,7 +166,10 @@ def _reading_whole_requests(app):
 
 
 def _send_header_keeping_alive(self, keyword, value):
-    if keyword.lower() == "connection" and value.lower() == "close":
+    # A chunked request body may carry chunk extensions or trailers, which werkzeug cannot
+    # read past: after such a request the connection closes, as werkzeug always did.
+    chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+    if keyword.lower() == "connection" and value.lower() == "close" and not chunked:
         return
     _send_header(self, keyword, value)
 

@@ -16,7 +16,12 @@ set +e
 # --no-fail-fast: one failing test binary must not hide the results of the others.
 cargo test --workspace --no-fail-fast 2>&1 | tee target/test-output.txt
 status=${PIPESTATUS[0]}
+# The emulator wrapper's own attacks (scripts/moto_server.py: its transaction rollback and its
+# kept-alive connections), which every test above relies on.
+.venv/bin/python scripts/tests/moto_server_attacks.py
+wrapper_status=$?
 set -e
+if [ "$status" -eq 0 ]; then status=$wrapper_status; fi
 passed=$(grep -Eo '[0-9]+ passed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '[0-9]+ failed' target/test-output.txt | awk '{s+=$1} END {print s+0}')
 # The starter eval suite against the offline stack (crates/evals, test `starter`).

@@ -112,6 +112,9 @@ async fn conditional(
     }
 }
 
+/// DynamoDB's limit on the items of one TransactWriteItems.
+const MAX_TRANSACTION_ITEMS: usize = 100;
+
 impl DynamoJobStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
         Self {
@@ -426,12 +429,26 @@ impl JobStore for DynamoJobStore {
     }
 
     /// One TransactWriteItems for the batch (a transaction's items are at most 100; a batch
-    /// is [`gateway::jobs::ANNOUNCE_BATCH`]). When one job is no longer `SENDING` the whole
-    /// transaction is cancelled, and each job is marked on its own, as `mark_notified` does.
+    /// is [`gateway::jobs::ANNOUNCE_BATCH`]). When the transaction is refused — one job no
+    /// longer `SENDING` cancels it all, a job named twice is invalid — each job is marked on its
+    /// own, as `mark_notified` does.
     #[tracing::instrument(skip_all, fields(jobs = job_ids.len()))]
     async fn mark_all_notified(&self, job_ids: &[&str], now_ms: u64) -> Result<(), GatewayError> {
-        if let [job_id] = job_ids {
-            return self.mark_notified(job_id, now_ms).await;
+        let mut unique: Vec<&str> = Vec::with_capacity(job_ids.len());
+        for job_id in job_ids {
+            if !unique.contains(job_id) {
+                unique.push(job_id);
+            }
+        }
+        let job_ids = unique.as_slice();
+        if job_ids.len() == 1 || job_ids.len() > MAX_TRANSACTION_ITEMS {
+            for job_id in job_ids {
+                self.mark_notified(job_id, now_ms).await?;
+            }
+            return Ok(());
+        }
+        if job_ids.is_empty() {
+            return Ok(());
         }
         let mut request = self.client.transact_write_items();
         for job_id in job_ids {
@@ -451,7 +468,8 @@ impl JobStore for DynamoJobStore {
         }
         match request.send().await {
             Ok(_) => Ok(()),
-            Err(SdkError::ServiceError(e)) if e.err().is_transaction_canceled_exception() => {
+            Err(SdkError::ServiceError(e)) => {
+                tracing::debug!(error = %e.err(), "batch mark refused; marking one by one");
                 for job_id in job_ids {
                     self.mark_notified(job_id, now_ms).await?;
                 }

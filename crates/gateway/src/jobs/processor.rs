@@ -558,13 +558,15 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
                     Ok(Disposition::Completed(job.status))
                 });
             let mut announced = futures_util::future::join_all(queued).await;
-            // One write marks the chunk's announced jobs; if it fails they all come back.
-            let to_mark: Vec<&str> = chunk
-                .iter()
-                .zip(&announced)
-                .filter(|(_, announced)| announced.is_ok())
-                .map(|(job, _)| job.job_id.as_str())
-                .collect();
+            // One write marks the chunk's announced jobs; if it fails they all come back. A job
+            // delivered twice in one batch can be announced by both deliveries (the first's
+            // lease ended while the second waited): it is marked once.
+            let mut to_mark: Vec<&str> = Vec::with_capacity(chunk.len());
+            for (job, announced) in chunk.iter().zip(&announced) {
+                if announced.is_ok() && !to_mark.contains(&job.job_id.as_str()) {
+                    to_mark.push(&job.job_id);
+                }
+            }
             if !to_mark.is_empty()
                 && let Err(e) = self.store.mark_all_notified(&to_mark, (self.clock)()).await
             {
