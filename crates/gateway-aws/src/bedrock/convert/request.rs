@@ -39,6 +39,34 @@ pub(crate) struct ConverseParts {
     pub service_tier: Option<sdk::ServiceTier>,
 }
 
+/// The SDK's Converse and ConverseStream builders have the same setters but share no trait:
+/// one body fills either, with its guardrail type.
+macro_rules! fill_converse_input {
+    ($parts:expr, $builder:expr, $guardrail:ty) => {{
+        let parts = $parts;
+        let guardrail = parts.guardrail.as_ref().map(|g| {
+            <$guardrail>::builder()
+                .guardrail_identifier(&g.guardrail_identifier)
+                .guardrail_version(&g.guardrail_version)
+                .set_trace(g.trace.as_deref().map(sdk::GuardrailTrace::from))
+                .build()
+        });
+        $builder
+            .set_messages(Some(parts.messages))
+            .set_system(non_empty(parts.system))
+            .set_inference_config(parts.inference_config)
+            .set_tool_config(parts.tool_config)
+            .set_guardrail_config(guardrail)
+            .set_additional_model_request_fields(parts.additional_model_request_fields)
+            .set_additional_model_response_field_paths(non_empty(
+                parts.additional_model_response_field_paths,
+            ))
+            .set_request_metadata(non_empty_map(parts.request_metadata))
+            .set_performance_config(parts.performance_config)
+            .set_service_tier(parts.service_tier)
+    }};
+}
+
 impl ConverseParts {
     pub(crate) fn from_request(request: &ConverseRequest) -> Result<Self, GatewayError> {
         let messages = request
@@ -102,53 +130,15 @@ impl ConverseParts {
     }
 
     pub(crate) fn fill_converse(self, builder: ConverseFluentBuilder) -> ConverseFluentBuilder {
-        let guardrail = self.guardrail.as_ref().map(|g| {
-            sdk::GuardrailConfiguration::builder()
-                .guardrail_identifier(&g.guardrail_identifier)
-                .guardrail_version(&g.guardrail_version)
-                .set_trace(g.trace.as_deref().map(sdk::GuardrailTrace::from))
-                .build()
-        });
-        builder
-            .set_messages(Some(self.messages))
-            .set_system(non_empty(self.system))
-            .set_inference_config(self.inference_config)
-            .set_tool_config(self.tool_config)
-            .set_guardrail_config(guardrail)
-            .set_additional_model_request_fields(self.additional_model_request_fields)
-            .set_additional_model_response_field_paths(non_empty(
-                self.additional_model_response_field_paths,
-            ))
-            .set_request_metadata(non_empty_map(self.request_metadata))
-            .set_performance_config(self.performance_config)
-            .set_service_tier(self.service_tier)
+        fill_converse_input!(self, builder, sdk::GuardrailConfiguration)
     }
 
+    /// ConverseStream takes its own guardrail type; the processing mode stays Bedrock's default.
     pub(crate) fn fill_converse_stream(
         self,
         builder: ConverseStreamFluentBuilder,
     ) -> ConverseStreamFluentBuilder {
-        // ConverseStream takes its own guardrail type; the processing mode stays Bedrock's default.
-        let guardrail = self.guardrail.as_ref().map(|g| {
-            sdk::GuardrailStreamConfiguration::builder()
-                .guardrail_identifier(&g.guardrail_identifier)
-                .guardrail_version(&g.guardrail_version)
-                .set_trace(g.trace.as_deref().map(sdk::GuardrailTrace::from))
-                .build()
-        });
-        builder
-            .set_messages(Some(self.messages))
-            .set_system(non_empty(self.system))
-            .set_inference_config(self.inference_config)
-            .set_tool_config(self.tool_config)
-            .set_guardrail_config(guardrail)
-            .set_additional_model_request_fields(self.additional_model_request_fields)
-            .set_additional_model_response_field_paths(non_empty(
-                self.additional_model_response_field_paths,
-            ))
-            .set_request_metadata(non_empty_map(self.request_metadata))
-            .set_performance_config(self.performance_config)
-            .set_service_tier(self.service_tier)
+        fill_converse_input!(self, builder, sdk::GuardrailStreamConfiguration)
     }
 }
 
