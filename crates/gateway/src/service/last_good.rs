@@ -121,7 +121,7 @@ impl LastGoodStore for InMemoryLastGood {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::api::converse::{ContentBlock, ConverseOutput, Message, Metrics, Role, Usage};
+    use crate::api::converse::{ContentBlock, Message, Role};
 
     fn request(text: &str) -> ConverseRequest {
         ConverseRequest {
@@ -135,18 +135,7 @@ mod tests {
 
     fn answer(text: &str) -> LastGood {
         LastGood {
-            response: ConverseResponse {
-                output: ConverseOutput::Message(Message {
-                    role: Role::Assistant,
-                    content: vec![ContentBlock::Text(text.to_owned())],
-                }),
-                stop_reason: "end_turn".into(),
-                usage: Usage::default(),
-                metrics: Metrics::default(),
-                additional_model_response_fields: None,
-                performance_config: None,
-                service_tier: None,
-            },
+            response: ConverseResponse::assistant_text(text),
             model_id: "m".into(),
             region: None,
             stored_at_ms: 1,

@@ -2,7 +2,7 @@
 //! retry, deadline and fallback decision without waiting or a network.
 
 use super::*;
-use crate::api::converse::{ContentBlock, ConverseOutput, Message, Metrics, Role, Usage};
+use crate::api::converse::{ContentBlock, Message, Role};
 use crate::api::stream::{BlockDelta, ContentBlockDelta, MessageStart, StreamEvent};
 use crate::error::UpstreamKind;
 use crate::resilience::in_memory::InMemoryBreakerStore;
@@ -100,18 +100,7 @@ fn upstream(kind: UpstreamKind) -> GatewayError {
 }
 
 fn reply(model: &str) -> ConverseResponse {
-    ConverseResponse {
-        output: ConverseOutput::Message(Message {
-            role: Role::Assistant,
-            content: vec![ContentBlock::Text(format!("from {model}"))],
-        }),
-        stop_reason: "end_turn".into(),
-        usage: Usage::default(),
-        metrics: Metrics::default(),
-        additional_model_response_fields: None,
-        performance_config: None,
-        service_tier: None,
-    }
+    ConverseResponse::assistant_text(format!("from {model}"))
 }
 
 async fn play(play: Play) -> Result<(), GatewayError> {
