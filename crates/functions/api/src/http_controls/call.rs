@@ -1,10 +1,11 @@
 //! A model call from a handler: `CallContext` (an extractor: the principal, the audit record,
-//! the route kind and `Cache-Control`) hands the call to the gateway's one metered call
+//! the route kind, `Cache-Control` and Lambda's deadline) hands the call to the gateway's one metered call
 //! ([`gateway::metered::Meter`]: admit → cache → call → settle → audit) and says what the
 //! controls did in headers: `x-ratelimit-*`, `x-gateway-cost`, `x-gateway-cache`.
 
 use super::audit::AuditSlot;
 use super::auth::RouteInfo;
+use super::deadline::lambda_deadline;
 use crate::error_response::Refused;
 use crate::headers::{CACHE, rate_headers, served_headers};
 use crate::principal::RequestPrincipal;
@@ -35,12 +36,18 @@ pub struct CallContext {
     pub audit: AuditSlot,
     pub route: RouteClass,
     pub cache_control: CacheDirective,
+    /// When the caller stops waiting, so retries and fallbacks never outrun the function.
+    pub deadline: Option<Instant>,
+    state: SharedState,
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for CallContext {
+impl FromRequestParts<SharedState> for CallContext {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
         let Ok(principal) = RequestPrincipal::from_request_parts(parts, state).await;
         let audit = parts
             .extensions
@@ -64,6 +71,8 @@ impl<S: Send + Sync> FromRequestParts<S> for CallContext {
             audit,
             route,
             cache_control,
+            deadline: lambda_deadline(parts),
+            state: state.clone(),
         })
     }
 }
@@ -106,107 +115,110 @@ fn done<T>(metered: Metered<T>) -> Done<T> {
 }
 
 impl CallContext {
-    fn call(&self, deadline: Option<Instant>) -> Call<'_> {
+    fn call(&self) -> Call<'_> {
         Call {
             caller: self.principal.caller(),
             principal: Some(&self.principal),
             route: self.route,
             cache_control: self.cache_control,
             audit: self.audit.clone(),
-            deadline,
+            deadline: self.deadline,
         }
     }
 
     /// A Converse call (`/v1/converse`, `/model/{id}/converse`, OpenAI chat, task routes).
     pub async fn converse(
         &self,
-        state: &SharedState,
         route: Route<'_>,
         request: &ConverseRequest,
-        deadline: Option<Instant>,
     ) -> Result<Done<ConverseResponse>, Refused> {
-        let call = self.call(deadline);
-        Ok(done(state.meter().converse(&call, route, request).await?))
+        Ok(done(
+            self.state
+                .meter()
+                .converse(&self.call(), route, request)
+                .await?,
+        ))
     }
 
     /// A ConverseStream call; it settles when the stream ends.
     pub async fn converse_stream(
         &self,
-        state: &SharedState,
         route: Route<'_>,
         request: &ConverseRequest,
-        deadline: Option<Instant>,
     ) -> Result<Done<ConverseEventStream>, Refused> {
-        let call = self.call(deadline);
         Ok(done(
-            state.meter().converse_stream(&call, route, request).await?,
+            self.state
+                .meter()
+                .converse_stream(&self.call(), route, request)
+                .await?,
         ))
     }
 
     /// An InvokeModel call: the provider's own body.
     pub async fn invoke(
         &self,
-        state: &SharedState,
         model: &str,
         request: &InvokeRequest,
-        deadline: Option<Instant>,
     ) -> Result<Done<InvokeResponse>, Refused> {
-        let call = self.call(deadline);
-        Ok(done(state.meter().invoke(&call, model, request).await?))
+        Ok(done(
+            self.state
+                .meter()
+                .invoke(&self.call(), model, request)
+                .await?,
+        ))
     }
 
     /// InvokeModelWithResponseStream; it settles when the stream ends.
     pub async fn invoke_stream(
         &self,
-        state: &SharedState,
         model: &str,
         request: &InvokeRequest,
-        deadline: Option<Instant>,
     ) -> Result<Done<InvokeChunkStream>, Refused> {
-        let call = self.call(deadline);
         Ok(done(
-            state.meter().invoke_stream(&call, model, request).await?,
+            self.state
+                .meter()
+                .invoke_stream(&self.call(), model, request)
+                .await?,
         ))
     }
 
     /// CountTokens: free on Bedrock, held to the key's allow-list and rate limits.
     pub async fn count_tokens(
         &self,
-        state: &SharedState,
         model: &str,
         input: &CountTokensInput,
-        deadline: Option<Instant>,
     ) -> Result<Done<CountTokensResponse>, Refused> {
-        let call = self.call(deadline);
-        Ok(done(state.meter().count_tokens(&call, model, input).await?))
+        Ok(done(
+            self.state
+                .meter()
+                .count_tokens(&self.call(), model, input)
+                .await?,
+        ))
     }
 
     /// A knowledge base's `Retrieve`, admitted under `kb:<id>` and priced as its query.
-    pub async fn retrieve(
-        &self,
-        state: &SharedState,
-        query: Query<'_>,
-        deadline: Option<Instant>,
-    ) -> Result<Done<Vec<Chunk>>, Refused> {
-        let client = knowledge_base_client(state)?;
-        let call = self.call(deadline);
-        Ok(done(state.meter().retrieve(&call, client, query).await?))
+    pub async fn retrieve(&self, query: Query<'_>) -> Result<Done<Vec<Chunk>>, Refused> {
+        let client = knowledge_base_client(&self.state)?;
+        Ok(done(
+            self.state
+                .meter()
+                .retrieve(&self.call(), client, query)
+                .await?,
+        ))
     }
 
     /// A question answered by `model` from a knowledge base's chunks: one admitted call.
     pub async fn grounded_converse(
         &self,
-        state: &SharedState,
         query: Query<'_>,
         model: &str,
         max_tokens: Option<u32>,
-        deadline: Option<Instant>,
     ) -> Result<Done<GroundedAnswer>, Refused> {
-        let client = knowledge_base_client(state)?;
-        let call = self.call(deadline);
-        let metered = state
+        let client = knowledge_base_client(&self.state)?;
+        let metered = self
+            .state
             .meter()
-            .grounded_converse(&call, client, query, model, max_tokens)
+            .grounded_converse(&self.call(), client, query, model, max_tokens)
             .await?;
         Ok(done(metered))
     }

@@ -11,6 +11,7 @@
 pub(crate) mod audit;
 pub(crate) mod auth;
 pub(crate) mod call;
+mod deadline;
 
 use gateway::config::{ConfigError, GatewayConfig};
 use gateway::controls::{AuthMode, Controller};

@@ -1,7 +1,7 @@
 //! The bedrock-runtime wire API: `/model/{modelId}/converse|converse-stream|invoke|invoke-with-response-stream|count-tokens`.
 //! Bodies, errors and stream framing are Bedrock's own, so an unmodified AWS SDK works.
 
-use super::{CallDeadline, Segment, streaming};
+use super::{Segment, streaming};
 use crate::body::{bytes_or_error, parse_json};
 use crate::context::RequestContext;
 use crate::error_response::{Bedrock, Failure};
@@ -40,13 +40,10 @@ pub async fn converse(
     Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let request = converse_request(body, &state)?;
-    let done = call
-        .converse(&state, Route::Model(&model_id), &request, deadline)
-        .await?;
+    let done = call.converse(Route::Model(&model_id), &request).await?;
     Ok((done.headers(&ctx.request_id), Json(&done.served.value)).into_response())
 }
 
@@ -55,12 +52,11 @@ pub async fn converse_stream(
     Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let request = converse_request(body, &state)?;
     let done = call
-        .converse_stream(&state, Route::Model(&model_id), &request, deadline)
+        .converse_stream(Route::Model(&model_id), &request)
         .await?;
     let headers = done.headers(&ctx.request_id);
     let frames = wire::converse_frames(done.served.value, ctx.request_id);
@@ -102,12 +98,11 @@ pub async fn invoke(
     Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let request = invoke_request(&model_id, &headers, body, &state)?;
-    let done = call.invoke(&state, &model_id, &request, deadline).await?;
+    let done = call.invoke(&model_id, &request).await?;
     Ok(invoke_answer(done, &ctx.request_id))
 }
 
@@ -116,14 +111,11 @@ pub async fn invoke_stream(
     Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let request = invoke_request(&model_id, &headers, body, &state)?;
-    let done = call
-        .invoke_stream(&state, &model_id, &request, deadline)
-        .await?;
+    let done = call.invoke_stream(&model_id, &request).await?;
     let headers = done.headers(&ctx.request_id);
     let frames = wire::invoke_frames(done.served.value, ctx.request_id);
     Ok(streaming(headers, wire::CONTENT_TYPE, frames))
@@ -137,13 +129,10 @@ pub async fn count_tokens(
     Segment(model_id): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let input = CountTokensInput::from_wire(&bytes_or_error(body, state.body_limit())?)?;
-    let done = call
-        .count_tokens(&state, &model_id, &input, deadline)
-        .await?;
+    let done = call.count_tokens(&model_id, &input).await?;
     let mut headers = done.headers(&ctx.request_id);
     crate::headers::insert(&mut headers, AMZN_REQUEST_ID, &ctx.request_id);
     Ok((headers, Json(&done.served.value)).into_response())

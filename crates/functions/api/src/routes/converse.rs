@@ -1,6 +1,6 @@
 //! `POST /v1/converse` and `/v1/converse-stream`: Bedrock's Converse body with `modelId` in it.
 
-use super::{CallDeadline, streaming};
+use super::streaming;
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::error_response::{Failure, Gateway};
@@ -33,13 +33,10 @@ pub async fn converse(
     State(state): State<SharedState>,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Gateway>> {
     let (request, name) = parse(&state, body)?;
-    let done = call
-        .converse(&state, Route::Model(&name), &request, deadline)
-        .await?;
+    let done = call.converse(Route::Model(&name), &request).await?;
     Ok((done.headers(&ctx.request_id), Json(&done.served.value)).into_response())
 }
 
@@ -47,13 +44,10 @@ pub async fn converse_stream(
     State(state): State<SharedState>,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Gateway>> {
     let (request, name) = parse(&state, body)?;
-    let done = call
-        .converse_stream(&state, Route::Model(&name), &request, deadline)
-        .await?;
+    let done = call.converse_stream(Route::Model(&name), &request).await?;
     let headers = done.headers(&ctx.request_id);
     let events = sse::converse_events(done.served.value, ctx.request_id);
     Ok(streaming(headers, "text/event-stream", events))

@@ -4,7 +4,6 @@
 //! input, one after another, a Cohere request one call. The audit record and `x-gateway-cost`
 //! carry the sum of the calls.
 
-use super::CallDeadline;
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::error_response::{Failure, OpenAi, Refused};
@@ -22,7 +21,6 @@ use gateway::api::invoke::InvokeRequest;
 use gateway::config::ModelKind;
 use gateway::controls::Nanos;
 use gateway::controls::usage::{TokenUsage, from_invoke_body};
-use std::time::Instant;
 
 /// Titan calls of one request in flight at once. One: each call takes a slot of the key's
 /// concurrency cap, and a request must not be refused by its own other calls.
@@ -40,10 +38,9 @@ pub async fn create(
     State(state): State<SharedState>,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<OpenAi>> {
-    let (list, mut headers, cost) = embed(&state, &call, deadline, &ctx.request_id, body).await?;
+    let (list, mut headers, cost) = embed(&state, &call, &ctx.request_id, body).await?;
     // Controls on: the sum of the calls' costs, not the last call's.
     if headers.contains_key(COST) {
         crate::headers::insert(&mut headers, COST, &cost.usd());
@@ -54,7 +51,6 @@ pub async fn create(
 async fn embed(
     state: &SharedState,
     call: &CallContext,
-    deadline: Option<Instant>,
     request_id: &str,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<(EmbeddingList, http::HeaderMap, Nanos), Refused> {
@@ -97,9 +93,7 @@ async fn embed(
             accept: Some("application/json".into()),
         };
         async move {
-            let done = call
-                .invoke(state, &request.model, &invoke, deadline)
-                .await?;
+            let done = call.invoke(&request.model, &invoke).await?;
             // The settlement just wrote this call's usage and cost into the audit record;
             // nothing ran in between (the calls share this task).
             let mut counted = (TokenUsage::default(), Nanos::ZERO);

@@ -13,7 +13,7 @@
 //! query's embedding; a RAG answer is one admitted call whose reservation covers the chunks
 //! before they are retrieved, so a refused caller retrieves nothing.
 
-use super::{CallDeadline, Segment};
+use super::Segment;
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::error_response::{Bedrock, Failure, Gateway, Refused};
@@ -89,19 +89,17 @@ struct Ask<'a> {
     model: &'a str,
     query: Query<'a>,
     max_tokens: Option<u32>,
-    deadline: Option<std::time::Instant>,
 }
 
 /// Retrieve, then generate, as one metered call: the answer, its citations and the chunks,
 /// and the call's headers (`x-gateway-*`, cost, rate limits).
 async fn answer(
-    state: &SharedState,
     call: &CallContext,
     ask: Ask<'_>,
     request_id: &str,
 ) -> Result<(Answered, http::HeaderMap), Refused> {
     let done = call
-        .grounded_converse(state, ask.query, ask.model, ask.max_tokens, ask.deadline)
+        .grounded_converse(ask.query, ask.model, ask.max_tokens)
         .await?;
     let headers = done.headers(request_id);
     let GroundedAnswer { response, chunks } = done.served.value;
@@ -146,7 +144,6 @@ pub async fn query(
     Segment(kb_id): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Gateway>> {
     let request: QueryRequest = read_json(body, state.body_limit())?;
@@ -170,9 +167,8 @@ pub async fn query(
             count,
         },
         max_tokens: request.max_tokens,
-        deadline,
     };
-    let (answered, headers) = answer(&state, &call, ask, &ctx.request_id).await?;
+    let (answered, headers) = answer(&call, ask, &ctx.request_id).await?;
     let body = json!({
         "knowledge_base_id": kb_id,
         "answer": answered.text,
@@ -236,7 +232,6 @@ pub async fn retrieve(
     Segment(kb_id): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let request: WireRetrieve = read_json(body, state.body_limit())?;
@@ -252,7 +247,7 @@ pub async fn retrieve(
         text: &request.retrieval_query.text,
         count,
     };
-    let done = call.retrieve(&state, query, deadline).await?;
+    let done = call.retrieve(query).await?;
     let results: Vec<Value> = done
         .served
         .value
@@ -301,7 +296,6 @@ pub async fn retrieve_and_generate(
     State(state): State<SharedState>,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let request: WireRetrieveAndGenerate = read_json(body, state.body_limit())?;
@@ -336,9 +330,8 @@ pub async fn retrieve_and_generate(
             count,
         },
         max_tokens: None,
-        deadline,
     };
-    let (answered, mut headers) = answer(&state, &call, ask, &ctx.request_id).await?;
+    let (answered, mut headers) = answer(&call, ask, &ctx.request_id).await?;
     crate::headers::insert(&mut headers, AMZN_REQUEST_ID, &ctx.request_id);
     // The gateway keeps no conversation state: a session id is echoed, else a new one.
     let session = request

@@ -4,7 +4,7 @@
 //! path (`CallContext::invoke` / `invoke_stream`), so keys, allow-lists, limits, budgets, cost
 //! and audit apply as on `/model/{id}/invoke`. Translation: `gateway::api::anthropic`.
 
-use super::{CallDeadline, streaming};
+use super::streaming;
 use crate::body::bytes_or_error;
 use crate::context::RequestContext;
 use crate::error_response::{Anthropic, ApiError, Dialect, Failure};
@@ -53,7 +53,6 @@ pub async fn create(
     State(state): State<SharedState>,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Anthropic>> {
@@ -65,7 +64,7 @@ pub async fn create(
         accept: Some("application/json".to_owned()),
     };
     if request.stream {
-        let done = call.invoke_stream(&state, &name, &invoke, deadline).await?;
+        let done = call.invoke_stream(&name, &invoke).await?;
         let mut headers = done.headers(&ctx.request_id);
         crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
         return Ok(streaming(
@@ -74,7 +73,7 @@ pub async fn create(
             events(done.served.value, ctx.request_id.clone()),
         ));
     }
-    let done = call.invoke(&state, &name, &invoke, deadline).await?;
+    let done = call.invoke(&name, &invoke).await?;
     let body = anthropic::response_body(&done.served.value.body)?;
     let mut headers = done.headers(&ctx.request_id);
     crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
@@ -116,13 +115,12 @@ pub async fn count_tokens(
     State(state): State<SharedState>,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Anthropic>> {
     let (request, name) = parse(&state, &call, &headers, body, Endpoint::CountTokens)?;
     let input = CountTokensInput::InvokeModel(request.body);
-    let done = call.count_tokens(&state, &name, &input, deadline).await?;
+    let done = call.count_tokens(&name, &input).await?;
     let mut headers = done.headers(&ctx.request_id);
     crate::headers::insert(&mut headers, ANTHROPIC_REQUEST_ID, &ctx.request_id);
     let body = anthropic::count_tokens_body(done.served.value.input_tokens);

@@ -4,7 +4,6 @@ pub mod async_invoke;
 pub mod bedrock;
 pub mod bedrock_catalog;
 pub mod converse;
-mod deadline;
 pub mod embeddings;
 pub mod jobs;
 pub mod knowledge_base;
@@ -17,7 +16,6 @@ mod segment;
 pub mod tasks;
 pub mod usage;
 
-pub use deadline::CallDeadline;
 pub use segment::Segment;
 
 use axum::response::{IntoResponse, Response};

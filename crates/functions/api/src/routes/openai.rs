@@ -1,6 +1,6 @@
 //! `POST /v1/chat/completions`: OpenAI's chat API, answered by Bedrock through Converse.
 
-use super::{CallDeadline, streaming};
+use super::streaming;
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::error_response::{Failure, OpenAi};
@@ -20,7 +20,6 @@ pub async fn chat_completions(
     State(state): State<SharedState>,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<OpenAi>> {
     let chat: ChatRequest = read_json(body, state.body_limit())?;
@@ -29,9 +28,7 @@ pub async fn chat_completions(
     let route = Route::Model(&chat.model);
     let id = format!("chatcmpl-{}", ctx.request_id);
     if chat.stream {
-        let done = call
-            .converse_stream(&state, route, &request, deadline)
-            .await?;
+        let done = call.converse_stream(route, &request).await?;
         let headers = done.headers(&ctx.request_id);
         let mapper = ChatStreamMapper::new(
             id,
@@ -42,7 +39,7 @@ pub async fn chat_completions(
         let chunks = sse::chat_chunks(done.served.value, mapper, ctx.request_id);
         return Ok(streaming(headers, "text/event-stream", chunks));
     }
-    let done = call.converse(&state, route, &request, deadline).await?;
+    let done = call.converse(route, &request).await?;
     let completion = ChatCompletion::from_converse(
         id,
         gateway::clock::unix_secs(),

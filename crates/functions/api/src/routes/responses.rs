@@ -1,7 +1,7 @@
 //! `POST /v1/responses`: OpenAI's Responses API, stateless, answered by Bedrock through
 //! Converse (the translation is `gateway::api::responses*`). Errors in OpenAI's shape.
 
-use super::{CallDeadline, streaming};
+use super::streaming;
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::error_response::{ApiError, Dialect, Failure, OpenAi};
@@ -25,7 +25,6 @@ pub async fn create(
     State(state): State<SharedState>,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<OpenAi>> {
     let request: ResponsesRequest = read_json(body, state.body_limit())?;
@@ -33,9 +32,7 @@ pub async fn create(
     let route = Route::Model(&request.model);
     let ids = ResponseIds::new(&ctx.request_id);
     if request.stream {
-        let done = call
-            .converse_stream(&state, route, &converse, deadline)
-            .await?;
+        let done = call.converse_stream(route, &converse).await?;
         let headers = done.headers(&ctx.request_id);
         let mapper = ResponsesStreamMapper::new(
             &request,
@@ -46,7 +43,7 @@ pub async fn create(
         let frames = events(done.served.value, mapper, ctx.request_id);
         return Ok(streaming(headers, "text/event-stream", frames));
     }
-    let done = call.converse(&state, route, &converse, deadline).await?;
+    let done = call.converse(route, &converse).await?;
     let response = ResponseObject::from_converse(
         &request,
         &ids,

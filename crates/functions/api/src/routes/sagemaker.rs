@@ -4,7 +4,7 @@
 //! then an InvokeModel of that model through the call path, so keys, allow-lists, limits,
 //! budgets, cost and audit apply. Bodies go to the container unchanged.
 
-use super::{CallDeadline, Segment, streaming};
+use super::{Segment, streaming};
 use crate::context::RequestContext;
 use crate::error_response::{Bedrock, Failure};
 use crate::headers::AMZN_REQUEST_ID;
@@ -53,14 +53,11 @@ pub async fn invoke_endpoint(
     Segment(endpoint): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let request = request(&state, &call, &endpoint, &headers, body)?;
-    let done = call
-        .invoke(&state, &request.model_id, &request, deadline)
-        .await?;
+    let done = call.invoke(&request.model_id, &request).await?;
     let mut response = super::bedrock::invoke_answer(done, &ctx.request_id);
     crate::headers::insert(response.headers_mut(), AMZN_REQUEST_ID, &ctx.request_id);
     Ok(response)
@@ -71,14 +68,11 @@ pub async fn invoke_endpoint_stream(
     Segment(endpoint): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Bedrock>> {
     let request = request(&state, &call, &endpoint, &headers, body)?;
-    let done = call
-        .invoke_stream(&state, &request.model_id, &request, deadline)
-        .await?;
+    let done = call.invoke_stream(&request.model_id, &request).await?;
     let mut headers = done.headers(&ctx.request_id);
     crate::headers::insert(&mut headers, AMZN_REQUEST_ID, &ctx.request_id);
     crate::headers::insert(

@@ -1,6 +1,6 @@
 //! `POST /api/classify|generate|analyze`: small bodies, statically routed to the task's model.
 
-use super::{CallDeadline, Segment};
+use super::Segment;
 use crate::body::read_json;
 use crate::context::RequestContext;
 use crate::error_response::{Failure, Gateway};
@@ -20,7 +20,6 @@ pub async fn run_task(
     Segment(task): Segment,
     ctx: RequestContext,
     call: CallContext,
-    CallDeadline(deadline): CallDeadline,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, Failure<Gateway>> {
     let limit = state.body_limit();
@@ -46,9 +45,7 @@ pub async fn run_task(
             .into());
         }
     };
-    let done = call
-        .converse(&state, Route::Task(task), &request, deadline)
-        .await?;
+    let done = call.converse(Route::Task(task), &request).await?;
     let served = &done.served;
     let label = classify.and_then(|c| c.pick_label(&served.value.text()));
     let response = TaskResponse::new(task, served.target.model_id.clone(), &served.value, label);
