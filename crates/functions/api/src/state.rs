@@ -82,27 +82,6 @@ impl AppState {
         Arc::new(Self::build(config, models, parts))
     }
 
-    /// With the resilience state the caller chose (e.g. breakers shared through DynamoDB).
-    pub fn with_resilience(
-        config: GatewayConfig,
-        models: impl Into<GatewayModelClient>,
-        parts: GatewayParts,
-    ) -> Arc<Self> {
-        Arc::new(Self::build(config, models, parts))
-    }
-
-    pub fn new_with_jobs(
-        config: GatewayConfig,
-        models: impl Into<GatewayModelClient>,
-        jobs: JobsBackend,
-    ) -> Arc<Self> {
-        let parts = gateway_aws::resilience_store::local_parts(&config);
-        Arc::new(Self {
-            jobs: Some(jobs),
-            ..Self::build(config, models, parts)
-        })
-    }
-
     /// Everything from the environment, once at cold start: the gateway configuration, the
     /// Bedrock clients and, when configured, the jobs backends. Makes no network call.
     pub fn from_env(
@@ -153,8 +132,8 @@ impl AppState {
         }))
     }
 
-    /// With controls (built by the caller, e.g. over a test's state table), a metrics sink
-    /// and, optionally, the jobs backends.
+    /// With the resilience state (e.g. breakers shared through DynamoDB), controls (e.g. over
+    /// a test's state table), metrics sink and jobs backends the caller chose.
     pub fn with_controls(
         config: GatewayConfig,
         models: impl Into<GatewayModelClient>,

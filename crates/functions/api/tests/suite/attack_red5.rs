@@ -279,10 +279,15 @@ async fn attack_an_oversized_job_id_is_refused_before_the_store() {
     let sim = testkit::bedrock_sim().await;
     let sdk = testkit::local_sdk_config(&sim.endpoint_url());
     let models = gateway_aws::bedrock::BedrockModelClient::from_sdk_config(&sdk, &[]);
-    let router = api::router(api::AppState::new_with_jobs(
-        gateway::config::GatewayConfig::default(),
+    let config = gateway::config::GatewayConfig::default();
+    let parts = gateway_aws::resilience_store::local_parts(&config);
+    let router = api::router(api::AppState::with_controls(
+        config,
         models,
-        backend,
+        parts,
+        None,
+        Default::default(),
+        Some(backend),
     ));
     let path = format!("/v1/jobs/{}", "a".repeat(3_000));
     let request = Request::get(path.as_str())

@@ -700,10 +700,15 @@ async fn router_without_controls() -> (bedrock_sim::SimHandle, Router) {
     let sim = testkit::bedrock_sim().await;
     let sdk = testkit::local_sdk_config(&sim.endpoint_url());
     let models = BedrockModelClient::from_sdk_config(&sdk, &[]);
-    let router = api::router(api::AppState::new_with_jobs(
-        gateway_config(),
+    let config = gateway_config();
+    let parts = gateway_aws::resilience_store::local_parts(&config);
+    let router = api::router(api::AppState::with_controls(
+        config,
         models,
-        jobs_backend().await,
+        parts,
+        None,
+        Default::default(),
+        Some(jobs_backend().await),
     ));
     (sim, router)
 }

@@ -149,7 +149,14 @@ pub fn resilient_router(
             .with_breaker_store(store.clone())
             .with_health_store(store);
     }
-    api::router(api::AppState::with_resilience(config, models, parts))
+    api::router(api::AppState::with_controls(
+        config,
+        models,
+        parts,
+        None,
+        Default::default(),
+        None,
+    ))
 }
 
 /// Bedrock clients for one simulator, with a client per region the config names.
