@@ -319,6 +319,18 @@ pub struct Usage {
     pub cache_write_1h_input_tokens: Option<u32>,
 }
 
+impl Usage {
+    /// A count with no prompt-cache reads or writes (a container's, or an estimate).
+    pub fn uncached(input_tokens: u32, output_tokens: u32) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens.saturating_add(output_tokens),
+            ..Self::default()
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 pub struct Metrics {
