@@ -282,13 +282,7 @@ impl GatewayConfig {
     }
 
     pub fn parse(var: &'static str, json: &str) -> Result<Self, ConfigError> {
-        let deserializer = &mut serde_json::Deserializer::from_str(json);
-        let config: Self =
-            serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError::Invalid {
-                var,
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+        let config: Self = Invalid(var).read(json)?;
         config.validate(var)?;
         Ok(config)
     }
@@ -746,13 +740,12 @@ pub fn foundation_model_id(model_id: &str) -> &str {
     strip_bedrock_arn(model_id).map_or(model_id, |id| crate::model_id::split_model_id(id).1)
 }
 
-/// A policy section's own validation error, with the section's path in front of its key.
 /// Makes the error naming a bad key of the configuration read from `.0` (the variable).
 #[derive(Clone, Copy)]
-struct Invalid(&'static str);
+pub(crate) struct Invalid(pub &'static str);
 
 impl Invalid {
-    fn at(self, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    pub(crate) fn at(self, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             var: self.0,
             path: path.into(),
@@ -763,6 +756,13 @@ impl Invalid {
     /// A section's own check failed: its key under the section's path.
     fn section(self, section: &str, error: InvalidConfig) -> ConfigError {
         self.at(format!("{section}.{}", error.key), error.reason)
+    }
+
+    /// `json` read as a `T`, a wrong field named with its path.
+    pub(crate) fn read<T: serde::de::DeserializeOwned>(self, json: &str) -> Result<T, ConfigError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| self.at(e.path().to_string(), e.inner().to_string()))
     }
 }
 
