@@ -36,6 +36,16 @@ pub struct ConverseRequest {
     pub service_tier: Option<ServiceTier>,
 }
 
+impl ConverseRequest {
+    /// The text blocks of the system prompt.
+    pub(crate) fn system_texts(&self) -> impl Iterator<Item = &str> {
+        self.system.iter().filter_map(|block| match block {
+            SystemBlock::Text(text) => Some(text.as_str()),
+            _ => None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {

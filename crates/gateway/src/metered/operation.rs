@@ -7,7 +7,7 @@
 use super::audit_slot::record_content;
 use super::settlement::Settlement;
 use super::streams;
-use crate::api::converse::{ContentBlock, ConverseRequest, ConverseResponse, SystemBlock};
+use crate::api::converse::{ContentBlock, ConverseRequest, ConverseResponse};
 use crate::api::count_tokens::{CountTokensInput, CountTokensResponse};
 use crate::api::invoke::{InvokeRequest, InvokeResponse};
 use crate::config::GatewayConfig;
@@ -377,14 +377,7 @@ fn invoke_estimate(
 
 /// Text of the request (system and messages), for audit records that keep content.
 pub(crate) fn prompt_text(request: &ConverseRequest) -> String {
-    let mut parts: Vec<&str> = request
-        .system
-        .iter()
-        .filter_map(|b| match b {
-            SystemBlock::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
+    let mut parts: Vec<&str> = request.system_texts().collect();
     for message in &request.messages {
         for block in &message.content {
             if let ContentBlock::Text(text) = block {

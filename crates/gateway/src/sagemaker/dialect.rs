@@ -5,7 +5,7 @@
 use super::PayloadDialect;
 use crate::api::converse::{
     ContentBlock, ConverseRequest, ConverseResponse, InferenceConfig, Message, Metrics, Role,
-    SystemBlock, ToolResultContent, Usage,
+    ToolResultContent, Usage,
 };
 use crate::error::GatewayError;
 use serde_json::{Map, Value, json};
@@ -46,18 +46,6 @@ fn unsupported(field: String) -> GatewayError {
     GatewayError::invalid(field, message)
 }
 
-fn system_text(request: &ConverseRequest) -> String {
-    request
-        .system
-        .iter()
-        .filter_map(|block| match block {
-            SystemBlock::Text(text) => Some(text.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The body to send for `request` (`stream` asks the container to stream).
 pub fn request_body(
     dialect: PayloadDialect,
@@ -71,7 +59,7 @@ pub fn request_body(
         ));
     }
     let config = request.inference_config.clone().unwrap_or_default();
-    let system = system_text(request);
+    let system = request.system_texts().collect::<Vec<_>>().join("\n");
     let body = match dialect {
         PayloadDialect::Chat => {
             let mut messages = Vec::with_capacity(request.messages.len() + 1);
