@@ -46,7 +46,6 @@ pub struct AsyncInvokeSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartAsyncInvoke {
-    #[serde(default)]
     pub client_request_token: Option<String>,
     pub model_id: String,
     pub model_input: Value,
