@@ -677,13 +677,9 @@ impl<S: CounterStore> Controller<S> {
             }),
             _ => None,
         };
-        let settlement = Settlement {
-            adjustments: reservation::settle(&admission.reservation, usage.total(), cost),
-            ledger: None,
-            cache,
-        };
         let settled = Settled { usage, cost, model };
         let settlement = Settlement {
+            adjustments: reservation::settle(&admission.reservation, usage.total(), cost),
             ledger: Some(self.ledger_entry(
                 &admission.tenant,
                 &admission.principal,
@@ -691,7 +687,7 @@ impl<S: CounterStore> Controller<S> {
                 (cache_hit, error),
                 now_secs,
             )),
-            ..settlement
+            cache,
         };
         self.apply(&settlement, &admission.principal, cost).await;
         settled
