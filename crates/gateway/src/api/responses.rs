@@ -267,12 +267,8 @@ impl ResponsesRequest {
             tool_choice: self.chat_tool_choice()?,
             temperature: self.temperature,
             top_p: self.top_p,
-            max_tokens: None,
             max_completion_tokens: self.max_output_tokens,
-            stop: None,
-            stream: false,
-            stream_options: None,
-            n: None,
+            ..ChatRequest::default()
         };
         let mut request = chat.to_converse().map_err(|e| input_field(e, &index))?;
         request.model_id = None;
