@@ -76,12 +76,9 @@ impl JobRequest {
     ) -> Result<(String, crate::controls::estimate::Estimate), crate::GatewayError> {
         let estimates = &config.controls.estimate;
         if let Self::AsyncInvoke(job) = self {
-            let model_id = config
-                .model(&job.model_id)
-                .map_or(job.model_id.as_str(), |m| m.id.as_str());
             let body = serde_json::to_vec(&job.model_input)
                 .map_err(|e| crate::GatewayError::Internal(e.to_string()))?;
-            let dialect = crate::controls::output_cap::BodyDialect::of(config, model_id);
+            let dialect = crate::controls::output_cap::BodyDialect::of_named(config, &job.model_id);
             let estimate = crate::controls::estimate::invoke(dialect, &body, estimates)?;
             return Ok((job.model_id.clone(), estimate));
         }

@@ -370,8 +370,7 @@ fn invoke_estimate(
     model: &str,
     request: &InvokeRequest,
 ) -> Result<Estimate, GatewayError> {
-    let model_id = config.model(model).map_or(model, |m| m.id.as_str());
-    let dialect = crate::controls::output_cap::BodyDialect::of(config, model_id);
+    let dialect = crate::controls::output_cap::BodyDialect::of_named(config, model);
     estimate::invoke(dialect, &request.body, &config.controls.estimate)
 }
 
