@@ -55,10 +55,8 @@ pub struct ModelConfig {
     pub fallbacks: Vec<String>,
     /// Whether the last good answer to an identical request may be served when every target
     /// failed. Unset: `resilience.cache_tier.enabled`.
-    #[serde(default)]
     pub cache_tier: Option<bool>,
     /// USD per 1k tokens, for the `cost` strategy of model groups.
-    #[serde(default)]
     pub price_per_1k_tokens: Option<f64>,
     /// Inference-profile geographies (`us`, `eu`, `apac`, `global`, …) callers may name this
     /// model through (`us.<id>` or a profile ARN); the call then goes to that profile.
@@ -67,11 +65,9 @@ pub struct ModelConfig {
     pub profiles: Vec<String>,
     /// Served by a SageMaker endpoint instead of Bedrock (`id` is then the gateway's own name
     /// for it): endpoint, inference component, payload dialect, hourly price.
-    #[serde(default)]
     pub sagemaker: Option<crate::sagemaker::SageMakerModel>,
     /// `chat` or `embedding` (served on `/v1/embeddings`). Unset: `embedding` for the ids of
     /// Titan Text Embeddings v2 and Cohere Embed v3, else `chat`.
-    #[serde(default)]
     pub kind: Option<ModelKind>,
 }
 
@@ -282,86 +278,65 @@ impl GatewayConfig {
     }
 
     pub fn parse(var: &'static str, json: &str) -> Result<Self, ConfigError> {
-        let deserializer = &mut serde_json::Deserializer::from_str(json);
-        let config: Self =
-            serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError::Invalid {
-                var,
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+        let config: Self = Invalid(var).read(json)?;
         config.validate(var)?;
         Ok(config)
     }
 
     fn validate(&self, var: &'static str) -> Result<(), ConfigError> {
-        let invalid = |path: String, message: String| ConfigError::Invalid { var, path, message };
+        let invalid = Invalid(var);
         if self.models.is_empty() {
-            return Err(invalid(
-                "models".into(),
-                "at least one model is required".into(),
-            ));
+            return Err(invalid.at("models", "at least one model is required"));
         }
         let mut names = HashSet::new();
         for (i, model) in self.models.iter().enumerate() {
             if model.id.trim().is_empty() {
-                return Err(invalid(
-                    format!("models[{i}].id"),
-                    "must not be empty".into(),
-                ));
+                return Err(invalid.at(format!("models[{i}].id"), "must not be empty"));
             }
             for name in std::iter::once(&model.id).chain(&model.aliases) {
                 if !names.insert(name.as_str()) {
-                    return Err(invalid(
+                    return Err(invalid.at(
                         format!("models[{i}]"),
                         format!("name '{name}' is used twice"),
                     ));
                 }
             }
         }
-        self.validate_models(&invalid)?;
-        self.validate_routing(&invalid, &mut names)?;
+        self.validate_models(invalid)?;
+        self.validate_routing(invalid, &mut names)?;
         for (task, name) in &self.routes {
             if !self.is_routable(name) {
-                return Err(invalid(
+                return Err(invalid.at(
                     format!("routes.{}", task.name()),
                     format!("'{name}' is not a configured model id, alias or group"),
                 ));
             }
         }
         if self.limits.max_body_bytes == 0 {
-            return Err(invalid(
-                "limits.max_body_bytes".into(),
-                "must be positive".into(),
-            ));
+            return Err(invalid.at("limits.max_body_bytes", "must be positive"));
         }
         if self.limits.request_timeout_ms == 0 {
-            return Err(invalid(
-                "limits.request_timeout_ms".into(),
-                "must be positive".into(),
-            ));
+            return Err(invalid.at("limits.request_timeout_ms", "must be positive"));
         }
-        self.validate_resilience(&invalid)?;
-        self.validate_knowledge_bases(&invalid)?;
+        self.validate_resilience(invalid)?;
+        self.validate_knowledge_bases(invalid)?;
         self.controls
             .validate()
-            .map_err(|e| invalid(format!("controls.{}", e.key), e.reason))
+            .map_err(|e| invalid.at(format!("controls.{}", e.key), e.reason))
     }
 
-    fn validate_models(
-        &self,
-        invalid: &impl Fn(String, String) -> ConfigError,
-    ) -> Result<(), ConfigError> {
+    fn validate_models(&self, invalid: Invalid) -> Result<(), ConfigError> {
         for (i, model) in self.models.iter().enumerate() {
             let mut seen = HashSet::new();
             for (j, region) in model.regions.iter().enumerate() {
                 if region.is_empty() || !region.bytes().all(|b| b.is_ascii_graphic()) {
-                    return Err(invalid(
+                    return Err(invalid.at(
                         format!("models[{i}].regions[{j}]"),
                         format!("'{region}' is not a region name"),
                     ));
                 }
                 if !seen.insert(region) {
-                    return Err(invalid(
+                    return Err(invalid.at(
                         format!("models[{i}].regions[{j}]"),
                         format!("region '{region}' is listed twice"),
                     ));
@@ -371,20 +346,20 @@ impl GatewayConfig {
                 let path = format!("models[{i}].fallbacks[{j}]");
                 match self.model(name) {
                     None => {
-                        return Err(invalid(
+                        return Err(invalid.at(
                             path,
                             format!("'{name}' is not a configured model id or alias"),
                         ));
                     }
                     Some(fallback) if fallback.id == model.id => {
-                        return Err(invalid(path, "a model cannot fall back to itself".into()));
+                        return Err(invalid.at(path, "a model cannot fall back to itself"));
                     }
                     Some(_) => {}
                 }
             }
             for (j, geography) in model.profiles.iter().enumerate() {
                 if !PROFILE_GEOGRAPHIES.contains(&geography.as_str()) {
-                    return Err(invalid(
+                    return Err(invalid.at(
                         format!("models[{i}].profiles[{j}]"),
                         format!(
                             "'{geography}' is not an inference-profile geography (one of {})",
@@ -395,29 +370,29 @@ impl GatewayConfig {
             }
             let speaks = crate::api::embeddings::EmbeddingFamily::of(&model.id).is_some();
             if model.kind() == ModelKind::Embedding && !speaks {
-                return Err(invalid(
+                return Err(invalid.at(
                     format!("models[{i}].kind"),
-                    "embedding models are Titan Text Embeddings v2 or Cohere Embed v3 ids".into(),
+                    "embedding models are Titan Text Embeddings v2 or Cohere Embed v3 ids",
                 ));
             }
             if model
                 .price_per_1k_tokens
                 .is_some_and(|p| !p.is_finite() || p < 0.0)
             {
-                return Err(invalid(
+                return Err(invalid.at(
                     format!("models[{i}].price_per_1k_tokens"),
-                    "must be a non-negative number".into(),
+                    "must be a non-negative number",
                 ));
             }
             if let Some(sagemaker) = &model.sagemaker {
                 if let Err((field, reason)) = sagemaker.validate() {
-                    return Err(invalid(format!("models[{i}].sagemaker.{field}"), reason));
+                    return Err(invalid.at(format!("models[{i}].sagemaker.{field}"), reason));
                 }
                 // The endpoint lives in the home region; failover is a fallback model's job.
                 if !model.regions.is_empty() || !model.profiles.is_empty() {
-                    return Err(invalid(
+                    return Err(invalid.at(
                         format!("models[{i}].regions"),
-                        "a SageMaker-served model has no regions or inference profiles".into(),
+                        "a SageMaker-served model has no regions or inference profiles",
                     ));
                 }
             }
@@ -427,56 +402,50 @@ impl GatewayConfig {
 
     fn validate_routing<'a>(
         &'a self,
-        invalid: &impl Fn(String, String) -> ConfigError,
+        invalid: Invalid,
         names: &mut HashSet<&'a str>,
     ) -> Result<(), ConfigError> {
         let routing = &self.routing;
         if routing.auto_model.trim().is_empty() {
-            return Err(invalid(
-                "routing.auto_model".into(),
-                "must not be empty".into(),
-            ));
+            return Err(invalid.at("routing.auto_model", "must not be empty"));
         }
         routing
             .classifier
             .validate()
-            .map_err(|e| section_error(invalid, "routing.classifier", e))?;
+            .map_err(|e| invalid.section("routing.classifier", e))?;
         for (i, group) in routing.groups.iter().enumerate() {
             if group.name.trim().is_empty() {
-                return Err(invalid(
-                    format!("routing.groups[{i}].name"),
-                    "must not be empty".into(),
-                ));
+                return Err(invalid.at(format!("routing.groups[{i}].name"), "must not be empty"));
             }
             if !names.insert(group.name.as_str()) {
-                return Err(invalid(
+                return Err(invalid.at(
                     format!("routing.groups[{i}].name"),
                     format!("name '{}' is used twice", group.name),
                 ));
             }
             if group.models.is_empty() {
-                return Err(invalid(
+                return Err(invalid.at(
                     format!("routing.groups[{i}].models"),
-                    "a group needs at least one model".into(),
+                    "a group needs at least one model",
                 ));
             }
             let mut members = HashSet::new();
             for (j, name) in group.models.iter().enumerate() {
                 let path = format!("routing.groups[{i}].models[{j}]");
                 let Some(model) = self.model(name) else {
-                    return Err(invalid(
+                    return Err(invalid.at(
                         path,
                         format!("'{name}' is not a configured model id or alias"),
                     ));
                 };
                 if !members.insert(model.id.as_str()) {
-                    return Err(invalid(path, format!("'{name}' is in the group twice")));
+                    return Err(invalid.at(path, format!("'{name}' is in the group twice")));
                 }
             }
             if group.stale_after_ms == 0 {
-                return Err(invalid(
+                return Err(invalid.at(
                     format!("routing.groups[{i}].stale_after_ms"),
-                    "must be positive".into(),
+                    "must be positive",
                 ));
             }
         }
@@ -484,10 +453,10 @@ impl GatewayConfig {
             for tier in TIERS {
                 let path = format!("routing.tiers.{}", tier.as_str());
                 let Some(name) = tiers.get(&tier) else {
-                    return Err(invalid(path, "every tier needs a model or group".into()));
+                    return Err(invalid.at(path, "every tier needs a model or group"));
                 };
                 if !self.is_routable(name) {
-                    return Err(invalid(
+                    return Err(invalid.at(
                         path,
                         format!("'{name}' is not a configured model id, alias or group"),
                     ));
@@ -495,65 +464,53 @@ impl GatewayConfig {
             }
         }
         if self.auto_enabled() && !names.insert(routing.auto_model.as_str()) {
-            return Err(invalid(
-                "routing.auto_model".into(),
+            return Err(invalid.at(
+                "routing.auto_model",
                 format!("'{}' is already a model or group name", routing.auto_model),
             ));
         }
         Ok(())
     }
 
-    fn validate_resilience(
-        &self,
-        invalid: &impl Fn(String, String) -> ConfigError,
-    ) -> Result<(), ConfigError> {
+    fn validate_resilience(&self, invalid: Invalid) -> Result<(), ConfigError> {
         let r = &self.resilience;
         r.retry
             .validate()
-            .map_err(|e| section_error(invalid, "resilience.retry", e))?;
+            .map_err(|e| invalid.section("resilience.retry", e))?;
         r.retry_budget
             .validate()
-            .map_err(|e| section_error(invalid, "resilience.retry_budget", e))?;
+            .map_err(|e| invalid.section("resilience.retry_budget", e))?;
         r.breaker
             .validate()
-            .map_err(|e| section_error(invalid, "resilience.breaker", e))?;
+            .map_err(|e| invalid.section("resilience.breaker", e))?;
         r.health
             .validate()
-            .map_err(|e| section_error(invalid, "resilience.health", e))?;
+            .map_err(|e| invalid.section("resilience.health", e))?;
         if r.cache_tier.ttl_ms == 0 {
-            return Err(invalid(
-                "resilience.cache_tier.ttl_ms".into(),
-                "must be positive".into(),
-            ));
+            return Err(invalid.at("resilience.cache_tier.ttl_ms", "must be positive"));
         }
         if r.cache_tier.max_entries == 0 {
-            return Err(invalid(
-                "resilience.cache_tier.max_entries".into(),
-                "must be at least 1".into(),
-            ));
+            return Err(invalid.at("resilience.cache_tier.max_entries", "must be at least 1"));
         }
         Ok(())
     }
 
-    fn validate_knowledge_bases(
-        &self,
-        invalid: &impl Fn(String, String) -> ConfigError,
-    ) -> Result<(), ConfigError> {
+    fn validate_knowledge_bases(&self, invalid: Invalid) -> Result<(), ConfigError> {
         use crate::knowledge_base::{MAX_CHUNK_BYTES, MAX_RESULTS, valid_id};
         let mut ids = HashSet::new();
         for (i, kb) in self.knowledge_bases.iter().enumerate() {
             let path = |field: &str| format!("knowledge_bases[{i}].{field}");
             if !valid_id(&kb.id) {
-                return Err(invalid(
+                return Err(invalid.at(
                     path("id"),
                     format!("'{}' is not a knowledge base id ([0-9a-zA-Z]{{10}})", kb.id),
                 ));
             }
             if !ids.insert(kb.id.as_str()) {
-                return Err(invalid(path("id"), format!("'{}' is listed twice", kb.id)));
+                return Err(invalid.at(path("id"), format!("'{}' is listed twice", kb.id)));
             }
             if !self.is_routable(&kb.model) {
-                return Err(invalid(
+                return Err(invalid.at(
                     path("model"),
                     format!(
                         "'{}' is not a configured model id, alias or group",
@@ -562,21 +519,21 @@ impl GatewayConfig {
                 ));
             }
             if !(1..=MAX_RESULTS).contains(&kb.number_of_results) {
-                return Err(invalid(
+                return Err(invalid.at(
                     path("number_of_results"),
                     format!("must be 1 to {MAX_RESULTS}"),
                 ));
             }
             if !(1..=MAX_CHUNK_BYTES).contains(&kb.max_chunk_bytes) {
-                return Err(invalid(
+                return Err(invalid.at(
                     path("max_chunk_bytes"),
                     format!("must be 1 to {MAX_CHUNK_BYTES}"),
                 ));
             }
             if kb.embedding_model.trim().is_empty() {
-                return Err(invalid(
+                return Err(invalid.at(
                     path("embedding_model"),
-                    "must name the model that embeds queries".to_owned(),
+                    "must name the model that embeds queries",
                 ));
             }
         }
@@ -779,13 +736,30 @@ pub fn foundation_model_id(model_id: &str) -> &str {
     strip_bedrock_arn(model_id).map_or(model_id, |id| crate::model_id::split_model_id(id).1)
 }
 
-/// A policy section's own validation error, with the section's path in front of its key.
-fn section_error(
-    invalid: &impl Fn(String, String) -> ConfigError,
-    section: &str,
-    error: InvalidConfig,
-) -> ConfigError {
-    invalid(format!("{section}.{}", error.key), error.reason.to_owned())
+/// Makes the error naming a bad key of the configuration read from `.0` (the variable).
+#[derive(Clone, Copy)]
+pub(crate) struct Invalid(pub &'static str);
+
+impl Invalid {
+    pub(crate) fn at(self, path: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            var: self.0,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A section's own check failed: its key under the section's path.
+    fn section(self, section: &str, error: InvalidConfig) -> ConfigError {
+        self.at(format!("{section}.{}", error.key), error.reason)
+    }
+
+    /// `json` read as a `T`, a wrong field named with its path.
+    pub(crate) fn read<T: serde::de::DeserializeOwned>(self, json: &str) -> Result<T, ConfigError> {
+        let deserializer = &mut serde_json::Deserializer::from_str(json);
+        serde_path_to_error::deserialize(deserializer)
+            .map_err(|e| self.at(e.path().to_string(), e.inner().to_string()))
+    }
 }
 
 #[cfg(test)]

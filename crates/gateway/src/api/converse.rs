@@ -36,6 +36,16 @@ pub struct ConverseRequest {
     pub service_tier: Option<ServiceTier>,
 }
 
+impl ConverseRequest {
+    /// The text blocks of the system prompt.
+    pub(crate) fn system_texts(&self) -> impl Iterator<Item = &str> {
+        self.system.iter().filter_map(|block| match block {
+            SystemBlock::Text(text) => Some(text.as_str()),
+            _ => None,
+        })
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -317,6 +327,18 @@ pub struct Usage {
     /// the JSON the gateway writes or caches (a cached answer costs nothing).
     #[serde(skip)]
     pub cache_write_1h_input_tokens: Option<u32>,
+}
+
+impl Usage {
+    /// A count with no prompt-cache reads or writes (a container's, or an estimate).
+    pub fn uncached(input_tokens: u32, output_tokens: u32) -> Self {
+        Self {
+            input_tokens,
+            output_tokens,
+            total_tokens: input_tokens.saturating_add(output_tokens),
+            ..Self::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -13,29 +13,21 @@ use crate::error::GatewayError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 pub struct ChatRequest {
     pub model: String,
     pub messages: Vec<ChatMessage>,
     #[serde(default)]
     pub tools: Vec<ChatTool>,
-    #[serde(default)]
     pub tool_choice: Option<ChatToolChoice>,
-    #[serde(default)]
     pub temperature: Option<f32>,
-    #[serde(default)]
     pub top_p: Option<f32>,
-    #[serde(default)]
     pub max_tokens: Option<u32>,
-    #[serde(default)]
     pub max_completion_tokens: Option<u32>,
-    #[serde(default)]
     pub stop: Option<StopSequences>,
     #[serde(default)]
     pub stream: bool,
-    #[serde(default)]
     pub stream_options: Option<StreamOptions>,
-    #[serde(default)]
     pub n: Option<u32>,
 }
 
@@ -65,7 +57,6 @@ pub enum ChatMessage {
         content: ChatContent,
     },
     Assistant {
-        #[serde(default)]
         content: Option<ChatContent>,
         #[serde(default)]
         tool_calls: Vec<ToolCall>,
@@ -124,9 +115,7 @@ pub struct ChatTool {
 #[derive(Debug, Clone, Deserialize)]
 pub struct FunctionDef {
     pub name: String,
-    #[serde(default)]
     pub description: Option<String>,
-    #[serde(default)]
     pub parameters: Option<Value>,
 }
 

@@ -21,37 +21,26 @@ use serde_json::Value;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResponsesRequest {
     pub model: String,
-    #[serde(default)]
     pub input: Option<ResponsesInput>,
-    #[serde(default)]
     pub instructions: Option<String>,
     #[serde(default)]
     pub tools: Vec<FunctionTool>,
-    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub tool_choice: Option<ResponsesToolChoice>,
-    #[serde(default)]
     pub max_output_tokens: Option<u32>,
-    #[serde(default)]
     pub temperature: Option<f32>,
-    #[serde(default)]
     pub top_p: Option<f32>,
-    #[serde(default)]
     pub text: Option<TextConfig>,
     #[serde(default)]
     pub stream: bool,
     /// Refused: the gateway stores no responses.
-    #[serde(default)]
     pub previous_response_id: Option<String>,
     /// Refused: the gateway stores no conversations.
-    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub conversation: Option<Value>,
     /// Refused when true: no background runs.
-    #[serde(default)]
     pub background: Option<bool>,
     /// Echoed in the response.
-    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Value>,
 }
@@ -152,7 +141,6 @@ pub enum ContentItem {
     },
     /// Only `data:` URLs: the gateway fetches nothing.
     InputImage {
-        #[serde(default)]
         image_url: Option<String>,
     },
 }
@@ -179,7 +167,6 @@ pub struct FunctionCallOutputItem {
 pub struct FunctionTool {
     #[serde(rename = "type")]
     pub kind: String,
-    #[serde(default)]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -205,7 +192,6 @@ pub enum ResponsesToolChoice {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TextConfig {
-    #[serde(default)]
     pub format: Option<TextFormat>,
 }
 
@@ -281,12 +267,8 @@ impl ResponsesRequest {
             tool_choice: self.chat_tool_choice()?,
             temperature: self.temperature,
             top_p: self.top_p,
-            max_tokens: None,
             max_completion_tokens: self.max_output_tokens,
-            stop: None,
-            stream: false,
-            stream_options: None,
-            n: None,
+            ..ChatRequest::default()
         };
         let mut request = chat.to_converse().map_err(|e| input_field(e, &index))?;
         request.model_id = None;

@@ -32,6 +32,7 @@ use super::sigv4::{self, Authorization, SignedRequest};
 use super::usage::TokenUsage;
 use crate::config::GatewayConfig;
 use crate::error::GatewayError;
+use crate::ports::Target;
 use crate::service::LastGood;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -139,6 +140,22 @@ pub enum Outcome {
     /// stream carries none): charged the estimated input and the output its bytes amount
     /// to, never more than the reservation's output.
     Estimated { output_chars: usize },
+}
+
+impl Outcome {
+    /// `target` answered, with `usage`.
+    pub(crate) fn answered(
+        target: &Target,
+        usage: TokenUsage,
+        keep: Option<Box<LastGood>>,
+    ) -> Self {
+        Self::Answered {
+            model_id: target.model_id.clone(),
+            region: target.region.clone(),
+            usage,
+            keep,
+        }
+    }
 }
 
 /// What the call cost, as settled.
@@ -660,13 +677,9 @@ impl<S: CounterStore> Controller<S> {
             }),
             _ => None,
         };
-        let settlement = Settlement {
-            adjustments: reservation::settle(&admission.reservation, usage.total(), cost),
-            ledger: None,
-            cache,
-        };
         let settled = Settled { usage, cost, model };
         let settlement = Settlement {
+            adjustments: reservation::settle(&admission.reservation, usage.total(), cost),
             ledger: Some(self.ledger_entry(
                 &admission.tenant,
                 &admission.principal,
@@ -674,7 +687,7 @@ impl<S: CounterStore> Controller<S> {
                 (cache_hit, error),
                 now_secs,
             )),
-            ..settlement
+            cache,
         };
         self.apply(&settlement, &admission.principal, cost).await;
         settled

@@ -88,6 +88,12 @@ impl<'a> BodyDialect<'a> {
             None => Self::Bedrock(model_id),
         }
     }
+
+    /// For the model a caller named: an alias names no provider, so it is read as its
+    /// model's id.
+    pub fn of_named(config: &'a GatewayConfig, name: &'a str) -> Self {
+        Self::of(config, config.model(name).map_or(name, |m| m.id.as_str()))
+    }
 }
 
 /// Fields that multiply a request's output (several choices for one prompt): the reservation

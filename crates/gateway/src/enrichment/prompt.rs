@@ -16,7 +16,7 @@ use super::document::{Document, Task};
 use crate::api::converse::{
     ContentBlock, ConverseRequest, InferenceConfig, Message, Role, SystemBlock,
 };
-use crate::config::ConfigError;
+use crate::config::{ConfigError, Invalid};
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
@@ -39,12 +39,9 @@ pub struct EnrichmentConfig {
 pub struct PromptTemplate {
     /// The user message; `{{content}}` is the document, `{{name}}` a variable of the task.
     pub prompt: String,
-    #[serde(default)]
     pub system: Option<String>,
     /// Overrides the configuration's `model` for this template.
-    #[serde(default)]
     pub model: Option<String>,
-    #[serde(default)]
     pub max_tokens: Option<u32>,
 }
 
@@ -77,13 +74,7 @@ impl EnrichmentConfig {
         json: &str,
         known_model: impl Fn(&str) -> bool,
     ) -> Result<Self, ConfigError> {
-        let deserializer = &mut serde_json::Deserializer::from_str(json);
-        let config: Self =
-            serde_path_to_error::deserialize(deserializer).map_err(|e| ConfigError::Invalid {
-                var,
-                path: e.path().to_string(),
-                message: e.inner().to_string(),
-            })?;
+        let config: Self = Invalid(var).read(json)?;
         config.validate(var, known_model)?;
         Ok(config)
     }
@@ -93,10 +84,10 @@ impl EnrichmentConfig {
         var: &'static str,
         known_model: impl Fn(&str) -> bool,
     ) -> Result<(), ConfigError> {
-        let invalid = |path: String, message: String| ConfigError::Invalid { var, path, message };
+        let invalid = Invalid(var);
         if !known_model(&self.model) {
-            return Err(invalid(
-                "model".into(),
+            return Err(invalid.at(
+                "model",
                 format!(
                     "'{}' is not a model of the gateway's configuration",
                     self.model
@@ -104,27 +95,28 @@ impl EnrichmentConfig {
             ));
         }
         if self.max_tokens == 0 {
-            return Err(invalid("max_tokens".into(), "must be at least 1".into()));
+            return Err(invalid.at("max_tokens", "must be at least 1"));
         }
         for (name, template) in &self.templates {
             let path = |key: &str| format!("templates.{name}.{key}");
-            let names = placeholders(&template.prompt).map_err(|e| invalid(path("prompt"), e))?;
+            let names =
+                placeholders(&template.prompt).map_err(|e| invalid.at(path("prompt"), e))?;
             if !names.iter().any(|n| n == CONTENT_PLACEHOLDER) {
-                return Err(invalid(
+                return Err(invalid.at(
                     path("prompt"),
-                    "must contain {{content}}, where the document goes".into(),
+                    "must contain {{content}}, where the document goes",
                 ));
             }
             if let Some(model) = &template.model
                 && !known_model(model)
             {
-                return Err(invalid(
+                return Err(invalid.at(
                     path("model"),
                     format!("'{model}' is not a model of the gateway's configuration"),
                 ));
             }
             if template.max_tokens == Some(0) {
-                return Err(invalid(path("max_tokens"), "must be at least 1".into()));
+                return Err(invalid.at(path("max_tokens"), "must be at least 1"));
             }
         }
         Ok(())

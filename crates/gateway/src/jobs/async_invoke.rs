@@ -16,9 +16,7 @@ pub use super::async_invoke_job::{
 use super::model::{JobRecord, JobRequest, JobStatus};
 use super::submit::{JobSettings, check_record_size, queued_record};
 use crate::GatewayError;
-use crate::api::converse::{
-    ContentBlock, ConverseOutput, ConverseResponse, Message, Metrics, Role, Usage,
-};
+use crate::api::converse::{ConverseResponse, Usage};
 use crate::config::GatewayConfig;
 use crate::controls::usage::TokenUsage;
 use serde::Deserialize;
@@ -48,7 +46,6 @@ pub struct AsyncInvokeSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartAsyncInvoke {
-    #[serde(default)]
     pub client_request_token: Option<String>,
     pub model_id: String,
     pub model_input: Value,
@@ -409,10 +406,6 @@ pub fn summarise_answer(body: &[u8], usage: Option<TokenUsage>) -> ConverseRespo
     let usage = usage.unwrap_or_default();
     let tokens = |n: u64| u32::try_from(n).unwrap_or(u32::MAX);
     ConverseResponse {
-        output: ConverseOutput::Message(Message {
-            role: Role::Assistant,
-            content: vec![ContentBlock::Text(text)],
-        }),
         stop_reason,
         usage: Usage {
             input_tokens: tokens(usage.input),
@@ -422,10 +415,7 @@ pub fn summarise_answer(body: &[u8], usage: Option<TokenUsage>) -> ConverseRespo
             cache_write_input_tokens: (usage.cache_write > 0).then(|| tokens(usage.cache_write)),
             cache_write_1h_input_tokens: None,
         },
-        metrics: Metrics { latency_ms: 0 },
-        additional_model_response_fields: None,
-        performance_config: None,
-        service_tier: None,
+        ..ConverseResponse::assistant_text(text)
     }
 }
 

@@ -76,12 +76,9 @@ impl JobRequest {
     ) -> Result<(String, crate::controls::estimate::Estimate), crate::GatewayError> {
         let estimates = &config.controls.estimate;
         if let Self::AsyncInvoke(job) = self {
-            let model_id = config
-                .model(&job.model_id)
-                .map_or(job.model_id.as_str(), |m| m.id.as_str());
             let body = serde_json::to_vec(&job.model_input)
                 .map_err(|e| crate::GatewayError::Internal(e.to_string()))?;
-            let dialect = crate::controls::output_cap::BodyDialect::of(config, model_id);
+            let dialect = crate::controls::output_cap::BodyDialect::of_named(config, &job.model_id);
             let estimate = crate::controls::estimate::invoke(dialect, &body, estimates)?;
             return Ok((job.model_id.clone(), estimate));
         }
@@ -97,18 +94,14 @@ impl JobRequest {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
-    #[serde(default)]
     pub converse: Option<ConverseRequest>,
-    #[serde(default)]
     pub chat: Option<Value>,
     /// Where the result is POSTed when the job completes (signed; see the webhook module).
-    #[serde(default)]
     pub callback_url: Option<String>,
     /// Free-form labels returned with the job and in its notification.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     /// `high` or `normal` (default): carried as a message attribute for consumers that care.
-    #[serde(default)]
     pub priority: Option<String>,
 }
 

@@ -32,6 +32,7 @@ use crate::controls::audit::CacheStatus;
 use crate::controls::cache::{self, CacheDirective};
 use crate::controls::controller::{CallPlan, Controller, Outcome, Refusal};
 use crate::controls::models;
+use crate::controls::output_cap::BodyDialect;
 use crate::controls::ports::CounterStore;
 use crate::controls::pricing::Pricing;
 use crate::controls::reservation::RateView;
@@ -175,11 +176,9 @@ impl<'a, M: ModelClient, S: CounterStore + 'static> Meter<'a, M, S> {
         model: &str,
         request: &InvokeRequest,
     ) -> Result<Metered<InvokeChunkStream>, Refused> {
-        let config = self.gateway.config();
-        let model_id = config.model(model).map_or(model, |m| m.id.as_str());
         let events = matches!(
-            crate::controls::output_cap::BodyDialect::of(config, model_id),
-            crate::controls::output_cap::BodyDialect::SageMaker(_)
+            BodyDialect::of_named(self.gateway.config(), model),
+            BodyDialect::SageMaker(_)
         );
         let op = operation::InvokeStream {
             model,

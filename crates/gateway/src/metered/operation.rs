@@ -7,16 +7,16 @@
 use super::audit_slot::record_content;
 use super::settlement::Settlement;
 use super::streams;
-use crate::api::converse::{ContentBlock, ConverseRequest, ConverseResponse, SystemBlock};
+use crate::api::converse::{ContentBlock, ConverseRequest, ConverseResponse};
 use crate::api::count_tokens::{CountTokensInput, CountTokensResponse};
 use crate::api::invoke::{InvokeRequest, InvokeResponse};
 use crate::config::GatewayConfig;
-use crate::controls::Outcome;
 use crate::controls::cache;
 use crate::controls::estimate::{self, Estimate};
 use crate::controls::models::{self, ModelRef};
 use crate::controls::ports::CounterStore;
 use crate::controls::usage::from_invoke_body;
+use crate::controls::{Outcome, Settled};
 use crate::error::GatewayError;
 use crate::ports::{ConverseEventStream, InvokeChunkStream, ModelClient};
 use crate::service::{Caller, Gateway, LastGood, Route, Served, Unanswered};
@@ -74,7 +74,7 @@ pub(crate) trait Operation: Sync {
         served: Served<Self::Output>,
         settlement: Settlement<S>,
         how: Finish,
-    ) -> impl Future<Output = (Served<Self::Output>, Option<crate::controls::Settled>)> + Send;
+    ) -> impl Future<Output = Finished<Self::Output>> + Send;
 }
 
 /// Converse, whole answer.
@@ -111,10 +111,13 @@ pub(crate) struct CountTokens<'a> {
     pub input: &'a CountTokensInput,
 }
 
-/// How a served answer that no model gave now (the fallback tier) or a model's answer settles.
-fn answered(served_from_tier: bool, model_id: &str) -> Option<Outcome> {
-    served_from_tier.then(|| Outcome::FallbackCache {
-        model_id: model_id.to_owned(),
+/// What a call settles and hands on: the answer, and its cost when settled already.
+pub(crate) type Finished<T> = (Served<T>, Option<Settled>);
+
+/// How an answer the fallback tier served (no model gave it now) settles.
+fn from_fallback_tier<T>(served: &Served<T>) -> Option<Outcome> {
+    served.from_fallback_tier.then(|| Outcome::FallbackCache {
+        model_id: served.target.model_id.clone(),
     })
 }
 
@@ -153,7 +156,7 @@ impl Operation for Converse<'_> {
         served: Served<ConverseResponse>,
         settlement: Settlement<S>,
         how: Finish,
-    ) -> (Served<ConverseResponse>, Option<crate::controls::Settled>) {
+    ) -> Finished<ConverseResponse> {
         let settled = settle_answer(&served, self.request, settlement, how).await;
         (served, settled)
     }
@@ -166,22 +169,13 @@ pub(crate) async fn settle_answer<S: CounterStore + 'static>(
     request: &ConverseRequest,
     mut settlement: Settlement<S>,
     how: Finish,
-) -> Option<crate::controls::Settled> {
+) -> Option<Settled> {
     let target = &served.target;
-    let outcome = answered(served.from_fallback_tier, &target.model_id).unwrap_or_else(|| {
-        Outcome::Answered {
-            model_id: target.model_id.clone(),
-            region: target.region.clone(),
-            usage: (&served.value.usage).into(),
-            keep: how.keep.then(|| {
-                Box::new(LastGood {
-                    response: served.value.clone(),
-                    model_id: target.model_id.clone(),
-                    region: target.region.clone(),
-                    stored_at_ms: crate::clock::unix_ms(),
-                })
-            }),
-        }
+    let outcome = from_fallback_tier(served).unwrap_or_else(|| {
+        let keep = how
+            .keep
+            .then(|| Box::new(LastGood::given(served.value.clone(), target)));
+        Outcome::answered(target, (&served.value.usage).into(), keep)
     });
     let settled = settlement.settle(outcome).await;
     if let Some(max) = how.content_chars
@@ -235,14 +229,8 @@ impl Operation for ConverseStream<'_> {
         served: Served<ConverseEventStream>,
         mut settlement: Settlement<S>,
         how: Finish,
-    ) -> (
-        Served<ConverseEventStream>,
-        Option<crate::controls::Settled>,
-    ) {
-        if served.from_fallback_tier {
-            let outcome = Outcome::FallbackCache {
-                model_id: served.target.model_id.clone(),
-            };
+    ) -> Finished<ConverseEventStream> {
+        if let Some(outcome) = from_fallback_tier(&served) {
             let settled = settlement.settle(outcome).await;
             return (served, settled);
         }
@@ -287,14 +275,9 @@ impl Operation for Invoke<'_> {
         served: Served<InvokeResponse>,
         mut settlement: Settlement<S>,
         _how: Finish,
-    ) -> (Served<InvokeResponse>, Option<crate::controls::Settled>) {
+    ) -> Finished<InvokeResponse> {
         let outcome = match from_invoke_body(&served.value.body) {
-            Some(usage) => Outcome::Answered {
-                model_id: served.target.model_id.clone(),
-                region: served.target.region.clone(),
-                usage,
-                keep: None,
-            },
+            Some(usage) => Outcome::answered(&served.target, usage, None),
             // A body without usage (a SageMaker container's plain answer): charged its
             // estimate, the output its bytes amount to.
             None => Outcome::Estimated {
@@ -333,7 +316,7 @@ impl Operation for InvokeStream<'_> {
         served: Served<InvokeChunkStream>,
         settlement: Settlement<S>,
         _how: Finish,
-    ) -> (Served<InvokeChunkStream>, Option<crate::controls::Settled>) {
+    ) -> Finished<InvokeChunkStream> {
         let target = served.target.clone();
         (
             served.map(|chunks| streams::invoke(chunks, settlement, target, self.events)),
@@ -373,16 +356,8 @@ impl Operation for CountTokens<'_> {
         served: Served<CountTokensResponse>,
         mut settlement: Settlement<S>,
         _how: Finish,
-    ) -> (
-        Served<CountTokensResponse>,
-        Option<crate::controls::Settled>,
-    ) {
-        let outcome = Outcome::Answered {
-            model_id: served.target.model_id.clone(),
-            region: served.target.region.clone(),
-            usage: Default::default(),
-            keep: None,
-        };
+    ) -> Finished<CountTokensResponse> {
+        let outcome = Outcome::answered(&served.target, Default::default(), None);
         let settled = settlement.settle(outcome).await;
         (served, settled)
     }
@@ -395,21 +370,13 @@ fn invoke_estimate(
     model: &str,
     request: &InvokeRequest,
 ) -> Result<Estimate, GatewayError> {
-    let model_id = config.model(model).map_or(model, |m| m.id.as_str());
-    let dialect = crate::controls::output_cap::BodyDialect::of(config, model_id);
+    let dialect = crate::controls::output_cap::BodyDialect::of_named(config, model);
     estimate::invoke(dialect, &request.body, &config.controls.estimate)
 }
 
 /// Text of the request (system and messages), for audit records that keep content.
 pub(crate) fn prompt_text(request: &ConverseRequest) -> String {
-    let mut parts: Vec<&str> = request
-        .system
-        .iter()
-        .filter_map(|b| match b {
-            SystemBlock::Text(t) => Some(t.as_str()),
-            _ => None,
-        })
-        .collect();
+    let mut parts: Vec<&str> = request.system_texts().collect();
     for message in &request.messages {
         for block in &message.content {
             if let ContentBlock::Text(text) = block {

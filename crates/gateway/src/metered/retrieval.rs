@@ -12,7 +12,7 @@
 //!   at its usage. The retrieval inside a grounded answer is not charged apart: its query
 //!   embedding costs a millionth of the answer's tokens.
 
-use super::operation::{Finish, Operation, settle_answer};
+use super::operation::{Finish, Finished, Operation, settle_answer};
 use super::settlement::Settlement;
 use crate::api::converse::{ConverseRequest, ConverseResponse};
 use crate::config::GatewayConfig;
@@ -134,7 +134,7 @@ impl<K: KnowledgeBaseClient> Operation for Retrieve<'_, K> {
         served: Served<Vec<Chunk>>,
         mut settlement: Settlement<S>,
         _how: Finish,
-    ) -> (Served<Vec<Chunk>>, Option<crate::controls::Settled>) {
+    ) -> Finished<Vec<Chunk>> {
         // Priced as the embedding model's input: the ledger row names that model.
         let outcome = Outcome::Answered {
             model_id: self.query.knowledge_base.embedding_model.clone(),
@@ -222,7 +222,7 @@ impl<K: KnowledgeBaseClient> Operation for Grounded<'_, K> {
         served: Served<GroundedAnswer>,
         settlement: Settlement<S>,
         how: Finish,
-    ) -> (Served<GroundedAnswer>, Option<crate::controls::Settled>) {
+    ) -> Finished<GroundedAnswer> {
         let mut chunks = Vec::new();
         let answer = served.map(|grounded| {
             chunks = grounded.chunks;

@@ -4,7 +4,6 @@
 
 use super::audit_slot::record_content;
 use super::settlement::Settlement;
-use crate::clock::unix_ms;
 use crate::controls::Outcome;
 use crate::controls::ports::CounterStore;
 use crate::controls::usage::{InvokeStreamUsage, StreamAccumulator};
@@ -52,20 +51,10 @@ pub(crate) fn converse<S: CounterStore + 'static>(
                 if let (Some((max, prompt)), Some(response)) = (&prompt, &response) {
                     record_content(settlement.audit(), *max, prompt, &response.text());
                 }
-                let keep = response.filter(|_| keep).map(|response| {
-                    Box::new(LastGood {
-                        response,
-                        model_id: target.model_id.clone(),
-                        region: target.region.clone(),
-                        stored_at_ms: unix_ms(),
-                    })
-                });
-                Outcome::Answered {
-                    model_id: target.model_id.clone(),
-                    region: target.region.clone(),
-                    usage,
-                    keep,
-                }
+                let keep = response
+                    .filter(|_| keep)
+                    .map(|response| Box::new(LastGood::given(response, &target)));
+                Outcome::answered(&target, usage, keep)
             }
             None => Outcome::Broken { output_chars: collected.output_chars() },
         };
@@ -107,12 +96,7 @@ pub(crate) fn invoke<S: CounterStore + 'static>(
             yield item;
         }
         let outcome = match usage.usage() {
-            Some(usage) => Outcome::Answered {
-                model_id: target.model_id.clone(),
-                region: target.region.clone(),
-                usage,
-                keep: None,
-            },
+            Some(usage) => Outcome::answered(&target, usage, None),
             None => Outcome::Estimated { output_chars: bytes },
         };
         settlement.settle(outcome).await;

@@ -144,24 +144,13 @@ impl<S: BreakerStore> SharedBreaker<S> {
             self.flush_if_due(key, now_ms).await;
             return Transition::None;
         }
-        let transition = match self
-            .write(
-                key,
-                now_ms,
-                |record| record.settle(cfg, now_ms, success),
-                false,
-            )
-            .await
-        {
-            Written::Saved(t)
-            | Written::Unchanged(t)
-            | Written::Conflict(t)
-            | Written::StoreFailed(t) => t,
-        };
-        if transition != Transition::None {
-            tracing::info!(model = %key.model_id, region = ?key.region, ?transition, "circuit breaker transition");
-        }
-        transition
+        self.transition(
+            key,
+            now_ms,
+            |record| record.settle(cfg, now_ms, success),
+            false,
+        )
+        .await
     }
 
     /// Adds this instance's unflushed counts for `key` to the store if the flush interval has
@@ -177,19 +166,28 @@ impl<S: BreakerStore> SharedBreaker<S> {
         });
         if due {
             let cfg = &self.config;
-            let transition = match self
-                .write(key, now_ms, |record| record.evaluate(cfg, now_ms), true)
-                .await
-            {
-                Written::Saved(t)
-                | Written::Unchanged(t)
-                | Written::Conflict(t)
-                | Written::StoreFailed(t) => t,
-            };
-            if transition != Transition::None {
-                tracing::info!(model = %key.model_id, region = ?key.region, ?transition, "circuit breaker transition");
-            }
+            self.transition(key, now_ms, |record| record.evaluate(cfg, now_ms), true)
+                .await;
         }
+    }
+
+    /// [`write`](Self::write)s a transition, whatever became of the save, and logs it when
+    /// the breaker changed state.
+    async fn transition(
+        &self,
+        key: &Target,
+        now_ms: u64,
+        op: impl FnMut(&mut BreakerRecord) -> Transition,
+        force: bool,
+    ) -> Transition {
+        let (Written::Saved(transition)
+        | Written::Unchanged(transition)
+        | Written::Conflict(transition)
+        | Written::StoreFailed(transition)) = self.write(key, now_ms, op, force).await;
+        if transition != Transition::None {
+            tracing::info!(model = %key.model_id, region = ?key.region, ?transition, "circuit breaker transition");
+        }
+        transition
     }
 
     pub async fn flush_all_due(&self, now_ms: u64) {

@@ -4,8 +4,8 @@
 
 use super::PayloadDialect;
 use crate::api::converse::{
-    ContentBlock, ConverseOutput, ConverseRequest, ConverseResponse, Message, Metrics, Role,
-    SystemBlock, ToolResultContent, Usage,
+    ContentBlock, ConverseRequest, ConverseResponse, InferenceConfig, Message, Metrics, Role,
+    ToolResultContent, Usage,
 };
 use crate::error::GatewayError;
 use serde_json::{Map, Value, json};
@@ -46,18 +46,6 @@ fn unsupported(field: String) -> GatewayError {
     GatewayError::invalid(field, message)
 }
 
-fn system_text(request: &ConverseRequest) -> String {
-    request
-        .system
-        .iter()
-        .filter_map(|block| match block {
-            SystemBlock::Text(text) => Some(text.as_str()),
-            _ => None,
-        })
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
 /// The body to send for `request` (`stream` asks the container to stream).
 pub fn request_body(
     dialect: PayloadDialect,
@@ -71,7 +59,7 @@ pub fn request_body(
         ));
     }
     let config = request.inference_config.clone().unwrap_or_default();
-    let system = system_text(request);
+    let system = request.system_texts().collect::<Vec<_>>().join("\n");
     let body = match dialect {
         PayloadDialect::Chat => {
             let mut messages = Vec::with_capacity(request.messages.len() + 1);
@@ -87,18 +75,7 @@ pub fn request_body(
             }
             let mut body = Map::new();
             body.insert("messages".into(), Value::Array(messages));
-            if let Some(max) = config.max_tokens {
-                body.insert("max_tokens".into(), json!(max));
-            }
-            if let Some(t) = config.temperature {
-                body.insert("temperature".into(), json!(t));
-            }
-            if let Some(p) = config.top_p {
-                body.insert("top_p".into(), json!(p));
-            }
-            if !config.stop_sequences.is_empty() {
-                body.insert("stop".into(), json!(config.stop_sequences));
-            }
+            insert_sampling(&mut body, &config, "max_tokens");
             if stream {
                 body.insert("stream".into(), json!(true));
                 body.insert("stream_options".into(), json!({"include_usage": true}));
@@ -123,18 +100,7 @@ pub fn request_body(
             }
             prompt.push_str("Assistant:");
             let mut parameters = Map::new();
-            if let Some(max) = config.max_tokens {
-                parameters.insert("max_new_tokens".into(), json!(max));
-            }
-            if let Some(t) = config.temperature {
-                parameters.insert("temperature".into(), json!(t));
-            }
-            if let Some(p) = config.top_p {
-                parameters.insert("top_p".into(), json!(p));
-            }
-            if !config.stop_sequences.is_empty() {
-                parameters.insert("stop".into(), json!(config.stop_sequences));
-            }
+            insert_sampling(&mut parameters, &config, "max_new_tokens");
             let mut body = json!({"inputs": prompt, "parameters": parameters});
             if stream {
                 body["stream"] = json!(true);
@@ -143,6 +109,23 @@ pub fn request_body(
         }
     };
     serde_json::to_vec(&body).map_err(|e| GatewayError::Internal(format!("encode body: {e}")))
+}
+
+/// The sampling settings both dialects share, the output limit under `max_key` (the name
+/// each dialect gives it).
+fn insert_sampling(into: &mut Map<String, Value>, config: &InferenceConfig, max_key: &str) {
+    if let Some(max) = config.max_tokens {
+        into.insert(max_key.into(), json!(max));
+    }
+    if let Some(t) = config.temperature {
+        into.insert("temperature".into(), json!(t));
+    }
+    if let Some(p) = config.top_p {
+        into.insert("top_p".into(), json!(p));
+    }
+    if !config.stop_sequences.is_empty() {
+        into.insert("stop".into(), json!(config.stop_sequences));
+    }
 }
 
 /// The container's "why it stopped" as Converse's `stopReason`.
@@ -217,23 +200,10 @@ pub fn response(
         )
     });
     Ok(ConverseResponse {
-        output: ConverseOutput::Message(Message {
-            role: Role::Assistant,
-            content: vec![ContentBlock::Text(text)],
-        }),
         stop_reason: stop_reason(finish.as_deref()).to_owned(),
-        usage: Usage {
-            input_tokens,
-            output_tokens,
-            total_tokens: input_tokens.saturating_add(output_tokens),
-            cache_read_input_tokens: None,
-            cache_write_input_tokens: None,
-            cache_write_1h_input_tokens: None,
-        },
+        usage: Usage::uncached(input_tokens, output_tokens),
         metrics: Metrics { latency_ms },
-        additional_model_response_fields: None,
-        performance_config: None,
-        service_tier: None,
+        ..ConverseResponse::assistant_text(text)
     })
 }
 

@@ -166,14 +166,7 @@ impl StreamDecoder {
                 additional_model_response_fields: None,
             }),
             StreamEvent::Metadata(StreamMetadata {
-                usage: Usage {
-                    input_tokens,
-                    output_tokens,
-                    total_tokens: input_tokens.saturating_add(output_tokens),
-                    cache_read_input_tokens: None,
-                    cache_write_input_tokens: None,
-                    cache_write_1h_input_tokens: None,
-                },
+                usage: Usage::uncached(input_tokens, output_tokens),
                 metrics: Metrics { latency_ms },
             }),
         ]);

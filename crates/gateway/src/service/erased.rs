@@ -7,6 +7,7 @@ use crate::ports::Target;
 use crate::resilience::{
     BreakerRecord, BreakerStore, Clock, HealthDelta, HealthStore, ModelHealth,
 };
+use futures_util::TryFutureExt;
 use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
@@ -44,11 +45,7 @@ impl<S: BreakerStore> ObjectBreakerStore for S {
         &'a self,
         key: &'a Target,
     ) -> BoxFuture<'a, Result<Option<BreakerRecord>, AnyStoreError>> {
-        Box::pin(async move {
-            BreakerStore::load(self, key)
-                .await
-                .map_err(AnyStoreError::new)
-        })
+        Box::pin(BreakerStore::load(self, key).map_err(AnyStoreError::new))
     }
 
     fn save<'a>(
@@ -57,11 +54,10 @@ impl<S: BreakerStore> ObjectBreakerStore for S {
         record: &'a BreakerRecord,
         expected_version: Option<u64>,
     ) -> BoxFuture<'a, Result<bool, AnyStoreError>> {
-        Box::pin(async move {
+        Box::pin(
             self.save_if_version(key, record, expected_version)
-                .await
-                .map_err(AnyStoreError::new)
-        })
+                .map_err(AnyStoreError::new),
+        )
     }
 }
 
@@ -116,11 +112,7 @@ impl<S: HealthStore> ObjectHealthStore for S {
         &'a self,
         keys: &'a [String],
     ) -> BoxFuture<'a, Result<HashMap<String, ModelHealth>, AnyStoreError>> {
-        Box::pin(async move {
-            HealthStore::load_many(self, keys)
-                .await
-                .map_err(AnyStoreError::new)
-        })
+        Box::pin(HealthStore::load_many(self, keys).map_err(AnyStoreError::new))
     }
 
     fn merge<'a>(
@@ -129,11 +121,7 @@ impl<S: HealthStore> ObjectHealthStore for S {
         delta: &'a HealthDelta,
         alpha: f64,
     ) -> BoxFuture<'a, Result<ModelHealth, AnyStoreError>> {
-        Box::pin(async move {
-            HealthStore::merge(self, key, delta, alpha)
-                .await
-                .map_err(AnyStoreError::new)
-        })
+        Box::pin(HealthStore::merge(self, key, delta, alpha).map_err(AnyStoreError::new))
     }
 }
 

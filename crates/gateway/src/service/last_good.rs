@@ -4,6 +4,7 @@
 
 use super::erased::BoxFuture;
 use crate::api::converse::{ConverseRequest, ConverseResponse};
+use crate::ports::Target;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, VecDeque};
@@ -17,6 +18,18 @@ pub struct LastGood {
     pub region: Option<String>,
     /// Unix ms when the answer was given; entries older than the tier's TTL are not served.
     pub stored_at_ms: u64,
+}
+
+impl LastGood {
+    /// The answer `target` gave just now.
+    pub(crate) fn given(response: ConverseResponse, target: &Target) -> Self {
+        Self {
+            response,
+            model_id: target.model_id.clone(),
+            region: target.region.clone(),
+            stored_at_ms: crate::clock::unix_ms(),
+        }
+    }
 }
 
 pub type LastGoodError = Box<dyn std::error::Error + Send + Sync>;

@@ -495,12 +495,7 @@ impl<M: ModelClient> Gateway<M> {
         request: &ConverseRequest,
         walked: &Walked<ConverseResponse>,
     ) {
-        let answer = LastGood {
-            response: walked.value.clone(),
-            model_id: walked.target.model_id.clone(),
-            region: walked.target.region.clone(),
-            stored_at_ms: unix_ms(),
-        };
+        let answer = LastGood::given(walked.value.clone(), &walked.target);
         let key = self.tier_key(caller, plan, request);
         if let Err(error) = self.last_good.put(&key, answer).await {
             tracing::warn!(%error, "could not keep the answer for the cache tier");

@@ -2,7 +2,7 @@
 //! resolved to a fallback chain plus the decision and its reason for the `x-gateway-route`
 //! header.
 
-use crate::api::converse::{ContentBlock, ConverseRequest, SystemBlock, ToolResultContent};
+use crate::api::converse::{ContentBlock, ConverseRequest, ToolResultContent};
 use crate::api::tasks::Task;
 use crate::config::{GatewayConfig, ModelConfig, ModelGroup};
 use crate::error::GatewayError;
@@ -211,14 +211,7 @@ fn classify(
     config: &ClassifierConfig,
     request: &ConverseRequest,
 ) -> (crate::resilience::Tier, String) {
-    let mut texts: Vec<&str> = request
-        .system
-        .iter()
-        .filter_map(|block| match block {
-            SystemBlock::Text(text) => Some(text.as_str()),
-            _ => None,
-        })
-        .collect();
+    let mut texts: Vec<&str> = request.system_texts().collect();
     for message in &request.messages {
         for block in &message.content {
             match block {

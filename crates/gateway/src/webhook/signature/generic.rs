@@ -44,7 +44,6 @@ pub struct HmacScheme {
 #[serde(deny_unknown_fields)]
 struct HmacConfig {
     header: String,
-    #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
     secrets: Vec<String>,
@@ -53,9 +52,7 @@ struct HmacConfig {
     algorithm: HmacAlgorithm,
     #[serde(default)]
     encoding: TagEncoding,
-    #[serde(default)]
     prefix: Option<String>,
-    #[serde(default)]
     id_header: Option<String>,
 }
 

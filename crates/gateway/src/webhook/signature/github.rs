@@ -21,7 +21,6 @@ pub struct GithubScheme {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GithubConfig {
-    #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
     secrets: Vec<String>,

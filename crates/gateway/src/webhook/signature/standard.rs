@@ -35,7 +35,6 @@ pub struct StandardScheme {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StandardConfig {
-    #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
     secrets: Vec<String>,
