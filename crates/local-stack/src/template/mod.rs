@@ -96,14 +96,19 @@ pub struct QueueSpec {
     pub has_redrive_policy: bool,
 }
 
+/// A local queue's or topic's name: the logical id (`.fifo` appended when FIFO, as SQS and
+/// SNS require).
+fn local_name(logical_id: &str, fifo: bool) -> String {
+    if fifo {
+        format!("{logical_id}.fifo")
+    } else {
+        logical_id.to_owned()
+    }
+}
+
 impl QueueSpec {
-    /// The local queue name: the logical id (`.fifo` appended for FIFO queues, as SQS requires).
     pub fn name(&self) -> String {
-        if self.fifo {
-            format!("{}.fifo", self.logical_id)
-        } else {
-            self.logical_id.clone()
-        }
+        local_name(&self.logical_id, self.fifo)
     }
 }
 
@@ -115,11 +120,7 @@ pub struct TopicSpec {
 
 impl TopicSpec {
     pub fn name(&self) -> String {
-        if self.fifo {
-            format!("{}.fifo", self.logical_id)
-        } else {
-            self.logical_id.clone()
-        }
+        local_name(&self.logical_id, self.fifo)
     }
 }
 
