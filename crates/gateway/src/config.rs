@@ -55,8 +55,10 @@ pub struct ModelConfig {
     pub fallbacks: Vec<String>,
     /// Whether the last good answer to an identical request may be served when every target
     /// failed. Unset: `resilience.cache_tier.enabled`.
+    #[serde(default)]
     pub cache_tier: Option<bool>,
     /// USD per 1k tokens, for the `cost` strategy of model groups.
+    #[serde(default)]
     pub price_per_1k_tokens: Option<f64>,
     /// Inference-profile geographies (`us`, `eu`, `apac`, `global`, …) callers may name this
     /// model through (`us.<id>` or a profile ARN); the call then goes to that profile.
@@ -65,9 +67,11 @@ pub struct ModelConfig {
     pub profiles: Vec<String>,
     /// Served by a SageMaker endpoint instead of Bedrock (`id` is then the gateway's own name
     /// for it): endpoint, inference component, payload dialect, hourly price.
+    #[serde(default)]
     pub sagemaker: Option<crate::sagemaker::SageMakerModel>,
     /// `chat` or `embedding` (served on `/v1/embeddings`). Unset: `embedding` for the ids of
     /// Titan Text Embeddings v2 and Cohere Embed v3, else `chat`.
+    #[serde(default)]
     pub kind: Option<ModelKind>,
 }
 

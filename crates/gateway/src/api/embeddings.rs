@@ -60,12 +60,16 @@ pub struct EmbeddingsRequest {
     #[cfg_attr(feature = "openapi", schema(value_type = Object))]
     pub input: Value,
     /// Titan v2: 256, 512 or 1024 (default). Cohere v3: 1024.
+    #[serde(default)]
     pub dimensions: Option<u32>,
     /// `float` (default) or `base64` (little-endian f32).
+    #[serde(default)]
     pub encoding_format: Option<String>,
     /// Cohere only: `search_document` (default), `search_query`, `classification`, `clustering`.
+    #[serde(default)]
     pub input_type: Option<String>,
     /// Accepted and ignored.
+    #[serde(default)]
     pub user: Option<String>,
 }
 

@@ -19,15 +19,23 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     #[serde(default)]
     pub tools: Vec<ChatTool>,
+    #[serde(default)]
     pub tool_choice: Option<ChatToolChoice>,
+    #[serde(default)]
     pub temperature: Option<f32>,
+    #[serde(default)]
     pub top_p: Option<f32>,
+    #[serde(default)]
     pub max_tokens: Option<u32>,
+    #[serde(default)]
     pub max_completion_tokens: Option<u32>,
+    #[serde(default)]
     pub stop: Option<StopSequences>,
     #[serde(default)]
     pub stream: bool,
+    #[serde(default)]
     pub stream_options: Option<StreamOptions>,
+    #[serde(default)]
     pub n: Option<u32>,
 }
 
@@ -57,6 +65,7 @@ pub enum ChatMessage {
         content: ChatContent,
     },
     Assistant {
+        #[serde(default)]
         content: Option<ChatContent>,
         #[serde(default)]
         tool_calls: Vec<ToolCall>,
@@ -115,7 +124,9 @@ pub struct ChatTool {
 #[derive(Debug, Clone, Deserialize)]
 pub struct FunctionDef {
     pub name: String,
+    #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
     pub parameters: Option<Value>,
 }
 

@@ -21,26 +21,37 @@ use serde_json::Value;
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ResponsesRequest {
     pub model: String,
+    #[serde(default)]
     pub input: Option<ResponsesInput>,
+    #[serde(default)]
     pub instructions: Option<String>,
     #[serde(default)]
     pub tools: Vec<FunctionTool>,
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub tool_choice: Option<ResponsesToolChoice>,
+    #[serde(default)]
     pub max_output_tokens: Option<u32>,
+    #[serde(default)]
     pub temperature: Option<f32>,
+    #[serde(default)]
     pub top_p: Option<f32>,
+    #[serde(default)]
     pub text: Option<TextConfig>,
     #[serde(default)]
     pub stream: bool,
     /// Refused: the gateway stores no responses.
+    #[serde(default)]
     pub previous_response_id: Option<String>,
     /// Refused: the gateway stores no conversations.
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub conversation: Option<Value>,
     /// Refused when true: no background runs.
+    #[serde(default)]
     pub background: Option<bool>,
     /// Echoed in the response.
+    #[serde(default)]
     #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub metadata: Option<Value>,
 }
@@ -141,6 +152,7 @@ pub enum ContentItem {
     },
     /// Only `data:` URLs: the gateway fetches nothing.
     InputImage {
+        #[serde(default)]
         image_url: Option<String>,
     },
 }
@@ -167,6 +179,7 @@ pub struct FunctionCallOutputItem {
 pub struct FunctionTool {
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default)]
     pub name: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -192,6 +205,7 @@ pub enum ResponsesToolChoice {
 #[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TextConfig {
+    #[serde(default)]
     pub format: Option<TextFormat>,
 }
 

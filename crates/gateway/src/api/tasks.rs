@@ -37,8 +37,11 @@ pub struct ClassifyRequest {
 #[serde(deny_unknown_fields)]
 pub struct GenerateRequest {
     pub prompt: String,
+    #[serde(default)]
     pub system: Option<String>,
+    #[serde(default)]
     pub max_tokens: Option<u32>,
+    #[serde(default)]
     pub temperature: Option<f32>,
 }
 
@@ -46,6 +49,7 @@ pub struct GenerateRequest {
 #[serde(deny_unknown_fields)]
 pub struct AnalyzeRequest {
     pub text: String,
+    #[serde(default)]
     pub instructions: Option<String>,
 }
 

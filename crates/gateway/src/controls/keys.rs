@@ -227,6 +227,7 @@ pub struct KeyRecord {
     pub limits: KeyLimits,
     #[serde(default)]
     pub budget: Budget,
+    #[serde(default)]
     pub expires_at_ms: Option<u64>,
     #[serde(default)]
     pub disabled: bool,
@@ -235,8 +236,10 @@ pub struct KeyRecord {
     pub admin: bool,
     pub created_at_ms: u64,
     /// The SigV4 secret sealed under the deployment's seal key; absent: no SigV4.
+    #[serde(default)]
     pub sigv4_sealed: Option<String>,
     /// The key that replaced this one on rotation.
+    #[serde(default)]
     pub rotated_to: Option<String>,
     /// Hosts this key's jobs may send callbacks to (exact names or `*.suffix`); empty: the
     /// tenant's list applies, and with none there, callbacks are refused.

@@ -39,9 +39,12 @@ pub struct EnrichmentConfig {
 pub struct PromptTemplate {
     /// The user message; `{{content}}` is the document, `{{name}}` a variable of the task.
     pub prompt: String,
+    #[serde(default)]
     pub system: Option<String>,
     /// Overrides the configuration's `model` for this template.
+    #[serde(default)]
     pub model: Option<String>,
+    #[serde(default)]
     pub max_tokens: Option<u32>,
 }
 

@@ -46,6 +46,7 @@ pub struct AsyncInvokeSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StartAsyncInvoke {
+    #[serde(default)]
     pub client_request_token: Option<String>,
     pub model_id: String,
     pub model_input: Value,

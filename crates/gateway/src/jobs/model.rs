@@ -94,14 +94,18 @@ impl JobRequest {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJob {
+    #[serde(default)]
     pub converse: Option<ConverseRequest>,
+    #[serde(default)]
     pub chat: Option<Value>,
     /// Where the result is POSTed when the job completes (signed; see the webhook module).
+    #[serde(default)]
     pub callback_url: Option<String>,
     /// Free-form labels returned with the job and in its notification.
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
     /// `high` or `normal` (default): carried as a message attribute for consumers that care.
+    #[serde(default)]
     pub priority: Option<String>,
 }
 

@@ -39,6 +39,7 @@ pub struct ProducerPolicy {
     /// The tenant its jobs belong to, are limited and billed as, and readable by.
     pub tenant: String,
     /// A gateway key of that tenant whose limits, budget and allow-list apply too.
+    #[serde(default)]
     pub key_id: Option<String>,
     /// The models it may ask for (names, aliases or groups); empty: every configured model.
     #[serde(default)]
@@ -93,7 +94,9 @@ impl Producers {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProducerRequest {
+    #[serde(default)]
     pub converse: Option<ConverseRequest>,
+    #[serde(default)]
     pub chat: Option<Value>,
 }
 
@@ -104,15 +107,20 @@ pub struct ProducerMessage {
     pub schema: String,
     pub producer: String,
     /// Same producer and id twice: one job. Default: the SQS message id or EventBridge event id.
+    #[serde(default)]
     pub idempotency_id: Option<String>,
     /// Optional; when given it must be the producer's tenant.
+    #[serde(default)]
     pub tenant: Option<String>,
     /// Fills the request's model when it names none; must match it when it does.
+    #[serde(default)]
     pub model: Option<String>,
     pub request: ProducerRequest,
     #[serde(default)]
     pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
     pub callback_url: Option<String>,
+    #[serde(default)]
     pub priority: Option<String>,
 }
 

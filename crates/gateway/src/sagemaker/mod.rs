@@ -27,12 +27,15 @@ pub struct SageMakerModel {
     /// The endpoint name (`InvokeEndpoint`'s `EndpointName`).
     pub endpoint: String,
     /// The inference component to address on a multi-component endpoint.
+    #[serde(default)]
     pub inference_component: Option<String>,
     pub dialect: PayloadDialect,
     /// USD per instance-hour, for endpoints billed by the hour: with `tokens_per_hour` (the
     /// throughput the endpoint is sized for) it becomes a per-token price, so every call
     /// carries its share of the hour. A model's `price_per_1k_tokens` takes precedence.
+    #[serde(default)]
     pub price_per_hour: Option<f64>,
+    #[serde(default)]
     pub tokens_per_hour: Option<u64>,
 }
 

@@ -15,16 +15,21 @@ use serde::Deserialize;
 pub struct PriceEntry {
     /// The base model id (`anthropic.claude-3-5-haiku-20241022-v1:0`), without profile prefix.
     pub model: String,
+    #[serde(default)]
     pub region: Option<String>,
     /// An inference profile's geography (`us`, `eu`, `apac`, `global`, …).
+    #[serde(default)]
     pub profile: Option<String>,
     pub input_per_1k: f64,
     pub output_per_1k: f64,
     /// Unset: billed as input tokens.
+    #[serde(default)]
     pub cache_read_per_1k: Option<f64>,
     /// 5-minute cache writes. Unset: billed as input tokens.
+    #[serde(default)]
     pub cache_write_per_1k: Option<f64>,
     /// 1-hour cache writes. Unset: billed as 5-minute writes.
+    #[serde(default)]
     pub cache_write_1h_per_1k: Option<f64>,
 }
 

@@ -44,6 +44,7 @@ pub struct HmacScheme {
 #[serde(deny_unknown_fields)]
 struct HmacConfig {
     header: String,
+    #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
     secrets: Vec<String>,
@@ -52,7 +53,9 @@ struct HmacConfig {
     algorithm: HmacAlgorithm,
     #[serde(default)]
     encoding: TagEncoding,
+    #[serde(default)]
     prefix: Option<String>,
+    #[serde(default)]
     id_header: Option<String>,
 }
 

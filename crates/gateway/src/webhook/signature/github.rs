@@ -21,6 +21,7 @@ pub struct GithubScheme {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct GithubConfig {
+    #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
     secrets: Vec<String>,

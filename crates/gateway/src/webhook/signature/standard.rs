@@ -35,6 +35,7 @@ pub struct StandardScheme {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StandardConfig {
+    #[serde(default)]
     secret: Option<String>,
     #[serde(default)]
     secrets: Vec<String>,
