@@ -708,14 +708,6 @@ impl GatewayConfig {
                         || self.group(target).is_some_and(in_group)
                 })
     }
-
-    /// The model a task route is mapped to.
-    pub fn route_model(&self, task: Task) -> Result<&ModelConfig, GatewayError> {
-        let name = self.routes.get(&task).ok_or_else(|| {
-            GatewayError::NotFound(format!("route '{}' is not configured", task.name()))
-        })?;
-        self.resolve_model(name)
-    }
 }
 
 /// `arn:<partition>:bedrock:<region>:<account>:inference-profile/<id>` (or `foundation-model/`)
@@ -782,8 +774,15 @@ mod tests {
     fn defaults_are_valid_and_route_every_task() {
         let config = GatewayConfig::from_env(env(&[])).unwrap();
         config.validate("default").unwrap();
-        assert_eq!(config.route_model(Task::Classify).unwrap().id, HAIKU);
-        assert_eq!(config.route_model(Task::Generate).unwrap().id, SONNET);
+        let routed = |task| {
+            config
+                .resolve_model(&config.routes[&task])
+                .unwrap()
+                .id
+                .clone()
+        };
+        assert_eq!(routed(Task::Classify), HAIKU);
+        assert_eq!(routed(Task::Generate), SONNET);
     }
 
     #[test]

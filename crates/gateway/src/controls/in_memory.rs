@@ -1,6 +1,5 @@
-//! An in-memory state table for the controls' ports: for unit tests here and for hosts that
-//! want the rules without DynamoDB. Conditions and adds are applied under one lock, so it is
-//! as atomic as the real table.
+//! An in-memory state table for the controls' ports, for this crate's unit tests. Conditions
+//! and adds are applied under one lock, so it is as atomic as the real table.
 
 use super::cache::CachedAnswer;
 use super::keys::{KeyRecord, TenantRecord};
@@ -55,10 +54,6 @@ impl InMemoryControlStore {
             .and_then(|c| c.get(attribute))
             .copied()
             .unwrap_or(0)
-    }
-
-    pub fn cached(&self, key: &str) -> Option<CachedAnswer> {
-        self.lock().cache.get(key).cloned()
     }
 }
 

@@ -24,7 +24,10 @@ pub mod config;
 pub mod controller;
 mod crypto;
 pub mod estimate;
-pub mod in_memory;
+// The controls' rules over an in-memory table, for this crate's unit tests only: deployed
+// functions and local runs keep their state in DynamoDB (moto locally).
+#[cfg(test)]
+mod in_memory;
 mod instance_cache;
 pub mod job_charge;
 pub mod keys;

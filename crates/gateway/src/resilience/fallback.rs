@@ -174,15 +174,6 @@ impl FallbackPlan {
         }
     }
 
-    /// A streaming target failed: once a byte went to the client, switching targets would
-    /// splice two answers together, so the plan stops.
-    pub fn stream_failed(&mut self, class: &ErrorClass, attempts: u32, first_byte_sent: bool) {
-        self.failed(class, attempts);
-        if first_byte_sent {
-            self.stopped = true;
-        }
-    }
-
     /// The current target served the response after `attempts` calls.
     pub fn served(&mut self, attempts: u32) -> FallbackReport {
         self.attempts = self.attempts.saturating_add(attempts);
@@ -203,14 +194,6 @@ impl FallbackPlan {
             attempts: self.attempts,
             fell_back: true,
             from_fallback_tier: true,
-            ..FallbackReport::default()
-        }
-    }
-
-    /// The report when nothing served the request.
-    pub fn failure_report(&self) -> FallbackReport {
-        FallbackReport {
-            attempts: self.attempts,
             ..FallbackReport::default()
         }
     }
@@ -257,7 +240,7 @@ mod tests {
         plan.failed(&ErrorClass::Unavailable, 2);
         assert_eq!(plan.next_step(), Step::Cache);
         assert_eq!(plan.next_step(), Step::Done);
-        assert_eq!(plan.failure_report().attempts, 5);
+        assert_eq!(plan.attempts(), 5);
     }
 
     #[test]
@@ -308,10 +291,6 @@ mod tests {
     fn streams_fall_over_only_before_the_first_byte() {
         assert!(stream_may_fall_over(&ErrorClass::ServerError, false));
         assert!(!stream_may_fall_over(&ErrorClass::ServerError, true));
-        let mut plan = chain(false).plan();
-        plan.next_step();
-        plan.stream_failed(&ErrorClass::ServerError, 1, true);
-        assert_eq!(plan.next_step(), Step::Done);
     }
 
     #[test]
