@@ -8,6 +8,7 @@
 mod client;
 mod convert;
 pub(crate) mod error;
-mod stream;
+pub(crate) mod stream;
 
+pub(crate) use client::connect_timeout_only;
 pub use client::{BedrockModelClient, CONNECT_TIMEOUT};
