@@ -7,6 +7,7 @@ use aws_sdk_bedrockruntime::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::event_stream::EventReceiver;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_sdk_bedrockruntime::types::{ConverseStreamOutput, ResponseStream};
+use aws_sdk_sagemakerruntime::primitives::event_stream::EventReceiver as SageMakerReceiver;
 use aws_smithy_types::event_stream::RawMessage;
 use futures_core::Stream;
 use gateway::GatewayError;
@@ -15,22 +16,23 @@ use gateway::ports::{ConverseEventStream, InvokeChunkStream};
 use std::error::Error;
 use std::pin::Pin;
 
+/// What an SDK event receiver's `recv` gives: the next event, `None` at the end, or a failure.
+type Received<T, E> = Result<Option<T>, SdkError<E, RawMessage>>;
+
 /// What [`items`] needs of an event receiver. Each SDK crate generates its own `EventReceiver`
 /// type, the same but for its name, so Bedrock's and SageMaker's both implement this.
 pub(crate) trait EventSource<T, E>: Send + 'static {
-    fn next(&mut self) -> impl Future<Output = Result<Option<T>, SdkError<E, RawMessage>>> + Send;
+    fn next(&mut self) -> impl Future<Output = Received<T, E>> + Send;
 }
 
 impl<T: Send + 'static, E: Send + 'static> EventSource<T, E> for EventReceiver<T, E> {
-    fn next(&mut self) -> impl Future<Output = Result<Option<T>, SdkError<E, RawMessage>>> + Send {
+    fn next(&mut self) -> impl Future<Output = Received<T, E>> + Send {
         self.recv()
     }
 }
 
-impl<T: Send + 'static, E: Send + 'static> EventSource<T, E>
-    for aws_sdk_sagemakerruntime::primitives::event_stream::EventReceiver<T, E>
-{
-    fn next(&mut self) -> impl Future<Output = Result<Option<T>, SdkError<E, RawMessage>>> + Send {
+impl<T: Send + 'static, E: Send + 'static> EventSource<T, E> for SageMakerReceiver<T, E> {
+    fn next(&mut self) -> impl Future<Output = Received<T, E>> + Send {
         self.recv()
     }
 }
