@@ -3,11 +3,10 @@
 //! mapping. Generation never goes through Bedrock's RetrieveAndGenerate: the gateway answers
 //! with its own call path so routing, fallbacks and cost apply.
 
-use crate::bedrock::CONNECT_TIMEOUT;
-use crate::bedrock::error::{ModeledException, Phase, from_sdk};
+use crate::bedrock::connect_timeout_only;
+use crate::bedrock::error::{modeled_exceptions, sent};
 use aws_sdk_bedrockagentruntime::Client;
 use aws_sdk_bedrockagentruntime::config::retry::RetryConfig;
-use aws_sdk_bedrockagentruntime::config::timeout::TimeoutConfig;
 use aws_sdk_bedrockagentruntime::operation::retrieve::RetrieveError;
 use aws_sdk_bedrockagentruntime::types::{
     KnowledgeBaseQuery, KnowledgeBaseRetrievalConfiguration, KnowledgeBaseRetrievalResult,
@@ -24,14 +23,9 @@ pub struct BedrockKnowledgeBases {
 impl BedrockKnowledgeBases {
     /// Makes no network call.
     pub fn from_sdk_config(sdk: &aws_config::SdkConfig) -> Self {
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .disable_operation_timeout()
-            .disable_operation_attempt_timeout()
-            .build();
         let conf = aws_sdk_bedrockagentruntime::config::Builder::from(sdk)
             .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts)
+            .timeout_config(connect_timeout_only())
             .build();
         Self {
             client: Client::from_conf(conf),
@@ -76,11 +70,8 @@ impl KnowledgeBaseClient for BedrockKnowledgeBases {
                     .build(),
             )
             .send();
-        // Boxed: the SDK's send futures are several KB (see the Bedrock client).
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
-        Ok(output
+        Ok(sent(send)
+            .await?
             .retrieval_results()
             .iter()
             .filter_map(chunk)
@@ -88,24 +79,13 @@ impl KnowledgeBaseClient for BedrockKnowledgeBases {
     }
 }
 
-impl ModeledException for RetrieveError {
-    fn exception(&self) -> Option<(&'static str, Option<&str>)> {
-        match self {
-            Self::AccessDeniedException(e) => Some(("AccessDeniedException", e.message())),
-            Self::ResourceNotFoundException(e) => Some(("ResourceNotFoundException", e.message())),
-            Self::ThrottlingException(e) => Some(("ThrottlingException", e.message())),
-            Self::ServiceQuotaExceededException(e) => {
-                Some(("ServiceQuotaExceededException", e.message()))
-            }
-            Self::ValidationException(e) => Some(("ValidationException", e.message())),
-            Self::InternalServerException(e) => Some(("InternalServerException", e.message())),
-            // The vector store or the embedding model behind the knowledge base failed.
-            Self::DependencyFailedException(e) => {
-                Some(("ServiceUnavailableException", e.message()))
-            }
-            Self::BadGatewayException(e) => Some(("ServiceUnavailableException", e.message())),
-            Self::ConflictException(e) => Some(("ValidationException", e.message())),
-            _ => None,
-        }
-    }
+modeled_exceptions! {
+    RetrieveError => [
+        AccessDeniedException, ResourceNotFoundException, ThrottlingException,
+        ServiceQuotaExceededException, ValidationException, InternalServerException,
+        // The vector store or the embedding model behind the knowledge base failed.
+        DependencyFailedException as "ServiceUnavailableException",
+        BadGatewayException as "ServiceUnavailableException",
+        ConflictException as "ValidationException",
+    ];
 }

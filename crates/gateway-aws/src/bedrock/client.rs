@@ -4,7 +4,7 @@
 
 use crate::bedrock::convert::request::ConverseParts;
 use crate::bedrock::convert::response::converse_response;
-use crate::bedrock::error::{Phase, from_sdk};
+use crate::bedrock::error::sent;
 use crate::bedrock::stream::{converse_events, invoke_chunks};
 use aws_sdk_bedrockruntime::Client;
 use aws_sdk_bedrockruntime::config::retry::RetryConfig;
@@ -85,16 +85,20 @@ impl BedrockModelClient {
     }
 }
 
-fn build_client(config: &aws_config::SdkConfig, region: Option<Region>) -> Client {
-    let timeouts = TimeoutConfig::builder()
+/// The timeouts of every model-facing client (Bedrock, SageMaker, Knowledge Bases): the caller
+/// enforces each attempt's deadline, so only a connect timeout and no SDK-level overall one.
+pub(crate) fn connect_timeout_only() -> TimeoutConfig {
+    TimeoutConfig::builder()
         .connect_timeout(CONNECT_TIMEOUT)
-        // The caller enforces each attempt's deadline, so no SDK-level overall timeout.
         .disable_operation_timeout()
         .disable_operation_attempt_timeout()
-        .build();
+        .build()
+}
+
+fn build_client(config: &aws_config::SdkConfig, region: Option<Region>) -> Client {
     let mut builder = aws_sdk_bedrockruntime::config::Builder::from(config)
         .retry_config(RetryConfig::disabled())
-        .timeout_config(timeouts)
+        .timeout_config(connect_timeout_only())
         // A model may think for many seconds between stream events; the stall guard would cut it.
         .stalled_stream_protection(StalledStreamProtectionConfig::disabled());
     if region.is_some() {
@@ -112,15 +116,8 @@ impl ModelClient for BedrockModelClient {
     ) -> Result<ConverseResponse, GatewayError> {
         let client = self.client_for(target)?;
         let parts = ConverseParts::from_request(request)?;
-        let send = parts
-            .fill_converse(client.converse().model_id(&target.model_id))
-            .send();
-        // Boxed: the SDK's send future is several KB, and held inline it would make every
-        // future above it that large, copied whole each time the router boxes one.
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
-        converse_response(output)
+        let builder = parts.fill_converse(client.converse().model_id(&target.model_id));
+        converse_response(sent(builder.send()).await?)
     }
 
     #[tracing::instrument(skip_all, fields(model = %target.model_id, region = ?target.region))]
@@ -131,14 +128,9 @@ impl ModelClient for BedrockModelClient {
     ) -> Result<ConverseEventStream, GatewayError> {
         let client = self.client_for(target)?;
         let parts = ConverseParts::from_request(request)?;
-        let send = parts
-            .fill_converse_stream(client.converse_stream().model_id(&target.model_id))
-            .send();
-        // Boxed for the reason given in `converse`.
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
-        Ok(converse_events(output.stream))
+        let builder =
+            parts.fill_converse_stream(client.converse_stream().model_id(&target.model_id));
+        Ok(converse_events(sent(builder.send()).await?.stream))
     }
 
     #[tracing::instrument(skip_all, fields(model = %target.model_id, region = ?target.region))]
@@ -155,10 +147,7 @@ impl ModelClient for BedrockModelClient {
             .set_content_type(request.content_type.clone())
             .set_accept(request.accept.clone())
             .send();
-        // Boxed for the reason given in `converse`.
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
+        let output = sent(send).await?;
         Ok(InvokeResponse {
             body: output.body.into_inner(),
             content_type: output.content_type,
@@ -179,11 +168,7 @@ impl ModelClient for BedrockModelClient {
             .set_content_type(request.content_type.clone())
             .set_accept(request.accept.clone())
             .send();
-        // Boxed for the reason given in `converse`.
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
-        Ok(invoke_chunks(output.body))
+        Ok(invoke_chunks(sent(send).await?.body))
     }
 
     #[tracing::instrument(skip_all, fields(model = %target.model_id, region = ?target.region))]
@@ -217,9 +202,7 @@ impl ModelClient for BedrockModelClient {
             .model_id(&target.model_id)
             .input(input)
             .send();
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
+        let output = sent(send).await?;
         Ok(CountTokensResponse {
             input_tokens: u32::try_from(output.input_tokens).unwrap_or(0),
         })

@@ -13,6 +13,7 @@ use aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError;
 use aws_sdk_bedrockruntime::operation::invoke_model_with_response_stream::InvokeModelWithResponseStreamError;
 use aws_sdk_bedrockruntime::types::error::{ConverseStreamOutputError, ResponseStreamError};
 use aws_smithy_types::event_stream::RawMessage;
+use futures_util::TryFutureExt;
 use gateway::{GatewayError, UpstreamKind};
 use std::error::Error;
 use std::time::Duration;
@@ -78,18 +79,26 @@ pub(crate) trait ModeledException {
     fn exception(&self) -> Option<(&'static str, Option<&str>)>;
 }
 
+/// `Variant` is named as it is spelled; `Variant as "Name"` names another service's exception
+/// as the Bedrock exception of the same meaning (SageMaker, Knowledge Bases).
 macro_rules! modeled_exceptions {
-    ($($error:ty => [$($variant:ident),+ $(,)?];)+) => {$(
-        impl ModeledException for $error {
+    (@name $variant:ident) => { stringify!($variant) };
+    (@name $variant:ident $name:literal) => { $name };
+    ($($error:ty => [$($variant:ident $(as $name:literal)?),+ $(,)?];)+) => {$(
+        impl $crate::bedrock::error::ModeledException for $error {
             fn exception(&self) -> Option<(&'static str, Option<&str>)> {
                 match self {
-                    $(Self::$variant(e) => Some((stringify!($variant), e.message())),)+
+                    $(Self::$variant(e) => Some((
+                        $crate::bedrock::error::modeled_exceptions!(@name $variant $($name)?),
+                        e.message(),
+                    )),)+
                     _ => None,
                 }
             }
         }
     )+};
 }
+pub(crate) use modeled_exceptions;
 
 modeled_exceptions! {
     ConverseError => [
@@ -236,6 +245,18 @@ where
             DisplayErrorContext(&err)
         )),
     }
+}
+
+/// An SDK call's `send()` future, boxed, its failure mapped by [`from_sdk`]. Boxed: the SDK's
+/// send futures are several KB, and held inline one would make every future above it that
+/// large, copied whole each time the router boxes one.
+pub(crate) fn sent<T, E>(
+    send: impl Future<Output = Result<T, SdkError<E, HttpResponse>>>,
+) -> impl Future<Output = Result<T, GatewayError>>
+where
+    E: ModeledException + ProvideErrorMetadata + Error + Send + Sync + 'static,
+{
+    Box::pin(send).map_err(|err| from_sdk(err, Phase::Call))
 }
 
 /// The request never left: a builder refused it (the caller's fault) or the client is misconfigured.

@@ -9,6 +9,7 @@
 use super::aws_error;
 use super::dynamo_store::{DynamoJobStore, from_item};
 use super::invocations_index::{INVOCATIONS_INDEX, INVOCATIONS_INDEX_KEY};
+use crate::dynamo_attr::{Item, n, s};
 use aws_sdk_dynamodb::types::AttributeValue;
 use gateway::GatewayError;
 use gateway::jobs::async_invoke_list::{Cursor, InvocationIndex, InvocationPage, ListFilter};
@@ -17,19 +18,10 @@ use std::collections::HashMap;
 /// Queries per page at most: a page filtered down to little ends early, with a token.
 const MAX_QUERIES_PER_PAGE: usize = 8;
 
-type Item = HashMap<String, AttributeValue>;
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
-}
-
 fn start_key(tenant: &str, cursor: &Cursor) -> Item {
     HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(cursor.j.clone())),
-        (
-            INVOCATIONS_INDEX_KEY.to_owned(),
-            AttributeValue::S(tenant.to_owned()),
-        ),
+        ("pk".to_owned(), s(&cursor.j)),
+        (INVOCATIONS_INDEX_KEY.to_owned(), s(tenant)),
         ("created_at_ms".to_owned(), n(cursor.t)),
     ])
 }
@@ -84,7 +76,7 @@ impl InvocationIndex for DynamoJobStore {
                 .key_condition_expression("#tenant = :tenant AND #created BETWEEN :lo AND :hi")
                 .expression_attribute_names("#tenant", INVOCATIONS_INDEX_KEY)
                 .expression_attribute_names("#created", "created_at_ms")
-                .expression_attribute_values(":tenant", AttributeValue::S(tenant.to_owned()))
+                .expression_attribute_values(":tenant", s(tenant))
                 .expression_attribute_values(":lo", n(lo))
                 .expression_attribute_values(":hi", n(hi))
                 .scan_index_forward(!filter.descending)
@@ -106,10 +98,7 @@ impl InvocationIndex for DynamoJobStore {
                 let names: Vec<String> = (0..states.len()).map(|i| format!(":s{i}")).collect();
                 query = query.filter_expression(format!("#status IN ({})", names.join(", ")));
                 for (name, state) in names.iter().zip(states) {
-                    query = query.expression_attribute_values(
-                        name,
-                        AttributeValue::S(state.as_str().into()),
-                    );
+                    query = query.expression_attribute_values(name, s(state.as_str()));
                 }
             }
             let output = query

@@ -3,6 +3,7 @@
 
 use super::aws_error;
 use super::result_codec::{self, StoredResult};
+use crate::dynamo_attr::{Item, n, s};
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
@@ -15,22 +16,11 @@ use gateway::jobs::{
     CallbackAttempt, CallbackState, Claim, Created, FinishClaims, JobError, JobOutcome, JobRecord,
     JobStatus, JobStore, NotificationState,
 };
-use std::collections::HashMap;
-
-type Item = HashMap<String, AttributeValue>;
 
 #[derive(Debug, Clone)]
 pub struct DynamoJobStore {
     pub(super) client: aws_sdk_dynamodb::Client,
     pub(super) table: String,
-}
-
-fn s(value: &str) -> AttributeValue {
-    AttributeValue::S(value.to_owned())
-}
-
-fn n(value: u64) -> AttributeValue {
-    AttributeValue::N(value.to_string())
 }
 
 fn status(value: JobStatus) -> AttributeValue {
@@ -454,7 +444,7 @@ impl JobStore for DynamoJobStore {
         for job_id in job_ids {
             let update = Update::builder()
                 .table_name(&self.table)
-                .key("pk", s(job_id))
+                .key("pk", s(*job_id))
                 .update_expression(
                     "SET notification = :sent, updated_at_ms = :now REMOVE notify_lease_until_ms",
                 )

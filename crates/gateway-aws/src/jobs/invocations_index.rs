@@ -2,22 +2,16 @@
 //! and key, and the attribute that puts a record in it. The job store writes the attribute;
 //! ListAsyncInvokes (`async_invocations`) queries the index.
 
-use aws_sdk_dynamodb::types::AttributeValue;
+use crate::dynamo_attr::{Item, s};
 use gateway::jobs::{JobRecord, JobRequest};
-use std::collections::HashMap;
 
 /// The index's name and partition key (template.yaml declares both).
 pub const INVOCATIONS_INDEX: &str = "async-invocations";
 pub const INVOCATIONS_INDEX_KEY: &str = "ai_tenant";
 
-type Item = HashMap<String, AttributeValue>;
-
 /// An async invocation's record carries its index key; no other job does (a sparse index).
 pub(super) fn index_attributes(record: &JobRecord, item: &mut Item) {
     if matches!(record.request, JobRequest::AsyncInvoke(_)) {
-        item.insert(
-            INVOCATIONS_INDEX_KEY.to_owned(),
-            AttributeValue::S(record.tenant.clone()),
-        );
+        item.insert(INVOCATIONS_INDEX_KEY.to_owned(), s(&record.tenant));
     }
 }

@@ -2,7 +2,6 @@
 //! conditional read-modify-write.
 
 use super::{DynamoStateStore, Item, StoreError, body, expired, now_secs, number};
-use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use gateway::resilience::{HealthDelta, HealthStore, ModelHealth};
 use std::collections::HashMap;
@@ -32,21 +31,6 @@ fn parse(item: Item, now_secs: u64) -> Result<Option<(ModelHealth, u64)>, StoreE
     item.remove("version");
     let health = serde_dynamo::from_item(item).map_err(corrupt)?;
     Ok(Some((health, version)))
-}
-
-impl DynamoStateStore {
-    async fn read_health(&self, key: &str) -> Result<Option<Item>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(Self::key(format!("{PREFIX}{key}"))))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
-        Ok(output.item)
-    }
 }
 
 impl HealthStore for DynamoStateStore {
@@ -108,42 +92,24 @@ impl HealthStore for DynamoStateStore {
     ) -> Result<ModelHealth, StoreError> {
         for _ in 0..MERGE_TRIES {
             let now = now_secs();
-            let current = match self.read_health(key).await? {
+            let current = match self.get(format!("{PREFIX}{key}")).await? {
                 Some(item) => parse(item, now)?,
                 None => None,
             };
             let (mut health, version) = current.unwrap_or_default();
             health.apply(delta, alpha);
             let mut item: Item = serde_dynamo::to_item(&health).map_err(corrupt)?;
-            item.extend(Self::key(format!("{PREFIX}{key}")));
             item.insert(
                 "version".to_owned(),
                 AttributeValue::N((version + 1).to_string()),
             );
-            item.insert("expires_at".to_owned(), self.expires_at(now));
-            let request = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item));
-            let request = if version == 0 {
-                request
-                    .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                    .expression_attribute_values(":now", AttributeValue::N(now.to_string()))
-            } else {
-                request
-                    .condition_expression("#version = :expected")
-                    .expression_attribute_names("#version", "version")
-                    .expression_attribute_values(
-                        ":expected",
-                        AttributeValue::N(version.to_string()),
-                    )
-            };
-            match request.send().await {
-                Ok(_) => return Ok(health),
-                Err(SdkError::ServiceError(e))
-                    if e.err().is_conditional_check_failed_exception() => {}
-                Err(e) => return Err(StoreError::aws("dynamodb:PutItem", e)),
+            // Version 0: no item yet (or only an expired one).
+            let expected = (version != 0).then_some(version);
+            if self
+                .put_if_version(format!("{PREFIX}{key}"), item, expected, now)
+                .await?
+            {
+                return Ok(health);
             }
         }
         Err(StoreError::Aws {

@@ -18,6 +18,7 @@ mod wiring;
 pub use clock::TokioClock;
 pub use wiring::{gateway_parts, local_parts};
 
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::types::AttributeValue;
 use std::collections::HashMap;
 use std::time::Duration;
@@ -121,6 +122,55 @@ impl DynamoStateStore {
 
     fn expires_at(&self, now_secs: u64) -> AttributeValue {
         AttributeValue::N(now_secs.saturating_add(self.ttl.as_secs()).to_string())
+    }
+
+    /// The item under `pk`, read strongly consistent (expired or not).
+    async fn get(&self, pk: String) -> Result<Option<Item>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(Self::key(pk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::aws("dynamodb:GetItem", e))?;
+        Ok(output.item)
+    }
+
+    /// Writes `item` under `pk`, living `ttl` from `now`, if the stored item is at
+    /// `expected_version`, or with `None` if there is none (or only one whose TTL passed: it
+    /// reads as absent). `Ok(false)`: another writer got there first.
+    async fn put_if_version(
+        &self,
+        pk: String,
+        mut item: Item,
+        expected_version: Option<u64>,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        item.extend(Self::key(pk));
+        item.insert("expires_at".to_owned(), self.expires_at(now));
+        let request = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let request = match expected_version {
+            Some(version) => request
+                .condition_expression("#version = :expected")
+                .expression_attribute_names("#version", "version")
+                .expression_attribute_values(":expected", AttributeValue::N(version.to_string())),
+            None => request
+                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
+                .expression_attribute_values(":now", AttributeValue::N(now.to_string())),
+        };
+        match request.send().await {
+            Ok(_) => Ok(true),
+            Err(SdkError::ServiceError(e)) if e.err().is_conditional_check_failed_exception() => {
+                Ok(false)
+            }
+            Err(e) => Err(StoreError::aws("dynamodb:PutItem", e)),
+        }
     }
 }
 

@@ -1,12 +1,12 @@
 //! `SageMakerModelClient`: the SageMaker-served models of the configuration, by model id, and
 //! one SDK client (home region; SDK retries off, connect timeout only, no stall guard).
 
-use crate::bedrock::CONNECT_TIMEOUT;
-use crate::bedrock::error::{Phase, from_sdk};
+use crate::bedrock::connect_timeout_only;
+use crate::bedrock::error::{Phase, from_sdk, sent};
+use crate::bedrock::stream::items;
 use aws_sdk_sagemakerruntime::Client;
 use aws_sdk_sagemakerruntime::config::StalledStreamProtectionConfig;
 use aws_sdk_sagemakerruntime::config::retry::RetryConfig;
-use aws_sdk_sagemakerruntime::config::timeout::TimeoutConfig;
 use aws_sdk_sagemakerruntime::primitives::Blob;
 use aws_sdk_sagemakerruntime::types::ResponseStream;
 use gateway::GatewayError;
@@ -20,6 +20,22 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 const JSON: &str = "application/json";
+
+/// InvokeEndpoint and InvokeEndpointWithResponseStream take the same input, but the SDK's
+/// builders share no trait: one body fills either and sends it.
+macro_rules! send_to_endpoint {
+    ($builder:expr, $model:expr, $content_type:expr, $accept:expr, $body:expr) => {
+        sent(
+            $builder
+                .endpoint_name(&$model.endpoint)
+                .set_inference_component_name($model.inference_component.clone())
+                .content_type($content_type)
+                .set_accept($accept)
+                .body(Blob::new($body))
+                .send(),
+        )
+    };
+}
 
 #[derive(Debug, Clone)]
 pub struct SageMakerModelClient {
@@ -39,14 +55,9 @@ impl SageMakerModelClient {
         if models.is_empty() {
             return None;
         }
-        let timeouts = TimeoutConfig::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .disable_operation_timeout()
-            .disable_operation_attempt_timeout()
-            .build();
         let conf = aws_sdk_sagemakerruntime::config::Builder::from(sdk)
             .retry_config(RetryConfig::disabled())
-            .timeout_config(timeouts)
+            .timeout_config(connect_timeout_only())
             .stalled_stream_protection(StalledStreamProtectionConfig::disabled())
             .build();
         Some(Self {
@@ -68,19 +79,9 @@ impl SageMakerModelClient {
     ) -> Result<ConverseResponse, GatewayError> {
         let body = dialect::request_body(model.dialect, request, false)?;
         let started = Instant::now();
-        let send = self
-            .client
-            .invoke_endpoint()
-            .endpoint_name(&model.endpoint)
-            .set_inference_component_name(model.inference_component.clone())
-            .content_type(JSON)
-            .accept(JSON)
-            .body(Blob::new(body.clone()))
-            .send();
-        // Boxed: the SDK's send futures are several KB (see the Bedrock client).
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
+        let accept = Some(JSON.to_owned());
+        let operation = self.client.invoke_endpoint();
+        let output = send_to_endpoint!(operation, model, JSON, accept, body.clone()).await?;
         let answer = output.body.map(Blob::into_inner).unwrap_or_default();
         let latency = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         dialect::response(model.dialect, &answer, &body, latency)
@@ -94,18 +95,9 @@ impl SageMakerModelClient {
     ) -> Result<ConverseEventStream, GatewayError> {
         let body = dialect::request_body(model.dialect, request, true)?;
         let started = Instant::now();
-        let send = self
-            .client
-            .invoke_endpoint_with_response_stream()
-            .endpoint_name(&model.endpoint)
-            .set_inference_component_name(model.inference_component.clone())
-            .content_type(JSON)
-            .accept(JSON)
-            .body(Blob::new(body.clone()))
-            .send();
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
+        let accept = Some(JSON.to_owned());
+        let operation = self.client.invoke_endpoint_with_response_stream();
+        let output = send_to_endpoint!(operation, model, JSON, accept, body.clone()).await?;
         let mut receiver = output.body;
         let mut decoder = StreamDecoder::new(model.dialect, &body);
         Ok(Box::pin(async_stream::stream! {
@@ -142,18 +134,10 @@ impl SageMakerModelClient {
         model: &SageMakerModel,
         request: &InvokeRequest,
     ) -> Result<InvokeResponse, GatewayError> {
-        let send = self
-            .client
-            .invoke_endpoint()
-            .endpoint_name(&model.endpoint)
-            .set_inference_component_name(model.inference_component.clone())
-            .content_type(request.content_type.as_deref().unwrap_or(JSON))
-            .set_accept(request.accept.clone())
-            .body(Blob::new(request.body.clone()))
-            .send();
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
+        let content_type = request.content_type.as_deref().unwrap_or(JSON);
+        let (accept, body) = (request.accept.clone(), request.body.clone());
+        let operation = self.client.invoke_endpoint();
+        let output = send_to_endpoint!(operation, model, content_type, accept, body).await?;
         Ok(InvokeResponse {
             content_type: output.content_type.unwrap_or_else(|| JSON.to_owned()),
             body: output.body.map(Blob::into_inner).unwrap_or_default(),
@@ -167,35 +151,15 @@ impl SageMakerModelClient {
         model: &SageMakerModel,
         request: &InvokeRequest,
     ) -> Result<InvokeChunkStream, GatewayError> {
-        let send = self
-            .client
-            .invoke_endpoint_with_response_stream()
-            .endpoint_name(&model.endpoint)
-            .set_inference_component_name(model.inference_component.clone())
-            .content_type(request.content_type.as_deref().unwrap_or(JSON))
-            .set_accept(request.accept.clone())
-            .body(Blob::new(request.body.clone()))
-            .send();
-        let output = Box::pin(send)
-            .await
-            .map_err(|err| from_sdk(err, Phase::Call))?;
-        let mut receiver = output.body;
-        Ok(Box::pin(async_stream::stream! {
-            loop {
-                match receiver.recv().await {
-                    Ok(Some(ResponseStream::PayloadPart(part))) => {
-                        if let Some(bytes) = part.bytes {
-                            yield Ok(InvokeChunk { bytes: bytes.into_inner() });
-                        }
-                    }
-                    Ok(Some(_)) => {}
-                    Ok(None) => break,
-                    Err(err) => {
-                        yield Err(from_sdk(err, Phase::InStream));
-                        break;
-                    }
-                }
-            }
+        let content_type = request.content_type.as_deref().unwrap_or(JSON);
+        let (accept, body) = (request.accept.clone(), request.body.clone());
+        let operation = self.client.invoke_endpoint_with_response_stream();
+        let output = send_to_endpoint!(operation, model, content_type, accept, body).await?;
+        Ok(items(output.body, |event| match event {
+            ResponseStream::PayloadPart(part) => Some(InvokeChunk {
+                bytes: part.bytes?.into_inner(),
+            }),
+            _ => None,
         }))
     }
 }
