@@ -30,6 +30,7 @@
 pub mod admin;
 mod anthropic;
 pub mod behavior;
+mod body;
 pub mod catalog;
 mod control;
 mod converse;
