@@ -9,10 +9,11 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use crate::body::{malformed, parse_json, schema_error};
 use crate::catalog::ResolvedModel;
 use crate::converse::{StreamShape, json_fragments, json_into, millis};
 use crate::error::ApiError;
-use crate::eventstream::{write_event, write_exception};
+use crate::eventstream::write_event;
 use crate::reply::{Content, GenRequest, Reply, ToolChoice, ToolDef, split_chunks};
 use crate::stream::Segments;
 
@@ -110,12 +111,6 @@ struct ToolChoiceJson {
     name: Option<String>,
 }
 
-fn malformed(detail: impl std::fmt::Display) -> ApiError {
-    ApiError::validation(format!(
-        "Malformed input request: {detail}, please reformat your input and try again."
-    ))
-}
-
 /// The text of a message (text blocks and tool-result text, one per line).
 fn text_of(content: &TextOrBlocks, out: &mut String, tool_result: &mut bool) {
     match content {
@@ -145,17 +140,7 @@ fn push_line(out: &mut String, text: &str) {
 
 /// Parses and validates an Anthropic Messages body.
 pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let req: AnthropicRequest = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let inner = err.inner().to_string();
-        let path = err.path().to_string();
-        if inner.starts_with("unknown field") {
-            let key = inner.split('`').nth(1).unwrap_or("?");
-            malformed(format!("#: extraneous key [{key}] is not permitted"))
-        } else {
-            malformed(format!("#/{}: {inner}", path.replace('.', "/")))
-        }
-    })?;
+    let req: AnthropicRequest = parse_json(body, schema_error)?;
 
     let version = req
         .anthropic_version
@@ -425,29 +410,19 @@ pub fn stream_segments(
         &mut scratch,
         &json!({"type": "content_block_start", "index": index, "content_block": start_block}),
     );
-    for (i, delta) in deltas.iter().enumerate() {
-        if let Some((kind, after)) = shape.failure
-            && i as u64 >= u64::from(after)
-        {
-            write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
-            return seg;
-        }
-        if i > 0 {
-            seg.pause(shape.chunk_delay);
-        }
+    let completed = shape.write_deltas(&mut seg, &deltas, |seg, _, delta| {
         let delta = if is_tool {
             json!({"type": "input_json_delta", "partial_json": delta})
         } else {
             json!({"type": "text_delta", "text": delta})
         };
         write_chunk(
-            &mut seg,
+            seg,
             &mut scratch,
             &json!({"type": "content_block_delta", "index": index, "delta": delta}),
         );
-    }
-    if let Some((kind, _)) = shape.failure {
-        write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+    });
+    if !completed {
         return seg;
     }
     write_chunk(

@@ -5,6 +5,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::body::{parse_json, rest_json_error};
 use crate::error::{ApiError, StreamErrorKind};
 use crate::eventstream::{write_event, write_exception};
 use crate::prompt_cache::CacheTtl;
@@ -105,14 +106,7 @@ struct NamedTool {
 
 /// Parses and validates a Converse / ConverseStream body into a generation request.
 pub fn parse(body: &[u8]) -> Result<GenRequest, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let req: ConverseRequest = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        ApiError::validation(format!(
-            "Malformed request body at `{}`: {}",
-            err.path(),
-            err.inner()
-        ))
-    })?;
+    let req: ConverseRequest = parse_json(body, rest_json_error)?;
 
     if req.messages.first().is_none_or(|m| m.role != "user") {
         return Err(ApiError::validation(
@@ -362,6 +356,37 @@ pub struct StreamShape {
     pub latency: Duration,
 }
 
+impl StreamShape {
+    /// Writes `deltas` through `write` (given each delta's index), `chunk_delay` apart, failing
+    /// with the planned exception after `after` deltas, or after the last one when `after` is
+    /// larger. One loop for every stream dialect, so a fault lands alike in each. False when the
+    /// stream ended in the exception (the caller writes no closing events).
+    pub(crate) fn write_deltas<T>(
+        &self,
+        seg: &mut Segments,
+        deltas: &[T],
+        mut write: impl FnMut(&mut Segments, usize, &T),
+    ) -> bool {
+        for (i, delta) in deltas.iter().enumerate() {
+            if let Some((kind, after)) = self.failure
+                && i as u64 >= u64::from(after)
+            {
+                write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+                return false;
+            }
+            if i > 0 {
+                seg.pause(self.chunk_delay);
+            }
+            write(seg, i, delta);
+        }
+        if let Some((kind, _)) = self.failure {
+            write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+            return false;
+        }
+        true
+    }
+}
+
 /// The number of content deltas a reply streams as (for delay accounting).
 pub fn delta_count(reply: &Reply, words_per_chunk: usize) -> usize {
     match &reply.content {
@@ -436,16 +461,7 @@ pub fn stream_segments(reply: &Reply, shape: StreamShape) -> Segments {
         }
     };
     let is_tool = matches!(reply.content, Content::ToolUse { .. });
-    for (i, delta) in deltas.iter().enumerate() {
-        if let Some((kind, after)) = shape.failure
-            && i as u64 >= u64::from(after)
-        {
-            write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
-            return seg;
-        }
-        if i > 0 {
-            seg.pause(shape.chunk_delay);
-        }
+    let completed = shape.write_deltas(&mut seg, &deltas, |seg, _, delta| {
         let payload = if is_tool {
             serde_json::json!({"contentBlockIndex": index, "delta": {"toolUse": {"input": delta}}})
         } else {
@@ -453,10 +469,8 @@ pub fn stream_segments(reply: &Reply, shape: StreamShape) -> Segments {
         };
         json_into(&mut scratch, &payload);
         write_event(seg.buf(), "contentBlockDelta", &scratch);
-    }
-    if let Some((kind, _)) = shape.failure {
-        // Asked to fail after at least as many chunks as there are: fail before the stop events.
-        write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
+    });
+    if !completed {
         return seg;
     }
     json_into(

@@ -14,6 +14,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::body::{parse_json, rest_json_error};
 use crate::catalog::ResolvedModel;
 use crate::error::ApiError;
 use crate::reply::count_input_tokens;
@@ -53,14 +54,7 @@ pub fn handle(model: &ResolvedModel, body: &[u8]) -> Response {
 
 /// The input tokens of the request inside a CountTokens body.
 pub fn count(model: &ResolvedModel, body: &[u8]) -> Result<u32, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let req: CountTokensRequest = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        ApiError::validation(format!(
-            "Malformed request body at `{}`: {}",
-            err.path(),
-            err.inner()
-        ))
-    })?;
+    let req: CountTokensRequest = parse_json(body, rest_json_error)?;
     match (req.input.converse, req.input.invoke_model) {
         (Some(request), None) => {
             let bytes = serde_json::to_vec(&request).unwrap_or_default();

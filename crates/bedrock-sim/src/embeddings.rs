@@ -10,6 +10,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::body::{malformed, parse_json, schema_error};
 use crate::catalog::ResolvedModel;
 use crate::error::ApiError;
 use crate::reply::{count_input_tokens, fnv1a, id_suffix, xorshift};
@@ -54,28 +55,6 @@ const COHERE_INPUT_TYPES: [&str; 4] = [
 ];
 const COHERE_TYPES: [&str; 5] = ["float", "int8", "uint8", "binary", "ubinary"];
 
-fn malformed(detail: impl std::fmt::Display) -> ApiError {
-    ApiError::validation(format!(
-        "Malformed input request: {detail}, please reformat your input and try again."
-    ))
-}
-
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        let inner = err.inner().to_string();
-        if inner.starts_with("unknown field") {
-            let key = inner.split('`').nth(1).unwrap_or("?");
-            malformed(format!("#: extraneous key [{key}] is not permitted"))
-        } else {
-            malformed(format!(
-                "#/{}: {inner}",
-                err.path().to_string().replace('.', "/")
-            ))
-        }
-    })
-}
-
 /// Embeds the InvokeModel body `body` for `model` (an embedding model).
 pub fn embed(model: &ResolvedModel, body: &[u8]) -> Result<Embedded, ApiError> {
     if model.provider() == "cohere" {
@@ -105,7 +84,7 @@ pub fn vector(model: &str, text: &str, dims: usize, normalize: bool) -> Vec<f32>
 }
 
 fn titan(model: &ResolvedModel, body: &[u8]) -> Result<Embedded, ApiError> {
-    let req: TitanRequest = parse_body(body)?;
+    let req: TitanRequest = parse_json(body, schema_error)?;
     let v1 = model.base == "amazon.titan-embed-text-v1";
     let text = req
         .input_text
@@ -159,7 +138,7 @@ fn titan(model: &ResolvedModel, body: &[u8]) -> Result<Embedded, ApiError> {
 
 fn cohere(model: &ResolvedModel, body: &[u8]) -> Result<Embedded, ApiError> {
     const DIMS: usize = 1024;
-    let req: CohereRequest = parse_body(body)?;
+    let req: CohereRequest = parse_json(body, schema_error)?;
     let texts = req
         .texts
         .ok_or_else(|| malformed("#: required key [texts] not found"))?;

@@ -206,17 +206,20 @@ impl StreamErrorKind {
         }
     }
 
+    /// Every kind, in declaration order.
+    pub const ALL: [StreamErrorKind; 6] = [
+        StreamErrorKind::ThrottlingException,
+        StreamErrorKind::ModelStreamErrorException,
+        StreamErrorKind::InternalServerException,
+        StreamErrorKind::ServiceUnavailableException,
+        StreamErrorKind::ValidationException,
+        StreamErrorKind::ModelTimeoutException,
+    ];
+
     /// Parses an `:exception-type` name (camelCase as on the wire, or the PascalCase shape name).
     pub fn from_name(name: &str) -> Option<StreamErrorKind> {
-        let all = [
-            StreamErrorKind::ThrottlingException,
-            StreamErrorKind::ModelStreamErrorException,
-            StreamErrorKind::InternalServerException,
-            StreamErrorKind::ServiceUnavailableException,
-            StreamErrorKind::ValidationException,
-            StreamErrorKind::ModelTimeoutException,
-        ];
-        all.into_iter()
+        Self::ALL
+            .into_iter()
             .find(|k| k.name().eq_ignore_ascii_case(name))
     }
 }
@@ -337,14 +340,7 @@ mod tests {
 
     #[test]
     fn stream_payloads_are_json() {
-        for kind in [
-            StreamErrorKind::ThrottlingException,
-            StreamErrorKind::ModelStreamErrorException,
-            StreamErrorKind::InternalServerException,
-            StreamErrorKind::ServiceUnavailableException,
-            StreamErrorKind::ValidationException,
-            StreamErrorKind::ModelTimeoutException,
-        ] {
+        for kind in StreamErrorKind::ALL {
             let v: serde_json::Value = serde_json::from_str(kind.payload()).unwrap();
             assert!(v["message"].is_string());
         }

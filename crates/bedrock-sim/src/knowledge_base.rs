@@ -146,13 +146,8 @@ fn valid_id(id: &str) -> bool {
 }
 
 fn parse<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        ApiError::validation(format!(
-            "1 validation error detected: {}: {}",
-            err.path(),
-            err.inner()
-        ))
+    crate::body::parse_json(body, |path, inner| {
+        ApiError::validation(format!("1 validation error detected: {path}: {inner}"))
     })
 }
 

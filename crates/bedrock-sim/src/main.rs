@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use bedrock_sim::{SimConfig, Simulator};
+use bedrock_sim::{SimConfig, Simulator, stop_signal};
 
 struct Args {
     host: IpAddr,
@@ -44,28 +44,6 @@ fn parse_args() -> anyhow::Result<Args> {
 #[allow(clippy::print_stdout)]
 fn announce(url: &str) {
     println!("bedrock-sim listening on {url}");
-}
-
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = ctrl_c => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = ctrl_c.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let _ = ctrl_c.await;
-    }
 }
 
 fn main() -> anyhow::Result<()> {

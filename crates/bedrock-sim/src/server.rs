@@ -153,11 +153,6 @@ impl SimHandle {
         self.state.control.call_counts()
     }
 
-    /// Accepts one more base model id (and its inference profiles).
-    pub fn add_model(&self, base_id: &str) {
-        self.state.catalog.add(base_id);
-    }
-
     /// Stops accepting, ends hanging requests and waits for the server to finish.
     pub async fn shutdown(mut self) -> Result<(), SimError> {
         let _ = self.stop.send(true);

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::body::{malformed, parse_json};
 use crate::catalog::ResolvedModel;
 use crate::converse::{StreamShape, millis};
 use crate::error::ApiError;
@@ -30,13 +31,9 @@ struct GenerationConfig {
 
 /// Parses a body sent to a non-Anthropic model.
 pub fn parse(model: &ResolvedModel, body: &[u8]) -> Result<GenRequest, ApiError> {
-    let mut de = serde_json::Deserializer::from_slice(body);
-    let req: TitanRequest = serde_path_to_error::deserialize(&mut de).map_err(|err| {
-        ApiError::validation(format!(
-            "Malformed input request: #/{}: {}, please reformat your input and try again.",
-            err.path().to_string().replace('.', "/"),
-            err.inner()
-        ))
+    // Not `schema_error`: extra keys are allowed here, so every failure names its path.
+    let req: TitanRequest = parse_json(body, |path, inner| {
+        malformed(format!("#/{}: {inner}", path.replace('.', "/")))
     })?;
     let Some(input_text) = req.input_text else {
         let hint = if req.anthropic_version.is_some() {
@@ -52,9 +49,7 @@ pub fn parse(model: &ResolvedModel, body: &[u8]) -> Result<GenRequest, ApiError>
         } else {
             "#: required key [inputText] not found".to_string()
         };
-        return Err(ApiError::validation(format!(
-            "Malformed input request: {hint}, please reformat your input and try again."
-        )));
+        return Err(malformed(hint));
     };
     let mut gen_req = GenRequest {
         input_chars: input_text.chars().count(),
@@ -64,8 +59,8 @@ pub fn parse(model: &ResolvedModel, body: &[u8]) -> Result<GenRequest, ApiError>
     if let Some(config) = req.text_generation_config {
         if let Some(max) = config.max_token_count {
             if max < 1 {
-                return Err(ApiError::validation(format!(
-                    "Malformed input request: #/textGenerationConfig/maxTokenCount: {max} is not greater or equal to 1, please reformat your input and try again."
+                return Err(malformed(format!(
+                    "#/textGenerationConfig/maxTokenCount: {max} is not greater or equal to 1"
                 )));
             }
             gen_req.max_tokens = Some(u32::try_from(max).unwrap_or(u32::MAX));
@@ -121,16 +116,7 @@ pub fn stream_segments(
         );
         return seg;
     }
-    for (i, chunk) in chunks.iter().enumerate() {
-        if let Some((kind, after)) = shape.failure
-            && i as u64 >= u64::from(after)
-        {
-            crate::eventstream::write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
-            return seg;
-        }
-        if i > 0 {
-            seg.pause(shape.chunk_delay);
-        }
+    shape.write_deltas(&mut seg, &chunks, |seg, i, chunk| {
         let mut event = json!({"outputText": chunk, "index": 0});
         if i == 0 {
             event["inputTextTokenCount"] = json!(reply.input_tokens);
@@ -145,11 +131,8 @@ pub fn stream_segments(
                 "firstByteLatency": millis(first_byte),
             });
         }
-        crate::anthropic::write_chunk(&mut seg, &mut scratch, &event);
-    }
-    if let Some((kind, _)) = shape.failure {
-        crate::eventstream::write_exception(seg.buf(), kind.name(), kind.payload().as_bytes());
-    }
+        crate::anthropic::write_chunk(seg, &mut scratch, &event);
+    });
     seg
 }
 

@@ -188,13 +188,7 @@ async fn one_start(
 
 /// Runs `repeats` cold starts against one simulator (through the sentinel).
 pub async fn run(config: &ColdStartConfig, sim_bin: &Path) -> anyhow::Result<Vec<ColdStartRun>> {
-    let sim_port = procs::free_port()?;
-    let mut sim_cmd = Command::new(sim_bin);
-    sim_cmd.args(["--port", &sim_port.to_string(), "--threads", "1"]);
-    let mut sim = Proc::spawn("sim-coldstart", sim_cmd, None, &config.log_dir)?;
-    let sim_addr = procs::localhost(sim_port);
-    sim.wait_http(sim_addr, "/_sim/health", Duration::from_secs(10))
-        .await?;
+    let (sim, sim_addr) = procs::start_sim(sim_bin, "sim-coldstart", None, &config.log_dir).await?;
 
     let count = Arc::new(AtomicU64::new(0));
     let (sentinel_addr, sentinel_task) = sentinel::start(sim_addr, count.clone()).await?;

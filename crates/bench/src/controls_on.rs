@@ -276,7 +276,7 @@ async fn count_calls(
 }
 
 async fn one_repeat(config: &ControlsOnConfig, index: usize) -> anyhow::Result<ControlsRun> {
-    let (mut sim, sim_addr) = crate::overhead::start_sim(
+    let (mut sim, sim_addr) = procs::start_sim(
         &config.sim_bin,
         &format!("controls-sim-{index}"),
         config.pin.map(|p| p.0),
@@ -417,15 +417,10 @@ async fn one_repeat(config: &ControlsOnConfig, index: usize) -> anyhow::Result<C
 }
 
 pub async fn run(config: &ControlsOnConfig) -> anyhow::Result<Vec<ControlsRun>> {
-    let mut runs = Vec::with_capacity(config.repeats);
-    for index in 0..config.repeats {
-        runs.push(
-            one_repeat(config, index)
-                .await
-                .with_context(|| format!("controls-on repeat {}/{}", index + 1, config.repeats))?,
-        );
-    }
-    Ok(runs)
+    procs::repeat(config.repeats, "controls-on repeat", |i| {
+        one_repeat(config, i)
+    })
+    .await
 }
 
 fn spread(runs: &[ControlsRun], f: impl Fn(&ControlsRun) -> Option<f64>) -> Option<Spread> {

@@ -21,7 +21,6 @@ use bytes::Bytes;
 use http::Method;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 use testkit::lambda_runtime::{Answer, RuntimeApi, StreamEnd, StreamItem};
 
@@ -195,17 +194,13 @@ async fn function_url(
 }
 
 async fn one_run(config: &LambdaStreamConfig, index: usize) -> anyhow::Result<StreamRun> {
-    let sim_addr = procs::localhost(procs::free_port()?);
-    let mut sim_cmd = Command::new(&config.sim_bin);
-    sim_cmd.args(["--port", &sim_addr.port().to_string(), "--threads", "1"]);
-    let mut sim = Proc::spawn(
+    let (mut sim, sim_addr) = procs::start_sim(
+        &config.sim_bin,
         &format!("sim-stream-{index}"),
-        sim_cmd,
         config.pin.map(|p| p.0),
         &config.log_dir,
-    )?;
-    sim.wait_http(sim_addr, "/_sim/health", Duration::from_secs(10))
-        .await?;
+    )
+    .await?;
     crate::client::call_ok(
         sim_addr,
         Method::PUT,
@@ -215,20 +210,11 @@ async fn one_run(config: &LambdaStreamConfig, index: usize) -> anyhow::Result<St
         ),
     )
     .await?;
-    let sim_url = format!("http://{sim_addr}");
 
     let api_addr = procs::localhost(procs::free_port()?);
-    let mut api_cmd = Command::new(&config.api_local_bin);
-    api_cmd
-        .env("API_LISTEN", api_addr.to_string())
-        .env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &sim_url)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
     let mut api = Proc::spawn(
         &format!("api-local-stream-{index}"),
-        api_cmd,
+        crate::overhead::api_local_command(&config.api_local_bin, api_addr, sim_addr),
         config.pin.map(|p| p.1),
         &config.log_dir,
     )?;
@@ -236,13 +222,14 @@ async fn one_run(config: &LambdaStreamConfig, index: usize) -> anyhow::Result<St
         .await?;
 
     let host = RuntimeApi::start(FUNCTION_NAME).await?;
+    let sim_url = format!("http://{sim_addr}");
     let lambda_cmd = lambda_command(
         &config.lambda_bin,
         host.addr,
         FUNCTION_NAME,
         [
             ("API_RESPONSE_MODE", "streaming".to_owned()),
-            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sim_url.clone()),
+            ("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", sim_url),
             ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
         ],
     );
@@ -329,15 +316,10 @@ async fn one_run(config: &LambdaStreamConfig, index: usize) -> anyhow::Result<St
 }
 
 pub async fn run(config: &LambdaStreamConfig) -> anyhow::Result<Vec<StreamRun>> {
-    let mut runs = Vec::with_capacity(config.repeats);
-    for index in 0..config.repeats {
-        runs.push(
-            one_run(config, index).await.with_context(|| {
-                format!("lambda streaming run {}/{}", index + 1, config.repeats)
-            })?,
-        );
-    }
-    Ok(runs)
+    procs::repeat(config.repeats, "lambda streaming run", |i| {
+        one_run(config, i)
+    })
+    .await
 }
 
 /// Most the Function URL path may add to the local listener's time to first byte (p50).

@@ -221,13 +221,10 @@ async fn run(args: Args) -> anyhow::Result<ExitCode> {
                 headers.join(", ")
             }
         ));
-    }
-    if let Some(repeats) = &results.overhead {
         let mut lines: Vec<String> = repeats
             .iter()
             .flat_map(|r| r.startup_log.iter().cloned())
             .collect();
-        lines.dedup();
         lines.sort();
         lines.dedup();
         features.push(format!(

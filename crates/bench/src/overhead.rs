@@ -185,24 +185,8 @@ pub fn api_local_command(
     command
 }
 
-/// bedrock-sim on a free port with one worker thread, answering.
-pub async fn start_sim(
-    sim_bin: &std::path::Path,
-    name: &str,
-    cpu: Option<usize>,
-    log_dir: &std::path::Path,
-) -> anyhow::Result<(Proc, SocketAddr)> {
-    let sim_addr = procs::localhost(procs::free_port()?);
-    let mut sim_cmd = Command::new(sim_bin);
-    sim_cmd.args(["--port", &sim_addr.port().to_string(), "--threads", "1"]);
-    let mut sim = Proc::spawn(name, sim_cmd, cpu, log_dir)?;
-    sim.wait_http(sim_addr, "/_sim/health", Duration::from_secs(10))
-        .await?;
-    Ok((sim, sim_addr))
-}
-
 async fn one_repeat(config: &OverheadConfig, index: usize) -> anyhow::Result<Repeat> {
-    let (mut sim, sim_addr) = start_sim(
+    let (mut sim, sim_addr) = procs::start_sim(
         &config.sim_bin,
         &format!("sim-{index}"),
         config.pin.map(|p| p.0),
@@ -311,14 +295,7 @@ async fn one_repeat(config: &OverheadConfig, index: usize) -> anyhow::Result<Rep
 }
 
 pub async fn run(config: &OverheadConfig) -> anyhow::Result<Vec<Repeat>> {
-    let mut repeats = Vec::with_capacity(config.repeats);
-    for index in 0..config.repeats {
-        let repeat = one_repeat(config, index)
-            .await
-            .with_context(|| format!("overhead repeat {}/{}", index + 1, config.repeats))?;
-        repeats.push(repeat);
-    }
-    Ok(repeats)
+    procs::repeat(config.repeats, "overhead repeat", |i| one_repeat(config, i)).await
 }
 
 #[cfg(test)]

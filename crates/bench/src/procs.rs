@@ -19,6 +19,40 @@ pub fn localhost(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], port))
 }
 
+/// `one(0)`, `one(1)`, … for `repeats` fresh starts of the processes, in turn; an error names
+/// the one that failed (`{label} 2/3`).
+pub async fn repeat<T, F: Future<Output = anyhow::Result<T>>>(
+    repeats: usize,
+    label: &str,
+    mut one: impl FnMut(usize) -> F,
+) -> anyhow::Result<Vec<T>> {
+    let mut runs = Vec::with_capacity(repeats);
+    for index in 0..repeats {
+        runs.push(
+            one(index)
+                .await
+                .with_context(|| format!("{label} {}/{repeats}", index + 1))?,
+        );
+    }
+    Ok(runs)
+}
+
+/// bedrock-sim on a free port with one worker thread, answering.
+pub async fn start_sim(
+    sim_bin: &Path,
+    name: &str,
+    cpu: Option<usize>,
+    log_dir: &Path,
+) -> anyhow::Result<(Proc, SocketAddr)> {
+    let sim_addr = localhost(free_port()?);
+    let mut sim_cmd = Command::new(sim_bin);
+    sim_cmd.args(["--port", &sim_addr.port().to_string(), "--threads", "1"]);
+    let mut sim = Proc::spawn(name, sim_cmd, cpu, log_dir)?;
+    sim.wait_http(sim_addr, "/_sim/health", Duration::from_secs(10))
+        .await?;
+    Ok((sim, sim_addr))
+}
+
 /// A child process that is killed when dropped.
 pub struct Proc {
     pub name: String,

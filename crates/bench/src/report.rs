@@ -52,6 +52,15 @@ fn phase(r: &Repeat, s: Scenario, c: usize, t: Target) -> Option<&Phase> {
     r.phases.get(&(s, c, t))
 }
 
+/// Failed requests of one phase, summed over the runs.
+fn phase_errors(repeats: &[Repeat], s: Scenario, c: usize, t: Target) -> usize {
+    repeats
+        .iter()
+        .filter_map(|r| phase(r, s, c, t))
+        .map(|p| p.errors)
+        .sum()
+}
+
 /// Gateway minus direct for one figure, paired within each run.
 fn added(repeats: &[Repeat], s: Scenario, c: usize, f: impl Fn(&Phase) -> f64) -> Option<Spread> {
     spread_of(repeats, |r| {
@@ -127,11 +136,7 @@ fn overhead_section(push: &mut impl FnMut(String), repeats: &[Repeat], results: 
             let get = |f: fn(&Phase) -> f64| {
                 spread_of(repeats, |r| phase(r, Scenario::Converse, c, t).map(f))
             };
-            let errors: usize = repeats
-                .iter()
-                .filter_map(|r| phase(r, Scenario::Converse, c, t))
-                .map(|p| p.errors)
-                .sum();
+            let errors = phase_errors(repeats, Scenario::Converse, c, t);
             push(format!(
                 "| {c} | {} | {} | {} | {} | {} | {errors} | {} |",
                 t.name(),
@@ -162,11 +167,7 @@ fn overhead_section(push: &mut impl FnMut(String), repeats: &[Repeat], results: 
     for &c in &results.overhead_concurrency {
         for t in [Target::Direct, Target::Gateway] {
             let get = |f: fn(&Phase) -> f64| spread_of(repeats, |r| phase(r, s, c, t).map(f));
-            let errors: usize = repeats
-                .iter()
-                .filter_map(|r| phase(r, s, c, t))
-                .map(|p| p.errors)
-                .sum();
+            let errors = phase_errors(repeats, s, c, t);
             push(format!(
                 "| {c} | {} | {} | {} | {} | {} | {} | {errors} | {} |",
                 t.name(),

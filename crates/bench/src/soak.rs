@@ -573,13 +573,8 @@ async fn sim_behavior(sim: SocketAddr, body: &str) -> anyhow::Result<()> {
 
 pub async fn run(config: &SoakConfig) -> anyhow::Result<SoakReport> {
     let _ = testkit::moto();
-    let sim_port = procs::free_port()?;
-    let mut sim_cmd = std::process::Command::new(&config.sim_bin);
-    sim_cmd.args(["--port", &sim_port.to_string(), "--threads", "1"]);
-    let mut sim = Proc::spawn("soak-sim", sim_cmd, None, &config.log_dir)?;
-    let sim_addr = procs::localhost(sim_port);
-    sim.wait_http(sim_addr, "/_sim/health", Duration::from_secs(10))
-        .await?;
+    let (sim, sim_addr) =
+        procs::start_sim(&config.sim_bin, "soak-sim", None, &config.log_dir).await?;
     let resources = Resources::create().await?;
     let env = resources.worker_env(sim_addr);
     // Calls beyond the script answer normally; the storm's end clears it anyway.

@@ -526,13 +526,8 @@ pub async fn run(
 ) -> anyhow::Result<(Vec<WorkerRun>, (usize, CallsPerJob))> {
     // Started before any timing, so its start-up is not measured.
     let _ = testkit::moto();
-    let sim_port = procs::free_port()?;
-    let mut sim_cmd = Command::new(&config.sim_bin);
-    sim_cmd.args(["--port", &sim_port.to_string(), "--threads", "1"]);
-    let mut sim = Proc::spawn("sim-worker", sim_cmd, None, &config.log_dir)?;
-    let sim_addr = procs::localhost(sim_port);
-    sim.wait_http(sim_addr, "/_sim/health", Duration::from_secs(10))
-        .await?;
+    let (sim, sim_addr) =
+        procs::start_sim(&config.sim_bin, "sim-worker", None, &config.log_dir).await?;
     let gateway = GatewayConfig::default();
     let reply = captured_reply(sim_addr).await?;
 

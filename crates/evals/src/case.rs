@@ -71,57 +71,41 @@ pub struct Case {
 }
 
 /// What the response must satisfy. Every assertion given must hold; text assertions apply to
-/// the answer text (see [`crate::answer`]).
+/// the answer text (see [`crate::answer`]). A field left out takes its [`Default`]: no check.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, default)]
 pub struct Expect {
     /// HTTP status (default 200).
-    #[serde(default = "ok_status")]
     pub status: u16,
     /// Substrings the answer must contain (case-sensitive).
-    #[serde(default)]
     pub contains: Vec<String>,
     /// Substrings the answer must not contain.
-    #[serde(default)]
     pub not_contains: Vec<String>,
     /// A regular expression (regex-lite syntax) the answer must match somewhere.
-    #[serde(default)]
     pub regex: Option<String>,
     /// The answer parsed as JSON must conform (the gateway's extract-schema subset: `type`,
     /// `properties`, `required`, `enum`, `items`; an object at the root).
-    #[serde(default)]
     pub json_schema: Option<Value>,
     /// The answer, trimmed of surrounding punctuation and compared case-insensitively, is one of.
-    #[serde(default)]
     pub one_of: Vec<String>,
     /// Most output tokens the response's usage may report.
-    #[serde(default)]
     pub max_tokens: Option<u64>,
     /// Most the call may cost (the `x-gateway-cost` header, USD).
-    #[serde(default)]
     pub max_cost_usd: Option<f64>,
     /// Longest the call may take, request sent to body read.
-    #[serde(default)]
     pub max_latency_ms: Option<u64>,
     /// A tool call the answer must contain.
-    #[serde(default)]
     pub tool_call: Option<ToolCallExpect>,
     /// A substring of the model that served the call (`x-gateway-model`).
-    #[serde(default)]
     pub model: Option<String>,
     /// JSON pointer into the response body → the value it must hold.
-    #[serde(default)]
     pub fields: BTreeMap<String, Value>,
-}
-
-fn ok_status() -> u16 {
-    200
 }
 
 impl Default for Expect {
     fn default() -> Self {
         Self {
-            status: ok_status(),
+            status: 200,
             contains: Vec::new(),
             not_contains: Vec::new(),
             regex: None,

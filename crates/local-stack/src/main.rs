@@ -4,6 +4,7 @@
 //! everything it started on Ctrl-C or SIGTERM.
 
 use anyhow::{Context, bail};
+use bedrock_sim::stop_signal;
 use local_stack::{LocalStack, MotoSource, Options, default_template};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
@@ -104,21 +105,6 @@ fn init_logging() {
     } else {
         builder.with_target(false).try_init()
     };
-}
-
-async fn stop_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = ctrl_c => {}
-                _ = term.recv() => {}
-            }
-        }
-        Err(_) => {
-            let _ = ctrl_c.await;
-        }
-    }
 }
 
 // The summary is this CLI's output: it goes to stdout, the logs to stderr.

@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::malformed;
+use crate::body::malformed;
 use crate::converse::json_chars;
 use crate::error::ApiError;
 use crate::prompt_cache::{CacheTtl, PrefixWalk};
@@ -74,44 +74,38 @@ pub(crate) fn walk_prompt(raw: &Value) -> Result<PrefixWalk, ApiError> {
     for (i, tool) in list(raw, "tools").iter().flatten().enumerate() {
         feed(&mut walk, "tool", tool, 0, &format!("tools/{i}"))?;
     }
-    match raw.get("system") {
+    text_or_blocks(&mut walk, "system", raw.get("system"), "system")?;
+    for (m, message) in list(raw, "messages").iter().flatten().enumerate() {
+        walk.feed("role", message.get("role").unwrap_or(&Value::Null), 0);
+        let at = format!("messages/{m}/content");
+        text_or_blocks(&mut walk, "content", message.get("content"), &at)?;
+    }
+    Ok(walk)
+}
+
+/// `system` or a message's `content`: a string, or blocks (each may end a cacheable prefix).
+fn text_or_blocks(
+    walk: &mut PrefixWalk,
+    section: &str,
+    value: Option<&Value>,
+    at: &str,
+) -> Result<(), ApiError> {
+    match value {
         Some(Value::String(text)) => {
-            walk.feed("system", &Value::String(text.clone()), text.chars().count())
+            walk.feed(section, &Value::String(text.clone()), text.chars().count())
         }
         Some(Value::Array(blocks)) => {
             for (i, block) in blocks.iter().enumerate() {
                 feed(
-                    &mut walk,
-                    "system",
+                    walk,
+                    section,
                     block,
                     block_chars(block),
-                    &format!("system/{i}"),
+                    &format!("{at}/{i}"),
                 )?;
             }
         }
         _ => {}
     }
-    for (m, message) in list(raw, "messages").iter().flatten().enumerate() {
-        walk.feed("role", message.get("role").unwrap_or(&Value::Null), 0);
-        match message.get("content") {
-            Some(Value::String(text)) => walk.feed(
-                "content",
-                &Value::String(text.clone()),
-                text.chars().count(),
-            ),
-            Some(Value::Array(blocks)) => {
-                for (i, block) in blocks.iter().enumerate() {
-                    feed(
-                        &mut walk,
-                        "content",
-                        block,
-                        block_chars(block),
-                        &format!("messages/{m}/content/{i}"),
-                    )?;
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok(walk)
+    Ok(())
 }

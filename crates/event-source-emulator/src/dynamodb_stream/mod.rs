@@ -152,12 +152,6 @@ impl DynamoDbStreamPoller {
         self
     }
 
-    /// `awsRegion` for records that carry none.
-    pub fn with_region(mut self, region: impl Into<String>) -> Self {
-        self.region = region.into();
-        self
-    }
-
     /// The function ARN written into on-failure records.
     pub fn with_function_arn(mut self, arn: impl Into<String>) -> Self {
         self.function_arn = arn.into();

@@ -47,11 +47,9 @@ impl Template {
         for resource in self.present("AWS::Events::Rule")? {
             let path = format!("Resources.{}.Properties", resource.logical_id);
             let p = &resource.properties;
-            let bus = match get(p, "EventBusName") {
-                Some(v) => evaluator.string(v, &format!("{path}.EventBusName"))?,
-                None => None,
-            }
-            .unwrap_or_else(|| "default".to_owned());
+            let bus = resource
+                .string_property(&evaluator, "EventBusName")?
+                .unwrap_or_else(|| "default".to_owned());
             let pattern = match get(p, "EventPattern") {
                 Some(v) => evaluator.eval(v, &format!("{path}.EventPattern"))?,
                 None => None,

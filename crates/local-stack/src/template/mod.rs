@@ -179,6 +179,23 @@ pub struct EventSpec {
     pub properties: Json,
 }
 
+impl Resource {
+    /// Property `name` evaluated to a string; `None` when absent or when it evaluates to none.
+    fn string_property(
+        &self,
+        evaluator: &Evaluator,
+        name: &str,
+    ) -> Result<Option<String>, TemplateError> {
+        match get(&self.properties, name) {
+            Some(value) => {
+                let path = format!("Resources.{}.Properties.{name}", self.logical_id);
+                evaluator.string(value, &path)
+            }
+            None => Ok(None),
+        }
+    }
+}
+
 fn get<'m>(map: &'m Mapping, key: &str) -> Option<&'m Yaml> {
     map.get(key)
 }
@@ -394,24 +411,16 @@ impl Template {
         let evaluator = self.evaluator(&NoResources);
         let mut queues = Vec::new();
         for resource in self.present("AWS::SQS::Queue")? {
-            let path = format!("Resources.{}.Properties", resource.logical_id);
             let mut attributes = Vec::new();
             for name in QUEUE_ATTRIBUTES {
-                if let Some(value) = get(&resource.properties, name)
-                    && let Some(value) = evaluator.string(value, &format!("{path}.{name}"))?
-                {
+                if let Some(value) = resource.string_property(&evaluator, name)? {
                     attributes.push(((*name).to_owned(), value));
                 }
             }
-            let fifo = match get(&resource.properties, "FifoQueue") {
-                Some(v) => {
-                    evaluator
-                        .string(v, &format!("{path}.FifoQueue"))?
-                        .as_deref()
-                        == Some("true")
-                }
-                None => false,
-            };
+            let fifo = resource
+                .string_property(&evaluator, "FifoQueue")?
+                .as_deref()
+                == Some("true");
             if fifo {
                 attributes.push(("FifoQueue".to_owned(), "true".to_owned()));
             }
@@ -454,13 +463,10 @@ impl Template {
         let evaluator = self.evaluator(&NoResources);
         let mut topics = Vec::new();
         for resource in self.present("AWS::SNS::Topic")? {
-            let fifo = match get(&resource.properties, "FifoTopic") {
-                Some(v) => {
-                    let path = format!("Resources.{}.Properties.FifoTopic", resource.logical_id);
-                    evaluator.string(v, &path)?.as_deref() == Some("true")
-                }
-                None => false,
-            };
+            let fifo = resource
+                .string_property(&evaluator, "FifoTopic")?
+                .as_deref()
+                == Some("true");
             topics.push(TopicSpec {
                 logical_id: resource.logical_id.clone(),
                 fifo,
@@ -474,10 +480,7 @@ impl Template {
         let mut secrets = Vec::new();
         for resource in self.present("AWS::SecretsManager::Secret")? {
             let path = format!("Resources.{}.Properties", resource.logical_id);
-            let secret_string = match get(&resource.properties, "SecretString") {
-                Some(v) => evaluator.string(v, &format!("{path}.SecretString"))?,
-                None => None,
-            };
+            let secret_string = resource.string_property(&evaluator, "SecretString")?;
             let generate = get(&resource.properties, "GenerateSecretString")
                 .and_then(Yaml::as_mapping)
                 .cloned()
