@@ -280,21 +280,17 @@ pub fn refusal(counter: &Counter, observed: Option<&Observed>, now_secs: u64) ->
             let value = |a: &str| observed.and_then(|o| o.get(a)).copied();
             let requests_full = requests_per_minute
                 .is_some_and(|rpm| value("requests").is_none_or(|r| r >= signed(rpm)));
-            let message = if requests_full {
-                format!(
-                    "rate limit of {} requests per minute reached for {}",
-                    requests_per_minute.unwrap_or(0),
-                    model_of(&counter.pk)
-                )
+            let (limit, unit) = if requests_full {
+                (requests_per_minute, "requests")
             } else {
-                format!(
-                    "rate limit of {} tokens per minute reached for {}",
-                    tokens_per_minute.unwrap_or(0),
-                    model_of(&counter.pk)
-                )
+                (tokens_per_minute, "tokens")
             };
             GatewayError::RateLimited {
-                message,
+                message: format!(
+                    "rate limit of {} {unit} per minute reached for {}",
+                    limit.unwrap_or(0),
+                    model_of(&counter.pk)
+                ),
                 retry_after: Duration::from_secs(window_end_secs.saturating_sub(now_secs).max(1)),
             }
         }
