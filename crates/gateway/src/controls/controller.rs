@@ -336,13 +336,12 @@ impl<S: KeyStore> Controller<S> {
                 if policy.disabled {
                     return Err(GatewayError::Forbidden("this tenant is disabled".into()));
                 }
-                let policy = Some(policy);
                 Ok(Principal {
                     id: format!("jwt:{}", subject.replace('#', "%23")),
                     tenant: tenant.to_owned(),
                     method: AuthMethod::Jwt,
                     key: None,
-                    tenant_policy: policy,
+                    tenant_policy: Some(policy),
                 })
             }
         }

@@ -69,16 +69,14 @@ fn count(value: Option<&Value>) -> Option<u64> {
 /// (`usage.inputTokens`), Titan (`inputTextTokenCount`, `results[].tokenCount`), Llama
 /// (`prompt_token_count`), or Bedrock's own `amazon-bedrock-invocationMetrics`.
 pub fn from_invoke_body(body: &[u8]) -> Option<TokenUsage> {
-    let json: Value = serde_json::from_slice(body).ok()?;
-    from_invoke_json(&json)
+    from_invoke_json(&serde_json::from_slice(body).ok()?)
 }
 
 /// Usage in one chunk of InvokeModelWithResponseStream. Bedrock adds
 /// `amazon-bedrock-invocationMetrics` to the last chunk with the whole call's counts.
 pub fn from_invoke_chunk(chunk: &[u8]) -> Option<TokenUsage> {
     let json: Value = serde_json::from_slice(chunk).ok()?;
-    let metrics = json.get("amazon-bedrock-invocationMetrics")?;
-    invocation_metrics(metrics)
+    invocation_metrics(json.get("amazon-bedrock-invocationMetrics")?)
 }
 
 fn invocation_metrics(metrics: &Value) -> Option<TokenUsage> {
