@@ -363,18 +363,15 @@ impl Inbound {
         };
         let model = submission.model_name().unwrap_or_default().to_owned();
         if !policy.models.is_empty() {
-            match crate::controls::models::resolve(config, &model, &policy.models) {
-                Ok(_) => {}
-                Err(crate::GatewayError::Forbidden(_)) => {
-                    return Err(Rejection::new(
+            crate::controls::models::resolve(config, &model, &policy.models).map_err(|error| {
+                match error {
+                    crate::GatewayError::Forbidden(_) => Rejection::new(
                         "model_not_allowed",
                         format!("producer `{name}` may not use model `{model}`"),
-                    ));
+                    ),
+                    error => Rejection::new("invalid_request", error.public_message()),
                 }
-                Err(error) => {
-                    return Err(Rejection::new("invalid_request", error.public_message()));
-                }
-            }
+            })?;
         }
         Ok(Authorised {
             name,
