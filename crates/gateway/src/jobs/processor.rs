@@ -373,12 +373,10 @@ impl<S: JobStore, N: JobNotifier, R: JobRunner, Q: JobQueue, C: JobCharges>
         job: &JobRecord,
         outcome: Option<ChargeOutcome>,
     ) -> Result<(), RecordFailure> {
-        let Some(charge) = &job.charge else {
+        // Nothing to settle: no charge, or one already settled.
+        let (Some(charge), None) = (&job.charge, job.charge_settled_at_ms) else {
             return Ok(());
         };
-        if job.charge_settled_at_ms.is_some() {
-            return Ok(());
-        }
         let Some(charges) = self.charges else {
             tracing::warn!(
                 job_id = %job.job_id,
