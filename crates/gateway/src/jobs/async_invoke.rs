@@ -84,9 +84,7 @@ pub fn invocation_id(tenant: &str, token: Option<&str>, fresh: u64) -> String {
                 .chain_update([0])
                 .chain_update(token)
                 .finalize();
-            let mut first = [0u8; 8];
-            first.copy_from_slice(&digest[..8]);
-            u64::from_be_bytes(first)
+            u64::from_be_bytes(std::array::from_fn(|i| digest[i]))
         }
         None => fresh,
     };
