@@ -183,9 +183,7 @@ pub fn parse(
 
     let mut body = Map::new();
     body.insert("anthropic_version".into(), json!(BEDROCK_VERSION));
-    for (key, value) in input {
-        body.insert(key, value);
-    }
+    body.extend(input);
     if endpoint == Endpoint::CountTokens {
         // Bedrock counts a complete InvokeModel body, which has an output limit.
         body.entry("max_tokens").or_insert(json!(1));

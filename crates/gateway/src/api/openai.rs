@@ -164,10 +164,8 @@ impl ChatRequest {
                     content,
                     tool_calls,
                 } => {
-                    let mut blocks = match content {
-                        Some(content) => content.to_blocks(i)?,
-                        None => Vec::new(),
-                    };
+                    let blocks = content.as_ref().map(|c| c.to_blocks(i)).transpose()?;
+                    let mut blocks = blocks.unwrap_or_default();
                     blocks.retain(|b| !matches!(b, ContentBlock::Text(t) if t.is_empty()));
                     for (j, call) in tool_calls.iter().enumerate() {
                         let input = parse_arguments(&call.function.arguments).map_err(|e| {
