@@ -423,12 +423,11 @@ fn chat_content(content: &ItemContent, field: &str) -> Result<ChatContent, Gatew
         .iter()
         .enumerate()
         .map(|(j, part)| match part {
-            ContentItem::InputText { text } | ContentItem::OutputText { text } => {
+            ContentItem::InputText { text }
+            | ContentItem::OutputText { text }
+            | ContentItem::Refusal { refusal: text } => {
                 Ok(ContentPart::Text { text: text.clone() })
             }
-            ContentItem::Refusal { refusal } => Ok(ContentPart::Text {
-                text: refusal.clone(),
-            }),
             ContentItem::InputImage {
                 image_url: Some(url),
             } => Ok(ContentPart::ImageUrl {
