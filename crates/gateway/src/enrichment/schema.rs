@@ -160,12 +160,9 @@ fn has_type(value: &Value, name: &str) -> bool {
         "object" => value.is_object(),
         "string" => value.is_string(),
         "number" => value.is_number(),
-        "integer" => match value {
-            Value::Number(n) => {
-                n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
-            }
-            _ => false,
-        },
+        "integer" => value.as_number().is_some_and(|n| {
+            n.is_i64() || n.is_u64() || n.as_f64().is_some_and(|f| f.fract() == 0.0)
+        }),
         "boolean" => value.is_boolean(),
         "array" => value.is_array(),
         "null" => value.is_null(),
