@@ -348,17 +348,14 @@ impl GatewayConfig {
             }
             for (j, name) in model.fallbacks.iter().enumerate() {
                 let path = format!("models[{i}].fallbacks[{j}]");
-                match self.model(name) {
-                    None => {
-                        return Err(invalid.at(
-                            path,
-                            format!("'{name}' is not a configured model id or alias"),
-                        ));
-                    }
-                    Some(fallback) if fallback.id == model.id => {
-                        return Err(invalid.at(path, "a model cannot fall back to itself"));
-                    }
-                    Some(_) => {}
+                let Some(fallback) = self.model(name) else {
+                    return Err(invalid.at(
+                        path,
+                        format!("'{name}' is not a configured model id or alias"),
+                    ));
+                };
+                if fallback.id == model.id {
+                    return Err(invalid.at(path, "a model cannot fall back to itself"));
                 }
             }
             for (j, geography) in model.profiles.iter().enumerate() {
