@@ -138,7 +138,8 @@ impl Document {
     /// Parses an item already in plain JSON (`{"pk": "a", "version": 1, ...}`).
     pub fn from_item(item: &Map<String, Value>) -> Result<Self, DocumentError> {
         let key = string(item, attr::KEY)?;
-        let version = version_of(item).ok_or_else(|| {
+        let version = item.get(attr::VERSION).and_then(Value::as_u64);
+        let version = version.ok_or_else(|| {
             bad(
                 attr::VERSION,
                 "must be a whole number (bump it with every change)",
@@ -165,11 +166,6 @@ impl Document {
             version,
         })
     }
-}
-
-/// The `version` of a plain-JSON item, when it is a whole number.
-pub fn version_of(item: &Map<String, Value>) -> Option<u64> {
-    item.get(attr::VERSION).and_then(Value::as_u64)
 }
 
 fn string(item: &Map<String, Value>, field: &str) -> Result<String, DocumentError> {

@@ -7,7 +7,7 @@
 //! express: a MODIFY that only changed the processor's own bookkeeping attributes (a failed
 //! attempt being counted) leaves the item `PENDING` but is not new work.
 
-use super::document::{Document, DocumentError, Status, attr, unmarshal, version_of};
+use super::document::{Document, DocumentError, Status, attr, unmarshal};
 use serde_json::{Map, Value};
 
 /// A stream record as far as triage cares. Images are DynamoDB JSON, as in the Lambda event;
@@ -111,8 +111,7 @@ pub fn triage(change: StreamChange<'_>) -> Triage {
             let version = change
                 .new_image
                 .get(attr::VERSION)
-                .and_then(|v| unmarshal(v).ok())
-                .and_then(|v| version_of(&Map::from_iter([(attr::VERSION.to_owned(), v)])));
+                .and_then(|v| unmarshal(v).ok()?.as_u64());
             Triage::Reject {
                 key: key.to_owned(),
                 version,
