@@ -306,9 +306,8 @@ fn normalize_messages(messages: Value) -> Result<Vec<Value>, GatewayError> {
         let Value::Object(mut message) = message else {
             return Err(invalid(&format!("messages.{i}"), "must be an object"));
         };
-        let role = match message.remove("role") {
-            Some(Value::String(role)) => role,
-            _ => return Err(invalid(&format!("messages.{i}.role"), "is required")),
+        let Some(Value::String(role)) = message.remove("role") else {
+            return Err(invalid(&format!("messages.{i}.role"), "is required"));
         };
         if let Some(key) = message.keys().find(|k| k.as_str() != "content") {
             return Err(invalid(
