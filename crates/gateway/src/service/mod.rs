@@ -354,10 +354,9 @@ impl<M: ModelClient> Gateway<M> {
     {
         let walked = self.policies.walk(plan, deadline, call).await;
         self.policies.flush().await;
-        match walked {
-            Ok(walked) => Ok(self.served(walked, plan)),
-            Err(unserved) => Err(unserved.unanswered(plan)),
-        }
+        walked
+            .map(|walked| self.served(walked, plan))
+            .map_err(|unserved| unserved.unanswered(plan))
     }
 
     /// A started stream as one stream again, a failure after its first item reported against
@@ -418,12 +417,9 @@ impl<M: ModelClient> Gateway<M> {
             .first()
             .map_or(request.model_id.as_str(), |t| t.model_id.as_str());
         let default = self.config.controls.estimate.default_max_output_tokens;
+        let dialect = output_cap::BodyDialect::of(&self.config, model_id);
         Ok(
-            match output_cap::cap_invoke(
-                output_cap::BodyDialect::of(&self.config, model_id),
-                &request.body,
-                default,
-            )? {
+            match output_cap::cap_invoke(dialect, &request.body, default)? {
                 Cow::Borrowed(_) => Cow::Borrowed(request),
                 Cow::Owned(body) => Cow::Owned(InvokeRequest {
                     body,
