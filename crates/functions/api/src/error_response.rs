@@ -133,12 +133,9 @@ impl From<GatewayError> for Refused {
 /// A refusal by the controls, with the rate headers when a rate limit refused.
 impl From<Refusal> for Refused {
     fn from(refusal: Refusal) -> Self {
-        let mut headers = HeaderMap::new();
-        rate_headers(refusal.rate.as_ref(), &mut headers);
-        Self {
-            error: refusal.error,
-            headers,
-        }
+        let mut refused = Self::from(refusal.error);
+        rate_headers(refusal.rate.as_ref(), &mut refused.headers);
+        refused
     }
 }
 
@@ -155,15 +152,12 @@ impl From<SubmitError> for Refused {
 /// The metered call's refusal or failure, with its rate headers and the attempts it made.
 impl From<MeterRefused> for Refused {
     fn from(refused: MeterRefused) -> Self {
-        let mut headers = HeaderMap::new();
-        rate_headers(refused.rate.as_ref(), &mut headers);
+        let mut out = Self::from(refused.error);
+        rate_headers(refused.rate.as_ref(), &mut out.headers);
         if let Some(attempts) = refused.attempts {
-            headers.insert(ATTEMPTS, HeaderValue::from(attempts));
+            out.headers.insert(ATTEMPTS, HeaderValue::from(attempts));
         }
-        Self {
-            error: refused.error,
-            headers,
-        }
+        out
     }
 }
 

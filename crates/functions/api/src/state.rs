@@ -123,12 +123,10 @@ impl AppState {
         if let Some(settings) = async_invoke_from_env(sdk, &lookup) {
             let _ = state.async_invoke.set(settings);
         }
-        Ok(Arc::new(match JobsBackend::from_env(sdk, &lookup)? {
-            Some(jobs) => Self {
-                jobs: Some(jobs),
-                ..state
-            },
-            None => state,
+        // `build` left `jobs` unset: `None` stays `None`.
+        Ok(Arc::new(Self {
+            jobs: JobsBackend::from_env(sdk, &lookup)?,
+            ..state
         }))
     }
 

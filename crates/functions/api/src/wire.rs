@@ -8,15 +8,19 @@ use base64::Engine;
 use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::StreamExt;
+use gateway::GatewayError;
 use gateway::ports::{ConverseEventStream, InvokeChunkStream};
 use std::convert::Infallible;
 
 pub const CONTENT_TYPE: &str = "application/vnd.amazon.eventstream";
 
-fn frame(headers: [(&'static str, String); 3], payload: Vec<u8>) -> Bytes {
+fn frame(headers: [(&'static str, &str); 3], payload: Vec<u8>) -> Bytes {
     let mut message = Message::new(payload);
     for (name, value) in headers {
-        message = message.add_header(Header::new(name, HeaderValue::String(value.into())));
+        message = message.add_header(Header::new(
+            name,
+            HeaderValue::String(value.to_owned().into()),
+        ));
     }
     let mut buffer = Vec::new();
     // Encoding only fails for a header or payload over the format's limits (16 MB), which a
@@ -31,9 +35,9 @@ fn frame(headers: [(&'static str, String); 3], payload: Vec<u8>) -> Bytes {
 fn event_frame(event_type: &str, payload: Vec<u8>) -> Bytes {
     frame(
         [
-            (":message-type", "event".to_owned()),
-            (":event-type", event_type.to_owned()),
-            (":content-type", "application/json".to_owned()),
+            (":message-type", "event"),
+            (":event-type", event_type),
+            (":content-type", "application/json"),
         ],
         payload,
     )
@@ -44,12 +48,9 @@ fn exception_frame(error: ApiError) -> Bytes {
     let payload = error.body().to_string().into_bytes();
     frame(
         [
-            (":message-type", "exception".to_owned()),
-            (
-                ":exception-type",
-                error.error.bedrock_stream_exception().to_owned(),
-            ),
-            (":content-type", "application/json".to_owned()),
+            (":message-type", "exception"),
+            (":exception-type", error.error.bedrock_stream_exception()),
+            (":content-type", "application/json"),
         ],
         payload,
     )
@@ -61,15 +62,14 @@ pub fn converse_frames(
 ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send {
     async_stream::stream! {
         while let Some(item) = events.next().await {
-            match item {
-                Ok(event) => match event.payload_json() {
-                    Ok(payload) => yield Ok(event_frame(event.name(), payload)),
-                    Err(e) => {
-                        let error = gateway::GatewayError::Internal(format!("serialising a stream event: {e}"));
-                        yield Ok(exception_frame(ApiError::new(error, Dialect::Bedrock, &request_id)));
-                        return;
-                    }
-                },
+            let named = item.and_then(|event| {
+                event
+                    .payload_json()
+                    .map(|payload| (event.name(), payload))
+                    .map_err(|e| GatewayError::Internal(format!("serialising a stream event: {e}")))
+            });
+            match named {
+                Ok((name, payload)) => yield Ok(event_frame(name, payload)),
                 Err(error) => {
                     yield Ok(exception_frame(ApiError::new(error, Dialect::Bedrock, &request_id)));
                     return;
@@ -111,9 +111,9 @@ pub fn payload_part_frames(
             match item {
                 Ok(chunk) => yield Ok(frame(
                     [
-                        (":message-type", "event".to_owned()),
-                        (":event-type", "PayloadPart".to_owned()),
-                        (":content-type", "application/octet-stream".to_owned()),
+                        (":message-type", "event"),
+                        (":event-type", "PayloadPart"),
+                        (":content-type", "application/octet-stream"),
                     ],
                     chunk.bytes,
                 )),
@@ -126,9 +126,9 @@ pub fn payload_part_frames(
                     });
                     yield Ok(frame(
                         [
-                            (":message-type", "exception".to_owned()),
-                            (":exception-type", "ModelStreamError".to_owned()),
-                            (":content-type", "application/json".to_owned()),
+                            (":message-type", "exception"),
+                            (":exception-type", "ModelStreamError"),
+                            (":content-type", "application/json"),
                         ],
                         payload.to_string().into_bytes(),
                     ));

@@ -162,42 +162,38 @@ impl<S: DocumentStore, R: ModelRunner> StreamProcessor<S, R> {
             settings: self.settings,
             clock: now_ms,
         };
-        match processor.process(change, deadline).await {
-            Ok(disposition) => {
-                match &disposition {
-                    DocumentDisposition::Enriched { model } => {
-                        tracing::info!(
-                            sequence_number,
-                            model,
-                            disposition = disposition.as_str(),
-                            "record done"
-                        )
-                    }
-                    DocumentDisposition::Skipped(_) => {
-                        tracing::debug!(
-                            sequence_number,
-                            disposition = disposition.as_str(),
-                            "record skipped"
-                        )
-                    }
-                }
-                Outcome::Done
+        let processed = processor.process(change, deadline).await;
+        match &processed {
+            Ok(disposition @ DocumentDisposition::Enriched { model }) => {
+                tracing::info!(
+                    sequence_number,
+                    model,
+                    disposition = disposition.as_str(),
+                    "record done"
+                )
             }
-            Err(failure) => {
-                match &failure {
-                    DocumentFailure::Retry(reason) => {
-                        tracing::warn!(
-                            sequence_number,
-                            code = reason.code,
-                            "record will be retried"
-                        )
-                    }
-                    DocumentFailure::Failed(reason) => {
-                        tracing::error!(sequence_number, code = reason.code, "document FAILED")
-                    }
-                }
-                Outcome::Failed
+            Ok(disposition @ DocumentDisposition::Skipped(_)) => {
+                tracing::debug!(
+                    sequence_number,
+                    disposition = disposition.as_str(),
+                    "record skipped"
+                )
             }
+            Err(DocumentFailure::Retry(reason)) => {
+                tracing::warn!(
+                    sequence_number,
+                    code = reason.code,
+                    "record will be retried"
+                )
+            }
+            Err(DocumentFailure::Failed(reason)) => {
+                tracing::error!(sequence_number, code = reason.code, "document FAILED")
+            }
+        }
+        if processed.is_ok() {
+            Outcome::Done
+        } else {
+            Outcome::Failed
         }
     }
 }

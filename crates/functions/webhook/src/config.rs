@@ -204,9 +204,8 @@ impl WebhookConfig {
             .sources
             .into_iter()
             .map(|(name, source)| {
-                let built =
-                    Source::build(&name, source, raw.max_body_bytes, gateway, callback_policy)?;
-                Ok((name, built))
+                Source::build(&name, source, raw.max_body_bytes, gateway, callback_policy)
+                    .map(|built| (name, built))
             })
             .collect::<Result<_, ConfigError>>()?;
         Ok(Self {
@@ -355,17 +354,14 @@ impl Source {
     /// skipped, long ones cut). The delivery id is added by the handler after the request is
     /// hashed: redeliveries of one body under other ids are the same job.
     pub fn metadata_for(&self, payload: &Value) -> BTreeMap<String, String> {
-        let mut metadata = BTreeMap::from([("webhook_source".to_owned(), self.name.clone())]);
-        for (key, pointer) in &self.metadata {
-            if let Some(value) = payload.pointer(pointer) {
-                let text: String = crate::template::text_of(value)
-                    .chars()
-                    .take(MAX_METADATA_CHARS)
-                    .collect();
-                metadata.insert(key.clone(), text);
-            }
-        }
-        metadata
+        let values = self.metadata.iter().filter_map(|(key, pointer)| {
+            let text = crate::template::text_of(payload.pointer(pointer)?);
+            Some((key.clone(), text.chars().take(MAX_METADATA_CHARS).collect()))
+        });
+        // Inserted in this order: a configured `webhook_source` key overrides the source's name.
+        std::iter::once(("webhook_source".to_owned(), self.name.clone()))
+            .chain(values)
+            .collect()
     }
 }
 

@@ -34,9 +34,8 @@ impl HeaderLookup for Headers<'_> {
     }
 }
 
-/// What the sender is told on success.
+/// What the sender is told on success: 202 for a new job, 200 for a duplicate.
 struct Accepted {
-    status: StatusCode,
     job_id: String,
     delivery_id: String,
     duplicate: bool,
@@ -55,13 +54,13 @@ pub async fn receive(
                 request_id, source, delivery_id = %accepted.delivery_id, job_id = %accepted.job_id,
                 duplicate = accepted.duplicate, "webhook accepted"
             );
-            let status = if accepted.duplicate {
-                "duplicate"
+            let (code, status) = if accepted.duplicate {
+                (StatusCode::OK, "duplicate")
             } else {
-                "queued"
+                (StatusCode::ACCEPTED, "queued")
             };
             let body = json!({"job_id": accepted.job_id, "delivery_id": accepted.delivery_id, "status": status});
-            let mut response = (accepted.status, Json(body)).into_response();
+            let mut response = (code, Json(body)).into_response();
             if let Ok(value) = http::HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert("x-request-id", value);
             }
@@ -83,18 +82,15 @@ async fn accept(
         .get(name)
         .ok_or_else(|| HandlerError::UnknownSource(name.to_owned()))?;
     let body = match body {
-        Ok(body) if body.len() > source.max_body_bytes => {
+        Ok(body) if body.len() <= source.max_body_bytes => body,
+        Err(rejection) if rejection.status() != StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(HandlerError::Unreadable);
+        }
+        _ => {
             return Err(HandlerError::TooLarge {
                 limit: source.max_body_bytes,
             });
         }
-        Ok(body) => body,
-        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-            return Err(HandlerError::TooLarge {
-                limit: source.max_body_bytes,
-            });
-        }
-        Err(_) => return Err(HandlerError::Unreadable),
     };
 
     let now_ms = state.now_ms();
@@ -138,7 +134,6 @@ async fn accept(
     } = claim
     {
         return Ok(Accepted {
-            status: StatusCode::OK,
             job_id,
             delivery_id: delivery.delivery_id,
             duplicate: true,
@@ -167,20 +162,14 @@ async fn accept(
             SubmitError::Failed(GatewayError::Conflict(_)) => HandlerError::Conflict,
             SubmitError::Failed(error) => error.into(),
         })?;
-    let (record, duplicate) = (submitted.record, submitted.replay);
     state
         .dedupe
         .mark_accepted(name, &key, state.now_ms())
         .await?;
     Ok(Accepted {
-        status: if duplicate {
-            StatusCode::OK
-        } else {
-            StatusCode::ACCEPTED
-        },
-        job_id: record.job_id,
+        job_id: submitted.record.job_id,
         delivery_id: delivery.delivery_id,
-        duplicate,
+        duplicate: submitted.replay,
     })
 }
 

@@ -50,18 +50,6 @@ pub enum InitError {
     Controls(String),
 }
 
-/// The deployment's callback policy: https and public receivers only, unless
-/// `CALLBACK_ALLOW_HTTP` / `CALLBACK_ALLOW_PRIVATE` say otherwise (local development only).
-pub fn callback_policy_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<CallbackPolicy, EnvError> {
-    Ok(CallbackPolicy {
-        allow_http: env.flag("CALLBACK_ALLOW_HTTP")?,
-        allow_private: env.flag("CALLBACK_ALLOW_PRIVATE")?,
-        allowed_hosts: None,
-    })
-}
-
 impl AppState {
     /// Everything from the environment: `WEBHOOK_CONFIG`, `GATEWAY_CONFIG` (or
     /// `GATEWAY_CONFIG_FILE`), `STATE_TABLE`, `JOBS_TABLE`, `JOBS_QUEUE_URL`, optional
@@ -72,7 +60,12 @@ impl AppState {
     ) -> Result<Arc<Self>, InitError> {
         let gateway = GatewayConfig::from_env(&lookup)?;
         let env = Env(&lookup);
-        let callback_policy = callback_policy_from_env(&env)?;
+        // https and public receivers only, unless the flags say otherwise (local development).
+        let callback_policy = CallbackPolicy {
+            allow_http: env.flag("CALLBACK_ALLOW_HTTP")?,
+            allow_private: env.flag("CALLBACK_ALLOW_PRIVATE")?,
+            allowed_hosts: None,
+        };
         let webhooks = WebhookConfig::from_env(&lookup, &gateway, &callback_policy)?;
         let ttl_secs = job_ttl_secs(&env)?;
         let dynamodb = aws_sdk_dynamodb::Client::new(sdk);

@@ -118,18 +118,18 @@ impl LambdaWorker {
         });
         let home = sdk.region().map(|r| r.as_ref().to_owned());
         // Settling needs no keys: the seal key (for SigV4 secrets) is never used here.
-        let charges = match env.optional("STATE_TABLE") {
-            Some(table) => Some(
+        let charges = env
+            .optional("STATE_TABLE")
+            .map(|table| {
                 Controller::new(
                     &gateway_config,
                     DynamoControlStore::from_sdk_config(sdk, table, &gateway_config.controls.cache),
                     Vec::new(),
                     home.clone(),
                 )
-                .map_err(WorkerInitError::Controls)?,
-            ),
-            None => None,
-        };
+            })
+            .transpose()
+            .map_err(WorkerInitError::Controls)?;
         let worker = Worker {
             store: DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), config.jobs_table),
             notifier: SnsJobNotifier::new(aws_sdk_sns::Client::new(sdk), config.topic_arn),
@@ -204,9 +204,9 @@ impl<M: ModelClient> Worker<M> {
             |record| self.handle_record(record, callbacks),
         )
         .await;
-        let (mut failed, claimed) = (batch.failed, batch.deferred);
-        if !claimed.is_empty() {
-            failed.extend(self.announce(claimed, callbacks).await);
+        let mut failed = batch.failed;
+        if !batch.deferred.is_empty() {
+            failed.extend(self.announce(batch.deferred, callbacks).await);
         }
         sqs_batch_response(failed)
     }
@@ -245,18 +245,11 @@ impl<M: ModelClient> Worker<M> {
         };
         let mut failed = Vec::new();
         for (record, result) in records.iter().zip(results) {
-            let receive_count = receive_count(record);
             let message_id = record.message_id.clone().unwrap_or_default();
-            match result {
-                Ok(disposition) => {
-                    tracing::info!(
-                        message_id,
-                        disposition = disposition_name(&disposition),
-                        "record done"
-                    )
-                }
+            match result.map(|disposition| disposition_name(&disposition)) {
+                Ok(disposition) => tracing::info!(message_id, disposition, "record done"),
                 Err(failure) => {
-                    self.report(record, receive_count, &failure).await;
+                    self.report(record, receive_count(record), &failure).await;
                     failed.push(message_id);
                 }
             }

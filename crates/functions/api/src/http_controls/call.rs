@@ -94,10 +94,6 @@ impl<T> Done<T> {
     }
 }
 
-fn cost_header(headers: &mut HeaderMap, cost: gateway::controls::Nanos) {
-    crate::headers::insert(headers, COST, &cost.usd());
-}
-
 /// The headers a metered call's answer carries, and the answer.
 fn done<T>(metered: Metered<T>) -> Done<T> {
     let mut headers = HeaderMap::new();
@@ -106,7 +102,7 @@ fn done<T>(metered: Metered<T>) -> Done<T> {
         headers.insert(CACHE, HeaderValue::from_static(status.as_str()));
     }
     if let Some(cost) = metered.cost {
-        cost_header(&mut headers, cost);
+        crate::headers::insert(&mut headers, COST, &cost.usd());
     }
     Done {
         served: metered.served,

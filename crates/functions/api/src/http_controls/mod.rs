@@ -70,22 +70,19 @@ pub fn apply_auth_mode(
     config: &mut GatewayConfig,
     lookup: &impl Fn(&str) -> Option<String>,
 ) -> Result<(), ConfigError> {
-    match lookup(AUTH_MODE_VAR).as_deref().map(str::trim) {
-        None | Some("") => Ok(()),
-        Some("api_keys") => {
-            config.controls.auth.mode = AuthMode::ApiKeys;
-            Ok(())
+    config.controls.auth.mode = match lookup(AUTH_MODE_VAR).as_deref().map(str::trim) {
+        None | Some("") => return Ok(()),
+        Some("api_keys") => AuthMode::ApiKeys,
+        Some("none") => AuthMode::None,
+        Some(other) => {
+            return Err(ConfigError::Invalid {
+                var: AUTH_MODE_VAR,
+                path: String::new(),
+                message: format!("'{other}' is not an auth mode (api_keys or none)"),
+            });
         }
-        Some("none") => {
-            config.controls.auth.mode = AuthMode::None;
-            Ok(())
-        }
-        Some(other) => Err(ConfigError::Invalid {
-            var: AUTH_MODE_VAR,
-            path: String::new(),
-            message: format!("'{other}' is not an auth mode (api_keys or none)"),
-        }),
-    }
+    };
+    Ok(())
 }
 
 /// The controller when `controls.auth.mode` is `api_keys`: over `STATE_TABLE` (required).
