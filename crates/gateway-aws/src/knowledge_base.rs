@@ -89,3 +89,50 @@ modeled_exceptions! {
         ConflictException as "ValidationException",
     ];
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bedrock::assert_no_retries_and_connect_timeout_only;
+    use crate::bedrock::error::ModeledException;
+    use aws_sdk_bedrockagentruntime::config::{BehaviorVersion, Region};
+    use aws_sdk_bedrockagentruntime::types::error::{
+        AccessDeniedException, BadGatewayException, ConflictException, DependencyFailedException,
+        InternalServerException, ResourceNotFoundException, ServiceQuotaExceededException,
+        ThrottlingException, ValidationException,
+    };
+
+    /// Pins each Retrieve exception to the Bedrock exception it is classified as: retries,
+    /// fallbacks and the caller's status follow from that name.
+    #[test]
+    fn retrieve_exceptions_are_named_as_their_bedrock_kin() {
+        macro_rules! named {
+            ($($variant:ident => $name:literal),+ $(,)?) => {$(
+                let error = RetrieveError::$variant($variant::builder().message("why").build());
+                assert_eq!(error.exception(), Some(($name, Some("why"))), "{error:?}");
+            )+};
+        }
+        named! {
+            AccessDeniedException => "AccessDeniedException",
+            ResourceNotFoundException => "ResourceNotFoundException",
+            ThrottlingException => "ThrottlingException",
+            ServiceQuotaExceededException => "ServiceQuotaExceededException",
+            ValidationException => "ValidationException",
+            InternalServerException => "InternalServerException",
+            DependencyFailedException => "ServiceUnavailableException",
+            BadGatewayException => "ServiceUnavailableException",
+            ConflictException => "ValidationException",
+        }
+    }
+
+    #[test]
+    fn the_client_has_no_sdk_retries_and_only_a_connect_timeout() {
+        let sdk = aws_config::SdkConfig::builder()
+            .region(Region::new("us-east-1"))
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let knowledge_bases = BedrockKnowledgeBases::from_sdk_config(&sdk);
+        let config = knowledge_bases.client.config();
+        assert_no_retries_and_connect_timeout_only(config.retry_config(), config.timeout_config());
+    }
+}

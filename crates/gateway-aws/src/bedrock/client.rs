@@ -95,6 +95,19 @@ pub(crate) fn connect_timeout_only() -> TimeoutConfig {
         .build()
 }
 
+/// For the clients' tests: SDK retries off and [`connect_timeout_only`].
+#[cfg(test)]
+pub(crate) fn assert_no_retries_and_connect_timeout_only(
+    retry: Option<&RetryConfig>,
+    timeouts: Option<&TimeoutConfig>,
+) {
+    assert_eq!(retry.map(RetryConfig::max_attempts), Some(1));
+    let timeouts = timeouts.unwrap();
+    assert_eq!(timeouts.connect_timeout(), Some(CONNECT_TIMEOUT));
+    assert_eq!(timeouts.operation_timeout(), None);
+    assert_eq!(timeouts.operation_attempt_timeout(), None);
+}
+
 fn build_client(config: &aws_config::SdkConfig, region: Option<Region>) -> Client {
     let mut builder = aws_sdk_bedrockruntime::config::Builder::from(config)
         .retry_config(RetryConfig::disabled())
@@ -227,14 +240,10 @@ mod tests {
             BedrockModelClient::from_sdk_config(&sdk_config("us-east-1"), &["us-west-2".into()]);
         for client in [&clients.home, &clients.others["us-west-2"]] {
             let config = client.config();
-            assert_eq!(
-                config.retry_config().map(RetryConfig::max_attempts),
-                Some(1)
+            assert_no_retries_and_connect_timeout_only(
+                config.retry_config(),
+                config.timeout_config(),
             );
-            let timeouts = config.timeout_config().unwrap();
-            assert_eq!(timeouts.connect_timeout(), Some(CONNECT_TIMEOUT));
-            assert_eq!(timeouts.operation_timeout(), None);
-            assert_eq!(timeouts.operation_attempt_timeout(), None);
         }
         assert_eq!(
             clients.others["us-west-2"]

@@ -163,3 +163,26 @@ impl SageMakerModelClient {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bedrock::assert_no_retries_and_connect_timeout_only;
+    use aws_sdk_sagemakerruntime::config::{BehaviorVersion, Region};
+
+    #[test]
+    fn the_client_has_no_sdk_retries_and_only_a_connect_timeout() {
+        let sdk = aws_config::SdkConfig::builder()
+            .region(Region::new("us-east-1"))
+            .behavior_version(BehaviorVersion::latest())
+            .build();
+        let config = GatewayConfig::parse(
+            "GATEWAY_CONFIG",
+            r#"{"models":[{"id":"a","sagemaker":{"endpoint":"ep","dialect":"chat"}}],"routes":{}}"#,
+        )
+        .unwrap();
+        let sagemaker = SageMakerModelClient::from_sdk_config(&sdk, &config).unwrap();
+        let config = sagemaker.client.config();
+        assert_no_retries_and_connect_timeout_only(config.retry_config(), config.timeout_config());
+    }
+}
