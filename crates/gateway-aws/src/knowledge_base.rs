@@ -93,9 +93,8 @@ modeled_exceptions! {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bedrock::assert_no_retries_and_connect_timeout_only;
     use crate::bedrock::error::ModeledException;
-    use aws_sdk_bedrockagentruntime::config::{BehaviorVersion, Region};
+    use crate::bedrock::{assert_no_retries_and_connect_timeout_only, test_sdk_config};
     use aws_sdk_bedrockagentruntime::types::error::{
         AccessDeniedException, BadGatewayException, ConflictException, DependencyFailedException,
         InternalServerException, ResourceNotFoundException, ServiceQuotaExceededException,
@@ -127,10 +126,7 @@ mod tests {
 
     #[test]
     fn the_client_has_no_sdk_retries_and_only_a_connect_timeout() {
-        let sdk = aws_config::SdkConfig::builder()
-            .region(Region::new("us-east-1"))
-            .behavior_version(BehaviorVersion::latest())
-            .build();
+        let sdk = test_sdk_config("us-east-1");
         let knowledge_bases = BedrockKnowledgeBases::from_sdk_config(&sdk);
         let config = knowledge_bases.client.config();
         assert_no_retries_and_connect_timeout_only(config.retry_config(), config.timeout_config());

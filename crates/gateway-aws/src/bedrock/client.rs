@@ -95,6 +95,15 @@ pub(crate) fn connect_timeout_only() -> TimeoutConfig {
         .build()
 }
 
+/// For the clients' tests: an SDK config for `region` that makes no network call.
+#[cfg(test)]
+pub(crate) fn test_sdk_config(region: &str) -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .region(Region::new(region.to_owned()))
+        .behavior_version(aws_sdk_bedrockruntime::config::BehaviorVersion::latest())
+        .build()
+}
+
 /// For the clients' tests: SDK retries off and [`connect_timeout_only`].
 #[cfg(test)]
 pub(crate) fn assert_no_retries_and_connect_timeout_only(
@@ -225,19 +234,13 @@ impl ModelClient for BedrockModelClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aws_sdk_bedrockruntime::config::BehaviorVersion;
-
-    fn sdk_config(region: &str) -> aws_config::SdkConfig {
-        aws_config::SdkConfig::builder()
-            .region(Region::new(region.to_owned()))
-            .behavior_version(BehaviorVersion::latest())
-            .build()
-    }
 
     #[test]
     fn clients_have_no_sdk_retries_and_only_a_connect_timeout() {
-        let clients =
-            BedrockModelClient::from_sdk_config(&sdk_config("us-east-1"), &["us-west-2".into()]);
+        let clients = BedrockModelClient::from_sdk_config(
+            &test_sdk_config("us-east-1"),
+            &["us-west-2".into()],
+        );
         for client in [&clients.home, &clients.others["us-west-2"]] {
             let config = client.config();
             assert_no_retries_and_connect_timeout_only(
@@ -258,7 +261,7 @@ mod tests {
     #[test]
     fn targets_pick_their_region_client() {
         let clients = BedrockModelClient::from_sdk_config(
-            &sdk_config("us-east-1"),
+            &test_sdk_config("us-east-1"),
             &["us-west-2".into(), "us-east-1".into()],
         );
         assert!(

@@ -12,7 +12,7 @@ mod convert;
 pub(crate) mod error;
 pub(crate) mod stream;
 
-#[cfg(test)]
-pub(crate) use client::assert_no_retries_and_connect_timeout_only;
 pub(crate) use client::connect_timeout_only;
 pub use client::{BedrockModelClient, CONNECT_TIMEOUT};
+#[cfg(test)]
+pub(crate) use client::{assert_no_retries_and_connect_timeout_only, test_sdk_config};

@@ -167,15 +167,11 @@ impl SageMakerModelClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::bedrock::assert_no_retries_and_connect_timeout_only;
-    use aws_sdk_sagemakerruntime::config::{BehaviorVersion, Region};
+    use crate::bedrock::{assert_no_retries_and_connect_timeout_only, test_sdk_config};
 
     #[test]
     fn the_client_has_no_sdk_retries_and_only_a_connect_timeout() {
-        let sdk = aws_config::SdkConfig::builder()
-            .region(Region::new("us-east-1"))
-            .behavior_version(BehaviorVersion::latest())
-            .build();
+        let sdk = test_sdk_config("us-east-1");
         let config = GatewayConfig::parse(
             "GATEWAY_CONFIG",
             r#"{"models":[{"id":"a","sagemaker":{"endpoint":"ep","dialect":"chat"}}],"routes":{}}"#,

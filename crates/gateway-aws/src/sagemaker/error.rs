@@ -43,103 +43,31 @@ mod tests {
     /// fallbacks and the caller's status follow from that name.
     #[test]
     fn sagemaker_exceptions_are_named_as_their_bedrock_kin() {
-        let m = Some("why");
-        let invoke = [
-            (
-                InvokeEndpointError::ModelError(ModelError::builder().message("why").build()),
-                "ModelErrorException",
-            ),
-            (
-                InvokeEndpointError::ModelNotReadyException(
-                    ModelNotReadyException::builder().message("why").build(),
-                ),
-                "ModelNotReadyException",
-            ),
-            (
-                InvokeEndpointError::ServiceUnavailable(
-                    ServiceUnavailable::builder().message("why").build(),
-                ),
-                "ServiceUnavailableException",
-            ),
-            (
-                InvokeEndpointError::InternalDependencyException(
-                    InternalDependencyException::builder()
-                        .message("why")
-                        .build(),
-                ),
-                "ServiceUnavailableException",
-            ),
-            (
-                InvokeEndpointError::InternalFailure(
-                    InternalFailure::builder().message("why").build(),
-                ),
-                "InternalServerException",
-            ),
-            (
-                InvokeEndpointError::ValidationError(
-                    ValidationError::builder().message("why").build(),
-                ),
-                "ValidationException",
-            ),
-        ];
-        for (error, name) in &invoke {
-            assert_eq!(error.exception(), Some((*name, m)), "{error:?}");
+        macro_rules! named {
+            ($error:ident: $($variant:ident($shape:ident) => $name:literal),+ $(,)?) => {$(
+                let error = $error::$variant($shape::builder().message("why").build());
+                assert_eq!(error.exception(), Some(($name, Some("why"))), "{error:?}");
+            )+};
         }
-        let stream = [
-            (
-                InvokeEndpointWithResponseStreamError::ModelError(
-                    ModelError::builder().message("why").build(),
-                ),
-                "ModelErrorException",
-            ),
-            (
-                InvokeEndpointWithResponseStreamError::ModelStreamError(
-                    ModelStreamError::builder().message("why").build(),
-                ),
-                "ModelStreamErrorException",
-            ),
-            (
-                InvokeEndpointWithResponseStreamError::InternalStreamFailure(
-                    InternalStreamFailure::builder().message("why").build(),
-                ),
-                "ModelStreamErrorException",
-            ),
-            (
-                InvokeEndpointWithResponseStreamError::ServiceUnavailable(
-                    ServiceUnavailable::builder().message("why").build(),
-                ),
-                "ServiceUnavailableException",
-            ),
-            (
-                InvokeEndpointWithResponseStreamError::InternalFailure(
-                    InternalFailure::builder().message("why").build(),
-                ),
-                "InternalServerException",
-            ),
-            (
-                InvokeEndpointWithResponseStreamError::ValidationError(
-                    ValidationError::builder().message("why").build(),
-                ),
-                "ValidationException",
-            ),
-        ];
-        for (error, name) in &stream {
-            assert_eq!(error.exception(), Some((*name, m)), "{error:?}");
+        named! { InvokeEndpointError:
+            ModelError(ModelError) => "ModelErrorException",
+            ModelNotReadyException(ModelNotReadyException) => "ModelNotReadyException",
+            ServiceUnavailable(ServiceUnavailable) => "ServiceUnavailableException",
+            InternalDependencyException(InternalDependencyException) => "ServiceUnavailableException",
+            InternalFailure(InternalFailure) => "InternalServerException",
+            ValidationError(ValidationError) => "ValidationException",
         }
-        let in_stream = [
-            ResponseStreamError::ModelStreamError(
-                ModelStreamError::builder().message("why").build(),
-            ),
-            ResponseStreamError::InternalStreamFailure(
-                InternalStreamFailure::builder().message("why").build(),
-            ),
-        ];
-        for error in &in_stream {
-            assert_eq!(
-                error.exception(),
-                Some(("ModelStreamErrorException", m)),
-                "{error:?}"
-            );
+        named! { InvokeEndpointWithResponseStreamError:
+            ModelError(ModelError) => "ModelErrorException",
+            ModelStreamError(ModelStreamError) => "ModelStreamErrorException",
+            InternalStreamFailure(InternalStreamFailure) => "ModelStreamErrorException",
+            ServiceUnavailable(ServiceUnavailable) => "ServiceUnavailableException",
+            InternalFailure(InternalFailure) => "InternalServerException",
+            ValidationError(ValidationError) => "ValidationException",
+        }
+        named! { ResponseStreamError:
+            ModelStreamError(ModelStreamError) => "ModelStreamErrorException",
+            InternalStreamFailure(InternalStreamFailure) => "ModelStreamErrorException",
         }
     }
 }
